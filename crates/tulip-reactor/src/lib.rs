@@ -1,0 +1,1 @@
+//! tulip's event loop core (being written).

@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the reactor's timer example.
+fn main() {}

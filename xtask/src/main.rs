@@ -1,0 +1,121 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
+//! - `bench [--quick] [FILTER..]`: tulip beside its peers, one run, medians and ratios.
+//! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let mut args = env::args().skip(1);
+    let cmd = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let res = match cmd.as_str() {
+        "test" => test(&rest),
+        "bench" => bench(&rest),
+        "conformance" => script("conformance", &rest),
+        "fuzz" => script("fuzz", &rest),
+        "soak" => script("soak", &rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <test|bench|conformance|fuzz|soak> [ARGS..]\n\n\
+                 test [CARGO_TEST_ARGS..]   fmt, clippy, tests (unit, integration, doc), rustdoc, examples\n\
+                 bench [--quick] [FILTER..] tulip beside tokio/smol/hyper/..., medians and ratios"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(step: &str, mut cmd: Command) -> Result {
+    let t = Instant::now();
+    eprintln!("\n==> {step}");
+    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
+    eprintln!("<== {step}: {:?} in {:.1}s", status.code(), t.elapsed().as_secs_f64());
+    if status.success() { Ok(()) } else { Err(format!("step failed: {step}")) }
+}
+
+fn test(extra: &[String]) -> Result {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run("cargo fmt --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    run("cargo clippy", clippy)?;
+
+    let mut t = cargo();
+    t.args(["test", "--workspace"]).args(extra);
+    run("cargo test", t)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--document-private-items"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run("cargo doc", doc)?;
+
+    examples()?;
+    Ok(())
+}
+
+/// Runs every example that terminates on its own, and smoke-tests the servers: examples
+/// list themselves in `examples/smoke.txt` as `NAME ARGS..` lines.
+fn examples() -> Result {
+    let mut build = cargo();
+    build.args(["build", "--package", "examples", "--examples"]);
+    run("build examples", build)?;
+    let list = root().join("examples/smoke.txt");
+    let Ok(text) = std::fs::read_to_string(&list) else { return Ok(()) };
+    let target = target_dir();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut parts = line.split_whitespace();
+        let name = parts.next().unwrap();
+        let mut cmd = Command::new(target.join("debug/examples").join(name));
+        cmd.args(parts).current_dir(root());
+        run(&format!("example {line}"), cmd)?;
+    }
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn bench(extra: &[String]) -> Result {
+    let mut b = cargo();
+    b.args(["run", "--release", "--package", "benches", "--"]).args(extra);
+    run("benchmarks", b)
+}
+
+/// Long suites are shell scripts under `xtask/scripts/` because they orchestrate external
+/// programs (wstest, cargo-fuzz, load clients) more than they compute.
+fn script(name: &str, extra: &[String]) -> Result {
+    let path = root().join("xtask/scripts").join(format!("{name}.sh"));
+    if !path.exists() {
+        return Err(format!("{name}: {} does not exist yet", path.display()));
+    }
+    let mut c = Command::new("bash");
+    c.arg(path).args(extra).current_dir(root());
+    run(name, c)
+}
