@@ -1,0 +1,244 @@
+//! The reactor: one epoll instance (through `polling`, edge-triggered) and the timers.
+//!
+//! One thread at a time *drives* the reactor: it holds the [`ReactorLock`], fires due timers,
+//! waits in epoll until the next timer or an event, and wakes the tasks whose sources became
+//! ready. Which thread that is belongs to the layer above: [`crate::block_on`] drives it while
+//! its future is pending, and tulip's executor lets one idle worker drive it while the others
+//! park. The reactor never sees a task, only wakers.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+use slab::Slab;
+
+use crate::source::Source;
+use crate::timer::Timers;
+
+/// `wait_deadline` value meaning "no thread is blocked in epoll".
+const NOT_WAITING: u64 = 0;
+/// `wait_deadline` value meaning "blocked without a timer deadline" (or about to compute one).
+const WAIT_FOREVER: u64 = u64::MAX;
+
+/// The process-wide reactor: one epoll instance and the timer wheels.
+///
+/// One thread at a time drives it through a [`ReactorLock`]; [`crate::block_on`] does so while
+/// its future is pending, and tulip's executor lets one idle worker do it while others park.
+pub struct Reactor {
+    poller: Poller,
+    sources: Mutex<Slab<Arc<Source>>>,
+    pub(crate) timers: Timers,
+    /// The tick the driving thread will wake at, so that arming an earlier timer knows to
+    /// interrupt the wait (see [`Reactor::timer_armed`]).
+    wait_deadline: AtomicU64,
+    locked: AtomicBool,
+    /// State owned by whoever holds the lock.
+    state: Mutex<DriverState>,
+    /// Threads (in `block_on`) waiting for their turn to drive; one is woken when the lock is
+    /// released, so a program never ends up with nobody driving.
+    standby: Mutex<Vec<parking::Unparker>>,
+}
+
+struct DriverState {
+    events: Events,
+    wakers: Vec<Waker>,
+}
+
+impl Reactor {
+    /// The reactor, created on first use.
+    pub fn get() -> &'static Reactor {
+        static REACTOR: OnceLock<Reactor> = OnceLock::new();
+        REACTOR.get_or_init(|| {
+            let poller = Poller::new().expect("tulip: cannot create the epoll instance");
+            assert!(
+                poller.supports_edge(),
+                "tulip: the reactor needs edge-triggered polling"
+            );
+            Reactor {
+                poller,
+                sources: Mutex::new(Slab::new()),
+                timers: Timers::new(),
+                wait_deadline: AtomicU64::new(NOT_WAITING),
+                locked: AtomicBool::new(false),
+                state: Mutex::new(DriverState {
+                    events: Events::new(),
+                    wakers: Vec::new(),
+                }),
+                standby: Mutex::new(Vec::new()),
+            }
+        })
+    }
+
+    /// Interrupts the thread blocked in [`ReactorLock::react`], or makes the next call
+    /// return at once. Coalesced: many calls before the wake cost one system call.
+    pub fn notify(&self) {
+        let _ = self.poller.notify();
+    }
+
+    /// Takes the right to drive the reactor, unless another thread has it.
+    pub fn try_lock(&self) -> Option<ReactorLock<'_>> {
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            Some(ReactorLock { reactor: self })
+        } else {
+            None
+        }
+    }
+
+    /// Registers `unparker` to be woken when the lock is next released, then tries the lock
+    /// once more (closing the race with a release that happened meanwhile).
+    pub(crate) fn try_lock_or_standby(&self, parker: &parking::Parker) -> Option<ReactorLock<'_>> {
+        {
+            let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
+            if !standby.iter().any(|u| u.will_unpark(parker)) {
+                standby.push(parker.unparker());
+            }
+        }
+        self.try_lock()
+    }
+
+    /// Number of registered I/O sources (a diagnostic, for leak checks in tests).
+    pub fn registered_sources(&self) -> usize {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub(crate) fn register(&self, fd: BorrowedFd<'_>, stream: bool) -> io::Result<Arc<Source>> {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = sources.vacant_entry();
+        let key = entry.key();
+        let source = Arc::new(Source::new(fd.as_raw_fd(), key, stream));
+        // SAFETY: the descriptor stays open until `deregister`, which `Async` calls in its
+        // destructor (and `into_inner`) before the descriptor can be closed.
+        unsafe {
+            self.poller
+                .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)?
+        };
+        entry.insert(source.clone());
+        Ok(source)
+    }
+
+    pub(crate) fn deregister(&self, source: &Source, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let res = self.poller.delete(fd);
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_remove(source.key);
+        res
+    }
+
+    /// Called after a timer is armed for `tick`: interrupts the driver if it sleeps past it.
+    pub(crate) fn timer_armed(&self, tick: u64) {
+        if tick < self.wait_deadline.load(Ordering::SeqCst) {
+            self.notify();
+        }
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("sources", &self.registered_sources())
+            .field("locked", &self.locked.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The right to drive the reactor, from [`Reactor::try_lock`]. Released on drop.
+pub struct ReactorLock<'a> {
+    reactor: &'a Reactor,
+}
+
+impl ReactorLock<'_> {
+    /// Fires due timers, waits for I/O events until `timeout` or the next timer (whichever
+    /// is sooner; `Some(Duration::ZERO)` polls without blocking, `None` waits as long as
+    /// needed), and wakes every task whose source or timer became ready.
+    ///
+    /// Returns early, with nothing to do, after [`Reactor::notify`].
+    ///
+    /// # Errors
+    ///
+    /// Only if epoll itself fails; `EINTR` is not an error.
+    pub fn react(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let r = self.reactor;
+        let mut state = r.state.lock().unwrap_or_else(|e| e.into_inner());
+        let DriverState { events, wakers } = &mut *state;
+
+        // Rule: publish "about to wait" before reading the wheels, so a timer armed after we
+        // read its shard sees a deadline it beats and notifies us (see `timer_armed`).
+        r.wait_deadline.store(WAIT_FOREVER, Ordering::SeqCst);
+        let now = Instant::now();
+        let next = r.timers.process(now, wakers);
+        let mut timeout = timeout;
+        if !wakers.is_empty() {
+            timeout = Some(Duration::ZERO);
+        }
+        if let Some(tick) = next {
+            let until = r.timers.instant_of(tick).saturating_duration_since(now);
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
+        let blocking = timeout != Some(Duration::ZERO);
+        r.wait_deadline.store(
+            if blocking {
+                next.unwrap_or(WAIT_FOREVER)
+            } else {
+                NOT_WAITING
+            },
+            Ordering::SeqCst,
+        );
+        // Wake the due timers before blocking: the woken tasks may run on other threads.
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+
+        events.clear();
+        let res = r.poller.wait(events, timeout);
+        r.wait_deadline.store(NOT_WAITING, Ordering::SeqCst);
+        match res {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+
+        if !events.is_empty() {
+            let sources = r.sources.lock().unwrap_or_else(|e| e.into_inner());
+            for ev in events.iter() {
+                if let Some(source) = sources.get(ev.key) {
+                    source.set_ready(ev.readable, ev.writable, wakers);
+                }
+            }
+        }
+        if blocking {
+            r.timers.process(Instant::now(), wakers);
+        }
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReactorLock<'_> {
+    fn drop(&mut self) {
+        let r = self.reactor;
+        r.locked.store(false, Ordering::Release);
+        // Hand the reactor over: whoever is waiting to drive gets a chance to.
+        let standby = std::mem::take(&mut *r.standby.lock().unwrap_or_else(|e| e.into_inner()));
+        for u in standby {
+            u.unpark();
+        }
+    }
+}
+
+impl fmt::Debug for ReactorLock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorLock").finish_non_exhaustive()
+    }
+}

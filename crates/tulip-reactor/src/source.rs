@@ -1,0 +1,202 @@
+//! Readiness of one registered file descriptor, and the tasks waiting on it.
+//!
+//! # Protocol (why no wake-up is lost in edge-triggered mode)
+//!
+//! Edge-triggered epoll reports a transition once; if we missed it we would wait forever.
+//! So readiness is *latched*: the reactor sets a direction's bit when an event arrives and only a
+//! task that got `WouldBlock` clears it. Rules:
+//!
+//! 1. `readiness` packs the direction bits (low 2 bits) and an event counter (the rest). The
+//!    reactor bumps the counter with every event it records.
+//! 2. A task reads `readiness`, tries the I/O and on `WouldBlock` clears its bit *only if the
+//!    counter is unchanged* (compare-and-swap). An event that arrived in between keeps the bit
+//!    set, and the task simply tries again.
+//! 3. A waiting task stores its waker under `waiters`' lock and re-reads `readiness` while still
+//!    holding it. The reactor sets the bit *before* taking that lock to collect wakers. Either the
+//!    task sees the bit, or the reactor sees the waker.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read = 0,
+    Write = 1,
+}
+
+impl Dir {
+    fn bit(self) -> usize {
+        1 << self as usize
+    }
+}
+
+const READY_MASK: usize = 0b11;
+const COUNT_ONE: usize = 0b100;
+
+#[derive(Debug, Default)]
+struct Waiters {
+    /// The single waker slot of `poll_read`/`poll_write` (AsyncRead/AsyncWrite): the last
+    /// poller wins, as with any poll-based trait.
+    poller: Option<Waker>,
+    /// Wakers of `readable()`/`writable()` futures, each removing itself on drop.
+    futures: Slab<Option<Waker>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub(crate) fd: RawFd,
+    pub(crate) key: usize,
+    /// For stream sockets a short read or write proves the kernel buffer drained or filled, so
+    /// the readiness bit can be cleared without a syscall that would return `WouldBlock`.
+    pub(crate) stream: bool,
+    readiness: AtomicUsize,
+    waiters: [Mutex<Waiters>; 2],
+}
+
+impl Source {
+    pub(crate) fn new(fd: RawFd, key: usize, stream: bool) -> Source {
+        Source {
+            fd,
+            key,
+            stream,
+            // Optimistically ready: the first operation is attempted at once, and a `WouldBlock`
+            // clears the bit (rule 2). This saves a round trip through epoll for fresh sockets.
+            readiness: AtomicUsize::new(READY_MASK),
+            waiters: Default::default(),
+        }
+    }
+
+    fn waiters(&self, dir: Dir) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters[dir as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an event (rule 1) and collects the wakers to wake.
+    pub(crate) fn set_ready(&self, read: bool, write: bool, wakers: &mut Vec<Waker>) {
+        let bits = (read as usize) | ((write as usize) << 1);
+        if bits == 0 {
+            return;
+        }
+        let _ = self
+            .readiness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                Some(cur.wrapping_add(COUNT_ONE) | bits)
+            });
+        for dir in [Dir::Read, Dir::Write] {
+            if bits & dir.bit() != 0 {
+                let mut w = self.waiters(dir);
+                wakers.extend(w.poller.take());
+                for (_, slot) in w.futures.iter_mut() {
+                    wakers.extend(slot.take());
+                }
+            }
+        }
+    }
+
+    /// Returns a readiness snapshot if `dir` is ready, else registers `cx`'s waker in the
+    /// poller slot (rule 3).
+    pub(crate) fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<usize> {
+        let snap = self.readiness.load(Ordering::Acquire);
+        if snap & dir.bit() != 0 {
+            return Poll::Ready(snap);
+        }
+        let mut w = self.waiters(dir);
+        match &mut w.poller {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        let snap = self.readiness.load(Ordering::Acquire);
+        if snap & dir.bit() != 0 {
+            Poll::Ready(snap)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Like [`Source::poll_ready`] but for a waiting future with its own slot `key`.
+    pub(crate) fn poll_ready_keyed(
+        &self,
+        dir: Dir,
+        key: &mut Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<usize> {
+        let snap = self.readiness.load(Ordering::Acquire);
+        if snap & dir.bit() != 0 {
+            self.remove_keyed(dir, key);
+            return Poll::Ready(snap);
+        }
+        let mut w = self.waiters(dir);
+        match key {
+            Some(k) => match &mut w.futures[*k] {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            },
+            None => *key = Some(w.futures.insert(Some(cx.waker().clone()))),
+        }
+        let snap = self.readiness.load(Ordering::Acquire);
+        if snap & dir.bit() != 0 {
+            if let Some(k) = key.take() {
+                w.futures.remove(k);
+            }
+            Poll::Ready(snap)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    pub(crate) fn remove_keyed(&self, dir: Dir, key: &mut Option<usize>) {
+        if let Some(k) = key.take() {
+            self.waiters(dir).futures.remove(k);
+        }
+    }
+
+    /// Clears `dir`'s bit if no event arrived since `snap` was read (rule 2).
+    pub(crate) fn clear_ready(&self, dir: Dir, snap: usize) {
+        let _ = self.readiness.compare_exchange(
+            snap,
+            snap & !dir.bit(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Runs a non-blocking operation until it stops returning `WouldBlock`, waiting for
+    /// readiness in between; the poll-based core of `AsyncRead`/`AsyncWrite`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let snap = match self.poll_ready(dir, cx) {
+                Poll::Ready(s) => s,
+                Poll::Pending => return Poll::Pending,
+            };
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_ready(dir, snap),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(r) => {
+                    if self.stream && drained(&r) {
+                        self.clear_ready(dir, snap);
+                    }
+                    return Poll::Ready(Ok(r));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Whether `dir` is currently marked ready (a snapshot, for diagnostics and tests).
+    pub(crate) fn is_ready(&self, dir: Dir) -> bool {
+        self.readiness.load(Ordering::Acquire) & dir.bit() != 0
+    }
+}

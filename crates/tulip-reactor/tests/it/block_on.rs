@@ -1,0 +1,71 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use tulip_reactor::{block_on, sleep};
+
+#[test]
+fn nested_block_on_panics_with_asyncio_message() {
+    let res = std::panic::catch_unwind(|| block_on(async { block_on(async { 1 }) }));
+    let err = res.unwrap_err();
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains("already running"), "message was: {msg}");
+    // The thread is usable again afterwards.
+    assert_eq!(block_on(async { 2 }), 2);
+}
+
+#[test]
+fn wake_from_another_thread_unblocks() {
+    for _ in 0..200 {
+        let slot: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
+        let ready = Arc::new(AtomicBool::new(false));
+        let (s2, r2) = (slot.clone(), ready.clone());
+        let t = std::thread::spawn(move || {
+            loop {
+                if let Some(w) = s2.lock().unwrap().take() {
+                    r2.store(true, Ordering::SeqCst);
+                    w.wake();
+                    return;
+                }
+                std::thread::yield_now();
+            }
+        });
+        block_on(std::future::poll_fn(|cx| {
+            if ready.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            if ready.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn many_threads_share_the_reactor_without_stalling() {
+    // Several block_on threads take turns driving; each must finish its sleeps promptly even
+    // when another thread holds the reactor and then leaves.
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                block_on(async move {
+                    for _ in 0..20 {
+                        sleep(Duration::from_micros(200 + 100 * i)).await;
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
