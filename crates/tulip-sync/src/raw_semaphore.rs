@@ -1,0 +1,216 @@
+//! The fair counting semaphore under `Lock`, `RwLock`, `Semaphore` and `BoundedSemaphore`.
+//!
+//! `state` holds `permits << 1 | QUEUED`. The rules, all relied on below:
+//!
+//! 1. `QUEUED` is set exactly while the wait list is non-empty, and both change only with the
+//!    wait-list mutex held.
+//! 2. While `QUEUED` is set, `permits == 0`: a waiter that queues first takes every permit
+//!    there is as a partial grant, and releases go to the waiters before the counter.
+//! 3. While `QUEUED` is set, only a holder of the wait-list mutex changes `state`: the lock-free
+//!    paths (acquire and release) are compare-and-swaps on a value without `QUEUED`, so they fail
+//!    and fall back to the mutex.
+//!
+//! Hence the uncontended acquire and release are one load and one CAS each, no mutex, and
+//! contended permits are handed over in FIFO order: a newcomer cannot take a permit while
+//! anybody is queued (no barging), which is what makes `Lock` and `Semaphore` fair.
+
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::wait_list::{WaitList, wake_all};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+const QUEUED: usize = 1;
+const ONE: usize = 2;
+
+/// Most permits a semaphore can hold.
+pub(crate) const MAX_PERMITS: usize = usize::MAX >> 3;
+
+/// A queued acquirer's bookkeeping.
+struct Need {
+    /// Permits it asked for.
+    want: usize,
+    /// Permits still missing; it is notified when this reaches zero.
+    missing: usize,
+}
+
+pub(crate) struct RawSemaphore {
+    state: AtomicUsize,
+    waiters: Mutex<WaitList<Need>>,
+}
+
+impl std::fmt::Debug for RawSemaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSemaphore")
+            .field("permits", &self.available())
+            .field("queued", &(self.state.load(Ordering::Relaxed) & QUEUED != 0))
+            .finish()
+    }
+}
+
+impl RawSemaphore {
+    pub(crate) fn new(permits: usize) -> Self {
+        assert!(permits <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits");
+        RawSemaphore { state: AtomicUsize::new(permits * ONE), waiters: Mutex::new(WaitList::new()) }
+    }
+
+    pub(crate) fn available(&self) -> usize {
+        self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// Whether anybody waits for permits.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.state.load(Ordering::Acquire) & QUEUED != 0
+    }
+
+    /// Takes `n` permits if they are free and nobody is queued: one CAS when uncontended.
+    pub(crate) fn try_acquire(&self, n: usize) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & QUEUED != 0 || s / ONE < n {
+                return false;
+            }
+            match self.state.compare_exchange_weak(s, s - n * ONE, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Returns `n` permits, handing them to queued waiters first (FIFO).
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & QUEUED == 0 {
+            assert!(s / ONE + n <= MAX_PERMITS, "semaphore permit count overflow");
+            match self.state.compare_exchange_weak(s, s + n * ONE, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => s = actual,
+            }
+        }
+        let mut list = lock(&self.waiters);
+        let waker = self.release_locked(&mut list, n);
+        drop(list);
+        wake_all(waker);
+    }
+
+    /// Distributes `n` permits with the wait-list mutex held; returns the wakers to wake.
+    fn release_locked(&self, list: &mut WaitList<Need>, mut n: usize) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        if self.state.load(Ordering::Acquire) & QUEUED == 0 {
+            // Rule 1: nobody is queued and racing lock-free CASes are possible; add atomically.
+            if n > 0 {
+                self.state.fetch_add(n * ONE, Ordering::Release);
+            }
+            return wakers;
+        }
+        while n > 0 {
+            let Some(need) = list.front_mut() else { break };
+            let give = need.missing.min(n);
+            need.missing -= give;
+            n -= give;
+            if need.missing > 0 {
+                break;
+            }
+            if let Some(w) = list.notify_front() {
+                wakers.push(w);
+            }
+        }
+        if list.is_empty() {
+            // The list may have been emptied by a removal rather than a grant, so this is
+            // where rule 1 is restored too.
+            // Rules 2 and 3: `state` is `QUEUED` with no permits and nobody else may change it.
+            self.state.store(n * ONE, Ordering::Release);
+        }
+        wakers
+    }
+
+    /// Queues an acquirer of `n` permits unless it can take them at once (checked under the
+    /// mutex, so no release is missed). `Ok(())` means acquired.
+    fn enqueue(&self, n: usize, waker: &Waker) -> Result<(), usize> {
+        let mut list = lock(&self.waiters);
+        let mut granted = 0;
+        if list.is_empty() {
+            let mut s = self.state.load(Ordering::Acquire);
+            loop {
+                let (next, took) = if s / ONE >= n { (s - n * ONE, n) } else { (QUEUED, s / ONE) };
+                match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) if took == n => return Ok(()),
+                    Ok(_) => {
+                        granted = took;
+                        break;
+                    }
+                    Err(actual) => s = actual,
+                }
+            }
+        }
+        Err(list.push_back(waker, Need { want: n, missing: n - granted }))
+    }
+
+    /// A future acquiring `n` permits.
+    pub(crate) fn acquire(&self, n: usize) -> Acquire<'_> {
+        Acquire { sem: self, n, key: None }
+    }
+}
+
+/// Future of [`RawSemaphore::acquire`]. Dropping it while queued gives back any partial grant,
+/// and dropping it after it was granted but before it saw that gives the permits back (to the
+/// next waiter), so no permit is lost.
+pub(crate) struct Acquire<'a> {
+    sem: &'a RawSemaphore,
+    n: usize,
+    key: Option<usize>,
+}
+
+impl std::fmt::Debug for Acquire<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acquire").field("n", &self.n).field("queued", &self.key.is_some()).finish()
+    }
+}
+
+impl std::future::Future for Acquire<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        match this.key {
+            None => {
+                if this.sem.try_acquire(this.n) {
+                    return Poll::Ready(());
+                }
+                match this.sem.enqueue(this.n, cx.waker()) {
+                    Ok(()) => Poll::Ready(()),
+                    Err(key) => {
+                        this.key = Some(key);
+                        Poll::Pending
+                    }
+                }
+            }
+            Some(key) => {
+                let mut list = lock(&this.sem.waiters);
+                if list.is_notified(key) {
+                    list.remove(key);
+                    this.key = None;
+                    Poll::Ready(())
+                } else {
+                    list.set_waker(key, cx.waker());
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut list = lock(&self.sem.waiters);
+        let removed = list.remove(key);
+        let held = if removed.notified { removed.data.want } else { removed.data.want - removed.data.missing };
+        // Even with nothing to give back, the removal may have emptied the list: fix `QUEUED`.
+        let wakers = self.sem.release_locked(&mut list, held);
+        drop(list);
+        wake_all(wakers);
+    }
+}
