@@ -60,6 +60,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+pub mod queue;
 mod raw_semaphore;
 mod rwlock;
 mod semaphore;
@@ -70,6 +71,9 @@ pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockFuture, LockGuard};
+pub use queue::{
+    LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
+};
 pub use rwlock::{ReadFuture, RwLock, RwLockReadGuard, RwLockWriteGuard, WriteFuture};
 pub use semaphore::{
     BoundedPermit, BoundedSemaphore, ReleaseError, Semaphore, SemaphoreAcquire, SemaphorePermit,
