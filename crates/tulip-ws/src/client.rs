@@ -1,0 +1,251 @@
+//! The client side of the opening handshake.
+//!
+//! [`ClientHandshake`] is pure (request headers out, response headers in) for an HTTP client to
+//! drive; [`client_handshake`] does it all over a stream the caller connected (and wrapped in
+//! TLS for `wss://`).
+
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use http::header::{
+    CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::config::{Config, Role};
+use crate::deflate::{DeflateParams, accept_client_response, client_offer};
+use crate::error::{Error, Result};
+use crate::handshake::{accept_key, generate_key, has_token, read_head, to_header_map, tokens};
+use crate::socket::WebSocket;
+use crate::timer;
+
+/// How a client asks for a WebSocket.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Limits and permessage-deflate (`config.deflate = Some(..)` offers it).
+    pub config: Config,
+    /// Subprotocols to offer, in preference order.
+    pub protocols: Vec<String>,
+    /// Extra request headers (cookies, authorization, origin, ...).
+    pub headers: HeaderMap,
+}
+
+/// What the handshake settled.
+#[derive(Clone, Debug)]
+pub struct Negotiated {
+    /// The subprotocol the server chose.
+    pub protocol: Option<String>,
+    /// The permessage-deflate parameters, when the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
+}
+
+/// The pure client handshake: make the request headers, then check the response.
+#[derive(Clone, Debug)]
+pub struct ClientHandshake {
+    key: String,
+}
+
+impl Default for ClientHandshake {
+    fn default() -> ClientHandshake {
+        ClientHandshake::new()
+    }
+}
+
+impl ClientHandshake {
+    /// A handshake with a fresh random key.
+    pub fn new() -> ClientHandshake {
+        ClientHandshake {
+            key: generate_key(),
+        }
+    }
+
+    /// The headers of the upgrade request (besides `Host`, which the caller sets).
+    pub fn request_headers(&self, options: &ClientOptions) -> HeaderMap {
+        let mut h = options.headers.clone();
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(
+            SEC_WEBSOCKET_KEY,
+            HeaderValue::from_str(&self.key).expect("base64"),
+        );
+        h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        if !options.protocols.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&options.protocols.join(", ")) {
+                h.insert(SEC_WEBSOCKET_PROTOCOL, v);
+            }
+        }
+        if let Some(d) = &options.config.deflate {
+            h.insert(
+                SEC_WEBSOCKET_EXTENSIONS,
+                HeaderValue::from_str(&client_offer(d)).expect("built from valid tokens"),
+            );
+        }
+        h
+    }
+
+    /// Checks the server's response (RFC 6455 §4.1, client steps 1-6).
+    pub fn verify(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        options: &ClientOptions,
+    ) -> Result<Negotiated> {
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Error::handshake(format!("server answered {status}")));
+        }
+        if !has_token(headers, UPGRADE, "websocket") || !has_token(headers, CONNECTION, "upgrade") {
+            return Err(Error::handshake("response lacks Upgrade: websocket"));
+        }
+        let want = accept_key(&self.key);
+        if headers.get(SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes) != Some(want.as_bytes()) {
+            return Err(Error::handshake("wrong Sec-WebSocket-Accept"));
+        }
+        let chosen = tokens(headers, SEC_WEBSOCKET_PROTOCOL);
+        let protocol = match chosen.as_slice() {
+            [] => None,
+            [p] if options.protocols.contains(p) => Some(p.clone()),
+            _ => {
+                return Err(Error::handshake(
+                    "server chose a subprotocol we did not offer",
+                ));
+            }
+        };
+        let ext = headers
+            .get_all(SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let deflate = match &options.config.deflate {
+            Some(cfg) => accept_client_response(ext, cfg).map_err(Error::handshake)?,
+            None if headers.contains_key(SEC_WEBSOCKET_EXTENSIONS) => {
+                return Err(Error::handshake(
+                    "server chose an extension we did not offer",
+                ));
+            }
+            None => None,
+        };
+        Ok(Negotiated { protocol, deflate })
+    }
+}
+
+/// A `ws://` or `wss://` URL split into what the request line and `Host` header need.
+#[derive(Debug, PartialEq, Eq)]
+struct Target<'a> {
+    host: &'a str,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Target<'_>> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| Error::handshake("URL scheme must be ws:// or wss://"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => rest.split_at(i),
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(Error::handshake("URL has no host (or has user info)"));
+    }
+    // `ws://host?q` means the root path with a query.
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    Ok(Target {
+        host: authority,
+        path,
+    })
+}
+
+/// Runs the client handshake over a connected stream: sends the GET upgrade for `url`
+/// (`ws://host[:port]/path?query`; for `wss://` the stream must already be TLS), reads the
+/// response head (size-limited, within `config.handshake_timeout`) and checks it.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping it mid-handshake leaves the stream in an unknown state.
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<(WebSocket<S>, Negotiated)> {
+    let target = parse_url(url)?;
+    let hs = ClientHandshake::new();
+    let mut headers = hs.request_headers(options);
+    if !headers.contains_key(HOST) {
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(target.host).map_err(|_| Error::handshake("bad host"))?,
+        );
+    }
+    let config: &Config = &options.config;
+    let run = async {
+        let mut req = Vec::with_capacity(256);
+        req.extend_from_slice(b"GET ");
+        req.extend_from_slice(target.path.as_bytes());
+        req.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &headers {
+            req.extend_from_slice(name.as_str().as_bytes());
+            req.extend_from_slice(b": ");
+            req.extend_from_slice(value.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"\r\n");
+        stream.write_all(&req).await?;
+        stream.flush().await?;
+        let (buf, head_len) = read_head(&mut stream, config.max_handshake_size).await?;
+        let mut raw = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut raw);
+        match resp.parse(&buf[..head_len]) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return Err(Error::handshake("malformed response head")),
+        }
+        let status = StatusCode::from_u16(resp.code.unwrap_or(0))
+            .map_err(|_| Error::handshake("bad status code"))?;
+        let resp_headers = to_header_map(resp.headers)?;
+        let negotiated = hs.verify(status, &resp_headers, options)?;
+        Ok((negotiated, buf[head_len..].to_vec()))
+    };
+    let (negotiated, leftover) = timer::timeout(config.handshake_timeout, run)
+        .await
+        .ok_or_else(Error::timeout)??;
+    let ws = WebSocket::from_raw(
+        stream,
+        Role::Client,
+        config.clone(),
+        negotiated.deflate,
+        &leftover,
+    );
+    Ok((ws, negotiated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_table() {
+        let table: &[(&str, Option<(&str, &str)>)] = &[
+            ("ws://example.com", Some(("example.com", "/"))),
+            (
+                "ws://example.com/chat?x=1",
+                Some(("example.com", "/chat?x=1")),
+            ),
+            (
+                "wss://127.0.0.1:9001/runCase?case=1",
+                Some(("127.0.0.1:9001", "/runCase?case=1")),
+            ),
+            ("ws://[::1]:80/", Some(("[::1]:80", "/"))),
+            ("ws://example.com?x", Some(("example.com", "/?x"))),
+            ("http://example.com/", None),
+            ("ws:///x", None),
+            ("ws://user@host/", None),
+        ];
+        for (url, want) in table {
+            let got = parse_url(url).ok().map(|t| (t.host.to_owned(), t.path));
+            let want = want.map(|(h, p)| (h.to_owned(), p.to_owned()));
+            assert_eq!(got, want, "{url}");
+        }
+    }
+}

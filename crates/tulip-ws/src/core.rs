@@ -1,0 +1,471 @@
+//! The connection state machine shared by [`WebSocket`](crate::WebSocket) and its halves.
+//!
+//! Everything is a `poll_*` function over `&mut Core`, so the whole WebSocket can live behind a
+//! plain mutex when split: no lock is ever held across an `.await`, and every piece of progress
+//! (a half-read frame, a half-written buffer, a queued close reply) is stored here rather than
+//! in a future, which is what makes the public methods cancel safe.
+//!
+//! Flow control: the socket is read only when the application asks for a message, into
+//! bounded buffers, so a reader that stops reading stops the peer through TCP. Pongs are
+//! coalesced (only the latest is kept) and reading pauses while the write buffer is above its
+//! high-water mark, so a peer that pings without reading cannot grow our memory.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::ready;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::{Config, Role};
+use crate::decoder::{Decoder, DirectError, Event, ReadBuf};
+use crate::deflate::{DeflateParams, Deflater};
+use crate::encoder::Encoder;
+use crate::error::{Error, ProtocolError, Result};
+use crate::frame::OpCode;
+use crate::message::Message;
+use crate::timer::{Deadline, deadline};
+
+/// Who is polling, when the two halves of a split WebSocket share the write side.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    Reader = 0,
+    Writer = 1,
+}
+
+/// A waker that wakes both halves: a stream keeps only one waker per direction, and both the
+/// reader (pongs, close replies) and the writer may wait for the socket to become writable.
+#[derive(Debug, Default)]
+struct WriteWakers {
+    slots: Mutex<[Option<Waker>; 2]>,
+}
+
+impl WriteWakers {
+    fn register(&self, slot: Slot, waker: &Waker) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut slots[slot as usize] {
+            Some(w) if w.will_wake(waker) => {}
+            s => *s = Some(waker.clone()),
+        }
+    }
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let taken = std::mem::take(&mut *self.slots.lock().unwrap_or_else(PoisonError::into_inner));
+        for w in taken.into_iter().flatten() {
+            w.wake();
+        }
+    }
+}
+
+/// A frame to send, borrowed so that `send_text(&str)` needs no allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outgoing<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    Close(Option<&'a CloseFrame>),
+}
+
+impl<'a> From<&'a Message> for Outgoing<'a> {
+    fn from(m: &'a Message) -> Outgoing<'a> {
+        match m {
+            Message::Text(s) => Outgoing::Text(s),
+            Message::Binary(b) => Outgoing::Binary(b),
+            Message::Ping(b) => Outgoing::Ping(b),
+            Message::Pong(b) => Outgoing::Pong(b),
+            Message::Close(c) => Outgoing::Close(c.as_ref()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Open,
+    /// The peer's close arrived and our reply (if one was due) is queued: flush, then hand
+    /// the close to the application.
+    Replying(Option<CloseFrame>),
+    /// The peer broke the protocol and our close frame is queued: flush, then report.
+    Failing(ProtocolError),
+    /// A client after the close handshake reads to end of stream, so that the server closes
+    /// TCP first (RFC 6455 §7.1.1), bounded by the close timeout.
+    Draining,
+    Closed,
+}
+
+/// One WebSocket connection's state.
+pub(crate) struct Core<S> {
+    stream: S,
+    role: Role,
+    config: Config,
+    rbuf: ReadBuf,
+    decoder: Decoder,
+    encoder: Encoder,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// The latest ping's payload, waiting for its pong (RFC 6455 §5.5.3 lets us skip older ones).
+    pong: Option<Vec<u8>>,
+    close_sent: bool,
+    phase: Phase,
+    deadline: Option<Deadline>,
+    fan: Option<(Arc<WriteWakers>, Waker)>,
+}
+
+impl<S> std::fmt::Debug for Core<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("role", &self.role)
+            .field("phase", &self.phase)
+            .field("close_sent", &self.close_sent)
+            .field("write_buffered", &(self.wbuf.len() - self.wpos))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
+    pub(crate) fn new(
+        stream: S,
+        role: Role,
+        config: Config,
+        deflate: Option<DeflateParams>,
+        leftover: &[u8],
+    ) -> Core<S> {
+        let deflater = deflate.map(|p| {
+            let (bits, reset) = match role {
+                Role::Server => (p.server_max_window_bits, p.server_no_context_takeover),
+                Role::Client => (p.client_max_window_bits, p.client_no_context_takeover),
+            };
+            let dc = config.deflate.clone().unwrap_or_default();
+            Deflater::new(bits, reset, &dc)
+        });
+        Core {
+            rbuf: ReadBuf::new(config.read_buffer_size, leftover),
+            decoder: Decoder::new(
+                role,
+                config.max_frame_size,
+                config.max_message_size,
+                deflate.is_some(),
+            ),
+            encoder: Encoder::new(role, deflater),
+            stream,
+            role,
+            config,
+            wbuf: Vec::new(),
+            wpos: 0,
+            pong: None,
+            close_sent: false,
+            phase: Phase::Open,
+            deadline: None,
+            fan: None,
+        }
+    }
+
+    /// Prepares for use from two tasks (see [`WriteWakers`]).
+    pub(crate) fn enable_fan_out(&mut self) {
+        let w = Arc::new(WriteWakers::default());
+        let waker = Waker::from(w.clone());
+        self.fan = Some((w, waker));
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    fn pending_write(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    fn poll_write_buf(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<io::Result<()>> {
+        match &self.fan {
+            Some((w, waker)) => {
+                w.register(slot, cx.waker());
+                let waker = waker.clone();
+                self.write_all_queued(&mut Context::from_waker(&waker))
+            }
+            None => self.write_all_queued(cx),
+        }
+    }
+
+    fn write_all_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.wpos < self.wbuf.len() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wpos += n;
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    /// Flushes, giving up once the close timeout has passed.
+    fn poll_flush_bounded(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<()> {
+        if self.poll_write_buf(cx, slot).is_ready() {
+            self.deadline = None;
+            return Poll::Ready(());
+        }
+        let timeout = self.config.close_timeout;
+        let d = self.deadline.get_or_insert_with(|| deadline(timeout));
+        if d.as_mut().poll(cx).is_ready() {
+            self.deadline = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn compact(&mut self) {
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos > 64 << 10 && self.wpos > self.wbuf.len() / 2 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+    }
+
+    fn queue_pong(&mut self) {
+        if let Some(p) = self.pong.take() {
+            if !self.close_sent {
+                self.compact();
+                self.encoder.control(OpCode::Pong, &p, &mut self.wbuf);
+            }
+        }
+    }
+
+    fn queue_close(&mut self, frame: Option<&CloseFrame>) {
+        self.compact();
+        let mut payload = Vec::with_capacity(125);
+        if let Some(f) = frame {
+            f.encode(&mut payload);
+        }
+        self.encoder
+            .control(OpCode::Close, &payload, &mut self.wbuf);
+        self.close_sent = true;
+    }
+
+    fn fail(&mut self, p: ProtocolError) {
+        if !self.close_sent {
+            self.queue_close(Some(&CloseFrame::new(p.close_code(), "")));
+        }
+        self.phase = Phase::Failing(p);
+    }
+
+    fn shutdown_once(&mut self, cx: &mut Context<'_>) {
+        // Best effort: the connection is over either way, and a pending shutdown must not
+        // hold the application's close up.
+        let _ = Pin::new(&mut self.stream).poll_close(cx);
+    }
+
+    /// Receives the next message, answering pings and close frames on the way.
+    pub(crate) fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message>> {
+        loop {
+            match &self.phase {
+                Phase::Closed => return Poll::Ready(Err(Error::closed())),
+                Phase::Replying(_) | Phase::Failing(_) => {
+                    ready!(self.poll_flush_bounded(cx, Slot::Reader));
+                    let failing = matches!(self.phase, Phase::Failing(_));
+                    if self.role == Role::Server || failing {
+                        self.shutdown_once(cx);
+                    }
+                    let next = if self.role == Role::Client && !failing {
+                        Phase::Draining
+                    } else {
+                        Phase::Closed
+                    };
+                    return Poll::Ready(match std::mem::replace(&mut self.phase, next) {
+                        Phase::Replying(frame) => Ok(Message::Close(frame)),
+                        Phase::Failing(p) => Err(p.into()),
+                        _ => unreachable!("matched above"),
+                    });
+                }
+                Phase::Draining => {
+                    ready!(self.poll_drain(cx));
+                    self.phase = Phase::Closed;
+                    continue;
+                }
+                Phase::Open => {}
+            }
+            if self.pong.is_some() && self.pending_write() <= self.config.write_high_water {
+                self.queue_pong();
+            }
+            if self.pending_write() > 0 {
+                match self.poll_write_buf(cx, Slot::Reader) {
+                    Poll::Ready(Err(e)) => {
+                        self.phase = Phase::Closed;
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    Poll::Pending if self.pending_write() > self.config.write_high_water => {
+                        return Poll::Pending;
+                    }
+                    _ => {}
+                }
+            }
+            match ready!(self.poll_event(cx)) {
+                Ok(Event::Data(m)) => return Poll::Ready(Ok(m)),
+                Ok(Event::Pong(p)) => return Poll::Ready(Ok(Message::Pong(p))),
+                Ok(Event::Ping(p)) => {
+                    self.pong = Some(p.clone());
+                    if self.pending_write() <= self.config.write_high_water {
+                        self.queue_pong();
+                        let _ = self.poll_write_buf(cx, Slot::Reader);
+                    }
+                    return Poll::Ready(Ok(Message::Ping(p)));
+                }
+                Ok(Event::Close(frame)) => {
+                    if !self.close_sent {
+                        let echo = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
+                        self.queue_close(echo.as_ref());
+                    }
+                    self.phase = Phase::Replying(frame);
+                }
+                Err(EventError::Protocol(p)) => self.fail(p),
+                Err(EventError::Io(e)) => {
+                    self.phase = Phase::Closed;
+                    if e.kind() == io::ErrorKind::UnexpectedEof && self.close_sent {
+                        return Poll::Ready(Err(Error::closed()));
+                    }
+                    return Poll::Ready(Err(e.into()));
+                }
+            }
+        }
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, EventError>> {
+        loop {
+            if let Some(ev) = self
+                .decoder
+                .decode(&mut self.rbuf)
+                .map_err(EventError::Protocol)?
+            {
+                return Poll::Ready(Ok(ev));
+            }
+            let stream = &mut self.stream;
+            let direct = self.decoder.read_direct(self.rbuf.len(), &mut |buf| {
+                Pin::new(&mut *stream).poll_read(cx, buf)
+            });
+            let n = match direct {
+                Some(p) => ready!(p).map_err(|e| match e {
+                    DirectError::Io(e) => EventError::Io(e),
+                    DirectError::Protocol(p) => EventError::Protocol(p),
+                })?,
+                None => {
+                    let n = ready!(Pin::new(&mut self.stream).poll_read(cx, self.rbuf.spare()))
+                        .map_err(EventError::Io)?;
+                    self.rbuf.advance(n);
+                    n
+                }
+            };
+            if n == 0 {
+                return Poll::Ready(Err(EventError::Io(io::ErrorKind::UnexpectedEof.into())));
+            }
+        }
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let timeout = self.config.close_timeout;
+            let d = self.deadline.get_or_insert_with(|| deadline(timeout));
+            if d.as_mut().poll(cx).is_ready() {
+                self.deadline = None;
+                self.shutdown_once(cx);
+                return Poll::Ready(());
+            }
+            let spare = self.rbuf.spare();
+            match ready!(Pin::new(&mut self.stream).poll_read(cx, spare)) {
+                Ok(n) if n > 0 => self.rbuf = ReadBuf::new(self.config.read_buffer_size, &[]),
+                _ => {
+                    self.deadline = None;
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+
+    /// Waits until the write buffer is at or below its high-water mark.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<Result<()>> {
+        if self.close_sent {
+            return Poll::Ready(Err(Error::closed()));
+        }
+        while self.pending_write() > self.config.write_high_water {
+            ready!(self.poll_write_buf(cx, slot))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues one frame; call after [`Core::poll_ready`].
+    pub(crate) fn start_send(&mut self, out: Outgoing<'_>) -> Result<()> {
+        if self.close_sent {
+            return Err(Error::closed());
+        }
+        self.queue_pong();
+        self.compact();
+        match out {
+            Outgoing::Text(s) => self.encoder.data(true, s.as_bytes(), &mut self.wbuf),
+            Outgoing::Binary(b) => self.encoder.data(false, b, &mut self.wbuf),
+            Outgoing::Ping(p) | Outgoing::Pong(p) if p.len() > 125 => {
+                return Err(invalid("control frame payload over 125 bytes"));
+            }
+            Outgoing::Ping(p) => self.encoder.control(OpCode::Ping, p, &mut self.wbuf),
+            Outgoing::Pong(p) => self.encoder.control(OpCode::Pong, p, &mut self.wbuf),
+            Outgoing::Close(frame) => {
+                if let Some(f) = frame {
+                    if !f.code.is_sendable() {
+                        return Err(invalid("close code may not be sent"));
+                    }
+                }
+                self.queue_close(frame);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<Result<()>> {
+        Poll::Ready(ready!(self.poll_write_buf(cx, slot)).map_err(Error::from))
+    }
+
+    /// Queues a normal close if none was sent, flushes, and shuts the stream's write side
+    /// (servers only: clients leave that to the server, RFC 6455 §7.1.1).
+    pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<Result<()>> {
+        if !self.close_sent {
+            self.queue_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
+        }
+        ready!(self.poll_flush(cx, slot))?;
+        if self.role == Role::Server {
+            ready!(Pin::new(&mut self.stream).poll_close(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drops the connection after a failed close handshake.
+    pub(crate) fn abort(&mut self, cx: &mut Context<'_>) {
+        self.shutdown_once(cx);
+        self.phase = Phase::Closed;
+    }
+}
+
+enum EventError {
+    Io(io::Error),
+    Protocol(ProtocolError),
+}
+
+fn invalid(msg: &'static str) -> Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg).into()
+}

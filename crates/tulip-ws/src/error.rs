@@ -1,0 +1,221 @@
+//! The crate's one opaque [`Error`] and the [`ProtocolError`]s a peer can commit.
+
+use std::fmt;
+use std::io;
+
+use crate::close::CloseCode;
+
+/// A violation of RFC 6455 or RFC 7692 by the peer (or a limit of ours it exceeded).
+///
+/// Each maps to the close code the connection is failed with, see [`ProtocolError::close_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A reserved opcode (3-7, 0xB-0xF).
+    ReservedOpCode(u8),
+    /// A payload length not in its shortest encoding.
+    NonMinimalLength,
+    /// A 64-bit payload length with the top bit set.
+    LengthTooLarge,
+    /// RSV bits set that no negotiated extension defines.
+    ReservedBits,
+    /// A control frame without FIN.
+    FragmentedControl,
+    /// A control frame with more than 125 payload bytes.
+    ControlTooLong,
+    /// A continuation frame with no message in progress.
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message is in progress.
+    ExpectedContinuation,
+    /// A client frame without a mask (servers must receive masked frames).
+    Unmasked,
+    /// A server frame with a mask (clients must receive unmasked frames).
+    Masked,
+    /// Text (or a close reason) that is not UTF-8.
+    InvalidUtf8,
+    /// A frame longer than the configured maximum.
+    FrameTooLarge,
+    /// A message longer than the configured maximum (after decompression).
+    MessageTooLarge,
+    /// A close frame with a code that may not be sent on the wire.
+    InvalidCloseCode(u16),
+    /// A close frame with a one-byte payload.
+    InvalidClosePayload,
+    /// A compressed message that does not inflate.
+    InvalidCompressedData,
+}
+
+impl ProtocolError {
+    /// The close code the connection is failed with (RFC 6455 §7.4.1).
+    pub fn close_code(self) -> CloseCode {
+        match self {
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            ProtocolError::FrameTooLarge
+            | ProtocolError::MessageTooLarge
+            | ProtocolError::LengthTooLarge => CloseCode::TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ProtocolError::ReservedOpCode(_) => "reserved opcode",
+            ProtocolError::NonMinimalLength => "payload length not minimally encoded",
+            ProtocolError::LengthTooLarge => "payload length out of range",
+            ProtocolError::ReservedBits => "reserved bits set",
+            ProtocolError::FragmentedControl => "fragmented control frame",
+            ProtocolError::ControlTooLong => "control frame payload over 125 bytes",
+            ProtocolError::UnexpectedContinuation => "continuation frame without a message",
+            ProtocolError::ExpectedContinuation => "new message inside a fragmented message",
+            ProtocolError::Unmasked => "unmasked client frame",
+            ProtocolError::Masked => "masked server frame",
+            ProtocolError::InvalidUtf8 => "invalid UTF-8",
+            ProtocolError::FrameTooLarge => "frame too large",
+            ProtocolError::MessageTooLarge => "message too large",
+            ProtocolError::InvalidCloseCode(_) => "invalid close code",
+            ProtocolError::InvalidClosePayload => "one-byte close payload",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+#[derive(Debug)]
+enum Kind {
+    Io(io::Error),
+    Protocol(ProtocolError),
+    Closed,
+    Handshake(String),
+    Timeout,
+    WrongType,
+}
+
+/// Everything that can go wrong with a WebSocket; ask with the `is_xxx()` methods.
+///
+/// The message text is for people, not an API.
+pub struct Error {
+    kind: Kind,
+}
+
+impl Error {
+    pub(crate) fn handshake(msg: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Handshake(msg.into()),
+        }
+    }
+
+    pub(crate) fn closed() -> Error {
+        Error { kind: Kind::Closed }
+    }
+
+    pub(crate) fn timeout() -> Error {
+        Error {
+            kind: Kind::Timeout,
+        }
+    }
+
+    pub(crate) fn wrong_type() -> Error {
+        Error {
+            kind: Kind::WrongType,
+        }
+    }
+
+    /// A message of the other type arrived (binary where text was asked for).
+    pub fn is_wrong_type(&self) -> bool {
+        matches!(self.kind, Kind::WrongType)
+    }
+
+    /// The transport failed (including an unexpected end of stream).
+    pub fn is_io(&self) -> bool {
+        matches!(self.kind, Kind::Io(_))
+    }
+
+    /// The peer violated the protocol; the connection was failed with
+    /// [`Error::close_code`].
+    pub fn is_protocol(&self) -> bool {
+        matches!(self.kind, Kind::Protocol(_))
+    }
+
+    /// The WebSocket is closed: the close handshake finished, or this side already closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, Kind::Closed)
+    }
+
+    /// The opening handshake failed (bad request, bad response, refused upgrade).
+    pub fn is_handshake(&self) -> bool {
+        matches!(self.kind, Kind::Handshake(_))
+    }
+
+    /// A deadline passed (the close handshake or the opening handshake).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout)
+    }
+
+    /// The protocol violation, if this is one.
+    pub fn protocol_error(&self) -> Option<ProtocolError> {
+        match self.kind {
+            Kind::Protocol(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The close code this side sent because of this error, if it is a protocol error.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.protocol_error().map(ProtocolError::close_code)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error { kind: Kind::Io(e) }
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Error {
+        Error {
+            kind: Kind::Protocol(e),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Io(e) => write!(f, "websocket i/o: {e}"),
+            Kind::Protocol(p) => write!(f, "websocket protocol error: {p}"),
+            Kind::Closed => f.write_str("websocket closed"),
+            Kind::Handshake(m) => write!(f, "websocket handshake: {m}"),
+            Kind::Timeout => f.write_str("websocket timeout"),
+            Kind::WrongType => f.write_str("websocket message of the wrong type"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Io(e) => Some(e),
+            Kind::Protocol(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

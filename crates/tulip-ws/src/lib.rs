@@ -1,0 +1,92 @@
+//! WebSockets for tulip: RFC 6455 with permessage-deflate (RFC 7692), over any stream.
+//!
+//! The protocol core works over any `futures_io::AsyncRead + AsyncWrite + Unpin` stream (a
+//! `tulip_reactor::Async<TcpStream>`, a TLS stream, an in-memory pipe), independent of the
+//! HTTP layer. Handshakes come in two forms: pure header-level functions an HTTP server or
+//! client calls ([`upgrade`], [`ClientHandshake`]), and standalone ones that read and write
+//! the HTTP head themselves ([`accept`], [`client_handshake`]).
+//!
+//! What it does for you: unmasking in place a word at a time, reassembly of fragments with
+//! size limits, UTF-8 validation that fails on the first bad byte even across fragments,
+//! automatic pongs, the close handshake with a timeout, protocol errors answered with the
+//! right close code (1002, 1007, 1009), permessage-deflate with context takeover and window
+//! negotiation, and backpressure both ways: sends wait above a high-water mark, and the socket
+//! is read only as fast as the application receives.
+//!
+//! # Examples
+//!
+//! A server and a client over a loopback TCP connection:
+//!
+//! ```
+//! use std::net::{TcpListener, TcpStream};
+//! use tulip_reactor::Async;
+//! use tulip_ws::{ClientOptions, Message, ServerOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || {
+//!     tulip_reactor::block_on(async {
+//!         let stream = Async::new(listener.accept()?.0)?;
+//!         let (mut ws, _request) = tulip_ws::accept(stream, &ServerOptions::default()).await?;
+//!         while let Ok(msg) = ws.receive().await {
+//!             match msg {
+//!                 Message::Text(t) => ws.send_text(&t).await?,
+//!                 Message::Close(_) => break,
+//!                 _ => {}
+//!             }
+//!         }
+//!         Ok::<_, tulip_ws::Error>(())
+//!     })
+//! });
+//! tulip_reactor::block_on(async {
+//!     let stream = Async::new(TcpStream::connect(addr)?)?;
+//!     let url = format!("ws://{addr}/echo");
+//!     let (mut ws, _) = tulip_ws::client_handshake(stream, &url, &ClientOptions::default()).await?;
+//!     ws.send_text("hello").await?;
+//!     assert_eq!(ws.receive_text().await?, "hello");
+//!     ws.close(tulip_ws::CloseCode::NORMAL, "bye").await?;
+//!     Ok::<_, tulip_ws::Error>(())
+//! })?;
+//! server.join().unwrap()?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod client;
+mod close;
+mod config;
+mod core;
+mod decoder;
+mod deflate;
+mod encoder;
+mod error;
+mod frame;
+mod handshake;
+mod message;
+mod server;
+mod socket;
+mod split;
+mod timer;
+
+pub use client::{ClientHandshake, ClientOptions, Negotiated, client_handshake};
+pub use close::{CloseCode, CloseFrame};
+pub use config::{Config, Role};
+pub use deflate::{
+    DeflateConfig, DeflateParams, accept_client_response, client_offer, negotiate_server,
+};
+pub use error::{Error, ProtocolError, Result};
+pub use frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+pub use handshake::{accept_key, generate_key};
+pub use message::Message;
+pub use server::{OriginCheck, Rejection, ServerOptions, Upgrade, accept, upgrade};
+pub use socket::WebSocket;
+pub use split::{ReadHalf, WriteHalf};
