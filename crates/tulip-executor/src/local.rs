@@ -1,0 +1,302 @@
+//! `LocalExecutor`: a single-thread executor for `!Send` futures (asyncio's own model), and the
+//! `block_on` loop that `Runtime::block_on` shares.
+//!
+//! Tasks woken on the executor's thread go to a plain `VecDeque`; wakes from other threads go
+//! to a concurrent queue and unpark the thread.
+//!
+//! # Safety invariants
+//!
+//! 1. `CURRENT` points to the `LocalCtx` of the `LocalExecutor` whose `block_on` runs on this
+//!    thread; it is set for the duration of that call (a guard restores the previous value,
+//!    also on unwind) while the executor is borrowed, so the pointee outlives every read.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::task::{Context, Poll, Wake, Waker};
+
+use concurrent_queue::ConcurrentQueue;
+
+use crate::registry::Registry;
+use crate::runtime::worker::CURRENT_TASK;
+use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};
+use crate::task::{Task, TaskInfo};
+
+/// Local tasks run per turn before the main future and the remote queue get a look.
+const BATCH: usize = 128;
+/// Every this many tasks the remote queue goes first and the reactor is polled.
+const REMOTE_INTERVAL: u32 = 61;
+
+pub(crate) struct LocalShared {
+    remote: ConcurrentQueue<Runnable>,
+    pub(crate) registry: Registry,
+    unparker: parking::Unparker,
+    in_reactor: AtomicBool,
+}
+
+struct LocalCtx {
+    shared: Arc<LocalShared>,
+    queue: RefCell<VecDeque<Runnable>>,
+    parker: parking::Parker,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const LocalCtx> = const { Cell::new(std::ptr::null()) };
+}
+
+/// A single-thread executor: `spawn` takes `!Send` futures, `block_on` runs them all on the
+/// calling thread until the given future completes.
+///
+/// Dropping the executor cancels its remaining tasks (their destructors run on this thread).
+///
+/// ```
+/// use std::rc::Rc;
+/// let ex = tulip_executor::LocalExecutor::new();
+/// let shared = Rc::new(5);
+/// let out = ex.block_on(async {
+///     let s = shared.clone();
+///     let t = tulip_executor::spawn_local(async move { *s * 2 });
+///     t.await.unwrap()
+/// });
+/// assert_eq!(out, 10);
+/// ```
+pub struct LocalExecutor {
+    ctx: Rc<LocalCtx>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Default for LocalExecutor {
+    fn default() -> Self {
+        LocalExecutor::new()
+    }
+}
+
+impl LocalExecutor {
+    /// A new executor, bound to the calling thread.
+    pub fn new() -> LocalExecutor {
+        let (parker, unparker) = parking::pair();
+        let shared = Arc::new(LocalShared {
+            remote: ConcurrentQueue::unbounded(),
+            registry: Registry::with_shards(1),
+            unparker,
+            in_reactor: AtomicBool::new(false),
+        });
+        LocalExecutor {
+            ctx: Rc::new(LocalCtx { shared, queue: RefCell::new(VecDeque::new()), parker }),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task.
+    pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        spawn_on(&self.ctx.shared, fut, None)
+    }
+
+    /// Runs the executor's tasks and `fut` on this thread until `fut` completes.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the thread already runs tulip (a nested `block_on`): await instead.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let _enter = crate::enter::enter();
+        run_until(&self.ctx, fut, true)
+    }
+
+    /// The tasks alive on this executor.
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        self.ctx.shared.registry.list()
+    }
+}
+
+impl Drop for LocalExecutor {
+    fn drop(&mut self) {
+        let ctx = &*self.ctx;
+        for _ in 0..16 {
+            drain(ctx);
+            let wakers = ctx.shared.registry.drain();
+            if wakers.is_empty() {
+                break;
+            }
+            // Waking a task queues its runnable (remotely: this executor is not running);
+            // `drain` then drops it here, on the owning thread, which drops the future.
+            for w in wakers {
+                w.wake();
+            }
+        }
+        drain(ctx);
+    }
+}
+
+fn drain(ctx: &LocalCtx) {
+    loop {
+        let r = ctx.queue.borrow_mut().pop_front();
+        match r.or_else(|| ctx.shared.remote.pop().ok()) {
+            Some(r) => drop(r),
+            None => break,
+        }
+    }
+}
+
+impl fmt::Debug for LocalExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalExecutor").field("registry", &self.ctx.shared.registry).finish()
+    }
+}
+
+fn spawn_on<F>(shared: &Arc<LocalShared>, fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let meta = TaskMeta::new(name, Scheduler::Local(shared.clone()));
+    let (runnable, task) = async_task::Builder::new()
+        .metadata(meta)
+        .spawn_local(move |m| TaskFuture::new(fut, m), schedule);
+    shared.registry.insert(runnable.metadata(), runnable.waker());
+    runnable.schedule();
+    Task::new(task)
+}
+
+/// `spawn_local` with an optional name.
+pub(crate) fn spawn_local_named<F>(fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let p = CURRENT.with(Cell::get);
+    assert!(
+        !p.is_null(),
+        "spawn_local called outside a LocalExecutor: use LocalExecutor::block_on, \
+         Runtime::block_on or tulip_executor::run"
+    );
+    // SAFETY: invariant 1: a non-null `CURRENT` is the running executor's context.
+    let ctx = unsafe { &*p };
+    spawn_on(&ctx.shared, fut, name)
+}
+
+/// The tasks of the `LocalExecutor` running on this thread, if any.
+pub(crate) fn current_tasks() -> Vec<TaskInfo> {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: invariant 1.
+    unsafe { &*p }.shared.registry.list()
+}
+
+fn schedule(runnable: Runnable) {
+    let Scheduler::Local(shared) = &runnable.metadata().scheduler else {
+        unreachable!("a local task carries a local scheduler")
+    };
+    let p = CURRENT.with(Cell::get);
+    if !p.is_null() {
+        // SAFETY: invariant 1.
+        let ctx = unsafe { &*p };
+        if Arc::ptr_eq(&ctx.shared, shared) {
+            ctx.queue.borrow_mut().push_back(runnable);
+            return;
+        }
+    }
+    // Hold our own reference: the runnable may run and free the task once queued.
+    let shared = shared.clone();
+    let _ = shared.remote.push(runnable);
+    crate::driver::wake(&shared.unparker, &shared.in_reactor);
+}
+
+/// Wakes the main future of a `block_on`.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<LocalShared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, AcqRel) {
+            crate::driver::wake(&self.shared.unparker, &self.shared.in_reactor);
+        }
+    }
+}
+
+/// Restores the previous `CURRENT` (invariant 1).
+struct Restore(*const LocalCtx);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// `Runtime::block_on`'s loop: a fresh local executor, so that `spawn_local` works inside.
+pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
+    let ex = LocalExecutor::new();
+    run_until(&ex.ctx, fut, false)
+}
+
+/// Runs `ctx`'s tasks and `fut` until `fut` completes. `drive_io`: whether this thread may wait
+/// in the reactor when idle (not inside `Runtime::block_on`, whose workers drive I/O).
+fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
+    let prev = CURRENT.with(|c| c.replace(ctx));
+    let _restore = Restore(prev);
+    let main = Arc::new(MainWaker { woken: AtomicBool::new(true), shared: ctx.shared.clone() });
+    let waker = Waker::from(main.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    let mut tick: u32 = 0;
+    loop {
+        if main.woken.swap(false, AcqRel) {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+        let mut ran = 0;
+        while ran < BATCH {
+            tick = tick.wrapping_add(1);
+            let r = if tick % REMOTE_INTERVAL == 0 {
+                if drive_io {
+                    crate::driver::poll_nonblocking();
+                }
+                ctx.shared.remote.pop().ok().or_else(|| ctx.queue.borrow_mut().pop_front())
+            } else {
+                let local = ctx.queue.borrow_mut().pop_front();
+                local.or_else(|| ctx.shared.remote.pop().ok())
+            };
+            let Some(r) = r else { break };
+            run_task(r);
+            ran += 1;
+            if main.woken.load(Relaxed) {
+                break;
+            }
+        }
+        if ran > 0 || main.woken.load(Acquire) {
+            continue;
+        }
+        if drive_io {
+            crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor);
+        } else {
+            ctx.parker.park();
+        }
+    }
+}
+
+fn run_task(r: Runnable) {
+    let meta: *const TaskMeta = r.metadata();
+    CURRENT_TASK.with(|c| c.set(meta));
+    // The task's wrapper catches panics of the future; this catches a panicking destructor.
+    let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
+    CURRENT_TASK.with(|c| c.set(std::ptr::null()));
+}

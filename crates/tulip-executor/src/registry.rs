@@ -1,0 +1,112 @@
+//! The set of live tasks of one scheduler: what `all_tasks()` lists and what shutdown cancels.
+//!
+//! Each entry holds a `Waker` (a reference that keeps the task allocation, and so its metadata,
+//! alive) and a pointer to the task's metadata. A task leaves the registry when its future is
+//! dropped, completed or cancelled. Shutdown takes every entry out and wakes it; the scheduler,
+//! being shut down, then drops the `Runnable`, which drops the future and runs its destructors.
+//!
+//! The registry is sharded by task id so that spawns on different workers rarely share a lock.
+
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use slab::Slab;
+
+use std::sync::Mutex;
+
+use crate::sync::std_lock as lock;
+use crate::task::{TaskId, TaskInfo};
+use crate::task::meta::TaskMeta;
+
+const SHARDS: usize = 32;
+
+struct Entry {
+    waker: Waker,
+    meta: *const TaskMeta,
+}
+
+// SAFETY: invariant 2 of `crate::task`: `meta` points into the allocation that `waker` keeps
+// alive, and `TaskMeta` is `Sync`; the pointer is only read as `&TaskMeta`.
+unsafe impl Send for Entry {}
+
+impl Entry {
+    fn meta(&self) -> &TaskMeta {
+        // SAFETY: invariant 2 of `crate::task`: the entry's waker keeps the allocation alive.
+        unsafe { &*self.meta }
+    }
+}
+
+pub(crate) struct Registry {
+    shards: Box<[Mutex<Slab<Entry>>]>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry::with_shards(SHARDS)
+    }
+
+    pub(crate) fn with_shards(n: usize) -> Registry {
+        Registry { shards: (0..n.max(1)).map(|_| Mutex::new(Slab::new())).collect() }
+    }
+
+    fn shard(&self, id: TaskId) -> &Mutex<Slab<Entry>> {
+        &self.shards[(id.0 as usize) % self.shards.len()]
+    }
+
+    /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
+    pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+        let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
+        meta.reg_key.store(key, Ordering::Relaxed);
+    }
+
+    /// Unregisters a task whose future is being dropped. Tolerates a missing entry (shutdown
+    /// already took it), and checks ownership because a key may have been reused since.
+    pub(crate) fn remove(&self, meta: &TaskMeta) {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == usize::MAX {
+            return;
+        }
+        let taken = {
+            let mut shard = lock(self.shard(meta.id));
+            match shard.get(key) {
+                Some(e) if std::ptr::eq(e.meta, meta) => Some(shard.remove(key)),
+                _ => None,
+            }
+        };
+        // The waker is dropped outside the lock: dropping the last reference may run code.
+        drop(taken);
+    }
+
+    /// Lists the live tasks.
+    pub(crate) fn list(&self) -> Vec<TaskInfo> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for (_, e) in lock(shard).iter() {
+                let m = e.meta();
+                out.push(TaskInfo { id: m.id, name: m.name.as_deref().map(str::to_owned) });
+            }
+        }
+        out.sort_by_key(|t| t.id);
+        out
+    }
+
+    /// Takes every entry out and returns their wakers (woken by the caller, outside any lock).
+    pub(crate) fn drain(&self) -> Vec<Waker> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let entries = std::mem::take(&mut *lock(shard));
+            out.extend(entries.into_iter().map(|(_, e)| e.waker));
+        }
+        out
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("live", &self.len()).finish()
+    }
+}

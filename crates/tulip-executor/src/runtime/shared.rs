@@ -1,0 +1,184 @@
+//! State shared by a runtime's workers and handles: queues, idle protocol, registry, config.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::time::Duration;
+
+use async_task::{ScheduleInfo, WithInfo};
+use concurrent_queue::ConcurrentQueue;
+
+use crate::blocking::Pool;
+use crate::idle::Idle;
+use crate::queue::Stealer;
+use crate::registry::Registry;
+use crate::runtime::worker;
+use crate::task::Task;
+use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};
+
+pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct Config {
+    pub(crate) debug: bool,
+    pub(crate) slow_poll: Duration,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+}
+
+/// Per-worker counters, written only by their worker (plain load + store), read by anyone.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) injector_pops: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(c: &AtomicU64, n: u64) {
+        c.store(c.load(Relaxed) + n, Relaxed);
+    }
+}
+
+/// What other threads need of a worker: its stealer and how to wake it.
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer<Runnable>,
+    pub(crate) unparker: parking::Unparker,
+    pub(crate) in_reactor: AtomicBool,
+    pub(crate) counters: Counters,
+}
+
+impl Remote {
+    pub(crate) fn wake(&self) {
+        crate::driver::wake(&self.unparker, &self.in_reactor);
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) injector: ConcurrentQueue<Runnable>,
+    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) idle: Idle,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) registry: Registry,
+    pub(crate) blocking: Arc<Pool>,
+    pub(crate) config: Config,
+}
+
+impl Shared {
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Spawns `fut` onto this runtime.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(meta)
+            .spawn(move |m| TaskFuture::new(fut, m), WithInfo(schedule));
+        if self.shutdown.load(Acquire) {
+            // The runtime is gone: the task is cancelled at once (awaiting it says so).
+            drop(runnable);
+            return Task::new(task);
+        }
+        self.registry.insert(runnable.metadata(), runnable.waker());
+        if self.shutdown.load(SeqCst) {
+            // Shutdown raced with this spawn and may have drained the registry already.
+            self.registry.remove(runnable.metadata());
+            drop(runnable);
+            return Task::new(task);
+        }
+        runnable.schedule();
+        Task::new(task)
+    }
+
+    /// Queues a runnable from a thread that is not one of this runtime's workers.
+    pub(crate) fn schedule_remote(&self, runnable: Runnable) {
+        if self.shutdown.load(Acquire) {
+            drop(runnable);
+            return;
+        }
+        // The injector is unbounded and never closed, so the push cannot fail.
+        let _ = self.injector.push(runnable);
+        if self.shutdown.load(SeqCst) {
+            // Shutdown may have drained the injector before our push: drain it ourselves so
+            // that the task (which holds an `Arc` of us) does not keep us alive forever.
+            self.drain_injector();
+            return;
+        }
+        self.notify_parked();
+    }
+
+    /// Wakes one parked worker if nobody searches for work already.
+    pub(crate) fn notify_parked(&self) {
+        if let Some(i) = self.idle.worker_to_notify() {
+            self.remotes[i].wake();
+        }
+    }
+
+    /// Whether any queue holds work (a re-check by the last searcher before it parks).
+    pub(crate) fn has_pending_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
+    }
+
+    pub(crate) fn drain_injector(&self) {
+        while let Ok(r) = self.injector.pop() {
+            drop(r);
+        }
+    }
+
+    /// Starts shutdown: no new work runs, every worker wakes to exit.
+    pub(crate) fn begin_shutdown(&self) {
+        if self.shutdown.swap(true, SeqCst) {
+            return;
+        }
+        for r in self.remotes.iter() {
+            r.wake();
+        }
+        crate::driver::notify_reactor();
+    }
+
+    /// After the workers stopped: cancel every task left, running their destructors here.
+    pub(crate) fn finish_shutdown(&self) {
+        if self.config.debug {
+            crate::debug::report_pending(&self.registry.list());
+        }
+        // Dropping a future may wake or even spawn others; repeat until nothing is left.
+        for _ in 0..16 {
+            self.drain_injector();
+            let wakers = self.registry.drain();
+            if wakers.is_empty() {
+                break;
+            }
+            // Each wake schedules the task; the schedule function sees the shutdown and drops
+            // the runnable, which drops the future.
+            for w in wakers {
+                w.wake();
+            }
+        }
+        self.drain_injector();
+        self.blocking.shutdown();
+    }
+}
+
+/// async-task's schedule function for runtime tasks.
+fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    let Scheduler::Multi(shared) = &runnable.metadata().scheduler else {
+        unreachable!("a runtime task carries a runtime scheduler")
+    };
+    let target: *const Shared = Arc::as_ptr(shared);
+    // Fast path: woken on one of this runtime's workers, the task goes to that worker's own
+    // queue (never the global one).
+    let runnable = match worker::schedule_on_current(target, runnable, info) {
+        None => return,
+        Some(r) => r,
+    };
+    let Scheduler::Multi(shared) = &runnable.metadata().scheduler else { unreachable!() };
+    // The runnable may be run and freed by a worker the moment it is queued: hold our own
+    // reference to the runtime until we are done notifying.
+    let shared = shared.clone();
+    shared.schedule_remote(runnable);
+}

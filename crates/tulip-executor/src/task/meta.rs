@@ -1,0 +1,176 @@
+//! What every task carries beside its future: identity, name, scheduler, panic bookkeeping.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use std::sync::Arc;
+use crate::task::TaskId;
+
+/// The payload of a caught panic.
+pub(crate) type Panic = Box<dyn Any + Send + 'static>;
+
+/// The runnable type every scheduler in this crate queues.
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+
+/// Set once the `Task` handle was detached or dropped: nobody will observe the output.
+const DETACHED: u8 = 1;
+/// Set once the future panicked; the message waits in `TaskMeta::panic_msg`.
+const PANICKED: u8 = 2;
+/// Set once the panic was handed to the handle's owner (awaited or `cancel`led).
+const OBSERVED: u8 = 4;
+
+/// Who schedules a task. Kept in the task's metadata so that the schedule function itself is
+/// zero-sized and a spawn clones exactly one `Arc`.
+pub(crate) enum Scheduler {
+    /// The multi-thread runtime.
+    Multi(Arc<crate::runtime::Shared>),
+    /// A single-thread `LocalExecutor`.
+    Local(Arc<crate::local::LocalShared>),
+    /// The blocking pool.
+    Blocking(Arc<crate::blocking::Pool>),
+}
+
+/// Metadata stored in the task allocation (one allocation per task, async-task's header).
+pub(crate) struct TaskMeta {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) scheduler: Scheduler,
+    /// Slot of this task in its scheduler's registry, `usize::MAX` when not registered.
+    pub(crate) reg_key: AtomicUsize,
+    flags: AtomicU8,
+    panic_msg: OnceLock<String>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl TaskMeta {
+    pub(crate) fn new(name: Option<Arc<str>>, scheduler: Scheduler) -> TaskMeta {
+        TaskMeta {
+            id: TaskId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            name,
+            scheduler,
+            reg_key: AtomicUsize::new(usize::MAX),
+            flags: AtomicU8::new(0),
+            panic_msg: OnceLock::new(),
+        }
+    }
+
+    /// A display label: the name, or `Task-<id>` as asyncio names unnamed tasks.
+    pub(crate) fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n:?} ({})", self.id),
+            None => format!("{}", self.id),
+        }
+    }
+
+    /// Records a panic of the future. Reports it at once when the handle is already gone.
+    fn panicked(&self, payload: &Panic) {
+        let msg = panic_message(payload);
+        let _ = self.panic_msg.set(msg);
+        let prev = self.flags.fetch_or(PANICKED, Ordering::AcqRel);
+        if prev & DETACHED != 0 {
+            self.report();
+        }
+    }
+
+    /// Called when the handle is detached or dropped without observing the output.
+    pub(crate) fn detached(&self) {
+        let prev = self.flags.fetch_or(DETACHED, Ordering::AcqRel);
+        if prev & (PANICKED | OBSERVED) == PANICKED {
+            self.report();
+        }
+    }
+
+    /// Called when the handle's owner received the panic payload.
+    pub(crate) fn observed(&self) {
+        self.flags.fetch_or(OBSERVED, Ordering::AcqRel);
+    }
+
+    fn report(&self) {
+        let msg = self.panic_msg.get().map(String::as_str).unwrap_or("<unknown>");
+        crate::debug::report_unobserved_panic(&self.label(), msg);
+    }
+
+    fn registry(&self) -> Option<&crate::registry::Registry> {
+        match &self.scheduler {
+            Scheduler::Multi(s) => Some(&s.registry),
+            Scheduler::Local(s) => Some(&s.registry),
+            Scheduler::Blocking(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for TaskMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskMeta").field("id", &self.id).field("name", &self.name).finish()
+    }
+}
+
+/// Extracts a printable message from a panic payload.
+pub(crate) fn panic_message(payload: &Panic) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}
+
+/// The future async-task runs: the user's future, with panics caught and the task's registry
+/// slot released when the future is dropped (completed or cancelled).
+pub(crate) struct TaskFuture<F> {
+    fut: F,
+    meta: *const TaskMeta,
+}
+
+// SAFETY: invariant 1 of `crate::task` (the metadata outlives the future and is `Sync`); the
+// pointer is only ever read as `&TaskMeta`, so sending it is as safe as sending `&TaskMeta`.
+unsafe impl<F: Send> Send for TaskFuture<F> {}
+
+impl<F> TaskFuture<F> {
+    pub(crate) fn new(fut: F, meta: &TaskMeta) -> TaskFuture<F> {
+        TaskFuture { fut, meta }
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        // SAFETY: invariant 1 of `crate::task`: async-task drops the future before the metadata,
+        // both live in the same allocation, and the pointer came from `&TaskMeta`.
+        unsafe { &*self.meta }
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `fut`: it is never moved out of `self`, and `TaskFuture`
+        // has no `Unpin` impl of its own beyond the auto impl that follows `F`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above; `this.fut` stays pinned in the task allocation.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => {
+                this.meta().panicked(&payload);
+                Poll::Ready(Err(payload))
+            }
+        }
+    }
+}
+
+impl<F> Drop for TaskFuture<F> {
+    fn drop(&mut self) {
+        let meta = self.meta();
+        if let Some(reg) = meta.registry() {
+            reg.remove(meta);
+        }
+    }
+}

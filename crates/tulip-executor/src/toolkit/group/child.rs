@@ -1,0 +1,159 @@
+//! One child of a task group: the future that runs it, and the handle its spawner gets back.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use futures_lite::FutureExt;
+
+use super::{Failure, Shared};
+use crate::{Task, TaskId};
+
+/// Builds the future a group spawns for `fut`: it runs `fut` until it ends or the group is
+/// cancelled, records a failure (error or panic) in the group, and unregisters the child only
+/// after `fut` has been dropped, so that `join` returns after every child's destructors ran.
+pub(super) fn child_future<F, T, E>(
+    shared: Arc<Shared<E>>,
+    key: usize,
+    fut: F,
+) -> impl Future<Output = Option<T>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    // The guard is built here, not inside the async block, so that a child dropped before its
+    // first poll (runtime shutdown) still releases its slot.
+    let guard = Registration { shared, key };
+    async move {
+        // `fut` is named before `guard` so that, if the task is dropped before its first poll,
+        // the captured `fut` goes first (captures drop in the order they are first used).
+        let fut = fut;
+        let guard = guard;
+        let work = async {
+            match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(value)) => Some(value),
+                Ok(Err(e)) => {
+                    guard.shared.fail(Failure::Error(e));
+                    None
+                }
+                Err(payload) => {
+                    guard.shared.fail(Failure::Panic(payload));
+                    None
+                }
+            }
+        };
+        let cancelled = async {
+            Cancelled {
+                shared: &guard.shared,
+                key,
+                registered: None,
+            }
+            .await;
+            None
+        };
+        // `or` polls the cancellation signal first: a cancelled child never polls `fut` again,
+        // and `fut` is dropped when `or` returns, before `guard` releases the slot.
+        let out = cancelled.or(work).await;
+        drop(guard);
+        out
+    }
+}
+
+/// Releases a child's slot in its group when the child's future is dropped.
+struct Registration<E> {
+    shared: Arc<Shared<E>>,
+    key: usize,
+}
+
+impl<E> Drop for Registration<E> {
+    fn drop(&mut self) {
+        self.shared.unregister(self.key);
+    }
+}
+
+/// Completes once the group is cancelled.
+struct Cancelled<'a, E> {
+    shared: &'a Shared<E>,
+    key: usize,
+    /// The waker last stored in the group, so that it is stored again only when it changes.
+    registered: Option<Waker>,
+}
+
+impl<E> Future for Cancelled<'_, E> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.shared.is_cancelled() {
+            return Poll::Ready(());
+        }
+        if !this.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.shared.set_waker(this.key, cx.waker());
+            this.registered = Some(cx.waker().clone());
+            // Invariant 2 of the group module: look again after storing the waker.
+            if this.shared.is_cancelled() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// The handle of one child of a [`TaskGroup`](crate::TaskGroup).
+///
+/// Awaiting it gives `Some(value)` when the child returned `Ok(value)`, and `None` when it
+/// failed (its failure goes to the group's [`join`](crate::TaskGroup::join)) or was cancelled.
+/// Dropping the handle does not affect the child: it stays in the group.
+#[must_use = "dropping a GroupTask leaves the child running in its group"]
+pub struct GroupTask<T> {
+    pub(super) task: Task<Option<T>>,
+}
+
+impl<T> GroupTask<T> {
+    /// The child task's id.
+    pub fn id(&self) -> TaskId {
+        self.task.id()
+    }
+
+    /// The child task's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.task.name()
+    }
+
+    /// Whether the child has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Cancels this one child and waits until it has stopped; the rest of the group runs on
+    /// (a cancelled child is not a failure). Returns the value if the child had already
+    /// succeeded.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future still cancels the child, without waiting for it to stop.
+    pub async fn cancel(self) -> Option<T> {
+        self.task.cancel().await.flatten()
+    }
+}
+
+impl<T> Future for GroupTask<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // A `JoinError` here means the task was cancelled (panics are caught inside the child).
+        Pin::new(&mut self.task).poll(cx).map(|r| r.ok().flatten())
+    }
+}
+
+impl<T> fmt::Debug for GroupTask<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupTask")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

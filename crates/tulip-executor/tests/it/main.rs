@@ -1,0 +1,3 @@
+//! Integration tests of tulip-executor (one binary, modules by topic).
+
+mod basic;
