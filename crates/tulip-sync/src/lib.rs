@@ -60,6 +60,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+pub mod mpsc;
 pub mod queue;
 mod raw_semaphore;
 mod rwlock;
