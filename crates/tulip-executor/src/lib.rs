@@ -44,6 +44,7 @@ mod registry;
 pub mod runtime;
 mod sync;
 pub mod task;
+mod toolkit;
 
 
 use std::future::Future;
@@ -51,6 +52,11 @@ use std::future::Future;
 pub use local::LocalExecutor;
 pub use runtime::{Handle, Runtime};
 pub use task::{JoinError, Task, TaskId, TaskInfo};
+pub use toolkit::{
+    AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,
+    ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2, gather3,
+    shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
+};
 
 /// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it.
 ///
