@@ -1,0 +1,261 @@
+//! The client side: [`TlsConnector`] and its builder.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+use crate::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, handshake, provider, tls_error};
+use crate::pem::{self, Identity};
+use crate::stream::TlsStream;
+
+/// Opens client TLS sessions over any transport.
+///
+/// Cheap to clone (the rustls configuration is shared). [`TlsConnector::default`] trusts the
+/// Mozilla roots from `webpki-roots`; [`TlsConnector::builder`] picks custom roots, ALPN and a
+/// client certificate; [`TlsConnector::new`] takes any rustls `ClientConfig`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # tulip_reactor::block_on(async {
+/// use std::net::TcpStream;
+/// use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let tcp = tulip_reactor::Async::<TcpStream>::connect(([93, 184, 215, 14], 443).into()).await?;
+/// let mut tls = tulip_tls::TlsConnector::default().connect("example.com", tcp).await?;
+/// tls.write_all(b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n").await?;
+/// let mut page = Vec::new();
+/// tls.read_to_end(&mut page).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct TlsConnector {
+    config: Arc<ClientConfig>,
+    handshake_timeout: Option<Duration>,
+}
+
+impl TlsConnector {
+    /// A connector over a ready rustls configuration, with the default 10 s handshake timeout.
+    pub fn new(config: Arc<ClientConfig>) -> TlsConnector {
+        TlsConnector {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// A connector that trusts the Mozilla root certificates shipped in `webpki-roots`.
+    pub fn with_webpki_roots() -> TlsConnector {
+        TlsConnector::builder().with_webpki_roots().build().expect(
+            "the webpki roots and the ring provider's defaults always make a valid configuration",
+        )
+    }
+
+    /// A builder that starts with no trusted roots, no ALPN and no client certificate.
+    pub fn builder() -> TlsConnectorBuilder {
+        TlsConnectorBuilder {
+            roots: RootCertStore::empty(),
+            alpn: Vec::new(),
+            identity: None,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            sni: true,
+        }
+    }
+
+    /// Sets the handshake timeout; `None` waits forever (not advisable for untrusted peers).
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> TlsConnector {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+
+    /// Runs a client handshake over `io`, verifying the server's certificate for `server_name`
+    /// (a DNS name, or an IP address literal), which is also sent as SNI when it is a DNS name.
+    ///
+    /// Errors are `io::Error`s: `InvalidInput` for a malformed name, `InvalidData` with rustls's
+    /// reason when the handshake fails (for example "invalid peer certificate: certificate not
+    /// valid for name ..."), `TimedOut` when the handshake timeout passes, `UnexpectedEof` when
+    /// the server hangs up, and the transport's own errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: `io` moved into the future, and a handshake dropped half way leaves no
+    /// usable connection. Dropping the future closes nothing on its own; it drops `io`.
+    pub async fn connect<IO>(&self, server_name: &str, io: IO) -> io::Result<TlsStream<IO>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(server_name).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid TLS server name {server_name:?}: {e}"),
+            )
+        })?;
+        let sni = match &name {
+            ServerName::DnsName(d) => Some(d.as_ref().to_owned()),
+            _ => None,
+        };
+        let conn =
+            ClientConnection::new(self.config.clone(), name.to_owned()).map_err(tls_error)?;
+        handshake(TlsStream::new(io, conn.into(), sni), self.handshake_timeout).await
+    }
+}
+
+impl Default for TlsConnector {
+    /// The same as [`TlsConnector::with_webpki_roots`].
+    fn default() -> TlsConnector {
+        TlsConnector::with_webpki_roots()
+    }
+}
+
+impl From<Arc<ClientConfig>> for TlsConnector {
+    fn from(config: Arc<ClientConfig>) -> TlsConnector {
+        TlsConnector::new(config)
+    }
+}
+
+impl fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("alpn", &self.config.alpn_protocols.len())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TlsConnector`]: trusted roots, ALPN, client certificate, handshake timeout.
+///
+/// # Examples
+///
+/// ```
+/// let connector = tulip_tls::TlsConnector::builder()
+///     .with_webpki_roots()
+///     .alpn_protocols(["h2", "http/1.1"])
+///     .handshake_timeout(Some(std::time::Duration::from_secs(5)))
+///     .build()?;
+/// assert_eq!(connector.config().alpn_protocols.len(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TlsConnectorBuilder {
+    roots: RootCertStore,
+    alpn: Vec<Vec<u8>>,
+    identity: Option<Identity>,
+    handshake_timeout: Option<Duration>,
+    sni: bool,
+}
+
+impl TlsConnectorBuilder {
+    /// Trusts the Mozilla root certificates shipped in `webpki-roots` (in addition to any others).
+    pub fn with_webpki_roots(mut self) -> TlsConnectorBuilder {
+        self.roots
+            .extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        self
+    }
+
+    /// Replaces the trusted roots with `roots`.
+    pub fn root_store(mut self, roots: RootCertStore) -> TlsConnectorBuilder {
+        self.roots = roots;
+        self
+    }
+
+    /// Trusts one more root certificate, in DER.
+    pub fn add_root(mut self, cert: CertificateDer<'_>) -> io::Result<TlsConnectorBuilder> {
+        self.roots.add(cert).map_err(tls_error)?;
+        Ok(self)
+    }
+
+    /// Trusts every certificate in a PEM bundle.
+    pub fn add_roots_pem(self, pem: &[u8]) -> io::Result<TlsConnectorBuilder> {
+        pem::certs_from_pem(pem)?
+            .into_iter()
+            .try_fold(self, TlsConnectorBuilder::add_root)
+    }
+
+    /// Trusts every certificate in a PEM file.
+    pub fn add_roots_pem_file(self, path: impl AsRef<Path>) -> io::Result<TlsConnectorBuilder> {
+        pem::certs_from_pem_file(path)?
+            .into_iter()
+            .try_fold(self, TlsConnectorBuilder::add_root)
+    }
+
+    /// Offers these ALPN protocols, most preferred first (e.g. `["h2", "http/1.1"]`).
+    pub fn alpn_protocols<P: Into<Vec<u8>>>(
+        mut self,
+        protocols: impl IntoIterator<Item = P>,
+    ) -> TlsConnectorBuilder {
+        self.alpn = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Authenticates to servers that ask for it with this certificate chain and key (mutual TLS).
+    pub fn client_identity(mut self, identity: Identity) -> TlsConnectorBuilder {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Sets the handshake timeout (default 10 s); `None` waits forever.
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> TlsConnectorBuilder {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether to send the server name as SNI (default: yes).
+    pub fn sni(mut self, enabled: bool) -> TlsConnectorBuilder {
+        self.sni = enabled;
+        self
+    }
+
+    /// Builds the connector. Fails with `InvalidInput` when no root is trusted (no server
+    /// could ever be verified) or when the client key does not fit its certificate.
+    pub fn build(self) -> io::Result<TlsConnector> {
+        if self.roots.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS connector has no trusted root certificates: add some or use with_webpki_roots()",
+            ));
+        }
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(tls_error)?
+            .with_root_certificates(self.roots);
+        let mut config = match self.identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain, id.key)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid client certificate or key: {e}"),
+                    )
+                })?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = self.alpn;
+        config.enable_sni = self.sni;
+        Ok(TlsConnector {
+            config: Arc::new(config),
+            handshake_timeout: self.handshake_timeout,
+        })
+    }
+}
+
+impl fmt::Debug for TlsConnectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConnectorBuilder")
+            .field("roots", &self.roots.len())
+            .field("alpn", &self.alpn.len())
+            .field("client_identity", &self.identity.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("sni", &self.sni)
+            .finish()
+    }
+}

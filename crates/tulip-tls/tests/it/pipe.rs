@@ -1,0 +1,361 @@
+//! Client and server over the in-memory duplex pipe, both driven by one `block_on`.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::zip;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use tulip_tls::{TlsAcceptor, TlsConnector, TlsStream};
+
+use crate::certs::{
+    acceptor, acceptor_builder, client_identity, connector, connector_builder, pki,
+    rogue_client_identity,
+};
+use crate::duplex::{End, duplex};
+use crate::{pattern, run};
+
+type Pair = (io::Result<TlsStream<End>>, io::Result<TlsStream<End>>);
+
+async fn handshake(connector: &TlsConnector, name: &str, acceptor: &TlsAcceptor) -> Pair {
+    let (c, s) = duplex(64 * 1024);
+    zip(connector.connect(name, c), acceptor.accept(s)).await
+}
+
+#[test]
+fn echo_and_session_info() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        assert_eq!(client.server_name(), Some("localhost"));
+        assert_eq!(server.server_name(), Some("localhost"));
+        assert_eq!(
+            client.peer_certificates().map(<[_]>::len),
+            Some(2),
+            "leaf and CA"
+        );
+        assert!(server.peer_certificates().is_none(), "no client auth asked");
+        assert_eq!(
+            client.protocol_version(),
+            Some(tulip_tls::rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert!(!client.is_server() && server.is_server());
+        assert!(format!("{client:?}").contains("client"));
+
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0; 4];
+        server.read_exact(&mut buf).await.unwrap();
+        server.write_all(&buf).await.unwrap();
+        server.close().await.unwrap();
+        let mut echoed = Vec::new();
+        client.read_to_end(&mut echoed).await.unwrap();
+        assert_eq!(echoed, b"ping");
+    });
+}
+
+#[test]
+fn alpn_negotiation_table() {
+    // (client offers, server accepts, agreed protocol or None; Err = handshake must fail)
+    let cases: &[(&[&str], &[&str], Result<Option<&str>, ()>)] = &[
+        (
+            &["h2", "http/1.1"],
+            &["http/1.1", "h2"],
+            Ok(Some("http/1.1")),
+        ),
+        (&["h2", "http/1.1"], &["h2"], Ok(Some("h2"))),
+        (&[], &["h2"], Ok(None)),
+        (&["h2"], &[], Ok(None)),
+        (&["h2"], &["http/1.1"], Err(())),
+    ];
+    for (offer, accept, expected) in cases {
+        let connector = connector_builder()
+            .alpn_protocols(offer.iter().copied())
+            .build()
+            .unwrap();
+        let acceptor = acceptor_builder()
+            .alpn_protocols(accept.iter().copied())
+            .build()
+            .unwrap();
+        let (client, server) = run(handshake(&connector, "localhost", &acceptor));
+        match expected {
+            Ok(proto) => {
+                let (client, server) = (client.unwrap(), server.unwrap());
+                let proto = proto.map(str::as_bytes);
+                assert_eq!(client.alpn_protocol(), proto, "{offer:?} vs {accept:?}");
+                assert_eq!(server.alpn_protocol(), proto, "{offer:?} vs {accept:?}");
+            }
+            Err(()) => {
+                let err = server.unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+                assert!(err.to_string().contains("TLS handshake failed"), "{err}");
+                assert!(client.is_err(), "the client hears the alert too");
+            }
+        }
+    }
+}
+
+#[test]
+fn sni_is_sent_for_names_and_not_for_addresses() {
+    run(async {
+        let (client, server) = handshake(&connector(), "127.0.0.1", &acceptor()).await;
+        let (client, server) = (client.unwrap(), server.unwrap());
+        assert_eq!(client.server_name(), None);
+        assert_eq!(server.server_name(), None);
+
+        let no_sni = connector_builder().sni(false).build().unwrap();
+        let (client, server) = handshake(&no_sni, "localhost", &acceptor()).await;
+        assert!(client.is_ok());
+        assert_eq!(server.unwrap().server_name(), None);
+    });
+}
+
+#[test]
+fn wrong_hostname_is_a_clear_error() {
+    let (client, server) = run(handshake(&connector(), "wrong.example", &acceptor()));
+    let err = client.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("TLS handshake failed") && msg.contains("not valid for name"),
+        "{msg}"
+    );
+    assert!(server.is_err(), "the server hears the client's alert");
+}
+
+#[test]
+fn untrusted_and_invalid_names_are_errors() {
+    let (client, _server) = run(handshake(
+        &TlsConnector::default(),
+        "localhost",
+        &acceptor(),
+    ));
+    let msg = client.unwrap_err().to_string();
+    assert!(msg.contains("invalid peer certificate"), "{msg}");
+
+    let (c, _s) = duplex(1024);
+    let err = run(connector().connect("not a name!", c)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn mutual_tls_table() {
+    let roots = || tulip_tls::pem::root_store_from_pem(pki().ca_pem.as_bytes()).unwrap();
+    // (server requires a certificate, client identity, handshake succeeds, server sees a cert)
+    type Case = (bool, Option<fn() -> tulip_tls::Identity>, bool, bool);
+    let cases: &[Case] = &[
+        (true, Some(client_identity), true, true),
+        (true, None, false, false),
+        (true, Some(rogue_client_identity), false, false),
+        (false, Some(client_identity), true, true),
+        (false, None, true, false),
+        (false, Some(rogue_client_identity), false, false),
+    ];
+    for &(required, identity, ok, has_cert) in cases {
+        let builder = acceptor_builder();
+        let acceptor = if required {
+            builder.client_auth_required(roots())
+        } else {
+            builder.client_auth_optional(roots())
+        };
+        let acceptor = acceptor.build().unwrap();
+        let mut connector = connector_builder();
+        if let Some(id) = identity {
+            connector = connector.client_identity(id());
+        }
+        let connector = connector.build().unwrap();
+        run(async {
+            let (client, server) = handshake(&connector, "localhost", &acceptor).await;
+            let case = format!("required={required} identity={} ", identity.is_some());
+            if ok {
+                let (mut client, mut server) = (client.unwrap(), server.unwrap());
+                assert_eq!(server.peer_certificates().is_some(), has_cert, "{case}");
+                client.write_all(b"x").await.unwrap();
+                let mut b = [0];
+                server.read_exact(&mut b).await.unwrap();
+            } else {
+                let err = server.unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{case}{err}");
+                // In TLS 1.3 the client finishes before the server checks its certificate, so
+                // the client learns of the rejection from its first read.
+                if let Ok(mut client) = client {
+                    let err = client.read(&mut [0; 8]).await.unwrap_err();
+                    assert!(err.to_string().contains("alert"), "{case}{err}");
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn close_notify_ends_cleanly_and_a_drop_does_not() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        server.write_all(b"bye").await.unwrap();
+        server.close().await.unwrap();
+        let mut got = Vec::new();
+        assert_eq!(client.read_to_end(&mut got).await.unwrap(), 3);
+        assert_eq!(client.read(&mut [0; 8]).await.unwrap(), 0, "EOF stays EOF");
+
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        server.write_all(b"cut").await.unwrap();
+        drop(server);
+        let mut got = Vec::new();
+        let err = client.read_to_end(&mut got).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(got, b"cut", "data before the cut is still delivered");
+    });
+}
+
+#[test]
+fn half_close_keeps_the_other_direction_open() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        client.write_all(b"request").await.unwrap();
+        client.close().await.unwrap();
+        let err = client.write_all(b"more").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+
+        let mut req = Vec::new();
+        server.read_to_end(&mut req).await.unwrap();
+        assert_eq!(req, b"request");
+        server.write_all(b"response").await.unwrap();
+        server.close().await.unwrap();
+        let mut resp = Vec::new();
+        client.read_to_end(&mut resp).await.unwrap();
+        assert_eq!(resp, b"response");
+    });
+}
+
+#[test]
+fn reset_mid_stream_is_an_error_not_a_hang() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        server.write_all(&[7; 1000]).await.unwrap();
+        let mut buf = [0; 1000];
+        client.read_exact(&mut buf).await.unwrap();
+        server.get_ref().reset();
+        let err = client.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        let err = client.write_all(&buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    });
+}
+
+#[test]
+fn handshake_times_out_against_a_silent_peer() {
+    let limit = Some(Duration::from_millis(200));
+    run(async {
+        let (c, _silent) = duplex(1024);
+        let start = Instant::now();
+        let err = connector()
+            .with_handshake_timeout(limit)
+            .connect("localhost", c)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+
+        let (_silent, s) = duplex(1024);
+        let err = acceptor()
+            .with_handshake_timeout(limit)
+            .accept(s)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    });
+}
+
+#[test]
+fn peer_hanging_up_during_the_handshake_is_unexpected_eof() {
+    run(async {
+        let (c, s) = duplex(1024);
+        drop(s);
+        let err = connector().connect("localhost", c).await.unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe
+            ),
+            "{err}"
+        );
+
+        let (c, s) = duplex(1024);
+        drop(c);
+        let err = acceptor().accept(s).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+    });
+}
+
+#[test]
+fn garbage_instead_of_a_hello_is_invalid_data() {
+    run(async {
+        let (mut c, s) = duplex(4096);
+        futures_lite::io::AsyncWriteExt::write_all(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let err = acceptor().accept(s).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    });
+}
+
+/// 8 MiB each way at once through a 16 KiB pipe: both sides meet backpressure constantly.
+#[test]
+fn large_bidirectional_transfer_is_byte_exact() {
+    let len = if cfg!(debug_assertions) {
+        2 << 20
+    } else {
+        8 << 20
+    };
+    let (up, down) = (pattern(len, 1), pattern(len, 2));
+    run(async {
+        let (c, s) = duplex(16 * 1024);
+        let (client, server) = zip(connector().connect("localhost", c), acceptor().accept(s)).await;
+        let (mut cr, mut cw) = client.unwrap().split();
+        let (mut sr, mut sw) = server.unwrap().split();
+        let client_send = async {
+            cw.write_all(&up).await.unwrap();
+            cw.close().await.unwrap();
+        };
+        let server_send = async {
+            sw.write_all(&down).await.unwrap();
+            sw.close().await.unwrap();
+        };
+        let client_recv = async {
+            let mut got = Vec::new();
+            cr.read_to_end(&mut got).await.unwrap();
+            got
+        };
+        let server_recv = async {
+            let mut got = Vec::new();
+            sr.read_to_end(&mut got).await.unwrap();
+            got
+        };
+        let ((_, _), (at_client, at_server)) =
+            zip(zip(client_send, server_send), zip(client_recv, server_recv)).await;
+        assert!(at_server == up, "client to server stream differs");
+        assert!(at_client == down, "server to client stream differs");
+        let stream = cr.reunite(cw).unwrap();
+        assert_eq!(stream.server_name(), Some("localhost"));
+    });
+}
+
+#[test]
+fn reunite_refuses_halves_of_different_streams() {
+    run(async {
+        let (c1, s1) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (c2, _s2) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (r1, _w1) = c1.unwrap().split();
+        let (_r2, w2) = c2.unwrap().split();
+        assert_eq!(
+            r1.with_stream(|s| s.server_name().map(str::to_owned))
+                .as_deref(),
+            Some("localhost")
+        );
+        assert!(r1.reunite(w2).is_err());
+        drop(s1);
+    });
+}
