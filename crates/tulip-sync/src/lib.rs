@@ -57,8 +57,10 @@
 )]
 
 mod barrier;
+pub mod broadcast;
 mod condition;
 mod event;
+mod future;
 mod lock;
 pub mod mpsc;
 pub mod queue;
@@ -71,9 +73,10 @@ mod wait_list;
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
+pub use future::{Future, FutureError, InvalidStateError, Outcome};
 pub use lock::{Lock, LockFuture, LockGuard};
 pub use queue::{
-    LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
+    GenericQueue, LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
 };
 pub use rwlock::{ReadFuture, RwLock, RwLockReadGuard, RwLockWriteGuard, WriteFuture};
 pub use semaphore::{

@@ -7,7 +7,7 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct QueueShutDown<T = ()>(pub T);
 
-/// Why [`put_nowait`](crate::Queue::put_nowait) failed; the item comes back either way.
+/// Why [`put_nowait`](super::GenericQueue::put_nowait) failed; the item comes back either way.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum TryPutError<T> {
     /// The queue is at its `maxsize` (asyncio's `QueueFull`).
@@ -16,7 +16,7 @@ pub enum TryPutError<T> {
     ShutDown(T),
 }
 
-/// Why [`get_nowait`](crate::Queue::get_nowait) failed.
+/// Why [`get_nowait`](super::GenericQueue::get_nowait) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryGetError {
     /// No item is available (asyncio's `QueueEmpty`).
@@ -25,7 +25,7 @@ pub enum TryGetError {
     ShutDown,
 }
 
-/// [`task_done`](crate::Queue::task_done) was called more times than items were put
+/// [`task_done`](super::GenericQueue::task_done) was called more times than items were put
 /// (asyncio's `ValueError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskDoneError;

@@ -12,32 +12,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// A last-in, first-out [`Queue`] (`asyncio.LifoQueue`).
-pub type LifoQueue<T> = Queue<T, Lifo<T>>;
-
-/// A smallest-first [`Queue`] (`asyncio.PriorityQueue`); equal items keep their put order.
-pub type PriorityQueue<T> = Queue<T, Priority<T>>;
-
-/// An async queue with `asyncio.Queue`'s interface: optional bound, `task_done` / `join`, and
-/// `shutdown` as in Python 3.13.
+/// The queue machinery shared by [`Queue`], [`LifoQueue`] and [`PriorityQueue`] (which
+/// dereference to it), generic over the [`Store`] that orders the items; use it directly with
+/// your own store.
 ///
-/// Blocked `put`s and `get`s are woken in FIFO order. The order of the items is the store's:
-/// FIFO here, LIFO for [`LifoQueue`], smallest first for [`PriorityQueue`].
-///
-/// # Examples
-///
-/// ```
-/// use tulip_sync::{PriorityQueue, TryGetError, TryPutError};
-///
-/// let q = PriorityQueue::bounded(2);
-/// q.put_nowait(5).unwrap();
-/// q.put_nowait(1).unwrap();
-/// assert!(matches!(q.put_nowait(3), Err(TryPutError::Full(3))));
-/// assert_eq!(q.get_nowait(), Ok(1));
-/// assert_eq!(q.get_nowait(), Ok(5));
-/// assert_eq!(q.get_nowait(), Err(TryGetError::Empty));
-/// ```
-pub struct Queue<T, S: Store<T> = Fifo<T>> {
+/// It has `asyncio.Queue`'s interface: optional bound, `task_done` / `join`, and `shutdown` as
+/// in Python 3.13. Blocked `put`s and `get`s are woken in FIFO order.
+pub struct GenericQueue<T, S: Store<T>> {
     state: Mutex<State<T, S>>,
 }
 
@@ -60,10 +41,10 @@ impl<T, S: Store<T>> State<T, S> {
     }
 }
 
-impl<T, S: Store<T>> std::fmt::Debug for Queue<T, S> {
+impl<T, S: Store<T>> std::fmt::Debug for GenericQueue<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.lock();
-        f.debug_struct("Queue")
+        f.debug_struct("GenericQueue")
             .field("len", &st.store.len())
             .field("maxsize", &st.maxsize)
             .field("unfinished", &st.unfinished)
@@ -72,16 +53,10 @@ impl<T, S: Store<T>> std::fmt::Debug for Queue<T, S> {
     }
 }
 
-impl<T, S: Store<T>> Default for Queue<T, S> {
-    fn default() -> Self {
-        Self::unbounded()
-    }
-}
-
-impl<T, S: Store<T>> Queue<T, S> {
-    /// Creates a queue holding at most `maxsize` items; `0` means unbounded, as in asyncio.
-    pub fn new(maxsize: usize) -> Self {
-        Queue {
+impl<T, S: Store<T>> GenericQueue<T, S> {
+    /// Creates a queue with any [`Store`], holding at most `maxsize` items (0: unbounded).
+    pub fn with_store(maxsize: usize) -> Self {
+        GenericQueue {
             state: Mutex::new(State {
                 store: S::default(),
                 maxsize,
@@ -93,16 +68,6 @@ impl<T, S: Store<T>> Queue<T, S> {
                 _item: std::marker::PhantomData,
             }),
         }
-    }
-
-    /// Creates an unbounded queue.
-    pub fn unbounded() -> Self {
-        Self::new(0)
-    }
-
-    /// Creates a queue holding at most `maxsize` items (at least one).
-    pub fn bounded(maxsize: usize) -> Self {
-        Self::new(maxsize.max(1))
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T, S>> {
@@ -129,7 +94,7 @@ impl<T, S: Store<T>> Queue<T, S> {
         self.lock().maxsize
     }
 
-    /// Whether [`shutdown`](Queue::shutdown) was called.
+    /// Whether [`shutdown`](GenericQueue::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.lock().shutdown
     }
@@ -266,10 +231,10 @@ fn unpark(list: &mut WaitList<()>, key: &mut Option<usize>) -> bool {
     key.take().is_some_and(|k| list.remove(k).notified)
 }
 
-/// Future of [`Queue::put`].
+/// Future of [`GenericQueue::put`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, S: Store<T>> {
-    queue: &'a Queue<T, S>,
+    queue: &'a GenericQueue<T, S>,
     item: Option<T>,
     key: Option<usize>,
 }
@@ -321,10 +286,10 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
     }
 }
 
-/// Future of [`Queue::get`].
+/// Future of [`GenericQueue::get`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T, S: Store<T>> {
-    queue: &'a Queue<T, S>,
+    queue: &'a GenericQueue<T, S>,
     key: Option<usize>,
 }
 
@@ -371,10 +336,10 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
     }
 }
 
-/// Future of [`Queue::join`].
+/// Future of [`GenericQueue::join`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<'a, T, S: Store<T>> {
-    queue: &'a Queue<T, S>,
+    queue: &'a GenericQueue<T, S>,
     key: Option<usize>,
 }
 
@@ -410,6 +375,105 @@ impl<T, S: Store<T>> Drop for Join<'_, T, S> {
         }
     }
 }
+
+macro_rules! queue_type {
+    ($(#[$doc:meta])* $name:ident, $store:ident $(, $bound:ident)?) => {
+        $(#[$doc])*
+        pub struct $name<T $(: $bound)?>(GenericQueue<T, $store<T>>);
+
+        impl<T $(: $bound)?> $name<T> {
+            /// Creates a queue holding at most `maxsize` items; `0` means unbounded, as in
+            /// asyncio.
+            pub fn new(maxsize: usize) -> Self {
+                $name(GenericQueue::with_store(maxsize))
+            }
+
+            /// Creates an unbounded queue.
+            pub fn unbounded() -> Self {
+                Self::new(0)
+            }
+
+            /// Creates a queue holding at most `maxsize` items (at least one).
+            pub fn bounded(maxsize: usize) -> Self {
+                Self::new(maxsize.max(1))
+            }
+        }
+
+        impl<T $(: $bound)?> Default for $name<T> {
+            fn default() -> Self {
+                Self::unbounded()
+            }
+        }
+
+        impl<T $(: $bound)?> std::ops::Deref for $name<T> {
+            type Target = GenericQueue<T, $store<T>>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl<T $(: $bound)?> std::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+queue_type!(
+    /// A first-in, first-out async queue, like `asyncio.Queue`: optional bound, `task_done` /
+    /// `join`, and `shutdown` as in Python 3.13. Its methods are those of [`GenericQueue`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_sync::Queue;
+    /// # futures_lite::future::block_on(async {
+    /// let q = Queue::bounded(2);
+    /// q.put(1).await.unwrap();
+    /// q.put(2).await.unwrap();
+    /// assert!(q.is_full());
+    /// assert_eq!(q.get().await, Ok(1));
+    /// # });
+    /// ```
+    Queue, Fifo
+);
+
+queue_type!(
+    /// A last-in, first-out async queue, like `asyncio.LifoQueue`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_sync::LifoQueue;
+    /// let q = LifoQueue::unbounded();
+    /// q.put_nowait(1).unwrap();
+    /// q.put_nowait(2).unwrap();
+    /// assert_eq!(q.get_nowait(), Ok(2));
+    /// ```
+    LifoQueue, Lifo
+);
+
+queue_type!(
+    /// A smallest-first async queue, like `asyncio.PriorityQueue`; equal items come out in put
+    /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_sync::{PriorityQueue, TryGetError, TryPutError};
+    ///
+    /// let q = PriorityQueue::bounded(2);
+    /// q.put_nowait(5).unwrap();
+    /// q.put_nowait(1).unwrap();
+    /// assert!(matches!(q.put_nowait(3), Err(TryPutError::Full(3))));
+    /// assert_eq!(q.get_nowait(), Ok(1));
+    /// assert_eq!(q.get_nowait(), Ok(5));
+    /// assert_eq!(q.get_nowait(), Err(TryGetError::Empty));
+    /// ```
+    PriorityQueue, Priority, Ord
+);
 
 #[cfg(test)]
 mod tests;

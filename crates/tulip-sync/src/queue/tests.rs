@@ -124,7 +124,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn run<S: Store<u8>>(kind: Kind, maxsize: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let q: Queue<u8, S> = Queue::new(maxsize);
+    let q: GenericQueue<u8, S> = GenericQueue::with_store(maxsize);
     let mut m = Model { kind, items: VecDeque::new(), maxsize };
     let mut puts: VecDeque<(u8, Pin<Box<Put<'_, u8, S>>>)> = VecDeque::new();
     let mut gets: VecDeque<Pin<Box<Get<'_, u8, S>>>> = VecDeque::new();
