@@ -45,7 +45,9 @@ where
     I::Item: Future,
 {
     let set = FutureSet::new(futs.into_iter().map(Box::pin));
-    let outputs = std::iter::repeat_with(|| None).take(set.capacity()).collect();
+    let outputs = std::iter::repeat_with(|| None)
+        .take(set.capacity())
+        .collect();
     Gather { set, outputs }
 }
 
@@ -116,7 +118,9 @@ where
     I::Item: Future<Output = Result<T, E>>,
 {
     let set = FutureSet::new(futs.into_iter().map(Box::pin));
-    let outputs = std::iter::repeat_with(|| None).take(set.capacity()).collect();
+    let outputs = std::iter::repeat_with(|| None)
+        .take(set.capacity())
+        .collect();
     TryGather { set, outputs }
 }
 
@@ -307,7 +311,8 @@ mod tests {
     #[test]
     fn try_gather_returns_the_first_error_and_drops_the_rest() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let futs: Vec<Pin<Box<dyn Future<Output = Result<u32, &str>>>>> = vec![
+        type Job = Pin<Box<dyn Future<Output = Result<u32, &'static str>>>>;
+        let futs: Vec<Job> = vec![
             Box::pin(async { Ok(YieldN::new(1, 1).await) }),
             Box::pin({
                 let never = Never::dropping(drops.clone());
@@ -325,9 +330,14 @@ mod tests {
 
     #[test]
     fn tuple_forms() {
-        assert_eq!(block_on(gather2(YieldN::new(2, 'a'), YieldN::new(0, 1))), ('a', 1));
+        assert_eq!(
+            block_on(gather2(YieldN::new(2, 'a'), YieldN::new(0, 1))),
+            ('a', 1)
+        );
         let r: Result<(u8, char, &str), u8> =
-            block_on(try_gather3(async { Ok(1) }, async { Err(7) }, async { Ok("c") }));
+            block_on(try_gather3(async { Ok(1) }, async { Err(7) }, async {
+                Ok("c")
+            }));
         assert_eq!(r, Err(7));
     }
 

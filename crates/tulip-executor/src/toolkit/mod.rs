@@ -24,7 +24,9 @@ mod time;
 mod wait;
 
 pub use as_completed::{AsCompleted, AsCompletedTimeout, as_completed};
-pub use gather::{Gather, TryGather, gather, gather2, gather3, try_gather, try_gather2, try_gather3};
+pub use gather::{
+    Gather, TryGather, gather, gather2, gather3, try_gather, try_gather2, try_gather3,
+};
 pub use group::{Failure, GroupError, GroupSpawner, GroupTask, TaskGroup};
 pub use shield::{Shield, shield};
 pub use time::{YieldNow, wait_for, yield_now};

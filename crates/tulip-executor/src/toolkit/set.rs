@@ -246,7 +246,10 @@ mod tests {
         assert_eq!(done, vec![2, 0]);
         let pending: Vec<u32> = set.into_pending().iter().map(|f| f.left()).collect();
         assert_eq!(pending.len(), 2);
-        assert!(pending[0] > u32::MAX / 2 && pending[1] < u32::MAX / 2, "{pending:?}");
+        assert!(
+            pending[0] > u32::MAX / 2 && pending[1] < u32::MAX / 2,
+            "{pending:?}"
+        );
     }
 
     #[test]

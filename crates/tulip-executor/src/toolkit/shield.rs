@@ -66,7 +66,9 @@ impl<T> Shield<T> {
 
     /// Takes the task handle back out.
     pub fn into_inner(mut self) -> Task<T> {
-        self.task.take().expect("a Shield holds its task until into_inner")
+        self.task
+            .take()
+            .expect("a Shield holds its task until into_inner")
     }
 }
 
@@ -74,7 +76,10 @@ impl<T> Future for Shield<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let task = self.task.as_mut().expect("a Shield holds its task until into_inner");
+        let task = self
+            .task
+            .as_mut()
+            .expect("a Shield holds its task until into_inner");
         Pin::new(task).poll(cx)
     }
 }

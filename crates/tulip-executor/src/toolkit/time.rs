@@ -115,7 +115,10 @@ mod timeout_tests {
     fn wait_for_cancels_the_inner_future_on_time_out() {
         let drops = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
-        let r = block_on(wait_for(Never::dropping(drops.clone()), Duration::from_millis(5)));
+        let r = block_on(wait_for(
+            Never::dropping(drops.clone()),
+            Duration::from_millis(5),
+        ));
         assert!(r.is_err());
         assert!(start.elapsed() >= Duration::from_millis(5));
         assert_eq!(drops.load(Ordering::Relaxed), 1);

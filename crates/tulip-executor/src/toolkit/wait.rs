@@ -176,13 +176,49 @@ mod tests {
     #[test]
     fn each_return_when() {
         // (jobs as (ms, fails), when, timeout ms, expected done, expected pending count)
-        type Case = (&'static [(u64, bool)], ReturnWhen, Option<u64>, &'static [Result<u64, u64>], usize);
+        type Case = (
+            &'static [(u64, bool)],
+            ReturnWhen,
+            Option<u64>,
+            &'static [Result<u64, u64>],
+            usize,
+        );
         let cases: &[Case] = &[
-            (&[(30, false), (1, false), (60, false)], ReturnWhen::FirstCompleted, None, &[Ok(1)], 2),
-            (&[(1, false), (5, true), (500, false)], ReturnWhen::FirstException, None, &[Ok(1), Err(5)], 1),
-            (&[(1, false), (5, false)], ReturnWhen::FirstException, None, &[Ok(1), Ok(5)], 0),
-            (&[(8, true), (1, false)], ReturnWhen::AllCompleted, None, &[Ok(1), Err(8)], 0),
-            (&[(1, false), (500, false)], ReturnWhen::AllCompleted, Some(20), &[Ok(1)], 1),
+            (
+                &[(30, false), (1, false), (60, false)],
+                ReturnWhen::FirstCompleted,
+                None,
+                &[Ok(1)],
+                2,
+            ),
+            (
+                &[(1, false), (5, true), (500, false)],
+                ReturnWhen::FirstException,
+                None,
+                &[Ok(1), Err(5)],
+                1,
+            ),
+            (
+                &[(1, false), (5, false)],
+                ReturnWhen::FirstException,
+                None,
+                &[Ok(1), Ok(5)],
+                0,
+            ),
+            (
+                &[(8, true), (1, false)],
+                ReturnWhen::AllCompleted,
+                None,
+                &[Ok(1), Err(8)],
+                0,
+            ),
+            (
+                &[(1, false), (500, false)],
+                ReturnWhen::AllCompleted,
+                Some(20),
+                &[Ok(1)],
+                1,
+            ),
             (&[(500, false)], ReturnWhen::FirstCompleted, Some(5), &[], 1),
             (&[], ReturnWhen::AllCompleted, None, &[], 0),
         ];
@@ -207,8 +243,13 @@ mod tests {
 
     #[test]
     fn several_ready_at_once_are_all_reported() {
-        let futs = [YieldN::new(0, Ok::<u8, ()>(0)), YieldN::new(0, Ok(1)), YieldN::new(9, Ok(2))];
-        let (done, pending) = futures_lite::future::block_on(wait(futs, ReturnWhen::FirstCompleted, None));
+        let futs = [
+            YieldN::new(0, Ok::<u8, ()>(0)),
+            YieldN::new(0, Ok(1)),
+            YieldN::new(9, Ok(2)),
+        ];
+        let (done, pending) =
+            futures_lite::future::block_on(wait(futs, ReturnWhen::FirstCompleted, None));
         assert_eq!(done, [Ok(0), Ok(1)]);
         assert_eq!(pending.len(), 1);
     }
@@ -216,10 +257,17 @@ mod tests {
     #[test]
     fn timeout_returns_without_error() {
         let start = Instant::now();
-        let (done, pending) = block_on(wait([job(10_000, false)], ReturnWhen::AllCompleted, Some(Duration::from_millis(10))));
+        let (done, pending) = block_on(wait(
+            [job(10_000, false)],
+            ReturnWhen::AllCompleted,
+            Some(Duration::from_millis(10)),
+        ));
         assert!(done.is_empty());
         assert_eq!(pending.len(), 1);
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(10) && waited < Duration::from_secs(5), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(10) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 }

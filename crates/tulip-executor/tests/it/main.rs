@@ -1,3 +1,4 @@
 //! Integration tests of tulip-executor (one binary, modules by topic).
 
 mod basic;
+mod toolkit;

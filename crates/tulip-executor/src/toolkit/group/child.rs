@@ -89,7 +89,11 @@ impl<E> Future for Cancelled<'_, E> {
         if this.shared.is_cancelled() {
             return Poll::Ready(());
         }
-        if !this.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             this.shared.set_waker(this.key, cx.waker());
             this.registered = Some(cx.waker().clone());
             // Invariant 2 of the group module: look again after storing the waker.
@@ -125,6 +129,12 @@ impl<T> GroupTask<T> {
     /// Whether the child has finished.
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// Lets the child run on without a handle (same as dropping the handle; this names the
+    /// intent). The child stays in its group: `join` waits for it and its failure counts.
+    pub fn detach(self) {
+        self.task.detach();
     }
 
     /// Cancels this one child and waits until it has stopped; the rest of the group runs on

@@ -159,7 +159,7 @@ mod tests {
     fn resume_panic_re_raises_the_first_panic() {
         let err = GroupError::new(vec![Failure::Error(1), Failure::Panic(Box::new("first"))]);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| err.resume_panic()));
-        let payload = caught.err().expect("resume_panic must unwind");
+        let payload = caught.expect_err("resume_panic must unwind");
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
 
         let err = GroupError::new(vec![Failure::Error(1)]);

@@ -46,8 +46,9 @@ pub use error::{Failure, GroupError};
 /// worker, where its future is dropped. Children therefore never outlive the scope that owns
 /// the group by more than that, and no child runs unobserved.
 ///
-/// Children run on the current runtime ([`spawn`](crate::spawn)); [`spawn_local`]
-/// (TaskGroup::spawn_local) puts `!Send` children on the thread's local executor.
+/// Children run on the current runtime ([`spawn`](crate::spawn));
+/// [`spawn_local`](TaskGroup::spawn_local) puts `!Send` children on the thread's local
+/// executor.
 ///
 /// # Examples
 ///
@@ -58,11 +59,11 @@ pub use error::{Failure, GroupError};
 /// Runtime::new().unwrap().block_on(async {
 ///     let group = TaskGroup::new();
 ///     let a = group.spawn(async { Ok::<_, String>(1) });
-///     let _ = group.spawn(async {
+///     group.spawn(async {
 ///         tulip_reactor::sleep(Duration::from_secs(60)).await; // cancelled by the failure below
 ///         Ok(2)
-///     });
-///     let _ = group.spawn(async { Err("no disk".to_string()) });
+///     }).detach();
+///     group.spawn(async { Err::<(), _>("no disk".to_string()) }).detach();
 ///
 ///     let err = group.join().await.unwrap_err();
 ///     assert_eq!(err.errors().collect::<Vec<_>>(), ["no disk"]);
