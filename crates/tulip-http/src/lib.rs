@@ -1,0 +1,75 @@
+//! HTTP/1.1 for tulip: a server in the spirit of aiohttp.web, on layered protocol code.
+//!
+//! An [`App`] holds routes (`/users/{id}`, greedy `{tail:.*}`), middleware, typed state and
+//! sub-apps; handlers are plain `async fn(Request) -> impl IntoResponse`. [`Server`] binds
+//! addresses, accepts, and shuts down gracefully; [`Service`] serves any other transport
+//! (TLS, Unix sockets). Limits and timeouts are on by default ([`ServerConfig`]): a slow or
+//! malicious client gets a 400/408/413/414/431 and a closed connection, never a stuck worker.
+//!
+//! Features: `json` (default) adds `Request::json` and `Response::json` through serde.
+//!
+//! # Examples
+//!
+//! ```
+//! use tulip_http::{App, Request, Server};
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//!
+//! async fn hello(req: Request) -> String {
+//!     format!("Hello, {}", req.match_info("name").unwrap_or("anonymous"))
+//! }
+//!
+//! tulip_executor::run(async {
+//!     let server = Server::bind("127.0.0.1:0", App::new().get("/{name}", hello)).unwrap();
+//!     let addr = server.local_addr();
+//!     let stop = server.shutdown_handle();
+//!     let running = tulip_executor::spawn(server.run());
+//!
+//!     let std = std::net::TcpStream::connect(addr).unwrap();
+//!     let mut conn = tulip_reactor::Async::new(std).unwrap();
+//!     conn.write_all(b"GET /tulip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+//!     let mut reply = String::new();
+//!     conn.read_to_string(&mut reply).await.unwrap();
+//!     assert!(reply.starts_with("HTTP/1.1 200 OK"));
+//!     assert!(reply.ends_with("Hello, tulip"));
+//!
+//!     stop.shutdown();
+//!     running.await.unwrap();
+//! });
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod error;
+mod proto;
+mod server;
+
+pub use error::{Error, Result};
+pub use server::{
+    App, Body, BodyWriter, Cookie, EventSender, Handler, IntoResponse, Io, Middleware, Next, OnUpgrade, Request,
+    Response, Server, ServerConfig, Service, ShutdownHandle, ShutdownSignal, Upgraded,
+};
+
+/// Re-exported so users name status codes, methods and headers without a direct dependency.
+pub use http;
+
+/// Entry points for property tests and fuzzers; not a stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Parses one request head with default limits: `Ok(None)` if incomplete, `Ok(Some(len))`
+    /// with the head length, or the error's status code.
+    pub fn parse_request(buf: &[u8]) -> Result<Option<usize>, u16> {
+        let limits = crate::ServerConfig::default().head_limits();
+        match crate::proto::role::parse_whole(buf, &limits) {
+            Ok(Some(h)) => Ok(Some(h.head.len())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.status().as_u16()),
+        }
+    }
+
+    /// Decodes a chunked body fed `step` bytes at a time: the body or an error description.
+    pub fn decode_chunked(input: &[u8], step: usize, limit: u64) -> Result<Vec<u8>, String> {
+        crate::proto::decode::decode_all(crate::proto::decode::Decoder::chunked(limit), input, step.max(1))
+            .map_err(|e| format!("{e:?}"))
+    }
+}

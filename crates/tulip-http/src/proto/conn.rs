@@ -1,0 +1,118 @@
+//! The connection: transport, read and write buffers, and one lazily armed timer.
+//!
+//! Every read and every blocked write is bounded by a deadline. The timer is armed only when an
+//! operation would actually wait, and it is moved only when the new deadline is *earlier* than
+//! the armed one; a timer that fires early is re-armed for the real deadline. On a busy
+//! keep-alive connection this keeps the timer wheel out of the per-request path.
+
+use std::future::Future;
+use std::io;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWrite};
+use tulip_reactor::Timer;
+
+use super::buf::{ReadBuf, WriteBuf};
+use crate::error::{Error, Kind};
+
+/// One HTTP/1 connection's I/O state; shared by the server dispatcher and the client.
+#[derive(Debug)]
+pub(crate) struct Conn<I> {
+    pub(crate) io: I,
+    pub(crate) rb: ReadBuf,
+    pub(crate) wb: WriteBuf,
+    timer: Timer,
+    /// How long a blocked write may make no progress.
+    write_timeout: Duration,
+    /// When the current blocked write started waiting.
+    write_stalled: Option<Instant>,
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
+    pub(crate) fn new(io: I, write_timeout: Duration) -> Conn<I> {
+        Conn {
+            io,
+            rb: ReadBuf::new(),
+            wb: WriteBuf::new(),
+            timer: Timer::never(),
+            write_timeout,
+            write_stalled: None,
+        }
+    }
+
+    /// Ready once `deadline` has passed; otherwise registers the timer and returns Pending.
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        loop {
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            match self.timer.deadline() {
+                Some(armed) if armed <= deadline => {}
+                _ => self.timer.set_deadline(deadline),
+            }
+            match std::pin::Pin::new(&mut self.timer).poll(cx) {
+                // Fired for an earlier deadline than ours: loop to check and re-arm.
+                Poll::Ready(_) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Reads once more into the read buffer, failing with a timeout error at `deadline`.
+    /// Returns the number of bytes read; 0 means the peer closed its side.
+    pub(crate) fn poll_read_more(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<Result<usize, Error>> {
+        match self.rb.poll_fill(&mut self.io, cx) {
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&e))),
+            Poll::Pending => match self.poll_deadline(cx, deadline) {
+                Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::Timeout, "read timed out"))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    /// Writes out the write buffer; fails when a blocked write makes no progress for the
+    /// write timeout (a peer that stopped reading).
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.wb.is_empty() {
+            self.write_stalled = None;
+            return Poll::Ready(Ok(()));
+        }
+        let before = self.wb.pending();
+        match self.wb.poll_flush(&mut self.io, cx) {
+            Poll::Ready(Ok(())) => {
+                self.write_stalled = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&e))),
+            Poll::Pending => {
+                let now = Instant::now();
+                if self.wb.pending() < before || self.write_stalled.is_none() {
+                    self.write_stalled = Some(now);
+                }
+                let deadline = self.write_stalled.unwrap_or(now) + self.write_timeout;
+                match self.poll_deadline(cx, deadline) {
+                    Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::Timeout, "write timed out"))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// Flushes, then closes the write side so the peer sees a clean end of stream.
+    pub(crate) async fn shutdown(&mut self) -> Result<(), Error> {
+        futures_lite::future::poll_fn(|cx| self.poll_flush(cx)).await?;
+        futures_lite::AsyncWriteExt::close(&mut self.io).await.map_err(|e| Error::io(&e))
+    }
+
+    /// Takes the transport and unread bytes out (after an upgrade).
+    pub(crate) fn into_parts(mut self) -> (I, bytes::Bytes) {
+        let rest = self.rb.take_all();
+        (self.io, rest)
+    }
+}

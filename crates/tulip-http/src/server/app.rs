@@ -1,0 +1,403 @@
+//! `App`: routes, middleware, state, sub-apps and lifecycle hooks (aiohttp's
+//! `web.Application`), and the type-erased handler machinery behind it.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use http::Method;
+
+use super::request::Request;
+use super::response::{IntoResponse, Response};
+use super::router::{Pattern, Router};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A request handler: any `Fn(Request) -> impl Future<Output = impl IntoResponse>`, usually an
+/// `async fn(Request) -> impl IntoResponse`. Implemented for all such functions and closures.
+pub trait Handler: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn erase(self) -> Arc<dyn ErasedHandler>;
+}
+
+impl<F, Fut, R> Handler for F
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse + 'static,
+{
+    fn erase(self) -> Arc<dyn ErasedHandler> {
+        Arc::new(FnHandler(self))
+    }
+}
+
+/// The object-safe face of a handler.
+#[doc(hidden)]
+pub trait ErasedHandler: Send + Sync {
+    /// Calls the handler, boxing its future (used behind middleware).
+    fn call_boxed(&self, req: Request) -> BoxFuture<Response>;
+    /// A reusable place to run this handler's futures in, one per connection: calling the
+    /// same route again on a keep-alive connection then allocates nothing.
+    fn new_slot(&self) -> Box<dyn HandlerSlot>;
+}
+
+/// A per-connection, reusable home for one handler's future.
+#[doc(hidden)]
+pub trait HandlerSlot: Send {
+    /// Starts the handler on `req`, replacing a finished future in place.
+    fn start(&mut self, req: Request);
+    /// Polls the running handler.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Response>;
+}
+
+struct FnHandler<F>(F);
+
+impl<F, Fut, R> ErasedHandler for FnHandler<F>
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse + 'static,
+{
+    fn call_boxed(&self, req: Request) -> BoxFuture<Response> {
+        let fut = (self.0)(req);
+        Box::pin(async move { fut.await.into_response() })
+    }
+
+    fn new_slot(&self) -> Box<dyn HandlerSlot> {
+        Box::new(FnSlot { f: self.0.clone(), fut: Box::pin(None) })
+    }
+}
+
+struct FnSlot<F, Fut> {
+    f: F,
+    /// `Pin<Box<Option<_>>>` so a new future can be written over the old one in place
+    /// (`Pin::set`), keeping the allocation.
+    fut: Pin<Box<Option<Fut>>>,
+}
+
+impl<F, Fut, R> HandlerSlot for FnSlot<F, Fut>
+where
+    F: Fn(Request) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn start(&mut self, req: Request) {
+        let fut = (self.f)(req);
+        self.fut.set(Some(fut));
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        let Some(fut) = self.fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(Response::new(http::StatusCode::INTERNAL_SERVER_ERROR));
+        };
+        let out = futures_lite::ready!(fut.poll(cx));
+        self.fut.set(None);
+        Poll::Ready(out.into_response())
+    }
+}
+
+/// Middleware: `Fn(Request, Next) -> impl Future<Output = impl IntoResponse>`. It may answer
+/// by itself (short-circuit) or call [`Next::run`] and inspect or change the response.
+pub trait Middleware: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Response>;
+}
+
+impl<F, Fut, R> Middleware for F
+where
+    F: Fn(Request, Next) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Response> {
+        let fut = self(req, next);
+        Box::pin(async move { fut.await.into_response() })
+    }
+}
+
+/// What runs after the middleware chain.
+pub(crate) enum Terminal {
+    Handler(Arc<dyn ErasedHandler>),
+    Fixed(Response),
+}
+
+/// The rest of the middleware chain and the handler; see [`Middleware`].
+pub struct Next {
+    chain: Arc<[Arc<dyn Middleware>]>,
+    idx: usize,
+    terminal: Terminal,
+}
+
+impl fmt::Debug for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Next").field("remaining", &(self.chain.len() - self.idx)).finish()
+    }
+}
+
+impl Next {
+    pub(crate) fn new(chain: Arc<[Arc<dyn Middleware>]>, terminal: Terminal) -> Next {
+        Next { chain, idx: 0, terminal }
+    }
+
+    /// Runs the rest of the chain.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the rest of the chain and the handler.
+    pub fn run(self, req: Request) -> impl Future<Output = Response> + Send + 'static {
+        self.into_future(req)
+    }
+
+    pub(crate) fn into_future(self, req: Request) -> BoxFuture<Response> {
+        if let Some(mw) = self.chain.get(self.idx).cloned() {
+            let next = Next { chain: self.chain, idx: self.idx + 1, terminal: self.terminal };
+            return mw.call(req, next);
+        }
+        match self.terminal {
+            Terminal::Handler(h) => h.call_boxed(req),
+            Terminal::Fixed(r) => Box::pin(std::future::ready(r)),
+        }
+    }
+}
+
+/// Typed application state, looked up by type (aiohttp's `app[key]`).
+#[derive(Default)]
+pub(crate) struct StateMap {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    parent: Option<Arc<StateMap>>,
+}
+
+impl fmt::Debug for StateMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateMap").field("len", &self.values.len()).finish()
+    }
+}
+
+impl StateMap {
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        match self.values.get(&TypeId::of::<T>()) {
+            Some(v) => v.downcast_ref(),
+            None => self.parent.as_ref()?.get(),
+        }
+    }
+}
+
+/// A resolved route as the router stores it.
+pub(crate) struct Route {
+    /// Unique id, the key of per-connection handler slots.
+    pub(crate) id: usize,
+    /// `None` matches every method.
+    pub(crate) method: Option<Method>,
+    pub(crate) pattern: Pattern,
+    pub(crate) handler: Arc<dyn ErasedHandler>,
+    pub(crate) middlewares: Arc<[Arc<dyn Middleware>]>,
+    pub(crate) max_body: Option<u64>,
+    pub(crate) state: Arc<StateMap>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route").field("method", &self.method).field("pattern", &self.pattern.raw).finish()
+    }
+}
+
+static NEXT_ROUTE_ID: AtomicUsize = AtomicUsize::new(1);
+
+struct RouteDef {
+    method: Option<Method>,
+    pattern: String,
+    handler: Arc<dyn ErasedHandler>,
+    max_body: Option<u64>,
+}
+
+type Hook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
+
+/// A web application: routes, middleware, state, sub-apps and hooks.
+///
+/// # Examples
+///
+/// ```
+/// use tulip_http::{App, Request};
+///
+/// async fn hello(req: Request) -> String {
+///     format!("Hello, {}", req.match_info("name").unwrap_or("anonymous"))
+/// }
+///
+/// let app = App::new().get("/", hello).get("/{name}", hello);
+/// # let _ = app;
+/// ```
+#[derive(Default)]
+pub struct App {
+    routes: Vec<RouteDef>,
+    middlewares: Vec<Arc<dyn Middleware>>,
+    subapps: Vec<(String, App)>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    pub(crate) on_startup: Vec<Hook>,
+    pub(crate) on_shutdown: Vec<Hook>,
+    errors: Vec<String>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("routes", &self.routes.len())
+            .field("middlewares", &self.middlewares.len())
+            .field("subapps", &self.subapps.len())
+            .finish()
+    }
+}
+
+impl App {
+    /// An empty application.
+    pub fn new() -> App {
+        App::default()
+    }
+
+    /// Adds a route for `method` (or every method when `None`).
+    pub fn route(self, method: Option<Method>, pattern: &str, handler: impl Handler) -> App {
+        self.route_inner(method, pattern, handler.erase(), None)
+    }
+
+    /// Adds a route with its own request-body limit (in bytes).
+    pub fn route_with_limit(self, method: Method, pattern: &str, max_body: u64, handler: impl Handler) -> App {
+        self.route_inner(Some(method), pattern, handler.erase(), Some(max_body))
+    }
+
+    pub(crate) fn route_inner(
+        mut self,
+        method: Option<Method>,
+        pattern: &str,
+        handler: Arc<dyn ErasedHandler>,
+        max_body: Option<u64>,
+    ) -> App {
+        if let Err(e) = Pattern::parse(pattern) {
+            self.errors.push(e);
+        }
+        self.routes.push(RouteDef { method, pattern: pattern.to_string(), handler, max_body });
+        self
+    }
+
+    /// `GET` route (also answers `HEAD`).
+    pub fn get(self, pattern: &str, handler: impl Handler) -> App {
+        self.route(Some(Method::GET), pattern, handler)
+    }
+
+    /// `POST` route.
+    pub fn post(self, pattern: &str, handler: impl Handler) -> App {
+        self.route(Some(Method::POST), pattern, handler)
+    }
+
+    /// `PUT` route.
+    pub fn put(self, pattern: &str, handler: impl Handler) -> App {
+        self.route(Some(Method::PUT), pattern, handler)
+    }
+
+    /// `DELETE` route.
+    pub fn delete(self, pattern: &str, handler: impl Handler) -> App {
+        self.route(Some(Method::DELETE), pattern, handler)
+    }
+
+    /// Adds middleware; the first added runs outermost.
+    pub fn middleware(mut self, mw: impl Middleware) -> App {
+        self.middlewares.push(Arc::new(mw));
+        self
+    }
+
+    /// Stores state that handlers reach with [`Request::state`].
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> App {
+        self.state.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours.
+    pub fn subapp(mut self, prefix: &str, sub: App) -> App {
+        if !prefix.starts_with('/') || prefix.ends_with('/') {
+            self.errors.push(format!("sub-app prefix {prefix:?} must start and not end with '/'"));
+        }
+        self.subapps.push((prefix.to_string(), sub));
+        self
+    }
+
+    /// Runs `f` when the server starts, before it accepts.
+    pub fn on_startup<F, Fut>(mut self, f: F) -> App
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_startup.push(Box::new(move || Box::pin(f())));
+        self
+    }
+
+    /// Runs `f` during graceful shutdown, after connections are done.
+    pub fn on_shutdown<F, Fut>(mut self, f: F) -> App
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_shutdown.push(Box::new(move || Box::pin(f())));
+        self
+    }
+
+    /// Freezes the app into its routing table; configuration mistakes surface here.
+    pub(crate) fn freeze(&mut self) -> Result<Arc<Frozen>, crate::Error> {
+        let mut errors = Vec::new();
+        collect_errors(self, &mut errors);
+        if let Some(e) = errors.first() {
+            log::error!("invalid app: {e}");
+            return Err(crate::Error::new(crate::error::Kind::User, "invalid app configuration (see log)"));
+        }
+        let mut router = Router::default();
+        let root_state = Arc::new(StateMap { values: std::mem::take(&mut self.state), parent: None });
+        let root_mw: Arc<[Arc<dyn Middleware>]> = self.middlewares.clone().into();
+        flatten(self, "", &root_mw, &root_state, &mut router);
+        Ok(Arc::new(Frozen { router, middlewares: root_mw, state: root_state }))
+    }
+}
+
+fn collect_errors(app: &App, out: &mut Vec<String>) {
+    out.extend(app.errors.iter().cloned());
+    for (_, sub) in &app.subapps {
+        collect_errors(sub, out);
+    }
+}
+
+fn flatten(app: &mut App, prefix: &str, mw: &Arc<[Arc<dyn Middleware>]>, state: &Arc<StateMap>, router: &mut Router) {
+    for def in app.routes.drain(..) {
+        let full = if def.pattern == "/" && !prefix.is_empty() { prefix.to_string() } else { format!("{prefix}{}", def.pattern) };
+        let Ok(pattern) = Pattern::parse(&full) else { continue };
+        router.add(Arc::new(Route {
+            id: NEXT_ROUTE_ID.fetch_add(1, Ordering::Relaxed),
+            method: def.method,
+            pattern,
+            handler: def.handler,
+            middlewares: mw.clone(),
+            max_body: def.max_body,
+            state: state.clone(),
+        }));
+    }
+    for (sub_prefix, mut sub) in std::mem::take(&mut app.subapps) {
+        let chain: Vec<Arc<dyn Middleware>> = mw.iter().chain(sub.middlewares.iter()).cloned().collect();
+        let chain: Arc<[Arc<dyn Middleware>]> = chain.into();
+        let sub_state = Arc::new(StateMap { values: std::mem::take(&mut sub.state), parent: Some(state.clone()) });
+        flatten(&mut sub, &format!("{prefix}{sub_prefix}"), &chain, &sub_state, router);
+    }
+}
+
+/// A frozen app, shared by all connections.
+pub(crate) struct Frozen {
+    pub(crate) router: Router,
+    /// The root app's middleware, which also wraps 404 and 405 answers.
+    pub(crate) middlewares: Arc<[Arc<dyn Middleware>]>,
+    pub(crate) state: Arc<StateMap>,
+}
+
+impl fmt::Debug for Frozen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frozen").field("routes", &self.router.routes().len()).finish()
+    }
+}

@@ -1,0 +1,69 @@
+//! Limits and timeouts, all on by default.
+
+use std::time::Duration;
+
+/// Server limits and timeouts. Every field has a safe default; change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut cfg = tulip_http::ServerConfig::default();
+/// cfg.header_timeout = Duration::from_secs(2);
+/// cfg.max_body = 100 << 20;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Time allowed to receive a complete request head, counted from accept for the first
+    /// request and from its first byte for later ones. Default 10 s.
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open. Default 75 s (aiohttp's).
+    pub keep_alive_timeout: Duration,
+    /// Minimum request body receive rate in bytes per second, after `body_rate_grace`.
+    /// Default 1024.
+    pub min_body_rate: u64,
+    /// Time a body may take before `min_body_rate` applies. Default 10 s.
+    pub body_rate_grace: Duration,
+    /// Time a blocked response write may make no progress. Default 30 s.
+    pub write_timeout: Duration,
+    /// Longest request head (request line plus headers). Default 16 KiB; 431 beyond.
+    pub max_head: usize,
+    /// Longest request line. Default 8 KiB; 414 beyond.
+    pub max_request_line: usize,
+    /// Most header lines (at most 100). Default 100; 431 beyond.
+    pub max_headers: usize,
+    /// Default body limit, overridable per route. Default 1 MiB (aiohttp's
+    /// `client_max_size`); 413 beyond.
+    pub max_body: u64,
+    /// How long graceful shutdown waits for in-flight requests. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Log one line per request at `info` level through the `log` crate. Default off.
+    pub access_log: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            header_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+            min_body_rate: 1024,
+            body_rate_grace: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            max_head: 16 * 1024,
+            max_request_line: 8 * 1024,
+            max_headers: 100,
+            max_body: 1 << 20,
+            shutdown_timeout: Duration::from_secs(10),
+            access_log: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn head_limits(&self) -> crate::proto::role::HeadLimits {
+        crate::proto::role::HeadLimits {
+            max_head: self.max_head,
+            max_request_line: self.max_request_line,
+            max_headers: self.max_headers,
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The server's connection driver: read heads, route, run handlers, feed request bodies on
+//! demand, write responses, and decide about keep-alive, all in the connection's own task.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::Stream;
+use futures_lite::future::poll_fn;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+
+use super::ServerConfig;
+use super::app::{BoxFuture, Frozen, HandlerSlot, Next, Terminal};
+use super::body::{Body, Feed};
+use super::request::Request;
+use super::response::{Response, ResponseBody};
+use super::router::{Params, Resolved};
+use super::shutdown::ConnGuard;
+use super::upgrade::{Io, UpgradeSlot, Upgraded};
+use crate::error::{Error, Kind};
+use crate::proto::buf::COPY_LIMIT;
+use crate::proto::conn::Conn;
+use crate::proto::decode::{Decoded, Decoder};
+use crate::proto::encode::Encoder;
+use crate::proto::role::{self, Framing, RequestHead, ResponseHeadParts};
+
+/// Pipelined responses are batched until this much is waiting to be written.
+const FLUSH_AT: usize = 64 * 1024;
+/// How much of an unread request body is drained to keep the connection.
+const DRAIN_MAX: u64 = 256 * 1024;
+
+/// Serves HTTP/1.1 on one connection until it closes, times out or the server shuts down.
+pub(crate) async fn serve<I: Io>(
+    io: I,
+    app: Arc<Frozen>,
+    cfg: Arc<ServerConfig>,
+    peer: Option<SocketAddr>,
+    guard: ConnGuard,
+) -> Result<(), Error> {
+    let accepted = Instant::now();
+    let mut d = Dispatcher {
+        conn: Conn::new(io, cfg.write_timeout),
+        app,
+        cfg,
+        peer,
+        guard,
+        slot: None,
+        feed: Feed::new(),
+    };
+    let mut first = true;
+    loop {
+        let head = match d.read_head(first, accepted).await {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => {
+                if e.is_parse() || (e.is_timeout() && !d.conn.rb.is_empty()) || e.is_incomplete() {
+                    d.write_error(&e);
+                }
+                break;
+            }
+        };
+        first = false;
+        match d.handle(head).await? {
+            Next_::KeepAlive => {}
+            Next_::Close => break,
+            Next_::Upgrade(slot) => {
+                poll_fn(|cx| d.conn.poll_flush(cx)).await?;
+                let Dispatcher { conn, guard, .. } = d;
+                let (io, rest) = conn.into_parts();
+                slot.fulfil(Ok(Upgraded::new(Box::new(io), rest, guard)));
+                return Ok(());
+            }
+        }
+    }
+    // Best effort: the peer may already be gone.
+    let _ = d.conn.shutdown().await;
+    Ok(())
+}
+
+enum Next_ {
+    KeepAlive,
+    Close,
+    Upgrade(Arc<UpgradeSlot>),
+}
+
+struct Dispatcher<I> {
+    conn: Conn<I>,
+    app: Arc<Frozen>,
+    cfg: Arc<ServerConfig>,
+    peer: Option<SocketAddr>,
+    guard: ConnGuard,
+    /// The last route's reusable handler slot.
+    slot: Option<(usize, Box<dyn HandlerSlot>)>,
+    /// The request-body channel, reused while no reader holds it.
+    feed: Feed,
+}
+
+/// A running handler.
+enum Running {
+    Slot,
+    Boxed(BoxFuture<Response>),
+    Ready(Option<Response>),
+}
+
+/// The request body as the driver sees it.
+struct Pump {
+    decoder: Option<Decoder>,
+    started: Instant,
+    received: u64,
+    expect_continue: bool,
+    sent_continue: bool,
+    done: bool,
+    /// Framing broke or the peer vanished: the connection cannot be reused.
+    failed: bool,
+}
+
+enum Pumped {
+    Progress,
+    Idle,
+}
+
+impl<I: Io> Dispatcher<I> {
+    /// Reads until a complete head is parsed. `Ok(None)` means close quietly (peer closed,
+    /// idle timeout, shutdown while idle).
+    async fn read_head(&mut self, first: bool, accepted: Instant) -> Result<Option<RequestHead>, Error> {
+        let limits = self.cfg.head_limits();
+        let mut header_deadline = first.then(|| accepted + self.cfg.header_timeout);
+        let idle_deadline = Instant::now() + self.cfg.keep_alive_timeout;
+        let mut parse = true;
+        poll_fn(|cx| {
+            loop {
+                if !self.conn.rb.is_empty() {
+                    header_deadline.get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
+                    if parse {
+                        if let Some(parsed) = role::parse_request(self.conn.rb.bytes(), &limits)? {
+                            let head = self.conn.rb.split_to(parsed.len);
+                            return Poll::Ready(parsed.into_head(head).map(Some));
+                        }
+                    }
+                }
+                if self.conn.wb.pending() > 0 {
+                    if let Poll::Ready(Err(e)) = self.conn.poll_flush(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                if self.guard.is_forced()
+                    || (self.conn.rb.is_empty() && self.conn.wb.is_empty() && self.guard.poll_shutdown(cx).is_ready())
+                {
+                    return Poll::Ready(Ok(None));
+                }
+                let deadline = header_deadline.unwrap_or(idle_deadline);
+                let before = self.conn.rb.len();
+                match self.conn.poll_read_more(cx, deadline) {
+                    Poll::Ready(Ok(0)) if self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(Error::new(Kind::Incomplete, "closed inside a head")));
+                    }
+                    // Parsing again only pays when a line ended in the new bytes.
+                    Poll::Ready(Ok(_)) => parse = memchr::memchr(b'\n', &self.conn.rb.bytes()[before..]).is_some(),
+                    Poll::Ready(Err(e)) if e.is_timeout() && self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Encodes an error answer (400, 408, 413, 414, 431, 505) and marks the end.
+    fn write_error(&mut self, e: &Error) {
+        let status = if e.is_timeout() { StatusCode::REQUEST_TIMEOUT } else { e.status() };
+        let body = status.canonical_reason().unwrap_or("Error");
+        let out = self.conn.wb.vec();
+        role::encode_response_head(
+            &ResponseHeadParts {
+                status,
+                version: Version::HTTP_11,
+                headers: &HeaderMap::new(),
+                content_type: Some(&HeaderValue::from_static("text/plain; charset=utf-8")),
+                content_length: Some(body.len() as u64),
+                chunked: false,
+                keep_alive: false,
+            },
+            out,
+        );
+        out.extend_from_slice(body.as_bytes());
+    }
+
+    async fn handle(&mut self, head: RequestHead) -> Result<Next_, Error> {
+        let app = self.app.clone();
+        let method = head.method.clone();
+        let version = head.version;
+        let mut keep_alive = head.keep_alive;
+        let log_line = self.cfg.access_log.then(|| (head.head.clone(), head.path));
+        let (route, params, fixed) = match app.router.resolve(&head.method, head.str(head.path)) {
+            Resolved::Found(r, p) => (Some(r.clone()), p, None),
+            Resolved::MethodNotAllowed(allow) => {
+                let r = StatusCode::METHOD_NOT_ALLOWED.into_response_with_allow(&allow);
+                (None, Params::new(), Some(r))
+            }
+            Resolved::NotFound => (None, Params::new(), Some(super::IntoResponse::into_response(StatusCode::NOT_FOUND))),
+        };
+        let max_body = route.as_ref().and_then(|r| r.max_body).unwrap_or(self.cfg.max_body);
+        if let Framing::Length(n) = head.framing {
+            if n > max_body {
+                self.write_error(&Error::new(Kind::BodyTooLarge, "Content-Length over the limit"));
+                return Ok(Next_::Close);
+            }
+        }
+        let decoder = match head.framing {
+            Framing::Empty => None,
+            Framing::Length(n) => Some(Decoder::Length(n)),
+            Framing::Chunked => Some(Decoder::chunked(max_body)),
+        };
+        let body = match decoder {
+            Some(_) => {
+                if !self.feed.reuse() {
+                    self.feed = Feed::new();
+                }
+                Body::from_feed(&self.feed)
+            }
+            None => Body::empty(),
+        };
+        let mut pump = Pump {
+            decoder,
+            started: Instant::now(),
+            received: 0,
+            expect_continue: head.expect_continue && version == Version::HTTP_11,
+            sent_continue: false,
+            done: false,
+            failed: false,
+        };
+        let upgrade = head.upgrade.then(|| Arc::new(UpgradeSlot::default()));
+        let state = route.as_ref().map_or_else(|| app.state.clone(), |r| r.state.clone());
+        let req = Request {
+            head,
+            params,
+            route: route.clone(),
+            state,
+            peer: self.peer,
+            body: Some(body),
+            upgrade: upgrade.clone(),
+        };
+        let mut running = match (route, fixed) {
+            (Some(route), _) if route.middlewares.is_empty() => {
+                if self.slot.as_ref().is_none_or(|(id, _)| *id != route.id) {
+                    self.slot = Some((route.id, route.handler.new_slot()));
+                }
+                if let Some((_, slot)) = self.slot.as_mut() {
+                    slot.start(req);
+                }
+                Running::Slot
+            }
+            (Some(route), _) => {
+                Running::Boxed(Next::new(route.middlewares.clone(), Terminal::Handler(route.handler.clone())).into_future(req))
+            }
+            (None, Some(fixed)) if app.middlewares.is_empty() => Running::Ready(Some(fixed)),
+            (None, fixed) => {
+                let fixed = fixed.unwrap_or_else(|| Response::new(StatusCode::NOT_FOUND));
+                Running::Boxed(Next::new(app.middlewares.clone(), Terminal::Fixed(fixed)).into_future(req))
+            }
+        };
+        let resp = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump)).await;
+        drop(running);
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) if e.is_io() || e.is_timeout() => return Err(e),
+            Err(e) => {
+                // The handler panicked: answer 500 and stop using this connection.
+                self.slot = None;
+                let _ = e;
+                Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
+            }
+        };
+        let status = resp.status();
+        if let Some((head_bytes, path)) = log_line {
+            let path = std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize]).unwrap_or("?");
+            log::info!("{} \"{method} {path} {version:?}\" {}", self.peer.map_or_else(|| "-".into(), |p| p.to_string()), status.as_u16());
+        }
+        let upgrading = status == StatusCode::SWITCHING_PROTOCOLS && upgrade.as_ref().is_some_and(|u| u.requested());
+        keep_alive &= !resp.close && !self.guard.is_shutting_down();
+        keep_alive &= self.write_response(resp, &method, version, keep_alive, &mut pump).await?;
+        if upgrading {
+            if let Some(slot) = upgrade {
+                return Ok(Next_::Upgrade(slot));
+            }
+        }
+        if let Some(slot) = upgrade {
+            slot.fulfil(Err(Error::new(Kind::BodyUnavailable, "response was not 101")));
+        }
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(Next_::Close);
+        }
+        if keep_alive && !pump.done && pump.decoder.is_some() {
+            keep_alive = self.drain(&mut pump).await;
+        }
+        Ok(if keep_alive && !pump.failed { Next_::KeepAlive } else { Next_::Close })
+    }
+
+    fn poll_handler(&mut self, cx: &mut Context<'_>, running: &mut Running, pump: &mut Pump) -> Poll<Result<Response, Error>> {
+        loop {
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match running {
+                Running::Slot => match self.slot.as_mut() {
+                    Some((_, slot)) => slot.poll(cx),
+                    None => Poll::Ready(Response::new(StatusCode::INTERNAL_SERVER_ERROR)),
+                },
+                Running::Boxed(f) => f.as_mut().poll(cx),
+                Running::Ready(r) => Poll::Ready(r.take().unwrap_or_else(|| Response::new(StatusCode::INTERNAL_SERVER_ERROR))),
+            }));
+            match polled {
+                Ok(Poll::Ready(r)) => return Poll::Ready(Ok(r)),
+                Ok(Poll::Pending) => {}
+                Err(_) => {
+                    log::error!("handler panicked");
+                    return Poll::Ready(Err(Error::new(Kind::User, "handler panicked")));
+                }
+            }
+            if self.guard.is_forced() {
+                return Poll::Ready(Err(Error::new(Kind::Timeout, "forced shutdown")));
+            }
+            let _ = self.guard.poll_shutdown(cx);
+            match self.pump_body(cx, pump)? {
+                Pumped::Progress => continue,
+                Pumped::Idle => {
+                    if self.conn.wb.pending() > 0 {
+                        if let Poll::Ready(Err(e)) = self.conn.poll_flush(cx) {
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Serves the body reader's demand: decodes buffered bytes or reads more.
+    fn pump_body(&mut self, cx: &mut Context<'_>, pump: &mut Pump) -> Result<Pumped, Error> {
+        let Some(decoder) = pump.decoder.as_mut() else { return Ok(Pumped::Idle) };
+        if pump.done || !self.feed.wants(cx.waker()) {
+            return Ok(Pumped::Idle);
+        }
+        if pump.expect_continue && !pump.sent_continue {
+            self.conn.wb.push_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            pump.sent_continue = true;
+        }
+        let waker = cx.waker();
+        loop {
+            match decoder.decode(&mut self.conn.rb) {
+                Ok(Decoded::Data(b)) => {
+                    pump.received += b.len() as u64;
+                    self.feed.send(b, waker);
+                    return Ok(Pumped::Progress);
+                }
+                Ok(Decoded::Done) => {
+                    pump.done = true;
+                    self.feed.finish(None, waker);
+                    return Ok(Pumped::Progress);
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => {
+                    pump.done = true;
+                    pump.failed = true;
+                    self.feed.finish(Some(e), waker);
+                    return Ok(Pumped::Progress);
+                }
+            }
+            if let Poll::Ready(Err(e)) = self.conn.poll_flush(cx) {
+                return Err(e);
+            }
+            let deadline = body_deadline(&self.cfg, pump.started, pump.received);
+            match self.conn.poll_read_more(cx, deadline) {
+                Poll::Ready(Ok(0)) => {
+                    let end = decoder.decode_eof();
+                    pump.done = true;
+                    pump.failed = end.is_err();
+                    self.feed.finish(end.err(), waker);
+                    return Ok(Pumped::Progress);
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    pump.done = true;
+                    pump.failed = true;
+                    self.feed.finish(Some(e), waker);
+                    return Ok(Pumped::Progress);
+                }
+                Poll::Pending => return Ok(Pumped::Idle),
+            }
+        }
+    }
+
+    /// Encodes (and for streams, sends) the response. Returns false when the connection
+    /// cannot be kept (close-delimited body).
+    async fn write_response(
+        &mut self,
+        mut resp: Response,
+        method: &Method,
+        version: Version,
+        keep_alive: bool,
+        pump: &mut Pump,
+    ) -> Result<bool, Error> {
+        let status = resp.status();
+        let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let skip = no_body || *method == Method::HEAD;
+        let body = std::mem::replace(&mut resp.body, ResponseBody::Empty);
+        let explicit = resp.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let explicit_len = || explicit;
+        let (content_length, chunked, keep) = match &body {
+            _ if no_body => (None, false, keep_alive),
+            ResponseBody::Empty if *method == Method::HEAD => (explicit_len().or(Some(0)), false, keep_alive),
+            ResponseBody::Empty => (Some(0), false, keep_alive),
+            ResponseBody::Full(b) => (Some(b.len() as u64), false, keep_alive),
+            ResponseBody::Stream(_) if explicit_len().is_some() => (explicit_len(), false, keep_alive),
+            ResponseBody::Stream(_) if *method == Method::HEAD => (None, version == Version::HTTP_11, keep_alive),
+            ResponseBody::Stream(_) if version == Version::HTTP_11 => (None, true, keep_alive),
+            ResponseBody::Stream(_) => (None, false, false),
+        };
+        role::encode_response_head(
+            &ResponseHeadParts {
+                status,
+                version,
+                headers: resp.headers(),
+                content_type: resp.content_type(),
+                content_length,
+                chunked,
+                keep_alive: keep,
+            },
+            self.conn.wb.vec(),
+        );
+        match body {
+            ResponseBody::Full(b) if !skip => {
+                if b.len() > COPY_LIMIT {
+                    self.conn.wb.push_bytes(b);
+                } else {
+                    self.conn.wb.vec().extend_from_slice(&b);
+                }
+            }
+            ResponseBody::Stream(mut s) if !skip => {
+                let mut enc = match (content_length, chunked) {
+                    (Some(n), _) => Encoder::Length(n),
+                    (None, true) => Encoder::Chunked,
+                    (None, false) => Encoder::Close,
+                };
+                poll_fn(|cx| self.poll_stream(cx, &mut s, &mut enc, pump)).await?;
+            }
+            _ => {}
+        }
+        if !keep || self.conn.wb.pending() >= FLUSH_AT || status == StatusCode::SWITCHING_PROTOCOLS {
+            poll_fn(|cx| self.conn.poll_flush(cx)).await?;
+        }
+        Ok(keep)
+    }
+
+    fn poll_stream(
+        &mut self,
+        cx: &mut Context<'_>,
+        s: &mut std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
+        enc: &mut Encoder,
+        pump: &mut Pump,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            if self.guard.is_forced() {
+                return Poll::Ready(Err(Error::new(Kind::Timeout, "forced shutdown")));
+            }
+            if self.conn.wb.pending() >= FLUSH_AT {
+                futures_lite::ready!(self.conn.poll_flush(cx))?;
+            }
+            let _ = self.pump_body(cx, pump)?;
+            match s.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(b))) => enc.encode(b, &mut self.conn.wb)?,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => {
+                    enc.finish(&mut self.conn.wb)?;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => {
+                    // Send what we have so a slow producer's pieces (SSE) leave promptly.
+                    futures_lite::ready!(self.conn.poll_flush(cx))?;
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Reads and discards the rest of an unread body (up to `DRAIN_MAX`) so the connection
+    /// can serve the next request. Returns whether it can.
+    async fn drain(&mut self, pump: &mut Pump) -> bool {
+        if pump.expect_continue && !pump.sent_continue {
+            // The client is waiting for our go-ahead and will not send the body.
+            return false;
+        }
+        let Some(mut decoder) = pump.decoder.take() else { return true };
+        let cfg = self.cfg.clone();
+        let mut drained = 0u64;
+        let res: Result<(), Error> = poll_fn(|cx| loop {
+            match decoder.decode(&mut self.conn.rb) {
+                Ok(Decoded::Data(b)) => {
+                    drained += b.len() as u64;
+                    pump.received += b.len() as u64;
+                    if drained > DRAIN_MAX {
+                        return Poll::Ready(Err(Error::new(Kind::BodyTooLarge, "too much unread body")));
+                    }
+                }
+                Ok(Decoded::Done) => return Poll::Ready(Ok(())),
+                Ok(Decoded::NeedMore) => {
+                    let deadline = body_deadline(&cfg, pump.started, pump.received);
+                    match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
+                        Ok(0) => return Poll::Ready(Err(Error::new(Kind::Incomplete, "closed inside a body"))),
+                        Ok(_) => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        })
+        .await;
+        res.is_ok()
+    }
+}
+
+/// The time by which more body bytes must have arrived: a grace period plus the time the
+/// bytes received so far would take at the minimum rate.
+fn body_deadline(cfg: &ServerConfig, started: Instant, received: u64) -> Instant {
+    if cfg.min_body_rate == 0 {
+        return Instant::now() + cfg.keep_alive_timeout;
+    }
+    let earned = Duration::from_secs_f64(received as f64 / cfg.min_body_rate as f64);
+    started + cfg.body_rate_grace + earned
+}
+
+trait AllowExt {
+    fn into_response_with_allow(self, allow: &str) -> Response;
+}
+
+impl AllowExt for StatusCode {
+    fn into_response_with_allow(self, allow: &str) -> Response {
+        super::IntoResponse::into_response(self).with_header("allow", allow)
+    }
+}

@@ -1,0 +1,72 @@
+//! The server side: [`App`], routing, middleware, requests, responses, static files, the
+//! connection driver and the accept loop with graceful shutdown.
+
+pub(crate) mod app;
+pub(crate) mod body;
+pub(crate) mod config;
+pub(crate) mod dispatch;
+pub(crate) mod files;
+pub(crate) mod listen;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod router;
+pub(crate) mod shutdown;
+pub(crate) mod upgrade;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use app::{App, Handler, Middleware, Next};
+pub use body::Body;
+pub use config::ServerConfig;
+pub use listen::Server;
+pub use request::Request;
+pub use response::{BodyWriter, Cookie, EventSender, IntoResponse, Response};
+pub use shutdown::{ShutdownHandle, ShutdownSignal};
+pub use upgrade::{Io, OnUpgrade, Upgraded};
+
+use crate::error::Error;
+
+/// A frozen app plus configuration, ready to serve connections from any transport (TCP, TLS,
+/// Unix sockets, in-memory pipes). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub(crate) app: Arc<app::Frozen>,
+    pub(crate) cfg: Arc<ServerConfig>,
+    pub(crate) shared: Arc<shutdown::Shared>,
+}
+
+impl App {
+    /// Freezes the app for serving. Fails when a route pattern or prefix was invalid.
+    pub fn into_service(mut self, config: ServerConfig) -> Result<Service, Error> {
+        Ok(Service { app: self.freeze()?, cfg: Arc::new(config), shared: shutdown::Shared::new() })
+    }
+}
+
+impl Service {
+    /// Serves HTTP/1.1 on `io` until the peer closes, a timeout fires or the server shuts down.
+    /// Spawn one of these per accepted connection.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes the connection, cancelling any running handler.
+    pub fn serve_connection<I: Io>(
+        &self,
+        io: I,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let guard = self.shared.register();
+        dispatch::serve(io, self.app.clone(), self.cfg.clone(), peer, guard)
+    }
+
+    /// A handle that starts graceful shutdown of every connection of this service.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { shared: self.shared.clone() }
+    }
+
+    /// Connections being served right now (including upgraded ones).
+    pub fn active_connections(&self) -> usize {
+        self.shared.active()
+    }
+}
