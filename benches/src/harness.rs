@@ -18,15 +18,17 @@ impl Config {
     pub(crate) fn from_args(args: impl Iterator<Item = String>) -> Config {
         let mut quick = false;
         let mut filters = Vec::new();
+        let mut only = Vec::new();
         for a in args {
             match a.as_str() {
                 "--quick" => quick = true,
+                _ if a.starts_with('@') => only.push(a[1..].to_string()),
                 "--bench" => {}
                 _ if a.starts_with("--") => eprintln!("ignoring unknown flag {a}"),
                 _ => filters.push(a),
             }
         }
-        Config { quick, filters }
+        Config { quick, filters, only }
     }
 
     fn wants(&self, name: &str) -> bool {
@@ -107,7 +109,7 @@ impl Report {
         println!("{}", machine());
         Report {
             samples: cfg.samples(),
-            cfg_filters: Config { quick: cfg.quick, filters: cfg.filters.clone() },
+            cfg_filters: Config { quick: cfg.quick, filters: cfg.filters.clone(), only: cfg.only.clone() },
             rows: Vec::new(),
             started: Instant::now(),
         }
@@ -116,6 +118,13 @@ impl Report {
     pub(crate) fn run(&mut self, mut bench: Bench) {
         if !self.cfg_filters.wants(&bench.name) || bench.contenders.is_empty() {
             return;
+        }
+        if !self.cfg_filters.only.is_empty() {
+            let only = &self.cfg_filters.only;
+            bench.contenders.retain(|(name, _)| only.contains(name));
+            if bench.contenders.is_empty() {
+                return;
+            }
         }
         let n = bench.contenders.len();
         let mut results: Vec<Vec<Sample>> = (0..n).map(|_| Vec::new()).collect();

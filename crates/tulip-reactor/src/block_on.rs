@@ -13,6 +13,8 @@ use crate::reactor::Reactor;
 
 thread_local! {
     static ENTERED: Cell<bool> = const { Cell::new(false) };
+    /// The `Signal` of the `block_on` running on this thread, if any.
+    static CURRENT: Cell<*const Signal> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Marks the current thread as running a tulip event loop until dropped. See [`enter`].
@@ -77,6 +79,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let _enter = enter();
     let (parker, signal) = thread_signal();
     let waker = Waker::from(signal.clone());
+    let _current = CurrentSignal(CURRENT.replace(Arc::as_ptr(&signal)));
     let cx = &mut Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let reactor = Reactor::get();
@@ -116,6 +119,15 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
+/// Restores the previous `CURRENT` when `block_on` returns or unwinds.
+struct CurrentSignal(*const Signal);
+
+impl Drop for CurrentSignal {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
 /// The waker of a `block_on` thread.
 struct Signal {
     unparker: parking::Unparker,
@@ -129,7 +141,12 @@ impl Wake for Signal {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.unparker.unpark() && self.io_blocked.load(Ordering::SeqCst) {
+        // A wake from the driving thread itself (the reactor dispatching events) needs no
+        // notification: that thread is not in epoll, it is running this very code.
+        if self.unparker.unpark()
+            && self.io_blocked.load(Ordering::SeqCst)
+            && !std::ptr::eq(CURRENT.with(Cell::get), Arc::as_ptr(self))
+        {
             Reactor::get().notify();
         }
     }

@@ -35,6 +35,7 @@ mod block_on;
 mod io;
 mod reactor;
 mod source;
+mod sys;
 mod timer;
 
 pub use block_on::{EnterGuard, block_on, enter, try_enter};

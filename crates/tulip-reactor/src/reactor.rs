@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
 use crate::source::Source;
+use crate::sys::{Events, Poller};
 use crate::timer::Timers;
 
 /// `wait_deadline` value meaning "no thread is blocked in epoll".
@@ -42,6 +42,8 @@ pub struct Reactor {
     /// Threads (in `block_on`) waiting for their turn to drive; one is woken when the lock is
     /// released, so a program never ends up with nobody driving.
     standby: Mutex<Vec<parking::Unparker>>,
+    /// Whether `standby` may be non-empty, so releasing the lock skips the mutex when not.
+    has_standby: AtomicBool,
 }
 
 struct DriverState {
@@ -55,10 +57,6 @@ impl Reactor {
         static REACTOR: OnceLock<Reactor> = OnceLock::new();
         REACTOR.get_or_init(|| {
             let poller = Poller::new().expect("tulip: cannot create the epoll instance");
-            assert!(
-                poller.supports_edge(),
-                "tulip: the reactor needs edge-triggered polling"
-            );
             Reactor {
                 poller,
                 sources: Mutex::new(Slab::new()),
@@ -70,6 +68,7 @@ impl Reactor {
                     wakers: Vec::new(),
                 }),
                 standby: Mutex::new(Vec::new()),
+                has_standby: AtomicBool::new(false),
             }
         })
     }
@@ -77,14 +76,14 @@ impl Reactor {
     /// Interrupts the thread blocked in [`ReactorLock::react`], or makes the next call
     /// return at once. Coalesced: many calls before the wake cost one system call.
     pub fn notify(&self) {
-        let _ = self.poller.notify();
+        self.poller.notify();
     }
 
     /// Takes the right to drive the reactor, unless another thread has it.
     pub fn try_lock(&self) -> Option<ReactorLock<'_>> {
         if self
             .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
             Some(ReactorLock { reactor: self })
@@ -101,6 +100,7 @@ impl Reactor {
             if !standby.iter().any(|u| u.will_unpark(parker)) {
                 standby.push(parker.unparker());
             }
+            self.has_standby.store(true, Ordering::SeqCst);
         }
         self.try_lock()
     }
@@ -115,12 +115,7 @@ impl Reactor {
         let entry = sources.vacant_entry();
         let key = entry.key();
         let source = Arc::new(Source::new(fd.as_raw_fd(), key, stream));
-        // SAFETY: the descriptor stays open until `deregister`, which `Async` calls in its
-        // destructor (and `into_inner`) before the descriptor can be closed.
-        unsafe {
-            self.poller
-                .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)?
-        };
+        self.poller.add(fd, key)?;
         entry.insert(source.clone());
         Ok(source)
     }
@@ -176,17 +171,22 @@ impl ReactorLock<'_> {
         r.wait_deadline.store(WAIT_FOREVER, Ordering::SeqCst);
         let now = Instant::now();
         let next = r.timers.process(now, wakers);
-        let mut timeout = timeout;
-        if !wakers.is_empty() {
-            timeout = Some(Duration::ZERO);
-        }
+        let mut block = timeout != Some(Duration::ZERO) && wakers.is_empty();
         if let Some(tick) = next {
             let until = r.timers.instant_of(tick).saturating_duration_since(now);
-            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            if until.is_zero() {
+                block = false;
+            } else if block {
+                r.poller.arm_timer(events, tick, until)?;
+            }
         }
-        let blocking = timeout != Some(Duration::ZERO);
+        // A caller's own timeout (rare: executors pass None or ZERO) becomes a one-off timer.
+        if let (true, Some(t)) = (block, timeout) {
+            let tick = u64::MAX - 1;
+            r.poller.arm_timer(events, tick, t)?;
+        }
         r.wait_deadline.store(
-            if blocking {
+            if block {
                 next.unwrap_or(WAIT_FOREVER)
             } else {
                 NOT_WAITING
@@ -198,23 +198,19 @@ impl ReactorLock<'_> {
             w.wake();
         }
 
-        events.clear();
-        let res = r.poller.wait(events, timeout);
+        let res = r.poller.wait(events, block);
         r.wait_deadline.store(NOT_WAITING, Ordering::SeqCst);
-        match res {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        res?;
 
-        if !events.is_empty() {
+        if !events.ready.is_empty() {
             let sources = r.sources.lock().unwrap_or_else(|e| e.into_inner());
-            for ev in events.iter() {
+            for ev in &events.ready {
                 if let Some(source) = sources.get(ev.key) {
                     source.set_ready(ev.readable, ev.writable, wakers);
                 }
             }
         }
+        let blocking = block;
         if blocking {
             r.timers.process(Instant::now(), wakers);
         }
@@ -228,11 +224,18 @@ impl ReactorLock<'_> {
 impl Drop for ReactorLock<'_> {
     fn drop(&mut self) {
         let r = self.reactor;
-        r.locked.store(false, Ordering::Release);
-        // Hand the reactor over: whoever is waiting to drive gets a chance to.
-        let standby = std::mem::take(&mut *r.standby.lock().unwrap_or_else(|e| e.into_inner()));
-        for u in standby {
-            u.unpark();
+        r.locked.store(false, Ordering::SeqCst);
+        // Hand the reactor over: whoever is waiting to drive gets a chance to. A thread that
+        // registers after our check finds the lock free when it retries (SeqCst on both flags).
+        if r.has_standby.load(Ordering::SeqCst) {
+            let standby = {
+                let mut list = r.standby.lock().unwrap_or_else(|e| e.into_inner());
+                r.has_standby.store(false, Ordering::SeqCst);
+                std::mem::take(&mut *list)
+            };
+            for u in standby {
+                u.unpark();
+            }
         }
     }
 }

@@ -36,7 +36,12 @@ pub(crate) struct Timers {
 }
 
 #[repr(align(128))]
-struct Shard(Mutex<Wheel>);
+struct Shard {
+    wheel: Mutex<Wheel>,
+    /// Armed-timer count, mirrored after every change under the lock, so the driver can skip
+    /// empty shards without locking them.
+    armed: AtomicUsize,
+}
 
 impl Timers {
     pub(crate) fn new() -> Timers {
@@ -46,7 +51,12 @@ impl Timers {
             .next_power_of_two();
         Timers {
             start: Instant::now(),
-            shards: (0..n).map(|_| Shard(Mutex::new(Wheel::new()))).collect(),
+            shards: (0..n)
+                .map(|_| Shard {
+                    wheel: Mutex::new(Wheel::new()),
+                    armed: AtomicUsize::new(0),
+                })
+                .collect(),
         }
     }
 
@@ -66,10 +76,14 @@ impl Timers {
         self.start + Duration::from_nanos(tick.saturating_mul(TICK_NANOS))
     }
 
-    fn shard(&self, i: usize) -> std::sync::MutexGuard<'_, Wheel> {
+    fn shard(&self, i: usize) -> ShardGuard<'_> {
+        let shard = &self.shards[i];
         // A panic while a wheel is locked cannot leave it inconsistent in a way that matters
         // more than losing every timer, so poisoning is ignored.
-        self.shards[i].0.lock().unwrap_or_else(|e| e.into_inner())
+        ShardGuard {
+            wheel: shard.wheel.lock().unwrap_or_else(|e| e.into_inner()),
+            armed: &shard.armed,
+        }
     }
 
     /// Fires due timers in every shard and returns the earliest next expiration tick.
@@ -77,10 +91,10 @@ impl Timers {
         let now = self.tick_floor(now);
         let mut next: Option<u64> = None;
         for i in 0..self.shards.len() {
-            let mut w = self.shard(i);
-            if w.len() == 0 {
+            if self.shards[i].armed.load(Ordering::Acquire) == 0 {
                 continue;
             }
+            let mut w = self.shard(i);
             w.advance(now, wakers);
             if let Some(t) = w.next_expiration() {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -92,6 +106,31 @@ impl Timers {
     /// Number of armed timers across all shards (a diagnostic; takes every lock).
     pub(crate) fn armed(&self) -> usize {
         (0..self.shards.len()).map(|i| self.shard(i).len()).sum()
+    }
+}
+
+/// A locked shard; publishes the armed count when released.
+struct ShardGuard<'a> {
+    wheel: std::sync::MutexGuard<'a, Wheel>,
+    armed: &'a AtomicUsize,
+}
+
+impl std::ops::Deref for ShardGuard<'_> {
+    type Target = Wheel;
+    fn deref(&self) -> &Wheel {
+        &self.wheel
+    }
+}
+
+impl std::ops::DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Wheel {
+        &mut self.wheel
+    }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        self.armed.store(self.wheel.len(), Ordering::Release);
     }
 }
 
