@@ -3,29 +3,55 @@
 //!
 //! One thread at a time holds the reactor lock and blocks in `react`; every other idle thread
 //! parks on its own `parking::Parker`. A thread announces it is in the reactor with its
-//! `in_reactor` flag so that a waker knows to call `Reactor::notify` besides `unpark`.
+//! `in_reactor` flag so that a waker knows to call `Reactor::notify` besides `unpark`:
+//! the waiter stores the flag and then consumes a pending unpark token, the waker sets the
+//! token and then loads the flag, all `SeqCst`, so at least one of them sees the other.
+
+use std::time::Duration;
 
 use parking::Parker;
+use tulip_reactor::Reactor;
 
-use crate::sync::atomic::{AtomicBool, Ordering::SeqCst, fence};
+use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// Blocks the calling idle thread until `parker` is unparked (or I/O or a timer made work).
+/// Blocks the calling idle thread until `parker` is unparked, or (if it got to drive the
+/// reactor) until I/O or a timer woke something.
 pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool) {
-    let _ = in_reactor;
-    parker.park();
+    let reactor = Reactor::get();
+    match reactor.try_lock() {
+        Some(mut lock) => {
+            in_reactor.store(true, SeqCst);
+            if !parker.park_timeout(Duration::ZERO) {
+                if let Err(e) = lock.react(None) {
+                    // epoll itself failed: nothing sensible is left but to say so and not spin.
+                    eprintln!("tulip: the reactor failed: {e}");
+                    in_reactor.store(false, SeqCst);
+                    drop(lock);
+                    parker.park_timeout(Duration::from_millis(10));
+                    return;
+                }
+            }
+            in_reactor.store(false, SeqCst);
+        }
+        None => parker.park(),
+    }
 }
 
 /// Wakes a thread that waits in [`wait`] with these `parker`/`in_reactor`.
 pub(crate) fn wake(unparker: &parking::Unparker, in_reactor: &AtomicBool) {
-    unparker.unpark();
-    fence(SeqCst);
-    if in_reactor.load(SeqCst) {
-        notify_reactor();
+    if unparker.unpark() && in_reactor.load(SeqCst) {
+        Reactor::get().notify();
     }
 }
 
 /// Processes ready I/O and due timers without blocking, if no other thread is in the reactor.
-pub(crate) fn poll_nonblocking() {}
+pub(crate) fn poll_nonblocking() {
+    if let Some(mut lock) = Reactor::get().try_lock() {
+        let _ = lock.react(Some(Duration::ZERO));
+    }
+}
 
 /// Wakes whichever thread blocks in the reactor.
-pub(crate) fn notify_reactor() {}
+pub(crate) fn notify_reactor() {
+    Reactor::get().notify();
+}

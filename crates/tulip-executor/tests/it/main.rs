@@ -1,4 +1,12 @@
 //! Integration tests of tulip-executor (one binary, modules by topic).
 
 mod basic;
-mod toolkit;
+mod blocking;
+mod panics;
+mod shutdown;
+mod stress;
+
+/// Scales a count down in debug builds, where everything is ~20x slower.
+pub(crate) fn scaled(release: usize, debug: usize) -> usize {
+    if cfg!(debug_assertions) { debug } else { release }
+}

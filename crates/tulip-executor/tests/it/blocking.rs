@@ -1,0 +1,74 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tulip_executor::{runtime, spawn_blocking};
+
+#[test]
+fn pool_is_bounded() {
+    let rt = runtime::Builder::new().worker_threads(1).max_blocking_threads(3).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let ts: Vec<_> = (0..12)
+            .map(|_| {
+                let (r, p) = (running.clone(), peak.clone());
+                spawn_blocking(move || {
+                    let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                    p.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                    r.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in ts {
+            t.await.unwrap();
+        }
+    });
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert!(rt.handle().metrics().blocking_threads <= 3);
+}
+
+#[test]
+fn idle_threads_expire() {
+    let rt = runtime::Builder::new()
+        .worker_threads(1)
+        .blocking_keep_alive(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ts: Vec<_> = (0..4).map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)))).collect();
+        for t in ts {
+            t.await.unwrap();
+        }
+    });
+    assert!(rt.handle().metrics().blocking_threads >= 1);
+    let t = Instant::now();
+    while rt.handle().metrics().blocking_threads > 0 {
+        assert!(t.elapsed() < Duration::from_secs(3), "idle blocking threads did not expire");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn shutdown_does_not_wait_for_blocking_work() {
+    let rt = runtime::Builder::new().worker_threads(1).max_blocking_threads(1).build().unwrap();
+    let h = rt.handle().clone();
+    let _running = h.spawn_blocking(|| std::thread::sleep(Duration::from_millis(800)));
+    let queued = h.spawn_blocking(|| 1);
+    std::thread::sleep(Duration::from_millis(20));
+    let t = Instant::now();
+    drop(rt);
+    assert!(t.elapsed() < Duration::from_millis(300), "{:?}", t.elapsed());
+    // The job that never started is cancelled, not lost.
+    assert!(futures_lite::future::block_on(queued).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn blocking_panic_is_a_join_error() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let err = futures_lite::future::block_on(spawn_blocking(|| panic!("blocking boom"))).unwrap_err();
+    std::panic::set_hook(prev);
+    assert!(err.is_panic());
+}

@@ -1,0 +1,84 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tulip_executor::{LocalExecutor, Runtime, runtime, spawn_local};
+
+/// Counts its drops.
+struct Guard(Arc<AtomicUsize>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn shutdown_drops_pending_tasks() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = runtime::Builder::new().worker_threads(2).build().unwrap();
+    let handles: Vec<_> = (0..100)
+        .map(|i| {
+            let g = Guard(drops.clone());
+            rt.spawn(async move {
+                let _g = g;
+                if i % 2 == 0 {
+                    // Pending forever with nobody holding a waker.
+                    std::future::pending::<()>().await;
+                } else {
+                    // Pending on a timer far in the future (the reactor holds the waker).
+                    tulip_reactor::sleep(Duration::from_secs(3600)).await;
+                }
+            })
+        })
+        .collect();
+    // Let them all reach their await point.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), 100, "every pending future was dropped");
+    for h in handles {
+        let err = futures_lite::future::block_on(h).unwrap_err();
+        assert!(err.is_cancelled());
+    }
+}
+
+#[test]
+fn shutdown_timeout_returns_despite_a_stuck_worker() {
+    let rt = runtime::Builder::new().worker_threads(1).build().unwrap();
+    rt.spawn(async { std::thread::sleep(Duration::from_millis(600)) }).detach();
+    std::thread::sleep(Duration::from_millis(20));
+    let t = Instant::now();
+    rt.shutdown_timeout(Duration::from_millis(50));
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+}
+
+#[test]
+fn spawn_after_shutdown_is_cancelled() {
+    let rt = Runtime::new().unwrap();
+    let h = rt.handle().clone();
+    drop(rt);
+    let err = futures_lite::future::block_on(h.spawn(async { 1 })).unwrap_err();
+    assert!(err.is_cancelled());
+}
+
+#[test]
+fn local_executor_drop_drops_pending_tasks() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ex = LocalExecutor::new();
+    let d = drops.clone();
+    ex.block_on(async move {
+        for _ in 0..10 {
+            let g = Guard(d.clone());
+            spawn_local(async move {
+                let _g = g;
+                std::future::pending::<()>().await;
+            })
+            .detach();
+        }
+        futures_lite::future::yield_now().await;
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(ex);
+    assert_eq!(drops.load(Ordering::SeqCst), 10);
+}
