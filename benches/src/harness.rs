@@ -12,6 +12,8 @@ pub(crate) struct Config {
     /// `--quick`: fewer samples and smaller sizes, for CI and a whole run under 3 minutes.
     pub(crate) quick: bool,
     filters: Vec<String>,
+    /// `@NAME` arguments: run only these contenders (for profiling one of them).
+    only: Vec<String>,
 }
 
 impl Config {
