@@ -1,0 +1,353 @@
+//! Waiting for children and reaping the ones nobody waits for.
+//!
+//! Each child gets an [`ExitWatch`]. Where the kernel has `pidfd_open` (Linux 5.3+), the
+//! watch registers the child's pidfd with the reactor: it becomes readable when the child
+//! exits, and `waitpid(pid, WNOHANG)` then collects the status. Elsewhere (older kernels,
+//! sandboxes that forbid the call) the watch falls back to SIGCHLD: a process-wide SIGCHLD
+//! listener wakes every waiting child, which each retry `waitpid` on their own pid.
+//!
+//! A child whose handle is dropped before it was reaped goes to the [`Reaper`], a lazily
+//! started thread (`tulip-reaper`) that blocks in `poll(2)` on the orphans' pidfds (or on
+//! SIGCHLD) and reaps each as it exits.
+//!
+//! # Invariants
+//!
+//! 1. Only `waitpid` on a known pid, never `waitpid(-1)`: children that other code in the
+//!    process spawned are not ours to reap.
+//! 2. A pid is signalled only while its child is unreaped (`status` is `None`), so the number
+//!    cannot have been reused by an unrelated process.
+//! 3. A SIGCHLD waiter registers its waker before it calls `waitpid`, and the reaper thread
+//!    wakes every registered waker after each SIGCHLD it reads: an exit between the two is
+//!    never missed.
+//! 4. Every child is reaped: by `wait`/`try_wait`, or by the reaper after its handle drops.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child as StdChild, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
+use slab::Slab;
+use tulip_reactor::Async;
+
+use crate::signal::SignalKind;
+use crate::signal::registry::{Listener, drain};
+
+/// Cleared for good once `pidfd_open` reports that the kernel lacks it.
+static PIDFD_SUPPORTED: AtomicBool = AtomicBool::new(true);
+
+/// Watches one child until it exits, and reaps it.
+pub(crate) struct ExitWatch {
+    child: StdChild,
+    /// The reactor-registered pidfd, or `None` in SIGCHLD mode.
+    pidfd: Option<Async<OwnedFd>>,
+    /// This watch's slot in the reaper's SIGCHLD waiter table (SIGCHLD mode).
+    waiter: Option<usize>,
+    status: Option<ExitStatus>,
+}
+
+impl ExitWatch {
+    /// Starts watching `child`; `use_pidfd = false` forces the SIGCHLD fallback (for tests).
+    ///
+    /// On error the caller still owns nothing: the child has been killed and reaped.
+    pub(crate) fn new(mut child: StdChild, use_pidfd: bool) -> io::Result<ExitWatch> {
+        let pidfd = if use_pidfd && PIDFD_SUPPORTED.load(Ordering::Relaxed) {
+            open_pidfd(child.id())
+        } else {
+            None
+        };
+        if pidfd.is_none() {
+            if let Err(e) = Reaper::get().and_then(Reaper::enable_sigchld) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        }
+        Ok(ExitWatch {
+            child,
+            pidfd,
+            waiter: None,
+            status: None,
+        })
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether this watch waits on a pidfd (and not on SIGCHLD).
+    #[cfg(test)]
+    pub(crate) fn uses_pidfd(&self) -> bool {
+        self.pidfd.is_some()
+    }
+
+    pub(crate) fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait()?;
+        }
+        Ok(self.status)
+    }
+
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+        if let Some(status) = self.status {
+            return Poll::Ready(Ok(status));
+        }
+        let res = match &self.pidfd {
+            Some(pidfd) => {
+                let child = &mut self.child;
+                match pidfd.poll_read_with(cx, |_| {
+                    child
+                        .try_wait()?
+                        .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+                }) {
+                    Poll::Ready(res) => res,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            None => {
+                let reaper = Reaper::get()?;
+                reaper.register_waiter(&mut self.waiter, cx.waker());
+                match self.child.try_wait() {
+                    Ok(None) => return Poll::Pending,
+                    Ok(Some(status)) => Ok(status),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Ok(status) = res {
+            self.status = Some(status);
+            self.release_waiter();
+        }
+        Poll::Ready(res)
+    }
+
+    /// Sends `kind` to the child; a no-op once the child has been reaped (rule 2).
+    pub(crate) fn send(&mut self, kind: SignalKind) -> io::Result<()> {
+        if self.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let sig = kind.to_rustix()?;
+        match &self.pidfd {
+            Some(pidfd) => pidfd_send_signal(pidfd.as_fd(), sig)?,
+            None => rustix::process::kill_process(pid_of(&self.child)?, sig)?,
+        }
+        Ok(())
+    }
+
+    fn release_waiter(&mut self) {
+        if let Some(key) = self.waiter.take() {
+            if let Ok(reaper) = Reaper::get() {
+                reaper.lock_waiters().try_remove(key);
+            }
+        }
+    }
+}
+
+impl Drop for ExitWatch {
+    fn drop(&mut self) {
+        self.release_waiter();
+        if self.status.is_some() {
+            return;
+        }
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pidfd = self.pidfd.take().and_then(|fd| fd.into_inner().ok());
+        let Ok(pid) = pid_of(&self.child) else { return };
+        // Dropping the std handle does nothing to the process: the reaper takes over by pid,
+        // which stays ours until reaped (rule 2).
+        match Reaper::get() {
+            Ok(reaper) => reaper.adopt(Orphan { pid, pidfd }),
+            Err(_) => {} // Nothing left to reap with: the zombie stays.
+        }
+    }
+}
+
+impl fmt::Debug for ExitWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitWatch")
+            .field("pid", &self.child.id())
+            .field("pidfd", &self.pidfd.is_some())
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+fn open_pidfd(pid: u32) -> Option<Async<OwnedFd>> {
+    let pid = Pid::from_raw(pid as i32)?;
+    match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => Async::new_nonblocking(fd).ok(),
+        Err(rustix::io::Errno::NOSYS) => {
+            PIDFD_SUPPORTED.store(false, Ordering::Relaxed);
+            None
+        }
+        // EPERM under some seccomp filters, EMFILE when out of descriptors: SIGCHLD mode
+        // needs no descriptor of its own, so this child still works.
+        Err(_) => None,
+    }
+}
+
+fn pid_of(child: &StdChild) -> io::Result<Pid> {
+    Pid::from_raw(child.id() as i32).ok_or_else(|| io::Error::other("child has pid 0"))
+}
+
+/// A child whose handle was dropped before it was reaped.
+struct Orphan {
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Orphan {
+    /// Reaps the orphan if it has exited; `true` when it is gone for good.
+    fn reaped(&self) -> bool {
+        // An error (ECHILD) means somebody else reaped it: also gone.
+        !matches!(
+            rustix::process::waitpid(Some(self.pid), WaitOptions::NOHANG),
+            Ok(None)
+        )
+    }
+}
+
+/// The process-wide reaper thread and the SIGCHLD waiter table.
+struct Reaper {
+    /// Orphans handed over but not yet picked up by the thread.
+    inbox: Mutex<Vec<Orphan>>,
+    /// The SIGCHLD listener, once some child runs in SIGCHLD mode.
+    sigchld: Mutex<Option<Arc<Listener>>>,
+    /// Wakers of `ExitWatch`es in SIGCHLD mode (rule 3).
+    waiters: Mutex<Slab<Option<Waker>>>,
+    /// Written to whenever the thread must look at `inbox` or `sigchld` again.
+    control: UnixStream,
+}
+
+static REAPER: OnceLock<Reaper> = OnceLock::new();
+
+impl Reaper {
+    fn get() -> io::Result<&'static Reaper> {
+        static START: Mutex<()> = Mutex::new(());
+        if let Some(r) = REAPER.get() {
+            return Ok(r);
+        }
+        let _once = START.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = REAPER.get() {
+            return Ok(r);
+        }
+        let (control_read, control) = UnixStream::pair()?;
+        control.set_nonblocking(true)?;
+        control_read.set_nonblocking(true)?;
+        let reaper = REAPER.get_or_init(|| Reaper {
+            inbox: Mutex::new(Vec::new()),
+            sigchld: Mutex::new(None),
+            waiters: Mutex::new(Slab::new()),
+            control,
+        });
+        std::thread::Builder::new()
+            .name("tulip-reaper".into())
+            .spawn(move || reaper.run(control_read))?;
+        Ok(reaper)
+    }
+
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, Slab<Option<Waker>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poke(&self) {
+        // A full buffer already guarantees a wake-up.
+        let _ = (&self.control).write(&[1]);
+    }
+
+    fn enable_sigchld(&self) -> io::Result<()> {
+        let mut sigchld = self.sigchld.lock().unwrap_or_else(|e| e.into_inner());
+        if sigchld.is_none() {
+            *sigchld = Some(Arc::new(Listener::new(SignalKind::CHILD)?));
+            self.poke();
+        }
+        Ok(())
+    }
+
+    fn register_waiter(&self, key: &mut Option<usize>, waker: &Waker) {
+        let mut waiters = self.lock_waiters();
+        match key.and_then(|k| waiters.get_mut(k)) {
+            Some(slot) => match slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            },
+            None => *key = Some(waiters.insert(Some(waker.clone()))),
+        }
+    }
+
+    fn adopt(&self, orphan: Orphan) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(orphan);
+        self.poke();
+    }
+
+    fn run(&self, control: UnixStream) {
+        let mut orphans: Vec<Orphan> = Vec::new();
+        loop {
+            orphans.extend(
+                self.inbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain(..),
+            );
+            orphans.retain(|o| !o.reaped());
+            let sigchld = self
+                .sigchld
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let mut fds = Vec::with_capacity(orphans.len() + 2);
+            fds.push(PollFd::new(&control, PollFlags::IN));
+            if let Some(l) = &sigchld {
+                fds.push(PollFd::new(&l.read, PollFlags::IN));
+            }
+            fds.extend(
+                orphans
+                    .iter()
+                    .filter_map(|o| o.pidfd.as_ref())
+                    .map(|fd| PollFd::new(fd, PollFlags::IN)),
+            );
+            // An orphan without a pidfd is normally covered by SIGCHLD; should it not be
+            // (SIGCHLD listener failed), poll it every second rather than leak a zombie.
+            let blind = orphans.iter().any(|o| o.pidfd.is_none()) && sigchld.is_none();
+            let second = Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            };
+            match poll(&mut fds, blind.then_some(&second)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    eprintln!("tulip: the reaper thread stops: poll failed: {e}");
+                    return;
+                }
+            }
+            let control_ready = !fds[0].revents().is_empty();
+            let sigchld_ready = sigchld.is_some() && !fds[1].revents().is_empty();
+            drop(fds);
+            if control_ready {
+                let _ = drain(&control);
+            }
+            if let Some(l) = sigchld.filter(|_| sigchld_ready) {
+                let _ = drain(&l.read);
+                let wakers: Vec<Waker> = self
+                    .lock_waiters()
+                    .iter_mut()
+                    .filter_map(|(_, w)| w.take())
+                    .collect();
+                wakers.into_iter().for_each(Waker::wake);
+            }
+        }
+    }
+}

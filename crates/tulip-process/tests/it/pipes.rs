@@ -1,0 +1,146 @@
+//! Piped stdio: large transfers, communicate without deadlock, broken pipes, chaining.
+
+use std::io::ErrorKind;
+
+use futures_lite::future::try_zip;
+use futures_lite::io::BufReader;
+use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
+use tulip_process::{Command, Stdio};
+
+use crate::run;
+
+const MB10: usize = 10 * 1024 * 1024;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn ten_megabytes_round_trip_through_cat() {
+    let data = pattern(MB10);
+    run(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let write = async {
+            stdin.write_all(&data).await?;
+            drop(stdin);
+            Ok(())
+        };
+        let read = async {
+            let mut back = Vec::new();
+            stdout.read_to_end(&mut back).await?;
+            Ok::<_, std::io::Error>(back)
+        };
+        let ((), back) = try_zip(write, read).await.unwrap();
+        assert_eq!(back.len(), data.len());
+        assert!(back == data, "cat returned different bytes");
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn communicate_moves_ten_megabytes_each_way_without_deadlock() {
+    // The child echoes its input to stdout while writing 10 MB of zeros to stderr: writing all
+    // input before reading, or reading one stream before the other, would deadlock.
+    let input = pattern(MB10);
+    run(async {
+        let mut child = Command::shell("head -c 10485760 /dev/zero >&2 & cat; wait")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (out, err) = child.communicate(Some(&input)).await.unwrap();
+        assert!(out == input, "stdout differs from the input");
+        assert_eq!(err.len(), MB10);
+        assert!(err.iter().all(|&b| b == 0));
+        assert!(child.try_wait().unwrap().unwrap().success());
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn a_child_closing_stdin_early_is_an_error_value() {
+    run(async {
+        // `head -c 1` reads one byte and exits, closing its end of the pipe.
+        let mut child = Command::new("head")
+            .args(["-c", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let err = stdin.write_all(&vec![b'x'; MB10]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+        assert!(child.wait().await.unwrap().success());
+
+        // communicate treats the same thing as the normal end of the conversation.
+        let mut child = Command::new("true")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (out, err) = child.communicate(Some(&vec![b'x'; MB10])).await.unwrap();
+        assert!(out.is_empty() && err.is_empty());
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn lines_are_read_as_they_come() {
+    run(async {
+        let mut child = Command::shell("for i in 1 2 3; do echo line $i; done")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next().await {
+            seen.push(line.unwrap());
+        }
+        assert_eq!(seen, ["line 1", "line 2", "line 3"]);
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn a_pipe_end_becomes_the_next_childs_stdin() {
+    run(async {
+        let mut first = Command::new("echo")
+            .arg("piped through")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdio = first.stdout.take().unwrap().into_stdio().unwrap();
+        let out = Command::new("tr").args(["a-z", "A-Z"]).stdin(stdio).output().await.unwrap();
+        assert_eq!(out.stdout, b"PIPED THROUGH\n");
+        assert!(first.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn output_beyond_the_limit_is_invalid_data() {
+    run(async {
+        let err = Command::new("head")
+            .args(["-c", "100000", "/dev/zero"])
+            .output_limit(1000)
+            .output()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData);
+        assert!(err.to_string().contains("stdout"), "{err}");
+
+        let out = Command::new("head")
+            .args(["-c", "1000", "/dev/zero"])
+            .output_limit(1000)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.len(), 1000);
+    });
+}
