@@ -1,0 +1,227 @@
+//! [`TcpListener`] and its [`TcpListenerBuilder`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::Stream;
+use socket2::{Domain, Protocol, Socket, Type};
+use tulip_reactor::Async;
+
+use crate::tcp::TcpStream;
+
+/// The default listen backlog, as asyncio's `create_server` (100) rounded up to the Linux
+/// `somaxconn` default since 5.4.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
+/// A TCP socket listening for connections.
+///
+/// # Examples
+///
+/// ```
+/// use tulip_net::{TcpListener, TcpStream};
+///
+/// # fn main() -> std::io::Result<()> {
+/// tulip_reactor::block_on(async {
+///     let listener = TcpListener::builder().reuse_address(true).backlog(16)
+///         .bind("127.0.0.1:0".parse().unwrap())?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (_server, peer) = listener.accept().await?;
+///     assert_eq!(peer, client.local_addr()?);
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub struct TcpListener {
+    io: Async<std::net::TcpListener>,
+}
+
+/// Socket options applied before `bind` (asyncio's `reuse_address`, `reuse_port`, `backlog`).
+#[derive(Debug, Clone)]
+pub struct TcpListenerBuilder {
+    backlog: i32,
+    reuse_address: bool,
+    reuse_port: bool,
+    only_v6: Option<bool>,
+}
+
+impl Default for TcpListenerBuilder {
+    fn default() -> TcpListenerBuilder {
+        TcpListenerBuilder {
+            backlog: DEFAULT_BACKLOG,
+            // asyncio sets SO_REUSEADDR on Unix by default so a restarted server can rebind
+            // while old connections sit in TIME_WAIT.
+            reuse_address: true,
+            reuse_port: false,
+            only_v6: None,
+        }
+    }
+}
+
+impl TcpListenerBuilder {
+    /// The listen backlog (default [`DEFAULT_BACKLOG`]).
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// `SO_REUSEADDR` (default on).
+    pub fn reuse_address(mut self, on: bool) -> Self {
+        self.reuse_address = on;
+        self
+    }
+
+    /// `SO_REUSEPORT`: several listeners on one port, the kernel balancing between them.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// `IPV6_V6ONLY` for IPv6 addresses (the system default when unset).
+    pub fn only_v6(mut self, on: bool) -> Self {
+        self.only_v6 = Some(on);
+        self
+    }
+
+    /// Creates the socket, applies the options, binds and listens.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse`, `PermissionDenied` and the like.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_reuse_address(self.reuse_address)?;
+        if self.reuse_port {
+            sock.set_reuse_port(true)?;
+        }
+        if let (Some(v6), SocketAddr::V6(_)) = (self.only_v6, addr) {
+            sock.set_only_v6(v6)?;
+        }
+        sock.set_nonblocking(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(self.backlog)?;
+        Ok(TcpListener {
+            io: Async::new_nonblocking(std::net::TcpListener::from(sock))?,
+        })
+    }
+}
+
+impl TcpListener {
+    /// Binds to `addr` with the default options.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse`, `PermissionDenied` and the like.
+    ///
+    /// # Cancel safety
+    ///
+    /// Binding completes at once; the future exists so that name resolution can be added.
+    pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListenerBuilder::default().bind(addr)
+    }
+
+    /// Options for binding: backlog, `SO_REUSEADDR`, `SO_REUSEPORT`.
+    pub fn builder() -> TcpListenerBuilder {
+        TcpListenerBuilder::default()
+    }
+
+    /// Wraps a listening standard-library socket.
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be registered with the reactor.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: Async::new(listener)?,
+        })
+    }
+
+    /// The bound address (with the port the kernel chose for port 0).
+    ///
+    /// # Errors
+    ///
+    /// If the kernel cannot report it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Waits for a connection.
+    ///
+    /// # Errors
+    ///
+    /// Accept errors such as `EMFILE` (too many open files): the listener stays usable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a connection is accepted only in the poll that returns it.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, peer) = self.io.read_with(|l| l.accept()).await?;
+        Ok((TcpStream::from_async(Async::new(s)?), peer))
+    }
+
+    /// Polls for a connection (the poll form of [`TcpListener::accept`]).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self.io.poll_read_with(cx, |l| l.accept()) {
+            Poll::Ready(Ok((s, peer))) => {
+                Poll::Ready(Async::new(s).map(|s| (TcpStream::from_async(s), peer)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A stream of incoming connections (never ends; errors are items).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// Sets the IP time-to-live of accepted connections' packets.
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+}
+
+/// The stream of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener
+            .poll_accept(cx)
+            .map(|r| Some(r.map(|(s, _)| s)))
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpListener");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        d.field("fd", &self.io.as_raw_fd()).finish()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.as_raw_fd()
+    }
+}

@@ -1,0 +1,322 @@
+//! [`TcpStream`]: a connected TCP socket.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::SockRef;
+use tulip_reactor::Async;
+
+use crate::addr::Address;
+use crate::connect::ConnectOptions;
+use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, StreamSocket, WriteHalf};
+
+/// A TCP connection (asyncio's socket under a transport, tokio's `TcpStream`).
+///
+/// Reads and writes go straight to the socket; both `TcpStream` and `&TcpStream` implement
+/// `AsyncRead` and `AsyncWrite`, so one task may read while another writes. Closing the write
+/// side (`AsyncWriteExt::close`) sends a FIN (`shutdown(Write)`), as asyncio's `write_eof`.
+///
+/// # Examples
+///
+/// ```
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+/// use tulip_net::{TcpListener, TcpStream};
+///
+/// # fn main() -> std::io::Result<()> {
+/// tulip_reactor::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (mut server, _peer) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub struct TcpStream {
+    io: Async<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The connect error (`ConnectionRefused`, `TimedOut` from the kernel, ...).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the attempt and closes the half-open socket.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let io = Async::<std::net::TcpStream>::connect(addr).await?;
+        Ok(TcpStream { io })
+    }
+
+    /// Connects to `host:port`, resolving the name off the worker threads and racing the
+    /// addresses with Happy Eyeballs (RFC 8305); see [`ConnectOptions`] for the timeout and
+    /// the stagger delay.
+    ///
+    /// # Errors
+    ///
+    /// A resolution error, the last connect error when every address failed, or `TimedOut`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels every attempt in flight.
+    pub async fn connect_host(host: &str, port: u16) -> io::Result<TcpStream> {
+        ConnectOptions::new().connect(host, port).await
+    }
+
+    /// Wraps a connected standard-library socket (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be registered with the reactor.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: Async::new(stream)?,
+        })
+    }
+
+    pub(crate) fn from_async(io: Async<std::net::TcpStream>) -> TcpStream {
+        TcpStream { io }
+    }
+
+    /// Unwraps the standard-library socket (left in non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be deregistered.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io.into_inner()
+    }
+
+    /// The reactor handle, for custom non-blocking operations (`read_with`, `writable`).
+    pub fn as_async(&self) -> &Async<std::net::TcpStream> {
+        &self.io
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the peer is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// If the kernel cannot report it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Shuts down the read side, the write side (sends a FIN) or both.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the socket is not connected.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Reads without consuming (`MSG_PEEK`).
+    ///
+    /// # Errors
+    ///
+    /// Any socket error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|s| s.peek(buf)).await
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm: small writes leave at once).
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Enables TCP keepalive probes after `idle` without traffic, or disables them (`None`).
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        let sock = SockRef::from(self.io.get_ref());
+        match idle {
+            Some(t) => sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(t)),
+            None => sock.set_keepalive(false),
+        }
+    }
+
+    /// Whether keepalive probes are enabled.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        SockRef::from(self.io.get_ref()).keepalive()
+    }
+
+    /// Sets the kernel send buffer size (`SO_SNDBUF`; Linux doubles the value).
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_send_buffer_size(size)
+    }
+
+    /// The kernel send buffer size.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        SockRef::from(self.io.get_ref()).send_buffer_size()
+    }
+
+    /// Sets the kernel receive buffer size (`SO_RCVBUF`).
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_recv_buffer_size(size)
+    }
+
+    /// The kernel receive buffer size.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        SockRef::from(self.io.get_ref()).recv_buffer_size()
+    }
+
+    /// Sets the IP time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes close send a RST (an abort).
+    ///
+    /// # Errors
+    ///
+    /// Any `setsockopt` error.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(self.io.get_ref()).linger()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// Any `getsockopt` error.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Splits into borrowed halves that a reader and a writer can use at the same time.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        crate::split::split(self)
+    }
+
+    /// Splits into owned halves that can move to different tasks. Dropping the write half
+    /// sends a FIN; [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        crate::split::into_split(self)
+    }
+}
+
+impl StreamSocket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self.io.get_ref().shutdown(Shutdown::Write) {
+            // The peer already reset or closed: nothing left to shut down.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        }
+    }
+
+    fn peer_address(&self) -> io::Result<Address> {
+        self.peer_addr().map(Address::Ip)
+    }
+
+    fn local_address(&self) -> io::Result<Address> {
+        self.local_addr().map(Address::Ip)
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        if let Ok(a) = self.peer_addr() {
+            d.field("peer", &a);
+        }
+        d.field("fd", &self.io.as_raw_fd()).finish()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+crate::split::impl_stream_io!(TcpStream);
