@@ -90,8 +90,10 @@ async fn arm_many<T: std::future::Future + Unpin>(n: usize, make: impl Fn(Durati
     v
 }
 
-/// `n` tasks each sleep until a random deadline within 50 ms; we time the whole batch and
-/// record how late each one woke.
+/// `n` tasks each sleep until a random deadline within 50 ms of a common start; we time the
+/// batch from that start and record how late each one woke. The start lies far enough ahead
+/// (1 µs per task + 5 ms) that every task has armed its timer before the first deadline, so
+/// lateness measures the timers, not how long spawning took.
 fn sleeps_fired(n: usize) -> Bench {
     let mut b = Bench::new("sleeps_fired", format!("{n} tasks sleeping ≤ 50 ms each"));
     let offsets = move || {
@@ -102,7 +104,7 @@ fn sleeps_fired(n: usize) -> Bench {
     b = b.with("tulip", move || {
         let ex = async_executor::LocalExecutor::new();
         let late = Rc::new(RefCell::new(Vec::with_capacity(n)));
-        let start = Instant::now() + Duration::from_millis(2);
+        let start = Instant::now() + lead(n);
         for off in offsets() {
             let late = late.clone();
             ex.spawn(async move {
@@ -118,7 +120,7 @@ fn sleeps_fired(n: usize) -> Bench {
                 tulip_reactor::sleep(Duration::from_millis(1)).await;
             }
         }));
-        lateness(t.elapsed(), &mut late.borrow_mut())
+        lateness(t.elapsed().saturating_sub(lead(n)), &mut late.borrow_mut())
     });
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -126,7 +128,7 @@ fn sleeps_fired(n: usize) -> Bench {
         rt.block_on(async {
             let local = tokio::task::LocalSet::new();
             let late = Rc::new(RefCell::new(Vec::with_capacity(n)));
-            let start = tokio::time::Instant::now() + Duration::from_millis(2);
+            let start = tokio::time::Instant::now() + lead(n);
             for off in offsets() {
                 let late = late.clone();
                 local.spawn_local(async move {
@@ -137,14 +139,14 @@ fn sleeps_fired(n: usize) -> Bench {
             }
             let t = Instant::now();
             local.await;
-            lateness(t.elapsed(), &mut late.borrow_mut())
+            lateness(t.elapsed().saturating_sub(lead(n)), &mut late.borrow_mut())
         })
     });
 
     b.with("async-io", move || {
         let ex = async_executor::LocalExecutor::new();
         let late = Rc::new(RefCell::new(Vec::with_capacity(n)));
-        let start = Instant::now() + Duration::from_millis(2);
+        let start = Instant::now() + lead(n);
         for off in offsets() {
             let late = late.clone();
             ex.spawn(async move {
@@ -160,8 +162,12 @@ fn sleeps_fired(n: usize) -> Bench {
                 async_io::Timer::after(Duration::from_millis(1)).await;
             }
         }));
-        lateness(t.elapsed(), &mut late.borrow_mut())
+        lateness(t.elapsed().saturating_sub(lead(n)), &mut late.borrow_mut())
     })
+}
+
+fn lead(n: usize) -> Duration {
+    Duration::from_micros(n as u64 + 5_000)
 }
 
 fn lateness(time: Duration, late_us: &mut [f64]) -> Sample {
