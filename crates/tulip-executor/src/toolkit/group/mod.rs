@@ -357,6 +357,7 @@ impl<E> Shared<E> {
 
     fn fail(&self, failure: Failure<E>) {
         self.lock().failures.push(failure);
+        self.cancel();
     }
 
     fn cancel(&self) {
