@@ -82,6 +82,11 @@ impl Child {
         Ok(child)
     }
 
+    #[cfg(test)]
+    pub(crate) fn watch_for_tests(&self) -> &ExitWatch {
+        &self.watch
+    }
+
     /// The child's process id (asyncio's `Process.pid`). It stays valid for signalling only
     /// until the child is reaped; use [`Child::send_signal`], which knows.
     pub fn id(&self) -> u32 {

@@ -165,9 +165,10 @@ impl Drop for ExitWatch {
         let Ok(pid) = pid_of(&self.child) else { return };
         // Dropping the std handle does nothing to the process: the reaper takes over by pid,
         // which stays ours until reaped (rule 2).
-        match Reaper::get() {
-            Ok(reaper) => reaper.adopt(Orphan { pid, pidfd }),
-            Err(_) => {} // Nothing left to reap with: the zombie stays.
+        // Without a reaper (no thread could be started) the zombie stays: nothing else can
+        // reap it without stealing other code's children.
+        if let Ok(reaper) = Reaper::get() {
+            reaper.adopt(Orphan { pid, pidfd });
         }
     }
 }
@@ -349,5 +350,81 @@ impl Reaper {
                 wakers.into_iter().for_each(Waker::wake);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    use crate::Command;
+
+    fn run<T>(fut: impl std::future::Future<Output = T>) -> T {
+        tulip_reactor::block_on(tulip_reactor::timeout(Duration::from_secs(30), fut))
+            .expect("timed out")
+    }
+
+    fn is_our_child(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            rest.split(' ').nth(1) == Some(&std::process::id().to_string())
+        })
+    }
+
+    #[test]
+    fn pidfd_is_used_where_the_kernel_has_it() {
+        let child = Command::new("true").spawn().unwrap();
+        // Every kernel this project targets (Linux 5.3+) has pidfd_open.
+        assert!(child_watch(&child).uses_pidfd());
+    }
+
+    fn child_watch(child: &crate::Child) -> &super::ExitWatch {
+        child.watch_for_tests()
+    }
+
+    #[test]
+    fn sigchld_fallback_waits_and_reaps() {
+        run(async {
+            // Several waiters at once, each woken by the shared SIGCHLD listener.
+            let mut children: Vec<_> = (0..5)
+                .map(|i| {
+                    Command::shell(format!("sleep 0.0{i}; exit {i}"))
+                        .without_pidfd()
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            assert!(children.iter().all(|c| !child_watch(c).uses_pidfd()));
+            for (i, child) in children.iter_mut().enumerate().rev() {
+                assert_eq!(child.wait().await.unwrap().code(), Some(i as i32));
+            }
+            let mut child = Command::new("sleep")
+                .arg("10")
+                .without_pidfd()
+                .spawn()
+                .unwrap();
+            child.terminate().unwrap();
+            assert_eq!(child.wait().await.unwrap().signal(), Some(15));
+        });
+    }
+
+    #[test]
+    fn sigchld_fallback_reaps_dropped_children() {
+        let pids: Vec<u32> = (0..20)
+            .map(|i| {
+                let mut cmd = Command::new(if i % 2 == 0 { "true" } else { "sleep" });
+                if i % 2 == 1 {
+                    cmd.arg("10").kill_on_drop(true);
+                }
+                cmd.without_pidfd().spawn().unwrap().id()
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pids.iter().any(|&p| is_our_child(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<_> = pids.iter().filter(|&&p| is_our_child(p)).collect();
+        assert!(left.is_empty(), "unreaped: {left:?}");
     }
 }

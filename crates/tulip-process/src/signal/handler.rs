@@ -84,7 +84,11 @@ impl Handlers {
 
     fn run(&self, control: UnixStream) {
         loop {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let mut fds = Vec::with_capacity(entries.len() + 1);
             fds.push(PollFd::new(&control, PollFlags::IN));
             fds.extend(entries.iter().map(|e| PollFd::new(&e.read, PollFlags::IN)));

@@ -57,7 +57,7 @@ impl Subscription {
         let sig = kind.as_raw();
         check_catchable(kind)?;
         let mut table = table().lock().unwrap_or_else(|e| e.into_inner());
-        if !table.contains_key(&sig) {
+        let entry = table.entry(sig).or_insert_with(|| {
             let idle = if originally_default(sig) {
                 let flag = Arc::new(AtomicBool::new(true));
                 // An error means signal-hook does not know the signal's default action (a
@@ -69,16 +69,9 @@ impl Subscription {
             } else {
                 None
             };
-            table.insert(
-                sig,
-                Disposition {
-                    listeners: 0,
-                    idle,
-                },
-            );
-        }
+            Disposition { listeners: 0, idle }
+        });
         let action = signal_hook::low_level::pipe::register(sig, write)?;
-        let entry = table.get_mut(&sig).expect("inserted above");
         entry.listeners += 1;
         if let Some(idle) = &entry.idle {
             idle.store(false, Ordering::SeqCst);

@@ -117,7 +117,12 @@ fn a_pipe_end_becomes_the_next_childs_stdin() {
             .spawn()
             .unwrap();
         let stdio = first.stdout.take().unwrap().into_stdio().unwrap();
-        let out = Command::new("tr").args(["a-z", "A-Z"]).stdin(stdio).output().await.unwrap();
+        let out = Command::new("tr")
+            .args(["a-z", "A-Z"])
+            .stdin(stdio)
+            .output()
+            .await
+            .unwrap();
         assert_eq!(out.stdout, b"PIPED THROUGH\n");
         assert!(first.wait().await.unwrap().success());
     });

@@ -52,8 +52,11 @@ fn a_thousand_sequential_spawns_leave_no_zombie() {
                 1 => pids.push(Command::new("true").spawn().unwrap().id()),
                 // Dropped while running, killed on drop.
                 2 => {
-                    let child =
-                        Command::new("sleep").arg("10").kill_on_drop(true).spawn().unwrap();
+                    let child = Command::new("sleep")
+                        .arg("10")
+                        .kill_on_drop(true)
+                        .spawn()
+                        .unwrap();
                     pids.push(child.id());
                 }
                 // Polled once with try_wait, then dropped.
@@ -84,7 +87,8 @@ fn an_exit_before_anyone_waits_is_not_lost() {
 #[test]
 fn kill_terminate_and_send_signal() {
     // (what to send, expected terminating signal)
-    let cases: [(fn(&mut tulip_process::Child) -> std::io::Result<()>, i32); 3] = [
+    type Send = fn(&mut tulip_process::Child) -> std::io::Result<()>;
+    let cases: [(Send, i32); 3] = [
         (|c| c.kill(), 9),
         (|c| c.terminate(), 15),
         (|c| c.send_signal(SignalKind::USER1), 10),

@@ -40,7 +40,11 @@ fn bad_input_is_a_clear_error() {
             ErrorKind::NotADirectory,
             "working directory",
         ),
-        (Command::new("/etc/passwd"), ErrorKind::PermissionDenied, "\"/etc/passwd\""),
+        (
+            Command::new("/etc/passwd"),
+            ErrorKind::PermissionDenied,
+            "\"/etc/passwd\"",
+        ),
     ];
     for (mut cmd, kind, text) in cases {
         let err = cmd.spawn().unwrap_err();
@@ -72,7 +76,11 @@ fn exit_codes_and_signals_come_back() {
 fn args_env_and_cwd_reach_the_child() {
     run(async {
         let out = Command::new("sh")
-            .args(["-c", "printf '%s|%s|%s|%s' \"$1\" \"$TULIP_A\" \"$HOME\" \"$(pwd)\"", "sh"])
+            .args([
+                "-c",
+                "printf '%s|%s|%s|%s' \"$1\" \"$TULIP_A\" \"$HOME\" \"$(pwd)\"",
+                "sh",
+            ])
             .arg("one arg with spaces")
             .env_clear()
             .env("TULIP_A", "a=b")
@@ -98,7 +106,10 @@ fn args_env_and_cwd_reach_the_child() {
 #[test]
 fn shell_convenience_runs_sh_c() {
     run(async {
-        let out = Command::shell("echo out; echo err >&2; exit 4").output().await.unwrap();
+        let out = Command::shell("echo out; echo err >&2; exit 4")
+            .output()
+            .await
+            .unwrap();
         assert_eq!(out.status.code(), Some(4));
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
@@ -127,7 +138,11 @@ fn output_defaults_stdin_to_null_and_respects_explicit_stdio() {
 #[test]
 fn process_group_puts_the_child_in_its_own_group() {
     run(async {
-        let mut child = Command::new("sleep").arg("10").process_group(0).spawn().unwrap();
+        let mut child = Command::new("sleep")
+            .arg("10")
+            .process_group(0)
+            .spawn()
+            .unwrap();
         let pid = child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         // "pid (comm) state ppid pgrp ..."
