@@ -3,6 +3,7 @@
 //! like on a noisy machine. Prints per benchmark each contender's median and `tulip ÷ peer`.
 
 mod harness;
+mod executor;
 mod reactor;
 
 use harness::Config;
@@ -10,7 +11,7 @@ use harness::Config;
 fn main() {
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
-    for group in [reactor::benches] {
+    for group in [executor::benches, reactor::benches] {
         for bench in group(&cfg) {
             report.run(bench);
         }
