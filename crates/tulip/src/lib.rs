@@ -1,0 +1,106 @@
+//! asyncio and aiohttp, rebuilt in Rust: the umbrella crate.
+//!
+//! tulip is a set of layered crates; this one re-exports them behind features and adds
+//! nothing of its own. Depend on a single layer (say `tulip-sync`) when that is all you need.
+//!
+//! | asyncio / aiohttp | tulip |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`] |
+//! | `create_task`, `Task.cancel` | [`spawn`], [`Task::cancel`] |
+//! | `sleep`, `wait_for`, `timeout` | [`sleep`], [`wait_for`], [`timeout`] |
+//! | `gather`, `wait`, `as_completed`, `TaskGroup`, `shield` | [`gather`], [`wait`], [`as_completed`], [`TaskGroup`], [`shield`] |
+//! | `loop.call_soon/call_later/call_at`, `run_forever` | [`Handle`] |
+//! | `to_thread`, `run_in_executor` | [`spawn_blocking`] |
+//! | `Lock`, `Event`, `Queue`, ... | [`sync`] (feature `sync`) |
+//! | `open_connection`, `start_server`, transports | [`net`] (feature `net`) |
+//! | `ssl=` | [`tls`] (feature `tls`) |
+//! | `create_subprocess_exec`, signals | [`process`] (feature `process`) |
+//! | `aiohttp.web`, `ClientSession` | [`http`] (feature `http`) |
+//! | `WebSocketResponse`, `ws_connect` | [`ws`] (feature `ws`) |
+//!
+//! # Features
+//!
+//! - `sync`, `net`, `process` (default): the asyncio core.
+//! - `tls`: rustls-based TLS for streams (pulls rustls and ring).
+//! - `http`: the HTTP/1.1 server and client (implies `net`).
+//! - `ws`: WebSockets (implies `http`).
+//! - `full`: all of the above.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = tulip::run(async {
+//!     let a = tulip::spawn(async { 20 });
+//!     let b = tulip::spawn(async {
+//!         tulip::sleep(Duration::from_millis(1)).await;
+//!         22
+//!     });
+//!     a.await.unwrap() + b.await.unwrap()
+//! });
+//! assert_eq!(total, 42);
+//! ```
+
+#![forbid(unsafe_code)]
+
+/// The prelude: `use tulip::prelude::*;` brings the names most programs use.
+pub mod prelude {
+    pub use crate::{Handle, Runtime, Task, run, sleep, spawn, spawn_blocking, timeout};
+    pub use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+}
+
+/// futures-lite, tulip's futures toolkit (streams, `zip`, `race`, I/O extension traits).
+pub use futures_lite;
+
+/// The event loop core: `Async<T>`, timers, `block_on`, the reactor hooks.
+pub mod reactor {
+    pub use tulip_reactor::*;
+}
+
+/// The scheduler, tasks, the blocking pool, asyncio's loop API and task toolkit.
+pub mod executor {
+    pub use tulip_executor::*;
+}
+
+/// Locks, events, conditions, semaphores, barrier, queues, channels, the one-shot `Future`.
+#[cfg(feature = "sync")]
+pub mod sync {
+    pub use tulip_sync::*;
+}
+
+/// Sockets, streams, transports and protocols.
+#[cfg(feature = "net")]
+pub mod net {
+    pub use tulip_net::*;
+}
+
+/// TLS on rustls for any stream.
+#[cfg(feature = "tls")]
+pub mod tls {
+    pub use tulip_tls::*;
+}
+
+/// Subprocesses and Unix signals.
+#[cfg(feature = "process")]
+pub mod process {
+    pub use tulip_process::*;
+}
+
+/// The HTTP/1.1 server and client.
+#[cfg(feature = "http")]
+pub mod http {
+    pub use tulip_http::*;
+}
+
+/// WebSockets (RFC 6455, permessage-deflate).
+#[cfg(feature = "ws")]
+pub mod ws {
+    pub use tulip_ws::*;
+}
+
+pub use tulip_executor::{
+    Handle, JoinError, LocalExecutor, ReturnWhen, Runtime, Task, TaskGroup, all_tasks, as_completed, current_task,
+    gather, run, shield, spawn, spawn_blocking, spawn_local, try_gather, wait, wait_for, yield_now,
+};
+pub use tulip_reactor::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at};
