@@ -1,2 +1,0 @@
-//! Placeholder, replaced by the reactor's timer example.
-fn main() {}
