@@ -34,7 +34,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     {
-        let drive = poll_fn(|cx| stream.poll_handshake(cx));
+        // Every failure, the transport's included, says it happened in the handshake.
+        let drive = poll_fn(|cx| stream.poll_handshake(cx).map_err(handshake_error));
         match limit {
             None => drive.await?,
             Some(limit) => match tulip_reactor::timeout(limit, drive).await {
@@ -49,4 +50,8 @@ where
         }
     }
     Ok(stream)
+}
+
+fn handshake_error(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("TLS handshake failed: {e}"))
 }

@@ -153,13 +153,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 return Poll::Ready(Ok(()));
             }
             if !self.recv.is_empty() {
-                self.feed(false).map_err(handshake_error)?;
+                self.feed()?;
                 continue;
             }
             if self.transport_eof {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "TLS handshake failed: the peer closed the connection",
+                    "the peer closed the connection",
                 )));
             }
             ready!(self.poll_fill(cx))?;
@@ -195,9 +195,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         Poll::Ready(Ok(()))
     }
 
-    /// Hands buffered ciphertext to rustls and processes it. With `stop_on_plaintext`, stops as
-    /// soon as plaintext is ready so the caller drains it before rustls's plaintext queue fills.
-    fn feed(&mut self, stop_on_plaintext: bool) -> io::Result<()> {
+    /// Hands buffered ciphertext to rustls and processes it. Stops as soon as plaintext is
+    /// ready, so that the caller drains it before rustls's 16 KiB plaintext queue overflows
+    /// (which would fail the connection). That holds during the handshake too: a peer may send
+    /// data right behind its last handshake message, in the same transport read.
+    fn feed(&mut self) -> io::Result<()> {
         while !self.recv.is_empty() {
             let mut slice = &self.recv.buf[self.recv.start..self.recv.end];
             let n = self.conn.read_tls(&mut slice)?;
@@ -216,7 +218,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
             };
-            if stop_on_plaintext && state.plaintext_bytes_to_read() > 0 {
+            if state.plaintext_bytes_to_read() > 0 {
                 break;
             }
         }
@@ -259,7 +261,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 Err(e) => return Poll::Ready(Err(e)),
             }
             if !self.recv.is_empty() {
-                self.feed(true)?;
+                self.feed()?;
                 continue;
             }
             // Return what we have rather than pay for a read that would likely block.
@@ -321,10 +323,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         ready!(self.poll_flush_tls(cx))?;
         Pin::new(&mut self.io).poll_close(cx)
     }
-}
-
-fn handshake_error(e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("TLS handshake failed: {e}"))
 }
 
 /// A blocking-style view of the transport for rustls: `Pending` becomes `WouldBlock`.

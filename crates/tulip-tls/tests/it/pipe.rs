@@ -55,7 +55,8 @@ fn echo_and_session_info() {
 #[test]
 fn alpn_negotiation_table() {
     // (client offers, server accepts, agreed protocol or None; Err = handshake must fail)
-    let cases: &[(&[&str], &[&str], Result<Option<&str>, ()>)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], Result<Option<&'a str>, ()>);
+    let cases: &[Case<'_>] = &[
         (
             &["h2", "http/1.1"],
             &["http/1.1", "h2"],
@@ -357,5 +358,28 @@ fn reunite_refuses_halves_of_different_streams() {
         );
         assert!(r1.reunite(w2).is_err());
         drop(s1);
+    });
+}
+
+/// The client's first 100 KB arrive in the same reads as its `Finished` message: the server's
+/// handshake must leave them for reads instead of overfilling rustls's plaintext buffer.
+#[test]
+fn data_right_behind_the_handshake_is_kept_for_reads() {
+    let data = pattern(100_000, 4);
+    run(async {
+        let (c, s) = duplex(1 << 20);
+        let client = async {
+            let mut tls = connector().connect("localhost", c).await.unwrap();
+            // Small records, so that one transport read holds more than 16 KiB of plaintext.
+            for chunk in data.chunks(1000) {
+                tls.write_all(chunk).await.unwrap();
+            }
+            tls.close().await.unwrap();
+            tls
+        };
+        let (_client, server) = zip(client, acceptor().accept(s)).await;
+        let mut got = Vec::new();
+        server.unwrap().read_to_end(&mut got).await.unwrap();
+        assert!(got == data);
     });
 }
