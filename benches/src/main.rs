@@ -5,13 +5,14 @@
 mod harness;
 mod executor;
 mod reactor;
+mod tls;
 
 use harness::Config;
 
 fn main() {
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
-    for group in [executor::benches, reactor::benches] {
+    for group in [executor::benches, reactor::benches, tls::benches] {
         for bench in group(&cfg) {
             report.run(bench);
         }
