@@ -2,9 +2,11 @@
 
 mod basic;
 mod blocking;
+mod loop_api;
 mod panics;
 mod shutdown;
 mod stress;
+mod toolkit;
 
 /// Scales a count down in debug builds, where everything is ~20x slower.
 pub(crate) fn scaled(release: usize, debug: usize) -> usize {

@@ -504,3 +504,50 @@ fn combinators_over_spawned_tasks() {
         );
     });
 }
+
+#[test]
+fn yield_now_lets_the_other_tasks_on_a_worker_run() {
+    // One worker: a task spinning on `yield_now` would starve the setter if the yield did not
+    // put it behind the other ready tasks.
+    let rt = tulip_executor::runtime::Builder::new()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let go = flag();
+        let g = go.clone();
+        let spinner = spawn(async move {
+            let mut spins = 0u64;
+            while !g.load(Ordering::SeqCst) {
+                yield_now().await;
+                spins += 1;
+            }
+            spins
+        });
+        let setter = spawn(async move { go.store(true, Ordering::SeqCst) });
+        let both = async { (spinner.await.unwrap(), setter.await.unwrap()) };
+        let (spins, ()) = wait_for(both, Duration::from_secs(5))
+            .await
+            .expect("the spinner starved the setter");
+        assert!(spins < 1_000, "{spins} spins before the setter ran");
+    });
+}
+
+#[test]
+fn cancelling_one_child_returns_after_its_drop_guard_ran() {
+    Runtime::new().unwrap().block_on(async {
+        let group = TaskGroup::<()>::new();
+        let dropped = flag();
+        let guard = DropFlag(dropped.clone());
+        let child = group.spawn(async move {
+            let _guard = guard;
+            sleep(LONG).await;
+            Ok(())
+        });
+        sleep(ms(2)).await;
+        assert_eq!(group.len(), 1);
+        assert_eq!(child.cancel().await, None);
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(group.join().await.is_ok());
+    });
+}
