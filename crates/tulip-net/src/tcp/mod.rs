@@ -5,3 +5,4 @@ mod stream;
 
 pub use listener::{DEFAULT_BACKLOG, Incoming, TcpListener, TcpListenerBuilder};
 pub use stream::TcpStream;
+pub(crate) use stream::{EINPROGRESS, connect_finished};

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use socket2::SockRef;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tulip_reactor::Async;
 
 use crate::addr::Address;
@@ -55,7 +55,15 @@ impl TcpStream {
     ///
     /// Dropping the future abandons the attempt and closes the half-open socket.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let io = Async::<std::net::TcpStream>::connect(addr).await?;
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let io = Async::new_nonblocking(std::net::TcpStream::from(sock))?;
+        io.write_with(connect_finished).await?;
         Ok(TcpStream { io })
     }
 
@@ -273,6 +281,25 @@ impl TcpStream {
     /// sends a FIN; [`OwnedReadHalf::reunite`] puts them back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         crate::split::into_split(self)
+    }
+}
+
+/// `EINPROGRESS` (Linux): a non-blocking connect under way.
+pub(crate) const EINPROGRESS: i32 = 115;
+
+/// Tells whether a non-blocking connect has finished: its error, `Ok` once connected, and
+/// `WouldBlock` while the handshake is still under way. A socket is reported writable before
+/// the connect completes (a fresh registration counts as ready), so writability alone proves
+/// nothing; with `WouldBlock`, `write_with` waits for the next edge.
+pub(crate) fn connect_finished<S: AsFd>(s: &S) -> io::Result<()> {
+    let sock = SockRef::from(s);
+    if let Some(e) = sock.take_error()? {
+        return Err(e);
+    }
+    match sock.peer_addr() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
     }
 }
 

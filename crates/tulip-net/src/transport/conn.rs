@@ -156,8 +156,8 @@ impl<P: Protocol> Conn<P> {
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         match &self.shared.sock {
-            Sock::Tcp(s) => Pin::new(&mut s.as_async()).poll_read(cx, &mut self.rbuf),
-            Sock::Unix(s) => Pin::new(&mut s.as_async()).poll_read(cx, &mut self.rbuf),
+            Sock::Tcp(s) => Pin::new(&mut &*s).poll_read(cx, &mut self.rbuf),
+            Sock::Unix(s) => Pin::new(&mut &*s).poll_read(cx, &mut self.rbuf),
         }
     }
 }

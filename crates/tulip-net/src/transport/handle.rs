@@ -24,8 +24,8 @@ pub(crate) enum Sock {
 impl Sock {
     fn raw_write(&self, data: &[u8]) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) => (&*s.as_async().get_ref()).write(data),
-            Sock::Unix(s) => (&*s.as_async().get_ref()).write(data),
+            Sock::Tcp(s) => s.as_async().get_ref().write(data),
+            Sock::Unix(s) => s.as_async().get_ref().write(data),
         }
     }
 

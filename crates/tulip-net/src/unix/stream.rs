@@ -55,16 +55,13 @@ impl UnixStream {
             Ok(()) => {}
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
-                    || e.raw_os_error() == Some(libc_einprogress()) => {}
+                    || e.raw_os_error() == Some(crate::tcp::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
         let io = Async::new_nonblocking(std::os::unix::net::UnixStream::from(
             std::os::fd::OwnedFd::from(sock),
         ))?;
-        io.writable().await?;
-        if let Some(e) = io.get_ref().take_error()? {
-            return Err(e);
-        }
+        io.write_with(crate::tcp::connect_finished).await?;
         Ok(UnixStream { io })
     }
 
@@ -130,11 +127,6 @@ impl UnixStream {
     pub fn into_split(self) -> (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) {
         crate::split::into_split(self)
     }
-}
-
-/// `EINPROGRESS` on Linux, for non-blocking connects that complete later.
-fn libc_einprogress() -> i32 {
-    115
 }
 
 impl StreamSocket for UnixStream {

@@ -1,1 +1,50 @@
-//! Integration tests.
+//! tulip-net integration tests: loopback only, every test under a deadline.
+
+mod dns;
+mod faults;
+mod happy_eyeballs;
+mod python;
+mod reader;
+mod sockets;
+mod streams;
+mod transport;
+mod udp;
+mod unix;
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Runs `fut` on a shared two-worker runtime, failing the test if it takes longer than 20 s
+/// (nothing here may hang).
+pub(crate) fn run<F: Future>(fut: F) -> F::Output {
+    static RT: OnceLock<tulip_executor::Runtime> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tulip_executor::runtime::Builder::new()
+            .worker_threads(2)
+            .build()
+            .expect("runtime")
+    });
+    rt.block_on(async {
+        tulip_reactor::timeout(Duration::from_secs(20), fut)
+            .await
+            .expect("test timed out")
+    })
+}
+
+/// A fresh socket path in the temp directory.
+pub(crate) fn temp_sock(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let p = std::env::temp_dir().join(format!(
+        "tulip-net-{}-{tag}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+pub(crate) fn localhost() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
