@@ -15,8 +15,9 @@ use super::set::FutureSet;
 /// do not run in parallel; to spread work over the runtime's workers, gather [`Task`] handles
 /// instead: `gather(jobs.map(spawn))`.
 ///
-/// An empty input gives an empty `Vec` at once. There is no failure short-cut: for futures that
-/// return `Result` and should stop at the first error, use [`try_gather`].
+/// An empty input gives an empty `Vec` at once. There is no failure short-cut: gathering futures
+/// that return `Result` collects every `Ok` and `Err` (asyncio's `return_exceptions=True`); to
+/// stop at the first error instead, use [`try_gather`].
 ///
 /// # Cancel safety
 ///
