@@ -5,6 +5,9 @@
 //! has async pipes ([`ChildStdin`], [`ChildStdout`], [`ChildStderr`]), an async
 //! [`wait`](Child::wait), [`communicate`](Child::communicate) (feed stdin and drain both
 //! outputs at once, so large outputs cannot deadlock), and `kill`/`terminate`/`send_signal`.
+//! For asyncio's stream methods (`read_line`, `read_until`, `drain`, `write_eof`), turn a
+//! pipe into tulip-net's `StreamReader`/`StreamWriter` with
+//! [`ChildStdout::into_reader`] / [`ChildStdin::into_writer`].
 //! Children are watched through a pidfd registered with the reactor where the kernel has one,
 //! and through SIGCHLD otherwise; a dropped child is reaped in the background, so none is
 //! left a zombie and no exit status is lost.

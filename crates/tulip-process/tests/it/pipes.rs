@@ -32,8 +32,16 @@ fn ten_megabytes_round_trip_through_cat() {
             Ok(())
         };
         let read = async {
+            // Chunked: futures-lite's read_to_end re-zeroes its spare capacity after every
+            // Pending, which makes 10 MB over a pipe crawl in debug builds.
             let mut back = Vec::new();
-            stdout.read_to_end(&mut back).await?;
+            let mut chunk = vec![0; 64 * 1024];
+            loop {
+                match stdout.read(&mut chunk).await? {
+                    0 => break,
+                    n => back.extend_from_slice(&chunk[..n]),
+                }
+            }
             Ok::<_, std::io::Error>(back)
         };
         let ((), back) = try_zip(write, read).await.unwrap();
@@ -147,5 +155,47 @@ fn output_beyond_the_limit_is_invalid_data() {
             .await
             .unwrap();
         assert_eq!(out.stdout.len(), 1000);
+    });
+}
+
+#[test]
+fn asyncio_streams_over_the_pipes() {
+    run(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut writer = child.stdin.take().unwrap().into_writer();
+        let mut reader = child.stdout.take().unwrap().into_reader();
+        writer.write(b"first line\nsecond");
+        writer.write(b" line\n--end--tail");
+        writer.drain().await.unwrap();
+        assert_eq!(reader.read_line().await.unwrap(), b"first line\n");
+        assert_eq!(reader.read_line().await.unwrap(), b"second line\n");
+        assert_eq!(reader.read_until(b"--end--").await.unwrap(), b"--end--");
+        // write_eof closes the pipe: cat sees end-of-file, flushes and exits.
+        writer.write_eof().await.unwrap();
+        assert_eq!(reader.read_exactly(4).await.unwrap(), b"tail");
+        assert!(reader.read(10).await.unwrap().is_empty());
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn writing_after_close_is_an_error_value() {
+    run(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"x").await.unwrap();
+        stdin.close().await.unwrap();
+        stdin.close().await.unwrap();
+        let err = stdin.write_all(b"y").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+        assert!(child.wait().await.unwrap().success(), "cat saw end-of-file");
     });
 }
