@@ -11,11 +11,11 @@
 //! that pile up while the transport is full leave in one batch.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use rustls::pki_types::CertificateDer;
 use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
@@ -24,7 +24,8 @@ pub(crate) const RECV_BUF_LEN: usize = 32 * 1024;
 
 /// A TLS connection over a transport `IO`, for either side.
 ///
-/// It implements [`AsyncRead`] and [`AsyncWrite`] over the plaintext. Made by
+/// It implements [`AsyncRead`], [`AsyncBufRead`] (lines and delimiters straight out of rustls's
+/// plaintext buffer, no `BufReader` needed) and [`AsyncWrite`] over the plaintext. Made by
 /// [`TlsConnector::connect`](crate::TlsConnector::connect) or
 /// [`TlsAcceptor::accept`](crate::TlsAcceptor::accept) once the handshake has finished.
 ///
@@ -56,6 +57,9 @@ pub struct TlsStream<IO> {
     eof_fed: bool,
     /// `close_notify` has been queued; further writes are refused.
     write_closed: bool,
+    /// Why reading failed for good (a corrupt record, a fatal alert): every later read fails
+    /// the same way once the plaintext that came before the failure has been returned.
+    read_error: Option<(io::ErrorKind, String)>,
 }
 
 /// Ciphertext read from the transport and not yet handed to rustls: `buf[start..end]`.
@@ -85,6 +89,7 @@ impl<IO> TlsStream<IO> {
             transport_eof: false,
             eof_fed: false,
             write_closed: false,
+            read_error: None,
         }
     }
 
@@ -215,7 +220,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     // rustls has queued an alert that tells the peer why; send it if the
                     // transport takes it right now, without waiting for it.
                     self.try_send_alert();
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    self.recv.start = self.recv.end;
+                    self.read_error = Some((io::ErrorKind::InvalidData, e.to_string()));
+                    return self.sticky_error().map_or(Ok(()), Err);
                 }
             };
             if state.plaintext_bytes_to_read() > 0 {
@@ -235,9 +242,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         Ok(())
     }
 
+    /// The recorded read failure, once no plaintext from before it is left to return.
+    fn sticky_error(&mut self) -> Option<io::Error> {
+        let (kind, msg) = self.read_error.as_ref()?;
+        let pending = self
+            .conn
+            .reader()
+            .fill_buf()
+            .is_ok_and(|chunk| !chunk.is_empty());
+        (!pending).then(|| io::Error::new(*kind, msg.clone()))
+    }
+
     fn try_send_alert(&mut self) {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let _ = self.poll_flush_tls(&mut cx);
+    }
+
+    /// One step towards more plaintext: process buffered ciphertext, tell rustls about the
+    /// transport's end, or read the transport.
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.recv.is_empty() {
+            return Poll::Ready(self.feed());
+        }
+        if self.transport_eof {
+            if self.eof_fed {
+                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+            return Poll::Ready(self.feed_eof());
+        }
+        // Records rustls queued on its own (a key update, an alert) leave with the next read;
+        // the write side flushes them too, so a full transport is no reason to wait here.
+        if self.conn.wants_write() {
+            if let Poll::Ready(Err(e)) = self.poll_flush_tls(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        self.poll_fill(cx)
     }
 
     fn poll_read_plain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -260,30 +300,39 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 Err(_) if filled > 0 => return Poll::Ready(Ok(filled)),
                 Err(e) => return Poll::Ready(Err(e)),
             }
-            if !self.recv.is_empty() {
-                self.feed()?;
-                continue;
+            if let Some(e) = self.sticky_error() {
+                // Hand out the bytes that came before the failure first; the next read fails.
+                return Poll::Ready(if filled > 0 { Ok(filled) } else { Err(e) });
             }
             // Return what we have rather than pay for a read that would likely block.
-            if filled > 0 {
+            if filled > 0 && self.recv.is_empty() {
                 return Poll::Ready(Ok(filled));
             }
-            if self.transport_eof {
-                if self.eof_fed {
-                    return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
-                }
-                self.feed_eof()?;
-                continue;
+            match self.poll_more(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Pending if filled > 0 => return Poll::Ready(Ok(filled)),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) if filled > 0 => return Poll::Ready(Ok(filled)),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             }
-            // Records rustls queued on its own (a key update, an alert) leave with the next
-            // read; the write side flushes them too, so a full transport is no reason to wait.
-            if self.conn.wants_write() {
-                if let Poll::Ready(Err(e)) = self.poll_flush_tls(cx) {
-                    return Poll::Ready(Err(e));
-                }
-            }
-            ready!(self.poll_fill(cx))?;
         }
+    }
+
+    /// Waits for plaintext and returns rustls's next plaintext chunk without copying it.
+    fn poll_fill_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        loop {
+            match self.conn.reader().fill_buf() {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if let Some(e) = self.sticky_error() {
+                return Poll::Ready(Err(e));
+            }
+            ready!(self.poll_more(cx))?;
+        }
+        // Empty at a clean close_notify, which is end of stream for `AsyncBufRead`.
+        Poll::Ready(self.conn.reader().into_first_chunk())
     }
 
     fn poll_write_plain(
@@ -361,6 +410,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_read_plain(cx, buf)
+    }
+}
+
+/// Reads straight out of rustls's plaintext buffer, without the copy a `BufReader` would add.
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncBufRead for TlsStream<IO> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill_plain(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().conn.reader().consume(amt);
     }
 }
 

@@ -7,8 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tulip_reactor::Async;
+use tulip_tls::rustls::ProtocolVersion;
 use tulip_tls::{Identity, TlsAcceptor, TlsConnector, pem};
 
 use crate::certs::{acceptor_builder, pem_files};
@@ -82,56 +83,64 @@ fn connect_when_listening(addr: SocketAddr) -> TcpStream {
 }
 
 #[test]
-fn our_client_against_openssl_s_server() {
+fn our_client_against_openssl_s_server_on_tls12_and_tls13() {
     if !have("openssl", "version") {
         return;
     }
     let files = pem_files();
-    let port = free_port();
-    let _server = Peer(
-        Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-naccept",
-                "1",
-                "-rev",
-                "-alpn",
-                "echo/1",
-            ])
-            .arg("-cert")
-            .arg(files.path("server.pem"))
-            .arg("-key")
-            .arg(files.path("server.key"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let tcp = connect_when_listening(([127, 0, 0, 1], port).into());
-    // The connector reads its roots from the PEM file, exercising the file loader as well.
-    let connector = TlsConnector::builder()
-        .add_roots_pem_file(files.path("ca.pem"))
-        .unwrap()
-        .alpn_protocols(["echo/1"])
-        .build()
-        .unwrap();
-    run(async {
-        let tls = connector
-            .connect("localhost", Async::new(tcp).unwrap())
-            .await
+    for (flag, version) in [
+        ("-tls1_2", ProtocolVersion::TLSv1_2),
+        ("-tls1_3", ProtocolVersion::TLSv1_3),
+    ] {
+        let port = free_port();
+        let _server = Peer(
+            Command::new("openssl")
+                .args([
+                    "s_server",
+                    "-accept",
+                    &format!("127.0.0.1:{port}"),
+                    "-naccept",
+                    "1",
+                    "-rev",
+                ])
+                .args(["-alpn", "echo/1", flag])
+                .arg("-cert")
+                .arg(files.path("server.pem"))
+                .arg("-key")
+                .arg(files.path("server.key"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let tcp = connect_when_listening(([127, 0, 0, 1], port).into());
+        // The connector reads its roots from the PEM file, exercising the file loader as well.
+        let connector = TlsConnector::builder()
+            .add_roots_pem_file(files.path("ca.pem"))
+            .unwrap()
+            .alpn_protocols(["echo/1"])
+            .build()
             .unwrap();
-        assert_eq!(tls.alpn_protocol(), Some(&b"echo/1"[..]));
-        let mut tls = BufReader::new(tls);
-        tls.get_mut().write_all(b"hello tulip\n").await.unwrap();
-        tls.get_mut().flush().await.unwrap();
-        let mut line = String::new();
-        tls.read_line(&mut line).await.unwrap();
-        assert_eq!(line, "pilut olleh\n", "s_server -rev reverses each line");
-        tls.get_mut().close().await.unwrap();
-    });
+        run(async {
+            let mut tls = connector
+                .connect("localhost", Async::new(tcp).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(tls.alpn_protocol(), Some(&b"echo/1"[..]));
+            assert_eq!(tls.protocol_version(), Some(version));
+            tls.write_all(b"hello tulip\n").await.unwrap();
+            tls.flush().await.unwrap();
+            // TlsStream is an AsyncBufRead itself: lines come straight from rustls's buffer.
+            let mut line = String::new();
+            tls.read_line(&mut line).await.unwrap();
+            assert_eq!(
+                line, "pilut olleh\n",
+                "s_server -rev reverses each line ({flag})"
+            );
+            tls.close().await.unwrap();
+        });
+    }
 }
 
 #[test]
@@ -153,19 +162,16 @@ fn openssl_s_client_against_our_server_with_client_auth() {
     let server = thread::spawn(move || {
         run(async {
             let (tcp, _) = listener.accept()?;
-            let tls = acceptor.accept(Async::new(tcp)?).await?;
+            let mut tls = acceptor.accept(Async::new(tcp)?).await?;
             let seen = (
                 tls.server_name().map(str::to_owned),
                 tls.alpn_protocol().map(<[u8]>::to_vec),
                 tls.peer_certificates().map_or(0, <[_]>::len),
             );
-            let mut tls = BufReader::new(tls);
             let mut line = String::new();
             tls.read_line(&mut line).await?;
-            tls.get_mut()
-                .write_all(line.to_uppercase().as_bytes())
-                .await?;
-            tls.get_mut().close().await?;
+            tls.write_all(line.to_uppercase().as_bytes()).await?;
+            tls.close().await?;
             io::Result::Ok(seen)
         })
     });

@@ -383,3 +383,111 @@ fn data_right_behind_the_handshake_is_kept_for_reads() {
         assert!(got == data);
     });
 }
+
+/// A peer that never reads: writes stop being accepted once rustls's 64 KiB record queue and
+/// the transport are full, instead of buffering without bound.
+#[test]
+fn writes_to_a_peer_that_never_reads_are_bounded() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, _server) = (client.unwrap(), server.unwrap());
+        let chunk = [0u8; 8192];
+        let mut accepted = 0;
+        loop {
+            let write = client.write(&chunk);
+            match futures_lite::future::or(async { Some(write.await) }, async {
+                tulip_reactor::sleep(Duration::from_millis(100)).await;
+                None
+            })
+            .await
+            {
+                Some(n) => accepted += n.unwrap(),
+                None => break,
+            }
+            assert!(accepted < 1 << 20, "no backpressure after {accepted} bytes");
+        }
+        // 64 KiB of pipe plus rustls's 64 KiB queue, give or take record overhead.
+        assert!((64 << 10..=192 << 10).contains(&accepted), "{accepted}");
+    });
+}
+
+#[test]
+fn vectored_writes_arrive_in_order() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        let parts = [&b"one "[..], b"", b"two ", b"three"];
+        let slices: Vec<_> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let n = futures_lite::future::poll_fn(|cx| {
+            futures_lite::io::AsyncWrite::poll_write_vectored(
+                std::pin::Pin::new(&mut client),
+                cx,
+                &slices,
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 13);
+        client.close().await.unwrap();
+        let mut got = String::new();
+        server.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "one two three");
+    });
+}
+
+/// `AsyncBufRead` on the stream: delimiters split across records, then a clean end (empty
+/// buffer) or an unclean one (an error), as `read_until` sees them.
+#[test]
+fn buffered_reads_across_records_and_both_kinds_of_end() {
+    use futures_lite::io::AsyncBufReadExt;
+    for clean in [true, false] {
+        run(async {
+            let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+            let (mut client, mut server) = (client.unwrap(), server.unwrap());
+            for part in [&b"alpha;be"[..], b"ta;", b"gam", b"ma;tail"] {
+                server.write_all(part).await.unwrap();
+            }
+            if clean {
+                server.close().await.unwrap();
+            }
+            drop(server);
+            let mut items = Vec::new();
+            for _ in 0..3 {
+                let mut item = Vec::new();
+                client.read_until(b';', &mut item).await.unwrap();
+                items.push(String::from_utf8(item).unwrap());
+            }
+            assert_eq!(items, ["alpha;", "beta;", "gamma;"]);
+            let mut tail = Vec::new();
+            let end = client.read_until(b';', &mut tail).await;
+            assert_eq!(tail, b"tail");
+            match end {
+                Ok(n) => assert!(clean && n == 4, "clean={clean} n={n}"),
+                Err(e) => assert!(
+                    !clean && e.kind() == io::ErrorKind::UnexpectedEof,
+                    "clean={clean} {e}"
+                ),
+            }
+        });
+    }
+}
+
+/// Plaintext that arrived before a corrupt record is delivered first; the next read fails.
+#[test]
+fn data_before_a_corrupt_record_is_delivered_then_the_error() {
+    run(async {
+        let (client, server) = handshake(&connector(), "localhost", &acceptor()).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        server.write_all(b"hello").await.unwrap();
+        // An application-data record header followed by bytes that cannot decrypt.
+        let mut garbage = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+        garbage.extend([0xAB; 0x40]);
+        server.get_mut().write_all(&garbage).await.unwrap();
+        let mut buf = [0; 64];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        let err = client.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(client.read(&mut buf).await.is_err(), "the failure sticks");
+    });
+}
