@@ -158,7 +158,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 return Poll::Ready(Ok(()));
             }
             if !self.recv.is_empty() {
-                self.feed()?;
+                self.feed(cx)?;
                 continue;
             }
             if self.transport_eof {
@@ -204,7 +204,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// ready, so that the caller drains it before rustls's 16 KiB plaintext queue overflows
     /// (which would fail the connection). That holds during the handshake too: a peer may send
     /// data right behind its last handshake message, in the same transport read.
-    fn feed(&mut self) -> io::Result<()> {
+    fn feed(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         while !self.recv.is_empty() {
             let mut slice = &self.recv.buf[self.recv.start..self.recv.end];
             let n = self.conn.read_tls(&mut slice)?;
@@ -218,8 +218,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 Ok(state) => state,
                 Err(e) => {
                     // rustls has queued an alert that tells the peer why; send it if the
-                    // transport takes it right now, without waiting for it.
-                    self.try_send_alert();
+                    // transport takes it right now, without waiting for it. The real waker
+                    // goes along: a no-op one would replace a waiting writer's registration.
+                    let _ = self.poll_flush_tls(cx);
                     self.recv.start = self.recv.end;
                     self.read_error = Some((io::ErrorKind::InvalidData, e.to_string()));
                     return self.sticky_error().map_or(Ok(()), Err);
@@ -253,16 +254,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         (!pending).then(|| io::Error::new(*kind, msg.clone()))
     }
 
-    fn try_send_alert(&mut self) {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let _ = self.poll_flush_tls(&mut cx);
-    }
-
     /// One step towards more plaintext: process buffered ciphertext, tell rustls about the
     /// transport's end, or read the transport.
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.recv.is_empty() {
-            return Poll::Ready(self.feed());
+            return Poll::Ready(self.feed(cx));
         }
         if self.transport_eof {
             if self.eof_fed {
