@@ -50,7 +50,7 @@ mod toolkit;
 use std::future::Future;
 
 pub use local::LocalExecutor;
-pub use runtime::{Handle, Runtime};
+pub use runtime::{Handle, Runtime, TimerHandle};
 pub use task::{JoinError, Task, TaskId, TaskInfo};
 pub use toolkit::{
     AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,

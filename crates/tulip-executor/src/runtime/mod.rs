@@ -1,6 +1,7 @@
 //! The multi-thread work-stealing runtime: `Runtime`, its `Builder` and `Handle`.
 
 pub(crate) mod handle;
+pub(crate) mod loop_api;
 pub(crate) mod shared;
 pub(crate) mod worker;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use concurrent_queue::ConcurrentQueue;
 
 pub use handle::{EnterHandleGuard, Handle};
+pub use loop_api::TimerHandle;
 pub(crate) use shared::Shared;
 use shared::{Config, Counters, Hook, Remote};
 
@@ -243,6 +245,7 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             registry: crate::registry::Registry::new(),
             blocking,
+            stop: Default::default(),
             config: Config {
                 debug: self.debug,
                 slow_poll: self.slow_poll,

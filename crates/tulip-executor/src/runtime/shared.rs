@@ -61,6 +61,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     pub(crate) registry: Registry,
     pub(crate) blocking: Arc<Pool>,
+    pub(crate) stop: crate::runtime::loop_api::StopSignal,
     pub(crate) config: Config,
 }
 

@@ -194,6 +194,16 @@ impl<T> Task<T> {
         self.detach_inner();
     }
 
+    /// Cancels without waiting: the future is dropped by its scheduler (at once if it is not
+    /// running). A panic it already raised is reported as unobserved.
+    pub(crate) fn cancel_now(mut self) {
+        if let Some(t) = self.inner.take() {
+            self.meta().detached();
+            // Dropping an async-task handle (as opposed to detaching it) cancels the task.
+            drop(t);
+        }
+    }
+
     fn detach_inner(&mut self) {
         if let Some(t) = self.inner.take() {
             self.meta().detached();
