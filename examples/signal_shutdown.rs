@@ -21,7 +21,10 @@ fn main() -> std::io::Result<()> {
         // longer kill the process, they arrive on these streams.
         let mut sigint = signal(SignalKind::INTERRUPT)?;
         let mut sigterm = signal(SignalKind::TERMINATE)?;
-        println!("pid {}: working; Ctrl-C or SIGTERM to stop", std::process::id());
+        println!(
+            "pid {}: working; Ctrl-C or SIGTERM to stop",
+            std::process::id()
+        );
 
         let stop = Arc::new(AtomicBool::new(false));
         let worker = spawn({
@@ -46,7 +49,10 @@ fn main() -> std::io::Result<()> {
         }
 
         let first = future::or(sigint.recv(), sigterm.recv()).await;
-        println!("got {}: shutting down gracefully", first.expect("signal stream"));
+        println!(
+            "got {}: shutting down gracefully",
+            first.expect("signal stream")
+        );
         stop.store(true, Ordering::Relaxed);
 
         // Wait for the worker, unless a second signal says not to.

@@ -15,23 +15,37 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
 }
 
 fn spawn_wait(n: usize) -> Bench {
-    let mut b = Bench::new("process_spawn_wait", format!("{n} × spawn `true` + wait, one at a time"));
+    let mut b = Bench::new(
+        "process_spawn_wait",
+        format!("{n} × spawn `true` + wait, one at a time"),
+    );
     b = b.with("tulip", move || {
         tulip_reactor::block_on(async {
             let t = Instant::now();
             for _ in 0..n {
-                let status = tulip_process::Command::new("true").spawn().unwrap().wait().await;
+                let status = tulip_process::Command::new("true")
+                    .spawn()
+                    .unwrap()
+                    .wait()
+                    .await;
                 assert!(status.unwrap().success());
             }
             t.elapsed()
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     b = b.with("tokio", move || {
         rt.block_on(async {
             let t = Instant::now();
             for _ in 0..n {
-                let status = tokio::process::Command::new("true").spawn().unwrap().wait().await;
+                let status = tokio::process::Command::new("true")
+                    .spawn()
+                    .unwrap()
+                    .wait()
+                    .await;
                 assert!(status.unwrap().success());
             }
             t.elapsed()
@@ -41,7 +55,11 @@ fn spawn_wait(n: usize) -> Bench {
         async_io::block_on(async {
             let t = Instant::now();
             for _ in 0..n {
-                let status = async_process::Command::new("true").spawn().unwrap().status().await;
+                let status = async_process::Command::new("true")
+                    .spawn()
+                    .unwrap()
+                    .status()
+                    .await;
                 assert!(status.unwrap().success());
             }
             t.elapsed()
@@ -59,7 +77,10 @@ fn spawn_wait_concurrent(n: usize, width: usize) -> Bench {
             assert!(child.wait().await.unwrap().success());
         }))
     });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     b = b.with("tokio", move || {
         rt.block_on(in_flight(n, width, || async {
             let mut child = tokio::process::Command::new("true").spawn().unwrap();

@@ -69,3 +69,19 @@ pub use child::Child;
 pub use command::Command;
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 pub use std::process::{ExitStatus, Output, Stdio};
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<crate::Command>();
+        assert_send_sync::<crate::Child>();
+        assert_send_sync::<crate::ChildStdin>();
+        assert_send_sync::<crate::ChildStdout>();
+        assert_send_sync::<crate::ChildStderr>();
+        assert_send_sync::<crate::signal::Signals>();
+        assert_send_sync::<crate::signal::SignalHandlerId>();
+    }
+}

@@ -75,9 +75,15 @@ fn a_thousand_sequential_spawns_leave_no_zombie() {
 #[test]
 fn an_exit_before_anyone_waits_is_not_lost() {
     let mut child = Command::shell("exit 7").spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
     // Exited, not reaped: a zombie that holds the status for us.
-    assert_eq!(still_our_children(&[child.id()]), [(child.id(), 'Z')]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while still_our_children(&[child.id()]) != [(child.id(), 'Z')] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never became a zombie"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(child.try_wait().unwrap().and_then(|s| s.code()), Some(7));
     let status = run(child.wait()).unwrap();
     assert_eq!(status.code(), Some(7));
