@@ -12,6 +12,7 @@ use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 use crate::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, handshake, provider, tls_error};
 use crate::pem::Identity;
+use crate::sni::SniResolver;
 use crate::stream::TlsStream;
 
 /// Accepts server TLS sessions over any transport.
@@ -54,6 +55,7 @@ impl TlsAcceptor {
     pub fn builder(identity: Identity) -> TlsAcceptorBuilder {
         TlsAcceptorBuilder {
             identity,
+            sni_identities: Vec::new(),
             alpn: Vec::new(),
             client_auth: ClientAuth::None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
@@ -145,6 +147,7 @@ enum ClientAuth {
 /// ```
 pub struct TlsAcceptorBuilder {
     identity: Identity,
+    sni_identities: Vec<(String, Identity)>,
     alpn: Vec<Vec<u8>>,
     client_auth: ClientAuth,
     handshake_timeout: Option<Duration>,
@@ -158,6 +161,17 @@ impl TlsAcceptorBuilder {
         protocols: impl IntoIterator<Item = P>,
     ) -> TlsAcceptorBuilder {
         self.alpn = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Presents `identity` to clients that ask for `server_name` through SNI (name-based
+    /// virtual hosting); other clients get the builder's default identity.
+    pub fn sni_identity(
+        mut self,
+        server_name: impl Into<String>,
+        identity: Identity,
+    ) -> TlsAcceptorBuilder {
+        self.sni_identities.push((server_name.into(), identity));
         self
     }
 
@@ -201,14 +215,19 @@ impl TlsAcceptorBuilder {
                 builder.with_client_cert_verifier(client_verifier(roots, false)?)
             }
         };
-        let mut config = builder
-            .with_single_cert(self.identity.chain, self.identity.key)
-            .map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("invalid server certificate or key: {e}"),
-                )
-            })?;
+        let mut config = if self.sni_identities.is_empty() {
+            builder
+                .with_single_cert(self.identity.chain, self.identity.key)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid server certificate or key: {e}"),
+                    )
+                })?
+        } else {
+            let resolver = SniResolver::new(self.identity, self.sni_identities, &provider())?;
+            builder.with_cert_resolver(Arc::new(resolver))
+        };
         config.alpn_protocols = self.alpn;
         Ok(TlsAcceptor {
             config: Arc::new(config),
@@ -242,6 +261,7 @@ impl fmt::Debug for TlsAcceptorBuilder {
         };
         f.debug_struct("TlsAcceptorBuilder")
             .field("identity", &self.identity)
+            .field("sni_identities", &self.sni_identities.len())
             .field("alpn", &self.alpn.len())
             .field("client_auth", &client_auth)
             .field("handshake_timeout", &self.handshake_timeout)

@@ -3,9 +3,10 @@
 //! [`TlsConnector`] and [`TlsAcceptor`] run a handshake over any transport that implements
 //! `futures_io::AsyncRead + AsyncWrite + Unpin` (a `tulip_reactor::Async<TcpStream>`, a Unix
 //! socket, an in-memory pipe) and hand back a [`TlsStream`] that reads and writes plaintext.
-//! They cover what asyncio's `ssl=` argument covers: SNI, ALPN, optional client certificates
-//! (mutual TLS), the Mozilla roots from `webpki-roots` or a custom root store, PEM loading for
-//! certificates and keys (through `rustls-pki-types`, see [`pem`]), and a handshake timeout
+//! They cover what asyncio's `ssl=` argument covers: SNI (and a certificate per SNI name on
+//! servers), ALPN, optional client certificates (mutual TLS), the Mozilla roots from
+//! `webpki-roots` or a custom root store, PEM loading for certificates and keys (through
+//! `rustls-pki-types`, see [`pem`]), and a handshake timeout
 //! (10 s by default, reported as `io::ErrorKind::TimedOut`). Every error is a `std::io::Error`
 //! whose message carries rustls's reason.
 //!
@@ -78,6 +79,7 @@ mod acceptor;
 mod connector;
 mod handshake;
 pub mod pem;
+mod sni;
 mod split;
 mod stream;
 

@@ -23,6 +23,9 @@ pub(crate) struct Pki {
     pub(crate) client_key_pem: String,
     pub(crate) rogue_client_chain_pem: String,
     pub(crate) rogue_client_key_pem: String,
+    /// A second server identity from the same CA, for `other.test`.
+    pub(crate) other_chain_pem: String,
+    pub(crate) other_key_pem: String,
 }
 
 /// The PKI as PEM files in a fresh temp folder, removed on drop.
@@ -112,6 +115,8 @@ fn make_pki() -> Pki {
         &["rogue.tulip.test"],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
+    let (other_chain_pem, other_key_pem) =
+        leaf(&ca, &["other.test"], ExtendedKeyUsagePurpose::ServerAuth);
     Pki {
         ca_pem: ca.pem(),
         server_chain_pem,
@@ -120,6 +125,8 @@ fn make_pki() -> Pki {
         client_key_pem,
         rogue_client_chain_pem,
         rogue_client_key_pem,
+        other_chain_pem,
+        other_key_pem,
     }
 }
 
@@ -131,6 +138,11 @@ pub(crate) fn server_identity() -> Identity {
 pub(crate) fn client_identity() -> Identity {
     let p = pki();
     Identity::from_pem(p.client_chain_pem.as_bytes(), p.client_key_pem.as_bytes()).unwrap()
+}
+
+pub(crate) fn other_server_identity() -> Identity {
+    let p = pki();
+    Identity::from_pem(p.other_chain_pem.as_bytes(), p.other_key_pem.as_bytes()).unwrap()
 }
 
 pub(crate) fn rogue_client_identity() -> Identity {

@@ -491,3 +491,47 @@ fn data_before_a_corrupt_record_is_delivered_then_the_error() {
         assert!(client.read(&mut buf).await.is_err(), "the failure sticks");
     });
 }
+
+#[test]
+fn server_picks_its_certificate_by_sni() {
+    use crate::certs::{other_server_identity, server_identity};
+    let acceptor = acceptor_builder()
+        .sni_identity("Other.Test", other_server_identity())
+        .build()
+        .unwrap();
+    let leaf = |id: tulip_tls::Identity| id.chain()[0].clone();
+    run(async {
+        // (name the client asks for, leaf it must get, or None: the handshake must fail)
+        let cases = [
+            ("other.test", Some(leaf(other_server_identity()))),
+            ("localhost", Some(leaf(server_identity()))),
+            ("127.0.0.1", Some(leaf(server_identity()))),
+            ("unknown.test", None),
+        ];
+        for (name, expected) in cases {
+            let (client, server) = handshake(&connector(), name, &acceptor).await;
+            match expected {
+                Some(leaf) => {
+                    let client = client.unwrap();
+                    assert_eq!(client.peer_certificates().unwrap()[0], leaf, "{name}");
+                    server.unwrap();
+                }
+                None => {
+                    let msg = client.unwrap_err().to_string();
+                    assert!(msg.contains("not valid for name"), "{name}: {msg}");
+                }
+            }
+        }
+    });
+    // A key that does not belong to its certificate is refused when building.
+    let p = pki();
+    let mismatched =
+        tulip_tls::Identity::from_pem(p.other_chain_pem.as_bytes(), p.server_key_pem.as_bytes())
+            .unwrap();
+    let err = acceptor_builder()
+        .sni_identity("other.test", mismatched)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("other.test"), "{err}");
+}
