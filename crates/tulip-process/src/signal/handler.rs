@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::event::{PollFd, PollFlags, poll};
+use tulip_executor::Handle;
 
 use super::SignalKind;
 use super::registry::{Listener, Subscription, drain};
@@ -38,8 +39,9 @@ struct Entry {
     read: UnixStream,
     /// Taken (and so unregistered) by `remove_signal_handler` (rule 1).
     subscription: Mutex<Option<Subscription>>,
-    /// Set by `remove_signal_handler` (rule 2).
-    removed: AtomicBool,
+    /// Set by `remove_signal_handler` (rule 2); shared with tasks that run the callback on a
+    /// runtime, which check it too.
+    removed: Arc<AtomicBool>,
     /// Locked only by the handler thread.
     callback: Mutex<Callback>,
 }
@@ -155,16 +157,85 @@ pub fn add_signal_handler<F>(kind: SignalKind, callback: F) -> io::Result<Signal
 where
     F: FnMut(SignalKind) + Send + 'static,
 {
+    add(kind, |_| Box::new(callback))
+}
+
+/// Like [`add_signal_handler`], but each call of `callback` runs as a task on `handle`'s
+/// runtime, as asyncio runs signal handlers inside its loop: the callback may use
+/// [`tulip_executor::spawn`] and the other runtime-bound functions directly.
+///
+/// Calls never overlap (they are serialised by a lock), and none starts once
+/// [`remove_signal_handler`] returned, even one already queued on the runtime.
+///
+/// This is what a runtime's `Handle::add_signal_handler` forwards to.
+///
+/// # Errors
+///
+/// As [`add_signal_handler`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// use tulip_process::signal::{add_signal_handler_on, raise, remove_signal_handler, SignalKind};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let rt = tulip_executor::Runtime::new()?;
+/// let (tx, rx) = mpsc::channel();
+/// let id = add_signal_handler_on(rt.handle(), SignalKind::from_raw(30), move |sig| {
+///     // Inside the runtime: spawning works here.
+///     let tx = tx.clone();
+///     tulip_executor::spawn(async move { tx.send(sig).unwrap() }).detach();
+/// })?;
+/// raise(SignalKind::from_raw(30))?; // SIGPWR on Linux
+/// let got = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+/// assert_eq!(got, SignalKind::from_raw(30));
+/// assert!(remove_signal_handler(id));
+/// # Ok(())
+/// # }
+/// ```
+pub fn add_signal_handler_on<F>(
+    handle: &Handle,
+    kind: SignalKind,
+    callback: F,
+) -> io::Result<SignalHandlerId>
+where
+    F: FnMut(SignalKind) + Send + 'static,
+{
+    let handle = handle.clone();
+    let callback = Arc::new(Mutex::new(callback));
+    add(kind, move |removed| {
+        Box::new(move |kind| {
+            let callback = callback.clone();
+            let removed = removed.clone();
+            handle
+                .spawn(async move {
+                    let mut callback = callback.lock().unwrap_or_else(|e| e.into_inner());
+                    if !removed.load(Ordering::SeqCst) {
+                        (*callback)(kind);
+                    }
+                })
+                .detach();
+        })
+    })
+}
+
+/// Registers a listener for `kind` and the callback `make` builds from its `removed` flag.
+fn add(
+    kind: SignalKind,
+    make: impl FnOnce(Arc<AtomicBool>) -> Callback,
+) -> io::Result<SignalHandlerId> {
     let handlers = Handlers::get()?;
     let Listener { read, subscription } = Listener::new(kind)?;
     let id = handlers.next_id.fetch_add(1, Ordering::Relaxed);
+    let removed = Arc::new(AtomicBool::new(false));
     let entry = Arc::new(Entry {
         id,
         kind,
         read,
         subscription: Mutex::new(Some(subscription)),
-        removed: AtomicBool::new(false),
-        callback: Mutex::new(Box::new(callback)),
+        callback: Mutex::new(make(removed.clone())),
+        removed,
     });
     handlers
         .entries

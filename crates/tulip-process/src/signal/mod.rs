@@ -23,7 +23,9 @@ use std::task::{Context, Poll};
 use futures_lite::Stream;
 use tulip_reactor::Async;
 
-pub use handler::{SignalHandlerId, add_signal_handler, remove_signal_handler};
+pub use handler::{
+    SignalHandlerId, add_signal_handler, add_signal_handler_on, remove_signal_handler,
+};
 
 use registry::{Listener, Subscription, drain};
 

@@ -162,3 +162,24 @@ fn child_body() {
     std::thread::sleep(Duration::from_secs(5));
     println!("still alive after SIGUSR2");
 }
+
+#[test]
+fn handlers_on_a_runtime_run_as_its_tasks() {
+    // SIGVTALRM: raised only while the handler is registered.
+    let sig = SignalKind::from_raw(26);
+    let rt = tulip_executor::Runtime::new().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let id = tulip_process::signal::add_signal_handler_on(rt.handle(), sig, move |s| {
+        tx.send((s, tulip_executor::Handle::try_current().is_some()))
+            .unwrap();
+    })
+    .unwrap();
+    for _ in 0..2 {
+        raise(sig).unwrap();
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("handler did not run");
+        assert_eq!(got, (sig, true), "the callback ran outside the runtime");
+    }
+    assert!(remove_signal_handler(id));
+}
