@@ -6,9 +6,9 @@
 //! They cover what asyncio's `ssl=` argument covers: SNI (and a certificate per SNI name on
 //! servers), ALPN, optional client certificates (mutual TLS), the Mozilla roots from
 //! `webpki-roots` or a custom root store, PEM loading for certificates and keys (through
-//! `rustls-pki-types`, see [`pem`]), and a handshake timeout
-//! (10 s by default, reported as `io::ErrorKind::TimedOut`). Every error is a `std::io::Error`
-//! whose message carries rustls's reason.
+//! `rustls-pki-types`, see [`pem`]), and a handshake timeout (10 s by default, reported as
+//! `io::ErrorKind::TimedOut`). Every error is a `std::io::Error` whose message carries rustls's
+//! reason.
 //!
 //! The crypto provider is rustls's `ring` backend: it builds with the system C compiler
 //! alone, where the `aws-lc-rs` default would need cmake (and NASM or Go on some targets).

@@ -34,9 +34,13 @@ pub(crate) const RECV_BUF_LEN: usize = 32 * 1024;
 /// [`poll_close`](AsyncWrite::poll_close) (`AsyncWriteExt::close`) sends the TLS `close_notify`
 /// alert, flushes it, then closes the transport with its own `poll_close`. Like asyncio's
 /// `write_eof`, it ends only the writing direction: reading keeps working until the peer closes
-/// too. Dropping the stream without
-/// closing it sends nothing, so the peer sees an unclean end of stream; reads report that case
-/// as an error of kind `UnexpectedEof`, and a clean `close_notify` as `Ok(0)`.
+/// too. The alert is the end-of-stream signal TLS peers look for; a transport whose `poll_close`
+/// only flushes (as `tulip_reactor::Async<TcpStream>`'s does) keeps the TCP connection open,
+/// and `get_ref().get_ref().shutdown(Shutdown::Write)` sends a FIN as well.
+///
+/// Dropping the stream without closing it sends nothing, so the peer sees an unclean end of
+/// stream; reads report that case as an error of kind `UnexpectedEof`, and a clean
+/// `close_notify` as `Ok(0)`.
 ///
 /// # Cancel safety
 ///
