@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{Bench, Config};
 
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
-    let n = cfg.size(300, 2_000);
+    let n = cfg.size(200, 2_000);
     vec![spawn_wait(n), spawn_wait_concurrent(n, 16)]
 }
 
