@@ -535,3 +535,18 @@ fn server_picks_its_certificate_by_sni() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("other.test"), "{err}");
 }
+
+/// Nothing here needs tulip's reactor to be driving: any executor can run a handshake over a
+/// transport that is not a socket (the timeout timer simply never fires).
+#[test]
+fn handshake_runs_on_a_foreign_executor() {
+    let (client, server) =
+        futures_lite::future::block_on(handshake(&connector(), "localhost", &acceptor()));
+    let (mut client, mut server) = (client.unwrap(), server.unwrap());
+    futures_lite::future::block_on(async {
+        client.write_all(b"hi").await.unwrap();
+        let mut buf = [0; 2];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+    });
+}
