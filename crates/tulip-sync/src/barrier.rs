@@ -48,7 +48,13 @@ impl BarrierWaitResult {
 impl Barrier {
     /// Creates a barrier for `parties` tasks (a barrier for 0 or 1 never blocks).
     pub fn new(parties: usize) -> Self {
-        Barrier { parties, state: Mutex::new(State { arrived: 0, waiters: WaitList::new() }) }
+        Barrier {
+            parties,
+            state: Mutex::new(State {
+                arrived: 0,
+                waiters: WaitList::new(),
+            }),
+        }
     }
 
     /// How many tasks each round needs.
@@ -67,7 +73,10 @@ impl Barrier {
     ///
     /// Cancel safe: a wait dropped before the round completes no longer counts as arrived.
     pub fn wait(&self) -> BarrierWait<'_> {
-        BarrierWait { barrier: self, key: None }
+        BarrierWait {
+            barrier: self,
+            key: None,
+        }
     }
 }
 
@@ -138,6 +147,9 @@ mod tests {
         assert!(block_on(poll_once(&mut w1)).is_none());
         let r2 = block_on(b.wait());
         assert!(r2.is_leader());
-        assert_eq!(block_on(poll_once(&mut w1)), Some(BarrierWaitResult { leader: false }));
+        assert_eq!(
+            block_on(poll_once(&mut w1)),
+            Some(BarrierWaitResult { leader: false })
+        );
     }
 }

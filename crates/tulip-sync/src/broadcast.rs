@@ -124,7 +124,12 @@ pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waiters: WaitList::new(),
         }),
     });
-    (Sender { shared: shared.clone() }, Receiver { shared, next: 0 })
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared, next: 0 },
+    )
 }
 
 /// The sending half; clone it for more producers.
@@ -141,13 +146,17 @@ pub struct Receiver<T> {
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.shared.lock();
-        f.debug_struct("Sender").field("receivers", &st.receivers).finish_non_exhaustive()
+        f.debug_struct("Sender")
+            .field("receivers", &st.receivers)
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("next", &self.next).finish_non_exhaustive()
+        f.debug_struct("Receiver")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +169,9 @@ impl<T> Shared<T> {
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.shared.lock().senders += 1;
-        Sender { shared: self.shared.clone() }
+        Sender {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -212,7 +223,10 @@ impl<T: Clone> Sender<T> {
         let mut st = self.shared.lock();
         st.receivers += 1;
         let next = st.tail();
-        Receiver { shared: self.shared.clone(), next }
+        Receiver {
+            shared: self.shared.clone(),
+            next,
+        }
     }
 
     /// Number of live receivers.
@@ -228,7 +242,10 @@ impl<T: Clone> Receiver<T> {
     ///
     /// Cancel safe: the receiver's position moves only when the future completes.
     pub fn recv(&mut self) -> Recv<'_, T> {
-        Recv { rx: self, key: None }
+        Recv {
+            rx: self,
+            key: None,
+        }
     }
 
     /// Receives the next value if there is one.
@@ -245,7 +262,10 @@ impl<T: Clone> Receiver<T> {
     /// A new receiver at the same position as this one.
     pub fn resubscribe(&self) -> Receiver<T> {
         self.shared.lock().receivers += 1;
-        Receiver { shared: self.shared.clone(), next: self.next }
+        Receiver {
+            shared: self.shared.clone(),
+            next: self.next,
+        }
     }
 }
 
@@ -273,7 +293,9 @@ pub struct Recv<'a, T> {
 
 impl<T> fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Recv").field("waiting", &self.key.is_some()).finish()
+        f.debug_struct("Recv")
+            .field("waiting", &self.key.is_some())
+            .finish()
     }
 }
 

@@ -58,7 +58,10 @@ impl<T: Default> Default for Condition<T> {
 impl<T> Condition<T> {
     /// Creates a condition whose lock holds `value`.
     pub fn new(value: T) -> Self {
-        Condition { lock: Lock::new(value), waiters: Mutex::new(WaitList::new()) }
+        Condition {
+            lock: Lock::new(value),
+            waiters: Mutex::new(WaitList::new()),
+        }
     }
 
     /// Waits for the underlying lock.
@@ -90,11 +93,18 @@ impl<T> Condition<T> {
     /// lock released. A notification it had received but not acted on is passed to the next
     /// waiter, so cancelling never swallows a `notify`.
     pub async fn wait<'a>(&'a self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
-        assert!(std::ptr::eq(guard.source(), &self.lock), "Condition::wait with another lock's guard");
+        assert!(
+            std::ptr::eq(guard.source(), &self.lock),
+            "Condition::wait with another lock's guard"
+        );
         // Queued with a no-op waker before the first poll: a notification in between is kept by
         // the slot's state, and the real waker replaces it on the first poll.
         let key = lock(&self.waiters).push_back(std::task::Waker::noop(), ());
-        let mut notified = Notified { cond: self, key: Some(key), consumed: false };
+        let mut notified = Notified {
+            cond: self,
+            key: Some(key),
+            consumed: false,
+        };
         drop(guard);
         (&mut notified).await;
         // From here until the lock is ours, a drop hands the notification on (`consumed`).
@@ -151,7 +161,9 @@ impl<T> Future for Notified<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(key) = self.key else { return Poll::Ready(()) };
+        let Some(key) = self.key else {
+            return Poll::Ready(());
+        };
         let mut list = lock(&self.cond.waiters);
         if list.is_notified(key) {
             list.remove(key);
@@ -198,7 +210,10 @@ mod tests {
         assert!(block_on(poll_once(&mut b)).is_none());
         assert_eq!(cond.notify(1), 1); // chooses `a`
         drop(a);
-        assert!(block_on(poll_once(&mut b)).is_some(), "b must inherit a's notification");
+        assert!(
+            block_on(poll_once(&mut b)).is_some(),
+            "b must inherit a's notification"
+        );
         assert_eq!(cond.notify_all(), 0);
     }
 

@@ -31,7 +31,10 @@ pub struct Event {
 impl Event {
     /// Creates a cleared event.
     pub fn new() -> Self {
-        Event { flag: AtomicBool::new(false), waiters: Mutex::new(WaitList::new()) }
+        Event {
+            flag: AtomicBool::new(false),
+            waiters: Mutex::new(WaitList::new()),
+        }
     }
 
     /// Sets the flag and wakes every waiter.
@@ -62,7 +65,10 @@ impl Event {
     ///
     /// Cancel safe: a dropped wait leaves the wait list and the event is unaffected.
     pub fn wait(&self) -> EventWait<'_> {
-        EventWait { event: self, key: None }
+        EventWait {
+            event: self,
+            key: None,
+        }
     }
 }
 

@@ -94,7 +94,10 @@ pub struct Future<T, E = ()> {
 
 impl<T, E> Clone for Future<T, E> {
     fn clone(&self) -> Self {
-        Future { shared: self.shared.clone(), key: None }
+        Future {
+            shared: self.shared.clone(),
+            key: None,
+        }
     }
 }
 
@@ -122,7 +125,10 @@ impl<T, E> Future<T, E> {
         Future {
             shared: Arc::new(Shared {
                 outcome: OnceLock::new(),
-                state: Mutex::new(Pending { waiters: WaitList::new(), callbacks: Vec::new() }),
+                state: Mutex::new(Pending {
+                    waiters: WaitList::new(),
+                    callbacks: Vec::new(),
+                }),
             }),
             key: None,
         }
@@ -155,10 +161,11 @@ impl<T, E> Future<T, E> {
 
     /// Settles the future with an error; fails (handing it back) if it is already done.
     pub fn set_exception(&self, error: E) -> Result<(), InvalidStateError<E>> {
-        self.settle(Err(FutureError::Exception(error))).map_err(|o| match o {
-            Err(FutureError::Exception(e)) => InvalidStateError(e),
-            _ => unreachable!("settle hands back what it was given"),
-        })
+        self.settle(Err(FutureError::Exception(error)))
+            .map_err(|o| match o {
+                Err(FutureError::Exception(e)) => InvalidStateError(e),
+                _ => unreachable!("settle hands back what it was given"),
+            })
     }
 
     /// Cancels the future; `false` if it was already done.

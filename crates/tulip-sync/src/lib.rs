@@ -76,7 +76,8 @@ pub use event::{Event, EventWait};
 pub use future::{Future, FutureError, InvalidStateError, Outcome};
 pub use lock::{Lock, LockFuture, LockGuard};
 pub use queue::{
-    GenericQueue, LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
+    GenericQueue, LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError,
+    TryPutError,
 };
 pub use rwlock::{ReadFuture, RwLock, RwLockReadGuard, RwLockWriteGuard, WriteFuture};
 pub use semaphore::{

@@ -50,14 +50,19 @@ impl<T: Default> Default for Lock<T> {
 
 impl<T> std::fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock").field("locked", &self.locked()).finish_non_exhaustive()
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> Lock<T> {
     /// Creates an unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
-        Lock { sem: RawSemaphore::new(1), value: UnsafeCell::new(value) }
+        Lock {
+            sem: RawSemaphore::new(1),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Waits for the lock and returns a guard that unlocks on drop.
@@ -67,7 +72,10 @@ impl<T> Lock<T> {
     /// Cancel safe. Dropping the future gives up its place in the queue; if the lock had
     /// already been handed to it, the lock passes on to the next waiter.
     pub fn lock(&self) -> LockFuture<'_, T> {
-        LockFuture { lock: self, acquire: self.sem.acquire(1) }
+        LockFuture {
+            lock: self,
+            acquire: self.sem.acquire(1),
+        }
     }
 
     /// Takes the lock if it is free and nobody is waiting for it.
@@ -100,7 +108,9 @@ pub struct LockFuture<'a, T> {
 
 impl<T> std::fmt::Debug for LockFuture<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockFuture").field("acquire", &self.acquire).finish()
+        f.debug_struct("LockFuture")
+            .field("acquire", &self.acquire)
+            .finish()
     }
 }
 
@@ -109,7 +119,9 @@ impl<'a, T> Future for LockFuture<'a, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let lock = self.lock;
-        Pin::new(&mut self.acquire).poll(cx).map(|()| LockGuard { lock })
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map(|()| LockGuard { lock })
     }
 }
 

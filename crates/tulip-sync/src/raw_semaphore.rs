@@ -42,15 +42,24 @@ impl std::fmt::Debug for RawSemaphore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawSemaphore")
             .field("permits", &self.available())
-            .field("queued", &(self.state.load(Ordering::Relaxed) & QUEUED != 0))
+            .field(
+                "queued",
+                &(self.state.load(Ordering::Relaxed) & QUEUED != 0),
+            )
             .finish()
     }
 }
 
 impl RawSemaphore {
     pub(crate) fn new(permits: usize) -> Self {
-        assert!(permits <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits");
-        RawSemaphore { state: AtomicUsize::new(permits * ONE), waiters: Mutex::new(WaitList::new()) }
+        assert!(
+            permits <= MAX_PERMITS,
+            "a semaphore holds at most {MAX_PERMITS} permits"
+        );
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            waiters: Mutex::new(WaitList::new()),
+        }
     }
 
     pub(crate) fn available(&self) -> usize {
@@ -69,7 +78,12 @@ impl RawSemaphore {
             if s & QUEUED != 0 || s / ONE < n {
                 return false;
             }
-            match self.state.compare_exchange_weak(s, s - n * ONE, Ordering::Acquire, Ordering::Acquire) {
+            match self.state.compare_exchange_weak(
+                s,
+                s - n * ONE,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return true,
                 Err(actual) => s = actual,
             }
@@ -83,8 +97,16 @@ impl RawSemaphore {
         }
         let mut s = self.state.load(Ordering::Relaxed);
         while s & QUEUED == 0 {
-            assert!(s / ONE + n <= MAX_PERMITS, "semaphore permit count overflow");
-            match self.state.compare_exchange_weak(s, s + n * ONE, Ordering::Release, Ordering::Relaxed) {
+            assert!(
+                s / ONE + n <= MAX_PERMITS,
+                "semaphore permit count overflow"
+            );
+            match self.state.compare_exchange_weak(
+                s,
+                s + n * ONE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
                 Err(actual) => s = actual,
             }
@@ -134,8 +156,15 @@ impl RawSemaphore {
         if list.is_empty() {
             let mut s = self.state.load(Ordering::Acquire);
             loop {
-                let (next, took) = if s / ONE >= n { (s - n * ONE, n) } else { (QUEUED, s / ONE) };
-                match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                let (next, took) = if s / ONE >= n {
+                    (s - n * ONE, n)
+                } else {
+                    (QUEUED, s / ONE)
+                };
+                match self
+                    .state
+                    .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+                {
                     Ok(_) if took == n => return Ok(()),
                     Ok(_) => {
                         granted = took;
@@ -145,12 +174,22 @@ impl RawSemaphore {
                 }
             }
         }
-        Err(list.push_back(waker, Need { want: n, missing: n - granted }))
+        Err(list.push_back(
+            waker,
+            Need {
+                want: n,
+                missing: n - granted,
+            },
+        ))
     }
 
     /// A future acquiring `n` permits.
     pub(crate) fn acquire(&self, n: usize) -> Acquire<'_> {
-        Acquire { sem: self, n, key: None }
+        Acquire {
+            sem: self,
+            n,
+            key: None,
+        }
     }
 }
 
@@ -165,7 +204,10 @@ pub(crate) struct Acquire<'a> {
 
 impl std::fmt::Debug for Acquire<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Acquire").field("n", &self.n).field("queued", &self.key.is_some()).finish()
+        f.debug_struct("Acquire")
+            .field("n", &self.n)
+            .field("queued", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -207,7 +249,11 @@ impl Drop for Acquire<'_> {
         let Some(key) = self.key.take() else { return };
         let mut list = lock(&self.sem.waiters);
         let removed = list.remove(key);
-        let held = if removed.notified { removed.data.want } else { removed.data.want - removed.data.missing };
+        let held = if removed.notified {
+            removed.data.want
+        } else {
+            removed.data.want - removed.data.missing
+        };
         // Even with nothing to give back, the removal may have emptied the list: fix `QUEUED`.
         let wakers = self.sem.release_locked(&mut list, held);
         drop(list);

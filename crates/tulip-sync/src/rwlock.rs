@@ -50,7 +50,9 @@ unsafe impl<T: Send + Sync> Sync for RwLock<T> {}
 
 impl<T> std::fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RwLock").field("sem", &self.sem).finish_non_exhaustive()
+        f.debug_struct("RwLock")
+            .field("sem", &self.sem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +65,10 @@ impl<T: Default> Default for RwLock<T> {
 impl<T> RwLock<T> {
     /// Creates an unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
-        RwLock { sem: RawSemaphore::new(MAX_READERS), value: UnsafeCell::new(value) }
+        RwLock {
+            sem: RawSemaphore::new(MAX_READERS),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Waits for shared access.
@@ -73,7 +78,10 @@ impl<T> RwLock<T> {
     /// Cancel safe: dropping the future gives up its place in the queue (and hands on access
     /// already granted to it).
     pub fn read(&self) -> ReadFuture<'_, T> {
-        ReadFuture { lock: self, acquire: self.sem.acquire(1) }
+        ReadFuture {
+            lock: self,
+            acquire: self.sem.acquire(1),
+        }
     }
 
     /// Waits for exclusive access.
@@ -83,17 +91,24 @@ impl<T> RwLock<T> {
     /// Cancel safe: dropping the future gives up its place in the queue, returning any reader
     /// slots it had collected so that readers behind it may proceed.
     pub fn write(&self) -> WriteFuture<'_, T> {
-        WriteFuture { lock: self, acquire: self.sem.acquire(MAX_READERS) }
+        WriteFuture {
+            lock: self,
+            acquire: self.sem.acquire(MAX_READERS),
+        }
     }
 
     /// Shared access if no writer holds or waits for the lock.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        self.sem.try_acquire(1).then(|| RwLockReadGuard { lock: self })
+        self.sem
+            .try_acquire(1)
+            .then(|| RwLockReadGuard { lock: self })
     }
 
     /// Exclusive access if the lock is free and nobody waits.
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        self.sem.try_acquire(MAX_READERS).then(|| RwLockWriteGuard { lock: self })
+        self.sem
+            .try_acquire(MAX_READERS)
+            .then(|| RwLockWriteGuard { lock: self })
     }
 
     /// A mutable reference to the value; `&mut self` proves nobody holds the lock.
@@ -123,13 +138,17 @@ pub struct WriteFuture<'a, T> {
 
 impl<T> std::fmt::Debug for ReadFuture<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadFuture").field("acquire", &self.acquire).finish()
+        f.debug_struct("ReadFuture")
+            .field("acquire", &self.acquire)
+            .finish()
     }
 }
 
 impl<T> std::fmt::Debug for WriteFuture<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteFuture").field("acquire", &self.acquire).finish()
+        f.debug_struct("WriteFuture")
+            .field("acquire", &self.acquire)
+            .finish()
     }
 }
 
@@ -138,7 +157,9 @@ impl<'a, T> Future for ReadFuture<'a, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
-        Pin::new(&mut self.acquire).poll(cx).map(|()| RwLockReadGuard { lock })
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map(|()| RwLockReadGuard { lock })
     }
 }
 
@@ -147,7 +168,9 @@ impl<'a, T> Future for WriteFuture<'a, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
-        Pin::new(&mut self.acquire).poll(cx).map(|()| RwLockWriteGuard { lock })
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map(|()| RwLockWriteGuard { lock })
     }
 }
 
@@ -223,7 +246,10 @@ mod tests {
         let r1 = lock.try_read().unwrap();
         let mut w = Box::pin(lock.write());
         assert!(block_on(poll_once(&mut w)).is_none());
-        assert!(lock.try_read().is_none(), "a waiting writer must block new readers");
+        assert!(
+            lock.try_read().is_none(),
+            "a waiting writer must block new readers"
+        );
         let mut r2 = Box::pin(lock.read());
         assert!(block_on(poll_once(&mut r2)).is_none());
         drop(r1);

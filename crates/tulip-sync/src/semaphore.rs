@@ -41,7 +41,9 @@ impl Semaphore {
     ///
     /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
     pub fn new(permits: usize) -> Self {
-        Semaphore { raw: RawSemaphore::new(permits) }
+        Semaphore {
+            raw: RawSemaphore::new(permits),
+        }
     }
 
     /// Waits for one permit.
@@ -60,7 +62,11 @@ impl Semaphore {
     ///
     /// Cancel safe: permits granted to the future before it was dropped are given back.
     pub fn acquire_many(&self, n: usize) -> SemaphoreAcquire<'_> {
-        SemaphoreAcquire { sem: self, n, acquire: self.raw.acquire(n) }
+        SemaphoreAcquire {
+            sem: self,
+            n,
+            acquire: self.raw.acquire(n),
+        }
     }
 
     /// Takes one permit if one is free and nobody waits.
@@ -70,7 +76,9 @@ impl Semaphore {
 
     /// Takes `n` permits if they are free and nobody waits.
     pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
-        self.raw.try_acquire(n).then(|| SemaphorePermit { sem: self, n })
+        self.raw
+            .try_acquire(n)
+            .then(|| SemaphorePermit { sem: self, n })
     }
 
     /// Adds one permit, waking the longest waiter if it now has enough.
@@ -112,7 +120,9 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
         let (sem, n) = (self.sem, self.n);
-        Pin::new(&mut self.acquire).poll(cx).map(|()| SemaphorePermit { sem, n })
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map(|()| SemaphorePermit { sem, n })
     }
 }
 
@@ -183,7 +193,11 @@ impl BoundedSemaphore {
     ///
     /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
     pub fn new(permits: usize) -> Self {
-        BoundedSemaphore { raw: RawSemaphore::new(permits), out: AtomicUsize::new(0), initial: permits }
+        BoundedSemaphore {
+            raw: RawSemaphore::new(permits),
+            out: AtomicUsize::new(0),
+            initial: permits,
+        }
     }
 
     /// Waits for one permit.
@@ -194,7 +208,10 @@ impl BoundedSemaphore {
     pub async fn acquire(&self) -> BoundedPermit<'_> {
         self.raw.acquire(1).await;
         self.out.fetch_add(1, Ordering::Relaxed);
-        BoundedPermit { sem: self, live: true }
+        BoundedPermit {
+            sem: self,
+            live: true,
+        }
     }
 
     /// Takes a permit if one is free and nobody waits.
@@ -203,7 +220,10 @@ impl BoundedSemaphore {
             return None;
         }
         self.out.fetch_add(1, Ordering::Relaxed);
-        Some(BoundedPermit { sem: self, live: true })
+        Some(BoundedPermit {
+            sem: self,
+            live: true,
+        })
     }
 
     /// Returns a permit taken with [`BoundedPermit::forget`]; an error if none is out, which

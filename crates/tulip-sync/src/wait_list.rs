@@ -23,9 +23,18 @@ use std::task::Waker;
 const NIL: usize = usize::MAX;
 
 enum Slot<T> {
-    Vacant { next_free: usize },
-    Queued { waker: Option<Waker>, prev: usize, next: usize, data: T },
-    Notified { data: T },
+    Vacant {
+        next_free: usize,
+    },
+    Queued {
+        waker: Option<Waker>,
+        prev: usize,
+        next: usize,
+        data: T,
+    },
+    Notified {
+        data: T,
+    },
 }
 
 /// What [`WaitList::remove`] found in a slot.
@@ -47,7 +56,9 @@ pub(crate) struct WaitList<T> {
 
 impl<T> std::fmt::Debug for WaitList<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WaitList").field("queued", &self.queued).finish()
+        f.debug_struct("WaitList")
+            .field("queued", &self.queued)
+            .finish()
     }
 }
 
@@ -59,7 +70,13 @@ impl<T> Default for WaitList<T> {
 
 impl<T> WaitList<T> {
     pub(crate) const fn new() -> Self {
-        WaitList { slots: Vec::new(), free: NIL, head: NIL, tail: NIL, queued: 0 }
+        WaitList {
+            slots: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            queued: 0,
+        }
     }
 
     /// Number of queued (not yet notified) waiters.
@@ -90,7 +107,12 @@ impl<T> WaitList<T> {
     /// Queues a waiter at the back and returns its key.
     pub(crate) fn push_back(&mut self, waker: &Waker, data: T) -> usize {
         let prev = self.tail;
-        let key = self.alloc(Slot::Queued { waker: Some(waker.clone()), prev, next: NIL, data });
+        let key = self.alloc(Slot::Queued {
+            waker: Some(waker.clone()),
+            prev,
+            next: NIL,
+            data,
+        });
         self.link_after(prev, key);
         key
     }
@@ -98,7 +120,12 @@ impl<T> WaitList<T> {
     /// Queues a waiter at the front (it keeps its turn after a spurious wake-up).
     pub(crate) fn push_front(&mut self, waker: &Waker, data: T) -> usize {
         let next = self.head;
-        let key = self.alloc(Slot::Queued { waker: Some(waker.clone()), prev: NIL, next, data });
+        let key = self.alloc(Slot::Queued {
+            waker: Some(waker.clone()),
+            prev: NIL,
+            next,
+            data,
+        });
         if next == NIL {
             self.tail = key;
         } else if let Slot::Queued { prev, .. } = &mut self.slots[next] {
@@ -144,7 +171,13 @@ impl<T> WaitList<T> {
 
     fn unlink(&mut self, key: usize) -> (Option<Waker>, T) {
         let slot = std::mem::replace(&mut self.slots[key], Slot::Vacant { next_free: NIL });
-        let Slot::Queued { waker, prev, next, data } = slot else {
+        let Slot::Queued {
+            waker,
+            prev,
+            next,
+            data,
+        } = slot
+        else {
             unreachable!("unlink of a waiter that is not queued")
         };
         match self.slots.get_mut(prev) {
@@ -194,16 +227,26 @@ impl<T> WaitList<T> {
         let removed = match self.slots.get(key) {
             Some(Slot::Queued { .. }) => {
                 let (_, data) = self.unlink(key);
-                Removed { data, notified: false }
+                Removed {
+                    data,
+                    notified: false,
+                }
             }
             Some(Slot::Notified { .. }) => {
                 let slot = std::mem::replace(&mut self.slots[key], Slot::Vacant { next_free: NIL });
-                let Slot::Notified { data } = slot else { unreachable!() };
-                Removed { data, notified: true }
+                let Slot::Notified { data } = slot else {
+                    unreachable!()
+                };
+                Removed {
+                    data,
+                    notified: true,
+                }
             }
             _ => unreachable!("remove of a vacant waiter slot"),
         };
-        self.slots[key] = Slot::Vacant { next_free: self.free };
+        self.slots[key] = Slot::Vacant {
+            next_free: self.free,
+        };
         self.free = key;
         removed
     }

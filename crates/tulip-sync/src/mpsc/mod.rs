@@ -56,7 +56,8 @@ struct Chan<T> {
 impl<T> Chan<T> {
     fn wake_receiver(&self) {
         fence(Ordering::SeqCst);
-        if self.rx_waiting.load(Ordering::Relaxed) && self.rx_waiting.swap(false, Ordering::AcqRel) {
+        if self.rx_waiting.load(Ordering::Relaxed) && self.rx_waiting.swap(false, Ordering::AcqRel)
+        {
             let waker = lock(&self.rx_waker).take();
             if let Some(w) = waker {
                 w.wake();
@@ -129,20 +130,26 @@ pub struct Receiver<T> {
 
 impl<T> std::fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender").field("len", &self.chan.queue.len()).finish_non_exhaustive()
+        f.debug_struct("Sender")
+            .field("len", &self.chan.queue.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("len", &self.chan.queue.len()).finish_non_exhaustive()
+        f.debug_struct("Receiver")
+            .field("len", &self.chan.queue.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.chan.senders.fetch_add(1, Ordering::Relaxed);
-        Sender { chan: self.chan.clone() }
+        Sender {
+            chan: self.chan.clone(),
+        }
     }
 }
 
@@ -171,7 +178,11 @@ impl<T> Sender<T> {
     /// Cancel safe: if the future is dropped the value was not sent (it is dropped with the
     /// future), and a free slot offered to it is offered to the next waiting sender.
     pub fn send(&self, value: T) -> Send<'_, T> {
-        Send { chan: &self.chan, value: Some(value), key: None }
+        Send {
+            chan: &self.chan,
+            value: Some(value),
+            key: None,
+        }
     }
 
     /// Sends a value if there is room.
@@ -308,7 +319,9 @@ pub struct Send<'a, T> {
 
 impl<T> std::fmt::Debug for Send<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Send").field("waiting", &self.key.is_some()).finish()
+        f.debug_struct("Send")
+            .field("waiting", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -320,7 +333,11 @@ impl<T> Send<'_, T> {
         let Some(key) = self.key.take() else { return };
         let mut list = lock(&self.chan.send_waiters);
         let notified = list.remove(key).notified;
-        let waker = if notified && !used { list.notify_front() } else { None };
+        let waker = if notified && !used {
+            list.notify_front()
+        } else {
+            None
+        };
         self.chan.send_waiting.store(list.len(), Ordering::Relaxed);
         drop(list);
         if let Some(w) = waker {
@@ -334,7 +351,9 @@ impl<T> Future for Send<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let Some(mut value) = this.value.take() else { return Poll::Ready(Ok(())) };
+        let Some(mut value) = this.value.take() else {
+            return Poll::Ready(Ok(()));
+        };
         let mut was_notified = false;
         if let Some(key) = this.key {
             let mut list = lock(&this.chan.send_waiters);

@@ -17,7 +17,10 @@ fn errors_hand_the_value_back() {
         Err(SendError(v)) => assert_eq!(v, "c"),
         Ok(()) => panic!("send to a closed channel succeeded"),
     }
-    assert!(matches!(tx.try_send("d".into()), Err(TrySendError::Closed(_))));
+    assert!(matches!(
+        tx.try_send("d".into()),
+        Err(TrySendError::Closed(_))
+    ));
 }
 
 #[test]

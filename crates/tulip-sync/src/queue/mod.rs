@@ -106,7 +106,11 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// Cancel safe: if the future is dropped, the item was not put (and is dropped with it);
     /// a free slot that was offered to this put goes to the next waiting put.
     pub fn put(&self, item: T) -> Put<'_, T, S> {
-        Put { queue: self, item: Some(item), key: None }
+        Put {
+            queue: self,
+            item: Some(item),
+            key: None,
+        }
     }
 
     /// Puts an item if there is room.
@@ -132,7 +136,10 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// Cancel safe: if the future is dropped, no item was taken; an item that was announced to
     /// it is announced to the next waiting get.
     pub fn get(&self) -> Get<'_, T, S> {
-        Get { queue: self, key: None }
+        Get {
+            queue: self,
+            key: None,
+        }
     }
 
     /// Takes the next item if there is one.
@@ -173,7 +180,10 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// Cancel safe: dropping the future only leaves the list of joiners.
     pub fn join(&self) -> Join<'_, T, S> {
-        Join { queue: self, key: None }
+        Join {
+            queue: self,
+            key: None,
+        }
     }
 
     /// Shuts the queue down, as Python 3.13's `Queue.shutdown`: later and blocked `put`s fail
@@ -241,7 +251,9 @@ pub struct Put<'a, T, S: Store<T>> {
 
 impl<T, S: Store<T>> std::fmt::Debug for Put<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Put").field("waiting", &self.key.is_some()).finish()
+        f.debug_struct("Put")
+            .field("waiting", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -257,7 +269,9 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         if notified {
             unpark(&mut st.putters, &mut this.key);
         }
-        let Some(item) = this.item.take() else { return Poll::Ready(Ok(())) };
+        let Some(item) = this.item.take() else {
+            return Poll::Ready(Ok(()));
+        };
         if st.shutdown {
             unpark(&mut st.putters, &mut this.key);
             return Poll::Ready(Err(QueueShutDown(item)));
@@ -279,7 +293,11 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
     fn drop(&mut self) {
         if self.key.is_some() {
             let mut st = self.queue.lock();
-            let waker = if unpark(&mut st.putters, &mut self.key) { st.putters.notify_front() } else { None };
+            let waker = if unpark(&mut st.putters, &mut self.key) {
+                st.putters.notify_front()
+            } else {
+                None
+            };
             drop(st);
             wake(waker);
         }
@@ -295,7 +313,9 @@ pub struct Get<'a, T, S: Store<T>> {
 
 impl<T, S: Store<T>> std::fmt::Debug for Get<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Get").field("waiting", &self.key.is_some()).finish()
+        f.debug_struct("Get")
+            .field("waiting", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -329,7 +349,11 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
     fn drop(&mut self) {
         if self.key.is_some() {
             let mut st = self.queue.lock();
-            let waker = if unpark(&mut st.getters, &mut self.key) { st.getters.notify_front() } else { None };
+            let waker = if unpark(&mut st.getters, &mut self.key) {
+                st.getters.notify_front()
+            } else {
+                None
+            };
             drop(st);
             wake(waker);
         }
@@ -345,7 +369,9 @@ pub struct Join<'a, T, S: Store<T>> {
 
 impl<T, S: Store<T>> std::fmt::Debug for Join<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Join").field("waiting", &self.key.is_some()).finish()
+        f.debug_struct("Join")
+            .field("waiting", &self.key.is_some())
+            .finish()
     }
 }
 

@@ -50,7 +50,10 @@ impl<T> Default for Lifo<T> {
 
 impl<T: Ord> Default for Priority<T> {
     fn default() -> Self {
-        Priority { heap: BinaryHeap::new(), seq: 0 }
+        Priority {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
     }
 }
 

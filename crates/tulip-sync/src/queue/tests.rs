@@ -91,7 +91,11 @@ impl Model {
             Kind::Lifo => self.items.pop_back(),
             Kind::Priority => {
                 // Smallest first; among equals, the earliest put.
-                let (i, _) = self.items.iter().enumerate().min_by_key(|&(i, v)| (*v, i))?;
+                let (i, _) = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(i, v)| (*v, i))?;
                 self.items.remove(i)
             }
         }
@@ -123,10 +127,17 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A put that is waiting, with the item it carries.
+type PendingPut<'a, S> = Pin<Box<Put<'a, u8, S>>>;
+
 fn run<S: Store<u8>>(kind: Kind, maxsize: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let q: GenericQueue<u8, S> = GenericQueue::with_store(maxsize);
-    let mut m = Model { kind, items: VecDeque::new(), maxsize };
-    let mut puts: VecDeque<(u8, Pin<Box<Put<'_, u8, S>>>)> = VecDeque::new();
+    let mut m = Model {
+        kind,
+        items: VecDeque::new(),
+        maxsize,
+    };
+    let mut puts: VecDeque<(u8, PendingPut<'_, S>)> = VecDeque::new();
     let mut gets: VecDeque<Pin<Box<Get<'_, u8, S>>>> = VecDeque::new();
     let mut got = Vec::new();
     let mut want = Vec::new();
@@ -198,7 +209,10 @@ fn run<S: Store<u8>>(kind: Kind, maxsize: usize, ops: &[Op]) -> Result<(), TestC
     drop(puts);
     drop(gets);
     let st = lock(&q.state);
-    prop_assert!(st.getters.is_empty() && st.putters.is_empty(), "leaked waiters");
+    prop_assert!(
+        st.getters.is_empty() && st.putters.is_empty(),
+        "leaked waiters"
+    );
     Ok(())
 }
 

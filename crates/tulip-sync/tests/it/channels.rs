@@ -6,7 +6,11 @@ fn mpsc_many_producers_keep_per_producer_order() {
     for bounded in [true, false] {
         let per = n(10_000);
         on_tokio(async move {
-            let (tx, mut rx) = if bounded { mpsc::bounded(8) } else { mpsc::unbounded() };
+            let (tx, mut rx) = if bounded {
+                mpsc::bounded(8)
+            } else {
+                mpsc::unbounded()
+            };
             for p in 0..4usize {
                 let tx = tx.clone();
                 tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! Each scenario runs under tokio's multi-thread runtime and under several OS threads each
 //! driving `futures_lite::future::block_on`, so that nothing depends on one executor. Sizes
 //! shrink in debug builds to keep the suite fast.
+#![cfg(not(loom))]
 
 mod channels;
 mod locks;
@@ -14,15 +15,25 @@ use std::time::Duration;
 
 /// Iterations per stress loop: smaller in debug builds.
 pub(crate) fn n(release: usize) -> usize {
-    if cfg!(debug_assertions) { release / 10 } else { release }
+    if cfg!(debug_assertions) {
+        release / 10
+    } else {
+        release
+    }
 }
 
 /// Runs `f` on tokio's multi-thread runtime with a deadline, so a lost wake-up fails the test
 /// instead of hanging it.
 pub(crate) fn on_tokio<F: Future<Output = ()> + Send + 'static>(f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), f).await.expect("timed out: lost wake-up?");
+        tokio::time::timeout(Duration::from_secs(30), f)
+            .await
+            .expect("timed out: lost wake-up?");
     });
 }
 
@@ -40,7 +51,9 @@ pub(crate) fn on_threads(futs: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + S
         })
         .collect();
     for _ in 0..handles.len() {
-        done_rx.recv_timeout(Duration::from_secs(30)).expect("timed out: lost wake-up?");
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("timed out: lost wake-up?");
     }
     for h in handles {
         h.join().unwrap();
