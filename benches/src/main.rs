@@ -6,6 +6,7 @@ mod harness;
 mod executor;
 mod process;
 mod reactor;
+mod sync;
 mod tls;
 
 use harness::Config;
@@ -13,7 +14,7 @@ use harness::Config;
 fn main() {
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
-    for group in [executor::benches, process::benches, reactor::benches, tls::benches] {
+    for group in [executor::benches, process::benches, reactor::benches, sync::benches, tls::benches] {
         for bench in group(&cfg) {
             report.run(bench);
         }
