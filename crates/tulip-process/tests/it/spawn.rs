@@ -3,6 +3,8 @@
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 
+use std::os::fd::AsFd;
+
 use tulip_process::{Command, Stdio};
 
 use crate::run;
@@ -165,5 +167,43 @@ fn from_std_command_keeps_its_settings() {
     run(async {
         let out = Command::from(std).output().await.unwrap();
         assert_eq!(out.stdout, b"kept\n");
+    });
+}
+
+#[test]
+fn children_inherit_no_tulip_descriptors() {
+    use std::os::fd::AsRawFd;
+    run(async {
+        // Hold a live child (pidfd + pipes) and a signal listener (socket pair) while spawning.
+        let mut other = Command::new("sleep")
+            .arg("10")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let _listener = tulip_process::signal::signal(tulip_process::signal::SignalKind::HANGUP);
+        let link = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        let ours = [
+            link(other.stdin.as_ref().unwrap().as_raw_fd()),
+            link(other.stdout.as_ref().unwrap().as_fd().as_raw_fd()),
+        ];
+        // The test harness may itself hand inherited descriptors down (cargo's jobserver
+        // pipe), so look for ours by kind and identity rather than by count.
+        let out = Command::shell("for f in /proc/self/fd/*; do readlink $f; done")
+            .output()
+            .await
+            .unwrap();
+        for target in String::from_utf8(out.stdout).unwrap().lines() {
+            assert!(
+                !target.contains("pidfd") && !target.starts_with("socket:"),
+                "leaked {target}"
+            );
+            assert!(
+                ours.iter().all(|p| p.to_str() != Some(target)),
+                "leaked {target}"
+            );
+        }
+        other.kill().unwrap();
     });
 }
