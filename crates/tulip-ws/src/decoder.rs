@@ -146,6 +146,13 @@ impl Decoder {
             };
             let n = frame.remaining.min(buf.len());
             if n == 0 {
+                // A direct read may have completed the frame without the buffer's help.
+                if frame.remaining == 0 {
+                    if let Some(event) = self.maybe_finish()? {
+                        return Ok(Some(event));
+                    }
+                    continue;
+                }
                 return Ok(None);
             }
             let dest = if frame.opcode.is_control() {

@@ -222,6 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             poll_fn(|cx| core.poll_flush(cx, Slot::Writer)).await?;
             loop {
                 match poll_fn(|cx| core.poll_receive(cx)).await {
+                    Ok(Message::Close(_)) => return Ok(()),
                     Ok(_) => {}
                     Err(e) if e.is_closed() => return Ok(()),
                     Err(e) => return Err(e),
@@ -229,7 +230,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         };
         match timer::timeout(limit, handshake).await {
-            Some(res) => res,
+            Some(Ok(())) => {
+                // A client now waits (bounded by its own deadline) for the server's FIN.
+                while poll_fn(|cx| self.core.poll_receive(cx)).await.is_ok() {}
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
             None => {
                 poll_fn(|cx| {
                     self.core.abort(cx);

@@ -1,0 +1,3 @@
+//! tulip-ws integration tests: one binary, one module per topic.
+
+mod loopback;
