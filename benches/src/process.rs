@@ -11,7 +11,12 @@ use crate::harness::{Bench, Config};
 
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let n = cfg.size(200, 2_000);
-    vec![spawn_wait(n), spawn_wait_concurrent(n, 16)]
+    let mb = cfg.size(8, 32);
+    vec![
+        spawn_wait(n),
+        spawn_wait_concurrent(n, 16),
+        cat_round_trip(mb),
+    ]
 }
 
 fn spawn_wait(n: usize) -> Bench {
@@ -122,4 +127,101 @@ async fn in_flight<F: std::future::Future<Output = ()>>(
     })
     .await;
     t.elapsed()
+}
+
+/// `mb` MiB written to `cat` and read back at the same time, in 64 KiB application chunks.
+fn cat_round_trip(mb: usize) -> Bench {
+    let len = mb << 20;
+    let mut b = Bench::new(
+        "process_cat_round_trip",
+        format!("{mb} MiB through `cat` and back"),
+    );
+    b = b.with("tulip", move || {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        tulip_reactor::block_on(async {
+            let t = Instant::now();
+            let mut child = tulip_process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (mut stdin, mut stdout) =
+                (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+            let write = async move {
+                let chunk = vec![7u8; 64 << 10];
+                for _ in 0..len / chunk.len() {
+                    stdin.write_all(&chunk).await.unwrap();
+                }
+            };
+            let read = async move {
+                let (mut buf, mut total) = (vec![0u8; 64 << 10], 0);
+                while total < len {
+                    total += stdout.read(&mut buf).await.unwrap();
+                }
+            };
+            futures_lite::future::zip(write, read).await;
+            child.wait().await.unwrap();
+            t.elapsed()
+        })
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    b = b.with("tokio", move || {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        rt.block_on(async {
+            let t = Instant::now();
+            let mut child = tokio::process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (mut stdin, mut stdout) =
+                (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+            let write = async move {
+                let chunk = vec![7u8; 64 << 10];
+                for _ in 0..len / chunk.len() {
+                    stdin.write_all(&chunk).await.unwrap();
+                }
+            };
+            let read = async move {
+                let (mut buf, mut total) = (vec![0u8; 64 << 10], 0);
+                while total < len {
+                    total += stdout.read(&mut buf).await.unwrap();
+                }
+            };
+            tokio::join!(write, read);
+            child.wait().await.unwrap();
+            t.elapsed()
+        })
+    });
+    b.with("async-process", move || {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        async_io::block_on(async {
+            let t = Instant::now();
+            let mut child = async_process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (mut stdin, mut stdout) =
+                (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+            let write = async move {
+                let chunk = vec![7u8; 64 << 10];
+                for _ in 0..len / chunk.len() {
+                    stdin.write_all(&chunk).await.unwrap();
+                }
+            };
+            let read = async move {
+                let (mut buf, mut total) = (vec![0u8; 64 << 10], 0);
+                while total < len {
+                    total += stdout.read(&mut buf).await.unwrap();
+                }
+            };
+            futures_lite::future::zip(write, read).await;
+            child.status().await.unwrap();
+            t.elapsed()
+        })
+    })
 }
