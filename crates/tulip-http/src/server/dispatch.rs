@@ -467,7 +467,6 @@ impl<I: Io> Dispatcher<I> {
             if self.conn.wb.pending() >= FLUSH_AT {
                 futures_lite::ready!(self.conn.poll_flush(cx))?;
             }
-            let _ = self.pump_body(cx, pump)?;
             match s.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(b))) => enc.encode(b, &mut self.conn.wb)?,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
@@ -475,6 +474,8 @@ impl<I: Io> Dispatcher<I> {
                     enc.finish(&mut self.conn.wb)?;
                     return Poll::Ready(Ok(()));
                 }
+                // The producer may be waiting for the request body (an echo): feed it.
+                Poll::Pending if matches!(self.pump_body(cx, pump)?, Pumped::Progress) => {}
                 Poll::Pending => {
                     // Send what we have so a slow producer's pieces (SSE) leave promptly.
                     futures_lite::ready!(self.conn.poll_flush(cx))?;
