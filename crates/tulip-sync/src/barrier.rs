@@ -1,7 +1,7 @@
 //! `Barrier`: wait until `n` tasks have arrived.
 
 use crate::sync::{Mutex, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -106,7 +106,7 @@ impl Future for BarrierWait<'_> {
         st.arrived += 1;
         if st.arrived >= self.barrier.parties {
             st.arrived = 0;
-            let mut wakers = Vec::new();
+            let mut wakers = WakeList::new();
             st.waiters.notify_all(&mut wakers);
             drop(st);
             wake_all(wakers);

@@ -25,7 +25,7 @@
 //! ```
 
 use crate::sync::{Arc, Mutex, MutexGuard, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -179,7 +179,7 @@ impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.senders -= 1;
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         if st.senders == 0 {
             st.waiters.notify_all(&mut wakers);
         }
@@ -210,7 +210,7 @@ impl<T: Clone> Sender<T> {
         };
         st.ring.push_back(value);
         let receivers = st.receivers;
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         st.waiters.notify_all(&mut wakers);
         drop(st);
         drop(evicted);

@@ -2,7 +2,7 @@
 
 use crate::lock::{Lock, LockFuture, LockGuard};
 use crate::sync::{Mutex, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -132,7 +132,7 @@ impl<T> Condition<T> {
 
     /// Wakes up to `n` waiters in FIFO order; returns how many were woken.
     pub fn notify(&self, n: usize) -> usize {
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         let woken = lock(&self.waiters).notify_n(n, &mut wakers);
         wake_all(wakers);
         woken

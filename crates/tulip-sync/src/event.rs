@@ -1,7 +1,7 @@
 //! `Event`: a latched flag tasks can wait for.
 
-use crate::sync::{AtomicBool, Mutex, Ordering, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,6 +25,10 @@ use std::task::{Context, Poll};
 #[derive(Debug, Default)]
 pub struct Event {
     flag: AtomicBool,
+    /// Bumped by every `set` that woke waiters, with the `waiters` mutex held. A waiter that
+    /// sees it move knows it was woken and that `set` already freed its slot, so its wake-up
+    /// poll takes no lock.
+    generation: AtomicUsize,
     waiters: Mutex<WaitList<()>>,
 }
 
@@ -33,6 +37,7 @@ impl Event {
     pub fn new() -> Self {
         Event {
             flag: AtomicBool::new(false),
+            generation: AtomicUsize::new(0),
             waiters: Mutex::new(WaitList::new()),
         }
     }
@@ -44,8 +49,13 @@ impl Event {
         }
         // A waiter checks the flag under this mutex before it queues, so after taking the
         // mutex here every waiter that missed the flag is in the list.
-        let mut wakers = Vec::new();
-        lock(&self.waiters).notify_all(&mut wakers);
+        let mut wakers = WakeList::new();
+        let mut list = lock(&self.waiters);
+        if !list.is_empty() {
+            self.generation.fetch_add(1, Ordering::Release);
+            list.drain_all(&mut wakers);
+        }
+        drop(list);
         wake_all(wakers);
     }
 
@@ -77,33 +87,41 @@ impl Event {
 #[derive(Debug)]
 pub struct EventWait<'a> {
     event: &'a Event,
-    key: Option<usize>,
+    /// The slot and the generation it was queued in.
+    key: Option<(usize, usize)>,
 }
 
 impl Future for EventWait<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.key.is_none() && self.event.is_set() {
-            return Poll::Ready(());
-        }
-        let mut list = lock(&self.event.waiters);
+        let event = self.event;
         match self.key {
-            Some(key) if list.is_notified(key) || self.event.is_set() => {
-                list.remove(key);
-                drop(list);
+            Some((_, generation)) if event.generation.load(Ordering::Acquire) != generation => {
+                // `set` freed the slot: nothing to clean up.
+                self.key = None;
+                return Poll::Ready(());
+            }
+            None if event.is_set() => return Poll::Ready(()),
+            _ => {}
+        }
+        let mut list = lock(&event.waiters);
+        // Re-check under the mutex: `set` bumps the generation while holding it.
+        let generation = event.generation.load(Ordering::Acquire);
+        match self.key {
+            Some((_, queued_in)) if queued_in != generation => {
                 self.key = None;
                 Poll::Ready(())
             }
-            Some(key) => {
+            Some((key, _)) => {
                 list.set_waker(key, cx.waker());
                 Poll::Pending
             }
-            None if self.event.is_set() => Poll::Ready(()),
+            None if event.is_set() => Poll::Ready(()),
             None => {
                 let key = list.push_back(cx.waker(), ());
                 drop(list);
-                self.key = Some(key);
+                self.key = Some((key, generation));
                 Poll::Pending
             }
         }
@@ -112,9 +130,12 @@ impl Future for EventWait<'_> {
 
 impl Drop for EventWait<'_> {
     fn drop(&mut self) {
-        // `set` wakes everybody, so a notification left unused here has nobody to go to.
-        if let Some(key) = self.key.take() {
-            lock(&self.event.waiters).remove(key);
+        // `set` wakes everybody, so a wake-up left unused here has nobody to go to.
+        if let Some((key, queued_in)) = self.key.take() {
+            let mut list = lock(&self.event.waiters);
+            if self.event.generation.load(Ordering::Acquire) == queued_in {
+                list.remove(key);
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A one-shot, many-reader `Future` in asyncio's sense.
 
 use crate::sync::{Arc, Mutex, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -137,7 +137,7 @@ impl<T, E> Future<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) -> Result<(), Outcome<T, E>> {
         let mut st = lock(&self.shared.state);
         self.shared.outcome.set(outcome)?;
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         st.waiters.notify_all(&mut wakers);
         let callbacks = std::mem::take(&mut st.callbacks);
         drop(st);

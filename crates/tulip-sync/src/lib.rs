@@ -83,3 +83,49 @@ pub use rwlock::{ReadFuture, RwLock, RwLockReadGuard, RwLockWriteGuard, WriteFut
 pub use semaphore::{
     BoundedPermit, BoundedSemaphore, ReleaseError, Semaphore, SemaphoreAcquire, SemaphorePermit,
 };
+
+/// Compile-time checks that the handles and their futures can cross threads.
+#[cfg(test)]
+mod send_sync {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<crate::Lock<Vec<u8>>>();
+        send_sync::<crate::RwLock<Vec<u8>>>();
+        send_sync::<crate::Semaphore>();
+        send_sync::<crate::BoundedSemaphore>();
+        send_sync::<crate::Event>();
+        send_sync::<crate::Condition<Vec<u8>>>();
+        send_sync::<crate::Barrier>();
+        send_sync::<crate::Queue<String>>();
+        send_sync::<crate::PriorityQueue<String>>();
+        send_sync::<crate::Future<String, String>>();
+        send::<crate::mpsc::Sender<String>>();
+        send::<crate::mpsc::Receiver<String>>();
+        send::<crate::broadcast::Sender<String>>();
+        send::<crate::broadcast::Receiver<String>>();
+        send::<crate::LockFuture<'static, Vec<u8>>>();
+        send::<crate::LockGuard<'static, Vec<u8>>>();
+        send::<crate::SemaphoreAcquire<'static>>();
+        send::<crate::EventWait<'static>>();
+        send::<crate::queue::Put<'static, String, crate::queue::Fifo<String>>>();
+        send::<crate::queue::Get<'static, String, crate::queue::Fifo<String>>>();
+        send::<crate::mpsc::Send<'static, String>>();
+        send::<crate::mpsc::Recv<'static, String>>();
+        send::<crate::broadcast::Recv<'static, String>>();
+    }
+
+    #[test]
+    fn async_fn_futures_are_send() {
+        fn check<F: std::future::Future + Send>(_: F) {}
+        let cond = crate::Condition::new(0u8);
+        let sem = crate::BoundedSemaphore::new(1);
+        check(async {
+            let g = cond.lock().await;
+            drop(cond.wait(g).await);
+            drop(sem.acquire().await);
+        });
+    }
+}

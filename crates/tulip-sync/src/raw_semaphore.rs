@@ -15,7 +15,7 @@
 //! anybody is queued (no barging), which is what makes `Lock` and `Semaphore` fair.
 
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -118,8 +118,8 @@ impl RawSemaphore {
     }
 
     /// Distributes `n` permits with the wait-list mutex held; returns the wakers to wake.
-    fn release_locked(&self, list: &mut WaitList<Need>, mut n: usize) -> Vec<Waker> {
-        let mut wakers = Vec::new();
+    fn release_locked(&self, list: &mut WaitList<Need>, mut n: usize) -> WakeList {
+        let mut wakers = WakeList::new();
         if self.state.load(Ordering::Acquire) & QUEUED == 0 {
             // Rule 1: nobody is queued and racing lock-free CASes are possible; add atomically.
             if n > 0 {

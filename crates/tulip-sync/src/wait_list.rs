@@ -206,7 +206,7 @@ impl<T> WaitList<T> {
 
     /// Notifies up to `n` queued waiters in FIFO order, pushing their wakers to `out`.
     /// Returns how many were notified.
-    pub(crate) fn notify_n(&mut self, n: usize, out: &mut Vec<Waker>) -> usize {
+    pub(crate) fn notify_n(&mut self, n: usize, out: &mut WakeList) -> usize {
         let mut done = 0;
         while done < n && self.head != NIL {
             if let Some(w) = self.notify_front() {
@@ -218,8 +218,25 @@ impl<T> WaitList<T> {
     }
 
     /// Notifies every queued waiter.
-    pub(crate) fn notify_all(&mut self, out: &mut Vec<Waker>) -> usize {
+    pub(crate) fn notify_all(&mut self, out: &mut WakeList) -> usize {
         self.notify_n(usize::MAX, out)
+    }
+
+    /// Wakes every queued waiter and frees their slots at once. For broadcast primitives whose
+    /// waiters learn of the wake-up from a generation counter instead of their slot: they must
+    /// not touch their key again once the generation moved.
+    pub(crate) fn drain_all(&mut self, out: &mut WakeList) {
+        while self.head != NIL {
+            let key = self.head;
+            let (waker, _) = self.unlink(key);
+            self.slots[key] = Slot::Vacant {
+                next_free: self.free,
+            };
+            self.free = key;
+            if let Some(w) = waker {
+                out.push(w);
+            }
+        }
     }
 
     /// Frees the slot of `key`, queued or notified, and returns what it held.
@@ -252,9 +269,42 @@ impl<T> WaitList<T> {
     }
 }
 
+/// Wakers collected under a lock, to be woken after it is released. The first one is kept
+/// inline, so the common single wake-up (a hand-off, a `notify_one`) allocates nothing.
+#[derive(Default)]
+pub(crate) struct WakeList {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl WakeList {
+    pub(crate) const fn new() -> Self {
+        WakeList {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, waker: Waker) {
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.rest.push(waker);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+}
+
 /// Wakes every waker in `wakers`; call it after unlocking.
-pub(crate) fn wake_all(wakers: Vec<Waker>) {
-    for w in wakers {
+pub(crate) fn wake_all(wakers: WakeList) {
+    if let Some(w) = wakers.first {
+        w.wake();
+    }
+    for w in wakers.rest {
         w.wake();
     }
 }
@@ -300,7 +350,7 @@ mod tests {
         let d = l.push_front(&w, 'd');
         assert!(d == a || d == b);
         assert_eq!(l.front_mut().copied(), Some('d'));
-        let mut out = Vec::new();
+        let mut out = WakeList::new();
         assert_eq!(l.notify_all(&mut out), 2);
         assert_eq!(out.len(), 2);
         assert!(l.is_empty());
@@ -316,7 +366,7 @@ mod tests {
         let mut l = WaitList::new();
         let k: Vec<usize> = (0..4).map(|i| l.push_back(&w1, i)).collect();
         l.set_waker(k[0], &w2);
-        let mut out = Vec::new();
+        let mut out = WakeList::new();
         assert_eq!(l.notify_n(2, &mut out), 2);
         wake_all(out);
         assert_eq!(c2.0.load(Ordering::SeqCst), 1);

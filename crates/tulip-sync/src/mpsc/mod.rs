@@ -3,10 +3,12 @@
 //! The buffer is a `concurrent_queue::ConcurrentQueue`; the channel adds only the wake-up
 //! protocol around it. The rules it relies on:
 //!
-//! 1. The receiver parks by storing its waker, then setting `rx_waiting`, then (after a
-//!    `SeqCst` fence) looking at the buffer once more. A sender pushes, fences, then checks
-//!    `rx_waiting`. By the fences one of the two sees the other: either the receiver finds the
-//!    value or the sender finds the flag and wakes it.
+//! 1. The receiver parks by storing its waker, then setting `rx_waiting` with a swap, then
+//!    looking at the buffer once more. A sender pushes, then clears `rx_waiting` with a swap
+//!    and wakes the receiver if it was set. Both are read-modify-writes (`AcqRel`) of one
+//!    atomic, so they are totally ordered: if the sender's comes second it sees the flag; if
+//!    it comes first the receiver's swap reads from it, so the push happens before the
+//!    receiver looks again. No fence is needed on the hot send path.
 //! 2. A sender of a bounded channel parks the same way on `send_waiters` (queue, publish the
 //!    count in `send_waiting`, fence, retry the push); the receiver pops, fences, and wakes one
 //!    parked sender if the count is non-zero. A notified sender that is dropped hands the freed
@@ -38,7 +40,7 @@ mod error;
 pub use error::{SendError, TryRecvError, TrySendError};
 
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, fence, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use concurrent_queue::{ConcurrentQueue, PopError, PushError};
 use std::future::Future;
 use std::pin::Pin;
@@ -54,10 +56,9 @@ struct Chan<T> {
 }
 
 impl<T> Chan<T> {
+    /// Called by a sender after each push (rule 1).
     fn wake_receiver(&self) {
-        fence(Ordering::SeqCst);
-        if self.rx_waiting.load(Ordering::Relaxed) && self.rx_waiting.swap(false, Ordering::AcqRel)
-        {
+        if self.rx_waiting.swap(false, Ordering::AcqRel) {
             let waker = lock(&self.rx_waker).take();
             if let Some(w) = waker {
                 w.wake();
@@ -86,7 +87,7 @@ impl<T> Chan<T> {
             if let Some(w) = waker {
                 w.wake();
             }
-            let mut wakers = Vec::new();
+            let mut wakers = WakeList::new();
             let mut list = lock(&self.send_waiters);
             list.notify_all(&mut wakers);
             self.send_waiting.store(0, Ordering::Relaxed);
@@ -292,15 +293,14 @@ impl<T> Future for Recv<'_, T> {
                 }
                 Err(PopError::Closed) => return Poll::Ready(None),
                 Err(PopError::Empty) if attempt == 0 => {
-                    // Rule 1: waker, flag, fence, look again.
+                    // Rule 1: waker, flag (a swap), look again.
                     let mut slot = lock(&chan.rx_waker);
                     match &mut *slot {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         slot => *slot = Some(cx.waker().clone()),
                     }
                     drop(slot);
-                    chan.rx_waiting.store(true, Ordering::SeqCst);
-                    fence(Ordering::SeqCst);
+                    chan.rx_waiting.swap(true, Ordering::AcqRel);
                 }
                 Err(PopError::Empty) => {}
             }

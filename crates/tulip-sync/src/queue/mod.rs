@@ -7,7 +7,7 @@ pub use error::{QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 pub use store::{Fifo, Lifo, Priority, Store};
 
 use crate::sync::{Mutex, MutexGuard, lock};
-use crate::wait_list::{WaitList, wake_all};
+use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -165,7 +165,7 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
             return Err(TaskDoneError);
         }
         st.unfinished -= 1;
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         if st.unfinished == 0 {
             st.joiners.notify_all(&mut wakers);
         }
@@ -193,7 +193,7 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     pub fn shutdown(&self, immediate: bool) {
         let mut st = self.lock();
         st.shutdown = true;
-        let mut wakers = Vec::new();
+        let mut wakers = WakeList::new();
         let mut drained = Vec::new();
         if immediate {
             while let Some(item) = st.store.pop() {
