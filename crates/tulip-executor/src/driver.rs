@@ -18,7 +18,8 @@ use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 /// reactor) until I/O or a timer woke something.
 pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool) {
     let reactor = Reactor::get();
-    match reactor.try_lock() {
+    // On standby when another thread drives: its release unparks us to take over.
+    match reactor.try_lock_or_standby(parker) {
         Some(mut lock) => {
             in_reactor.store(true, SeqCst);
             if !parker.park_timeout(Duration::ZERO) {

@@ -92,9 +92,12 @@ impl Reactor {
         }
     }
 
-    /// Registers `unparker` to be woken when the lock is next released, then tries the lock
-    /// once more (closing the race with a release that happened meanwhile).
-    pub(crate) fn try_lock_or_standby(&self, parker: &parking::Parker) -> Option<ReactorLock<'_>> {
+    /// Like [`Reactor::try_lock`], but when another thread holds the lock, `parker` is put on
+    /// standby: it is unparked when the lock is next released, so the caller can park and
+    /// still take over driving when the current driver leaves. Threads that wait for I/O must
+    /// use this (not `try_lock`) before parking, or a program can end up with every thread
+    /// parked and nobody in epoll.
+    pub fn try_lock_or_standby(&self, parker: &parking::Parker) -> Option<ReactorLock<'_>> {
         {
             let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
             if !standby.iter().any(|u| u.will_unpark(parker)) {
@@ -206,7 +209,7 @@ impl ReactorLock<'_> {
             let sources = r.sources.lock().unwrap_or_else(|e| e.into_inner());
             for ev in &events.ready {
                 if let Some(source) = sources.get(ev.key) {
-                    source.set_ready(ev.readable, ev.writable, wakers);
+                    source.set_ready(*ev, wakers);
                 }
             }
         }

@@ -6,14 +6,18 @@
 //! So readiness is *latched*: the reactor sets a direction's bit when an event arrives and only a
 //! task that got `WouldBlock` clears it. Rules:
 //!
-//! 1. `readiness` packs the direction bits (low 2 bits) and an event counter (the rest). The
-//!    reactor bumps the counter with every event it records.
+//! 1. `readiness` packs the direction bits (low 2 bits), the closed bits (next 2) and an event
+//!    counter (the rest). The reactor bumps the counter with every event it records.
 //! 2. A task reads `readiness`, tries the I/O and on `WouldBlock` clears its bit *only if the
 //!    counter is unchanged* (compare-and-swap). An event that arrived in between keeps the bit
 //!    set, and the task simply tries again.
 //! 3. A waiting task stores its waker under `waiters`' lock and re-reads `readiness` while still
 //!    holding it. The reactor sets the bit *before* taking that lock to collect wakers. Either the
 //!    task sees the bit, or the reactor sees the waker.
+//! 4. A hang-up or error (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`) latches a *closed* bit that is
+//!    never cleared: no further edge will come, so every later operation must go to the kernel
+//!    and see the end of stream or the error. This is what makes clearing readiness after a
+//!    short read safe even when the data and the peer's FIN arrived in one edge.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -31,13 +35,19 @@ pub(crate) enum Dir {
 }
 
 impl Dir {
+    /// The bit a `WouldBlock` clears.
     fn bit(self) -> usize {
         1 << self as usize
+    }
+
+    /// The bits that make this direction ready: the edge bit or the latched closed bit.
+    fn ready_mask(self) -> usize {
+        self.bit() | self.bit() << 2
     }
 }
 
 const READY_MASK: usize = 0b11;
-const COUNT_ONE: usize = 0b100;
+const COUNT_ONE: usize = 0b1_0000;
 
 #[derive(Debug, Default)]
 struct Waiters {
@@ -79,8 +89,10 @@ impl Source {
     }
 
     /// Records an event (rule 1) and collects the wakers to wake.
-    pub(crate) fn set_ready(&self, read: bool, write: bool, wakers: &mut Vec<Waker>) {
-        let bits = (read as usize) | ((write as usize) << 1);
+    pub(crate) fn set_ready(&self, ev: crate::sys::Event, wakers: &mut Vec<Waker>) {
+        let edge = (ev.readable as usize) | ((ev.writable as usize) << 1);
+        let closed = ((ev.read_closed as usize) | ((ev.write_closed as usize) << 1)) << 2;
+        let bits = edge | closed;
         if bits == 0 {
             return;
         }
@@ -90,7 +102,7 @@ impl Source {
                 Some(cur.wrapping_add(COUNT_ONE) | bits)
             });
         for dir in [Dir::Read, Dir::Write] {
-            if bits & dir.bit() != 0 {
+            if bits & dir.ready_mask() != 0 {
                 let mut w = self.waiters(dir);
                 wakers.extend(w.poller.take());
                 for (_, slot) in w.futures.iter_mut() {
@@ -104,7 +116,7 @@ impl Source {
     /// poller slot (rule 3).
     pub(crate) fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<usize> {
         let snap = self.readiness.load(Ordering::Acquire);
-        if snap & dir.bit() != 0 {
+        if snap & dir.ready_mask() != 0 {
             return Poll::Ready(snap);
         }
         let mut w = self.waiters(dir);
@@ -113,7 +125,7 @@ impl Source {
             slot => *slot = Some(cx.waker().clone()),
         }
         let snap = self.readiness.load(Ordering::Acquire);
-        if snap & dir.bit() != 0 {
+        if snap & dir.ready_mask() != 0 {
             Poll::Ready(snap)
         } else {
             Poll::Pending
@@ -128,7 +140,7 @@ impl Source {
         cx: &mut Context<'_>,
     ) -> Poll<usize> {
         let snap = self.readiness.load(Ordering::Acquire);
-        if snap & dir.bit() != 0 {
+        if snap & dir.ready_mask() != 0 {
             self.remove_keyed(dir, key);
             return Poll::Ready(snap);
         }
@@ -141,7 +153,7 @@ impl Source {
             None => *key = Some(w.futures.insert(Some(cx.waker().clone()))),
         }
         let snap = self.readiness.load(Ordering::Acquire);
-        if snap & dir.bit() != 0 {
+        if snap & dir.ready_mask() != 0 {
             if let Some(k) = key.take() {
                 w.futures.remove(k);
             }
@@ -197,6 +209,6 @@ impl Source {
 
     /// Whether `dir` is currently marked ready (a snapshot, for diagnostics and tests).
     pub(crate) fn is_ready(&self, dir: Dir) -> bool {
-        self.readiness.load(Ordering::Acquire) & dir.bit() != 0
+        self.readiness.load(Ordering::Acquire) & dir.ready_mask() != 0
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct Event {
     pub(crate) key: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer hung up its sending side, or the socket failed: reads will not block again.
+    pub(crate) read_closed: bool,
+    /// The connection is gone or failed: writes will not block again.
+    pub(crate) write_closed: bool,
 }
 
 pub(crate) struct Poller {
@@ -177,6 +181,8 @@ impl Poller {
                         readable: flags
                             .intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::PRI | err),
                         writable: flags.intersects(EventFlags::OUT | err),
+                        read_closed: flags.intersects(EventFlags::RDHUP | err),
+                        write_closed: flags.intersects(err),
                     });
                 }
             }

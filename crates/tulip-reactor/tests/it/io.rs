@@ -184,3 +184,34 @@ fn stress_no_lost_wakeups_between_threads() {
     assert_eq!(res.unwrap(), rounds);
     t.join().unwrap();
 }
+
+#[test]
+fn data_and_fin_in_one_edge_still_reach_end_of_stream() {
+    // The peer writes and shuts down back to back, so one epoll edge often carries both. A
+    // short read clears read readiness; only the latched hang-up bit lets the reader go on
+    // to see EOF instead of waiting for an edge that never comes.
+    for _ in 0..200 {
+        let (a, b) = pair();
+        let b = b.into_inner().unwrap();
+        block_on(async {
+            let mut buf = [0u8; 64];
+            // Make the reader wait first (clears the optimistic readiness).
+            assert!(
+                timeout(Duration::from_micros(100), (&a).read(&mut buf))
+                    .await
+                    .is_err()
+            );
+            let t = std::thread::spawn(move || {
+                let mut b = b;
+                b.write_all(b"last words").unwrap();
+                b.shutdown(std::net::Shutdown::Write).unwrap();
+                b
+            });
+            let mut got = Vec::new();
+            let r = timeout(Duration::from_secs(5), (&a).read_to_end(&mut got)).await;
+            assert!(r.is_ok(), "end of stream never seen");
+            assert_eq!(got, b"last words");
+            drop(t.join().unwrap());
+        });
+    }
+}
