@@ -117,6 +117,7 @@ pub(crate) struct Core<S> {
     phase: Phase,
     deadline: Option<Deadline>,
     fan: Option<(Arc<WriteWakers>, Waker)>,
+    negotiated: Option<DeflateParams>,
 }
 
 impl<S> std::fmt::Debug for Core<S> {
@@ -165,6 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             phase: Phase::Open,
             deadline: None,
             fan: None,
+            negotiated: deflate,
         }
     }
 
@@ -177,6 +179,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn deflate(&self) -> Option<DeflateParams> {
+        self.negotiated
     }
 
     pub(crate) fn get_ref(&self) -> &S {

@@ -72,7 +72,7 @@ impl ReadBuf {
 }
 
 /// What the decoder hands up.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// A complete text or binary message.
     Data(Message),

@@ -56,6 +56,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.core.get_ref()
     }
 
+    /// The permessage-deflate parameters in force, if the handshake negotiated it.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.core.deflate()
+    }
+
     /// This connection's configuration.
     pub fn config(&self) -> &Config {
         self.core.config()

@@ -1,3 +1,4 @@
 //! tulip-ws integration tests: one binary, one module per topic.
 
 mod loopback;
+mod python;

@@ -1,0 +1,206 @@
+//! Interop with Python's `websockets` and aiohttp, as server and as client, with and without
+//! permessage-deflate. Skipped (with a note) when `TULIP_PYTHON` is unset or lacks a module.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+use tulip_reactor::{Async, block_on};
+use tulip_ws::{ClientOptions, CloseCode, DeflateConfig, Message, ServerOptions};
+
+fn python(module: &str) -> Option<String> {
+    let Ok(py) = std::env::var("TULIP_PYTHON") else {
+        eprintln!("skipping: TULIP_PYTHON is not set");
+        return None;
+    };
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping: {py} cannot import {module}");
+        return None;
+    }
+    Some(py)
+}
+
+/// Kills the child if a test fails before it exits.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SERVERS: &str = r#"
+import asyncio, sys
+kind, comp = sys.argv[1], sys.argv[2] == "1"
+async def main():
+    done = asyncio.get_running_loop().create_future()
+    if kind == "websockets":
+        from websockets.asyncio.server import serve
+        async def handler(ws):
+            async for m in ws:
+                await ws.send(m)
+            if not done.done(): done.set_result(None)
+        async with serve(handler, "127.0.0.1", 0, compression="deflate" if comp else None, max_size=None) as srv:
+            print(srv.sockets[0].getsockname()[1], flush=True)
+            await asyncio.wait_for(done, 30)
+    else:
+        from aiohttp import web, WSMsgType
+        async def handler(req):
+            ws = web.WebSocketResponse(compress=comp, max_msg_size=0)
+            await ws.prepare(req)
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT: await ws.send_str(msg.data)
+                elif msg.type == WSMsgType.BINARY: await ws.send_bytes(msg.data)
+            if not done.done(): done.set_result(None)
+            return ws
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(site._server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.wait_for(done, 30)
+        await runner.cleanup()
+asyncio.run(main())
+"#;
+
+const CLIENTS: &str = r#"
+import asyncio, sys
+kind, url, comp = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+msgs = ["hello", "é" * 1000, b"\x00\x01\x02" * 40000, "x" * 70000, b""]
+async def main():
+    if kind == "websockets":
+        from websockets.asyncio.client import connect
+        async with connect(url, compression="deflate" if comp else None, max_size=None) as ws:
+            for m in msgs:
+                await ws.send(m)
+                assert await ws.recv() == m
+            print("ext", ws.response.headers.get("Sec-WebSocket-Extensions"))
+    else:
+        import aiohttp
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(url, compress=15 if comp else 0, max_msg_size=0) as ws:
+                for m in msgs:
+                    if isinstance(m, str): await ws.send_str(m)
+                    else: await ws.send_bytes(m)
+                    r = await ws.receive()
+                    assert r.data == m, (r.type, len(m))
+                print("ext", ws.compress)
+asyncio.run(asyncio.wait_for(main(), 30))
+"#;
+
+fn messages() -> Vec<Message> {
+    vec![
+        Message::text("hello"),
+        Message::text("é".repeat(1000)),
+        Message::binary(b"\x00\x01\x02".repeat(40_000)),
+        Message::text("x".repeat(70_000)),
+        Message::binary(Vec::new()),
+    ]
+}
+
+fn tulip_client_against(kind: &str, module: &str) {
+    let Some(py) = python(module) else { return };
+    for comp in [false, true] {
+        let child = Command::new(&py)
+            .args(["-c", SERVERS, kind, if comp { "1" } else { "0" }])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = Reaper(child);
+        let mut line = String::new();
+        BufReader::new(child.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("the server prints its port");
+        block_on(async {
+            let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port).into())
+                .await
+                .unwrap();
+            let mut opts = ClientOptions::default();
+            opts.config.deflate = Some(DeflateConfig::default());
+            // Bounds the wait for the server's FIN after the close handshake.
+            opts.config.close_timeout = std::time::Duration::from_millis(500);
+            let url = format!("ws://127.0.0.1:{port}/");
+            let (mut ws, negotiated) = tulip_ws::client_handshake(stream, &url, &opts)
+                .await
+                .unwrap();
+            assert_eq!(
+                negotiated.deflate.is_some(),
+                comp,
+                "{kind} compression {comp}"
+            );
+            for m in messages() {
+                ws.send(m.clone()).await.unwrap();
+                assert_eq!(ws.receive().await.unwrap(), m, "{kind} compression {comp}");
+            }
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+        });
+        assert!(child.0.wait().unwrap().success(), "{kind} server failed");
+    }
+}
+
+fn python_client_against_tulip(kind: &str, module: &str) {
+    let Some(py) = python(module) else { return };
+    for comp in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            block_on(async move {
+                let stream = Async::new(listener.accept().unwrap().0).unwrap();
+                let mut opts = ServerOptions::default();
+                opts.config.deflate = Some(DeflateConfig::default());
+                let (mut ws, _) = tulip_ws::accept(stream, &opts).await.unwrap();
+                let negotiated = ws.deflate().is_some();
+                loop {
+                    match ws.receive().await {
+                        Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                            ws.send(m).await.unwrap()
+                        }
+                        Ok(Message::Close(_)) => break,
+                        Ok(_) => {}
+                        Err(e) => panic!("server: {e}"),
+                    }
+                }
+                negotiated
+            })
+        });
+        let out = Command::new(&py)
+            .args(["-c", CLIENTS, kind, &url, if comp { "1" } else { "0" }])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(server.join().unwrap(), comp, "{kind} compression {comp}");
+    }
+}
+
+#[test]
+fn tulip_client_with_websockets_server() {
+    tulip_client_against("websockets", "websockets");
+}
+
+#[test]
+fn tulip_client_with_aiohttp_server() {
+    tulip_client_against("aiohttp", "aiohttp");
+}
+
+#[test]
+fn websockets_client_with_tulip_server() {
+    python_client_against_tulip("websockets", "websockets");
+}
+
+#[test]
+fn aiohttp_client_with_tulip_server() {
+    python_client_against_tulip("aiohttp", "aiohttp");
+}
