@@ -17,7 +17,10 @@ use crate::harness::{Bench, Config};
 
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let configs = Configs::new();
-    vec![handshakes(&configs, cfg.size(100, 500)), bulk(&configs, cfg.size(16, 64) << 20)]
+    vec![
+        handshakes(&configs, cfg.size(100, 500)),
+        bulk(&configs, cfg.size(16, 64) << 20),
+    ]
 }
 
 #[derive(Clone)]
@@ -30,7 +33,8 @@ impl Configs {
     fn new() -> Configs {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-        let acceptor = tulip_tls::TlsAcceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+        let acceptor =
+            tulip_tls::TlsAcceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
         let connector = tulip_tls::TlsConnector::builder()
             .root_store(tulip_tls::pem::root_store_from_pem(cert_pem.as_bytes()).unwrap())
             .build()
@@ -40,7 +44,10 @@ impl Configs {
         server.send_tls13_tickets = 0;
         let mut client = ClientConfig::clone(connector.config());
         client.resumption = Resumption::disabled();
-        Configs { server: Arc::new(server), client: Arc::new(client) }
+        Configs {
+            server: Arc::new(server),
+            client: Arc::new(client),
+        }
     }
 }
 
@@ -74,7 +81,10 @@ async fn tokio_pair(
 }
 
 fn handshakes(configs: &Configs, n: usize) -> Bench {
-    let b = Bench::new("tls_handshake", format!("{n} full TLS 1.3 handshakes over loopback, client+server"));
+    let b = Bench::new(
+        "tls_handshake",
+        format!("{n} full TLS 1.3 handshakes over loopback, client+server"),
+    );
 
     let c = configs.clone();
     let acceptor = tulip_tls::TlsAcceptor::new(c.server.clone());
@@ -85,14 +95,21 @@ fn handshakes(configs: &Configs, n: usize) -> Bench {
             let t = Instant::now();
             for _ in 0..n {
                 let (client, server) = zip(tulip_connect(addr), tulip_accept(&l)).await;
-                let (c, s) = zip(connector.connect("localhost", client), acceptor.accept(server)).await;
+                let (c, s) = zip(
+                    connector.connect("localhost", client),
+                    acceptor.accept(server),
+                )
+                .await;
                 drop((c.unwrap(), s.unwrap()));
             }
             t.elapsed()
         })
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(configs.server.clone());
     let connector = tokio_rustls::TlsConnector::from(configs.client.clone());
     b.with("tokio-rustls", move || {
@@ -103,7 +120,10 @@ fn handshakes(configs: &Configs, n: usize) -> Bench {
             let t = Instant::now();
             for _ in 0..n {
                 let (client, server) = tokio_pair(&l, addr).await;
-                let (c, s) = tokio::join!(connector.connect(name.clone(), client), acceptor.accept(server));
+                let (c, s) = tokio::join!(
+                    connector.connect(name.clone(), client),
+                    acceptor.accept(server)
+                );
                 drop((c.unwrap(), s.unwrap()));
             }
             t.elapsed()
@@ -113,7 +133,13 @@ fn handshakes(configs: &Configs, n: usize) -> Bench {
 
 fn bulk(configs: &Configs, total: usize) -> Bench {
     const CHUNK: usize = 64 * 1024;
-    let b = Bench::new("tls_bulk", format!("{} MiB one way over one TLS connection on loopback", total >> 20));
+    let b = Bench::new(
+        "tls_bulk",
+        format!(
+            "{} MiB one way over one TLS connection on loopback",
+            total >> 20
+        ),
+    );
 
     let c = configs.clone();
     let b = b.with("tulip", move || {
@@ -121,11 +147,15 @@ fn bulk(configs: &Configs, total: usize) -> Bench {
         let connector = tulip_tls::TlsConnector::new(c.client.clone());
         tulip_reactor::block_on(async {
             let (l, addr) = tulip_listener();
-            let (server, client) =
-                zip(async { acceptor.accept(tulip_accept(&l).await).await }, async {
-                    connector.connect("localhost", tulip_connect(addr).await).await
-                })
-                .await;
+            let (server, client) = zip(
+                async { acceptor.accept(tulip_accept(&l).await).await },
+                async {
+                    connector
+                        .connect("localhost", tulip_connect(addr).await)
+                        .await
+                },
+            )
+            .await;
             let (mut server, mut client) = (server.unwrap(), client.unwrap());
             let chunk = vec![0x5a; CHUNK];
             let t = Instant::now();
@@ -151,7 +181,10 @@ fn bulk(configs: &Configs, total: usize) -> Bench {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(configs.server.clone());
     let connector = tokio_rustls::TlsConnector::from(configs.client.clone());
     b.with("tokio-rustls", move || {
@@ -161,7 +194,8 @@ fn bulk(configs: &Configs, total: usize) -> Bench {
             let addr = l.local_addr().unwrap();
             let name = tulip_tls::pki_types::ServerName::try_from("localhost").unwrap();
             let (client, server) = tokio_pair(&l, addr).await;
-            let (client, server) = tokio::join!(connector.connect(name, client), acceptor.accept(server));
+            let (client, server) =
+                tokio::join!(connector.connect(name, client), acceptor.accept(server));
             let (mut client, mut server) = (client.unwrap(), server.unwrap());
             let chunk = vec![0x5a; CHUNK];
             let t = Instant::now();
