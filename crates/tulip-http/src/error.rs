@@ -23,6 +23,10 @@ pub(crate) enum Kind {
     User,
     /// Decoding a body as text, JSON or form failed.
     Decode,
+    /// The client could not connect (DNS, TCP or TLS handshake).
+    Connect(std::io::ErrorKind),
+    /// The client followed more redirects than allowed.
+    Redirect,
 }
 
 /// Which parse rule a message broke; it decides the status code a server answers with.
@@ -102,6 +106,16 @@ impl Error {
         self.kind == Kind::Decode
     }
 
+    /// The client could not connect: name resolution, TCP connect or the TLS handshake failed.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.kind, Kind::Connect(_))
+    }
+
+    /// The client stopped after too many redirects.
+    pub fn is_redirect(&self) -> bool {
+        self.kind == Kind::Redirect
+    }
+
     /// The status code a server answers this error with.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
@@ -115,6 +129,7 @@ impl Error {
             Kind::BodyTooLarge => S::PAYLOAD_TOO_LARGE,
             Kind::Timeout => S::REQUEST_TIMEOUT,
             Kind::Io(_) | Kind::BodyUnavailable | Kind::User => S::INTERNAL_SERVER_ERROR,
+            Kind::Connect(_) | Kind::Redirect => S::BAD_GATEWAY,
         }
     }
 }
@@ -136,6 +151,8 @@ impl fmt::Display for Error {
             Kind::BodyUnavailable => "body unavailable",
             Kind::User => "invalid argument",
             Kind::Decode => "body decode failed",
+            Kind::Connect(_) => "connect failed",
+            Kind::Redirect => "too many redirects",
         };
         write!(f, "{what}: {}", self.context)
     }
@@ -155,7 +172,7 @@ impl From<std::io::Error> for Error {
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
         let kind = match e.kind {
-            Kind::Io(k) => k,
+            Kind::Io(k) | Kind::Connect(k) => k,
             Kind::Timeout => std::io::ErrorKind::TimedOut,
             Kind::Incomplete => std::io::ErrorKind::UnexpectedEof,
             _ => std::io::ErrorKind::InvalidData,

@@ -40,10 +40,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+mod client;
 mod error;
 mod proto;
 mod server;
 
+pub use client::{Client, ClientBuilder, ClientResponse, PoolStats, RequestBuilder, Timeouts};
 pub use error::{Error, Result};
 pub use server::{
     App, Body, BodyWriter, Cookie, EventSender, Handler, IntoResponse, Io, Middleware, Next, OnUpgrade, Request,

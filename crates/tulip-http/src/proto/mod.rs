@@ -14,6 +14,7 @@
 //! Nothing here allocates per message on the common path, and nothing here panics on input.
 
 pub(crate) mod buf;
+pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod date;
 pub(crate) mod decode;

@@ -36,7 +36,7 @@ impl Pattern {
             return Err(format!("pattern {raw:?} must start with '/'"));
         }
         let mut segs = Vec::new();
-        let mut names = Vec::new();
+        let mut names: Vec<Box<str>> = Vec::new();
         let parts: Vec<&str> = raw[1..].split('/').collect();
         for (i, part) in parts.iter().enumerate() {
             if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
@@ -45,7 +45,7 @@ impl Pattern {
                     Some((_, re)) => return Err(format!("unsupported parameter regex {re:?} in {raw:?}")),
                     None => (inner, false),
                 };
-                if name.is_empty() || names.iter().any(|n: &Box<str>| &**n == name) {
+                if name.is_empty() || names.iter().any(|n| &**n == name) {
                     return Err(format!("bad or repeated parameter name in {raw:?}"));
                 }
                 if tail && i + 1 != parts.len() {

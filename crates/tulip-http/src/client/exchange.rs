@@ -1,0 +1,379 @@
+//! One request, end to end: redirects around retries around a single round trip.
+
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::{StreamExt, future};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, Uri};
+
+use super::body::{Decompress, ReqBody};
+use super::pool::{Key, PoolConn, Transport};
+use super::request::RequestBuilder;
+use super::response::{BodyState, ClientResponse};
+use super::url::Target;
+use super::{Client, Timeouts};
+use crate::error::{Error, Kind};
+use crate::proto::client::{encode_request_head, keeps_alive, parse_response, response_framing};
+use crate::proto::conn::Conn;
+use crate::proto::decode::Decoder;
+use crate::proto::encode::Encoder;
+
+/// Runs `fut` until the total deadline, if any.
+pub(crate) async fn until<T>(
+    deadline: Option<Instant>,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match deadline {
+        None => fut.await,
+        Some(d) => match tulip_reactor::timeout_at(d, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                Kind::Timeout,
+                "request exceeded its total timeout",
+            )),
+        },
+    }
+}
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// The deadline for the next read: the read timeout from now, capped by the total deadline.
+pub(crate) fn read_deadline(read: Option<Duration>, total: Option<Instant>) -> Instant {
+    let r = read.map_or_else(far, |d| Instant::now() + d);
+    total.map_or(r, |t| t.min(r))
+}
+
+pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
+    let RequestBuilder {
+        client,
+        mut method,
+        target,
+        mut headers,
+        mut query,
+        body,
+        timeouts,
+        max_redirects,
+    } = rb;
+    let mut target = target?;
+    let total = timeouts.total.map(|d| Instant::now() + d);
+    let mut history: Vec<(StatusCode, Uri)> = Vec::new();
+    let mut body = Some(body);
+    loop {
+        let this_body = body
+            .as_ref()
+            .and_then(ReqBody::replay)
+            .or_else(|| body.take())
+            .unwrap_or(ReqBody::Empty);
+        let mut resp = until(
+            total,
+            exchange(
+                &client, &method, &target, &headers, &query, this_body, timeouts, total,
+            ),
+        )
+        .await?;
+        let status = resp.status();
+        let location = match status.as_u16() {
+            301 | 302 | 303 | 307 | 308 => resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            _ => None,
+        };
+        let Some(location) = location else {
+            return Ok(resp.finish(target.uri, history));
+        };
+        if max_redirects == 0 {
+            return Ok(resp.finish(target.uri, history));
+        }
+        if history.len() >= max_redirects {
+            return Err(Error::new(Kind::Redirect, "redirect limit reached"));
+        }
+        let keep_method = matches!(status.as_u16(), 307 | 308);
+        if keep_method && !body.as_ref().is_some_and(ReqBody::is_replayable) {
+            // A streamed body is gone; the caller gets the redirect to act on.
+            return Ok(resp.finish(target.uri, history));
+        }
+        let next = target.join(&location)?;
+        if !keep_method && method != Method::HEAD {
+            method = Method::GET;
+            body = Some(ReqBody::Empty);
+            for h in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(h);
+            }
+        }
+        if next.origin() != target.origin() {
+            for h in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+            ] {
+                headers.remove(h);
+            }
+        }
+        // Read a small redirect body to the end so its connection goes back to the pool.
+        let _ = until(total, resp.drain(64 * 1024)).await;
+        history.push((status, target.uri.clone()));
+        query.clear();
+        target = next;
+    }
+}
+
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// A failed round trip, and whether it failed before any response byte on a reused
+/// connection (the signature of a keep-alive connection the server had closed).
+struct Failed {
+    error: Error,
+    stale: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange(
+    client: &Client,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    body: ReqBody,
+    timeouts: Timeouts,
+    total: Option<Instant>,
+) -> Result<ClientResponse, Error> {
+    let inner = &client.inner;
+    let key: Key = (target.https, target.host.clone(), target.port);
+    let slot = inner.pool.slot(&key).await;
+    let mut retry_body = if idempotent(method) {
+        body.replay()
+    } else {
+        None
+    };
+    let mut body = Some(body);
+    loop {
+        let pc = match inner.pool.checkout(&key).await {
+            Some(pc) => pc,
+            None => connect(client, target, timeouts).await?,
+        };
+        let this_body = body.take().unwrap_or(ReqBody::Empty);
+        match round_trip(
+            client, pc, method, target, headers, query, this_body, timeouts, total,
+        )
+        .await
+        {
+            Ok((pc, head)) => {
+                let limit = u64::MAX;
+                let decoder = response_framing(method, &head, limit)?;
+                let keep_alive = keeps_alive(&head)
+                    && !matches!(decoder, Decoder::Eof { .. })
+                    && head.status != StatusCode::SWITCHING_PROTOCOLS;
+                let decompress = if inner.config.decompress {
+                    head.headers
+                        .get(header::CONTENT_ENCODING)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(Decompress::for_encoding)
+                } else {
+                    None
+                };
+                let state = BodyState::new(
+                    client.clone(),
+                    key,
+                    slot,
+                    pc,
+                    decoder,
+                    decompress,
+                    keep_alive,
+                    timeouts.read,
+                    total,
+                );
+                return Ok(ClientResponse::new(
+                    head.status,
+                    head.version,
+                    head.headers,
+                    state,
+                ));
+            }
+            Err(f) if f.stale && retry_body.is_some() => {
+                inner.pool.stat(|s| s.retries += 1);
+                body = retry_body.take();
+            }
+            Err(f) => return Err(f.error),
+        }
+    }
+}
+
+async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<PoolConn, Error> {
+    let inner = &client.inner;
+    let attempt = async {
+        let tcp = tulip_net::TcpStream::connect_host(&target.host, target.port).await?;
+        let _ = tcp.set_nodelay(true);
+        if !target.https {
+            return Ok(Transport::Plain(tcp));
+        }
+        #[cfg(feature = "tls")]
+        {
+            let tls = inner
+                .config
+                .tls
+                .get_or_init(tulip_tls::TlsConnector::with_webpki_roots);
+            Ok(Transport::Tls(Box::new(
+                tls.connect(&target.host, tcp).await?,
+            )))
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "https:// needs tulip-http's `tls` feature",
+        ))
+    };
+    let transport: io::Result<Transport> = match timeouts.connect {
+        Some(d) => match tulip_reactor::timeout(d, attempt).await {
+            Ok(r) => r,
+            Err(_) => return Err(Error::new(Kind::Timeout, "connect timed out")),
+        },
+        None => attempt.await,
+    };
+    let transport = transport.map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => Error::new(Kind::Timeout, "connect timed out"),
+        k => Error::new(Kind::Connect(k), "could not connect"),
+    })?;
+    inner.pool.stat(|s| s.connects += 1);
+    let write_timeout = timeouts.read.unwrap_or(Duration::from_secs(86_400 * 365));
+    Ok(PoolConn::new(Conn::new(transport, write_timeout)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn round_trip(
+    client: &Client,
+    mut pc: PoolConn,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    body: ReqBody,
+    timeouts: Timeouts,
+    total: Option<Instant>,
+) -> Result<(PoolConn, crate::proto::client::ResponseHead), Failed> {
+    let cfg = &client.inner.config;
+    let reused = pc.reused;
+    // Before any response byte, a failure on a reused connection is "stale".
+    let early = |error: Error| Failed {
+        error,
+        stale: reused,
+    };
+    let late = |error: Error| Failed {
+        error,
+        stale: false,
+    };
+
+    let mut all = cfg.default_headers.clone();
+    for name in headers.keys() {
+        all.remove(name);
+    }
+    for (name, value) in headers {
+        all.append(name.clone(), value.clone());
+    }
+    let mut encoder = match &body {
+        ReqBody::Empty if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
+            all.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            Encoder::Length(0)
+        }
+        ReqBody::Empty => Encoder::Length(0),
+        ReqBody::Bytes(b) => {
+            all.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+            Encoder::Length(b.len() as u64)
+        }
+        ReqBody::Stream(_) => {
+            all.remove(header::CONTENT_LENGTH);
+            all.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+            Encoder::Chunked
+        }
+    };
+    let target_str = target.request_target(query);
+    encode_request_head(
+        method,
+        &target_str,
+        &target.host_header(),
+        &all,
+        pc.conn.wb.vec(),
+    );
+
+    match body {
+        ReqBody::Empty => {}
+        ReqBody::Bytes(b) => encoder.encode(b, &mut pc.conn.wb).map_err(late)?,
+        ReqBody::Stream(mut s) => {
+            flush(&mut pc.conn).await.map_err(early)?;
+            while let Some(chunk) = s.next().await {
+                let chunk = chunk.map_err(|e| late(Error::io(&e)))?;
+                encoder.encode(chunk, &mut pc.conn.wb).map_err(late)?;
+                flush(&mut pc.conn).await.map_err(late)?;
+            }
+            encoder.finish(&mut pc.conn.wb).map_err(late)?;
+        }
+    }
+    flush(&mut pc.conn).await.map_err(early)?;
+
+    // Read the head, skipping interim 1xx responses (but not 101).
+    loop {
+        match parse_response(pc.conn.rb.bytes(), cfg.max_head) {
+            Ok(Some(head)) => {
+                pc.conn.rb.advance(head.len);
+                if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
+                {
+                    continue;
+                }
+                return Ok((pc, head));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(late(e)),
+        }
+        let got_any = !pc.conn.rb.is_empty();
+        let deadline = read_deadline(timeouts.read, total);
+        let conn = &mut pc.conn;
+        match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
+            Ok(0) if got_any => {
+                return Err(late(Error::new(
+                    Kind::Incomplete,
+                    "connection closed inside the response head",
+                )));
+            }
+            Ok(0) => {
+                return Err(early(Error::new(
+                    Kind::Incomplete,
+                    "connection closed before the response",
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.is_timeout() => return Err(late(e)),
+            Err(e) if got_any => return Err(late(e)),
+            Err(e) => return Err(early(e)),
+        }
+    }
+}
+
+async fn flush(conn: &mut Conn<Transport>) -> Result<(), Error> {
+    future::poll_fn(|cx| conn.poll_flush(cx)).await
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let c = Client::new();
+    is_send(&c.get("http://x/").send());
+    is_send(&Bytes::new());
+}

@@ -1,0 +1,348 @@
+//! The HTTP/1.1 client, in the spirit of aiohttp's `ClientSession`.
+//!
+//! [`Client`] is cheap to clone and shares one connection pool. Requests are built with
+//! [`Client::get`] and friends, sent with [`RequestBuilder::send`], and answered with a
+//! [`ClientResponse`] whose body streams from the socket (`chunk`, `read`, `bytes_stream`) or is
+//! collected (`bytes`, `text`, `json`).
+//!
+//! Beyond aiohttp: an idle keep-alive connection is checked before reuse, and an idempotent
+//! request that fails on a reused connection before any response byte arrives is retried once
+//! on a fresh one, so a server closing idle connections never surfaces as an error.
+
+mod body;
+mod exchange;
+mod pool;
+mod request;
+mod response;
+mod url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub use pool::PoolStats;
+pub use request::RequestBuilder;
+pub use response::ClientResponse;
+
+use crate::error::{Error, Kind};
+use pool::{Pool, PoolConfig};
+
+/// Client-wide timeouts (aiohttp's `ClientTimeout`). `None` disables one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// DNS, TCP connect and TLS handshake together. Default 30 s.
+    pub connect: Option<Duration>,
+    /// Longest wait for any single read or write to make progress. Default 60 s.
+    pub read: Option<Duration>,
+    /// The whole request, from sending to the last body byte. Default 300 s.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Some(Duration::from_secs(30)),
+            read: Some(Duration::from_secs(60)),
+            total: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) base_url: Option<url::Target>,
+    pub(crate) default_headers: HeaderMap,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_redirects: usize,
+    pub(crate) max_head: usize,
+    pub(crate) max_body: u64,
+    pub(crate) decompress: bool,
+    /// The connector for `https://`, created with webpki roots on first use unless given.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: std::sync::OnceLock<tulip_tls::TlsConnector>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) pool: Pool,
+}
+
+/// An HTTP client with a connection pool (aiohttp's `ClientSession`).
+///
+/// # Examples
+///
+/// ```
+/// use tulip_http::{App, Client, Server};
+///
+/// tulip_executor::run(async {
+///     let server = Server::bind("127.0.0.1:0", App::new().get("/{name}", |req: tulip_http::Request| async move {
+///         format!("Hello, {}", req.match_info("name").unwrap_or(""))
+///     }))
+///     .unwrap();
+///     let base = format!("http://{}", server.local_addr());
+///     let stop = server.shutdown_handle();
+///     let running = tulip_executor::spawn(server.run());
+///
+///     let client = Client::new();
+///     let resp = client.get(format!("{base}/tulip")).send().await.unwrap();
+///     assert_eq!(resp.status(), 200);
+///     assert_eq!(resp.text().await.unwrap(), "Hello, tulip");
+///
+///     stop.shutdown();
+///     running.await.unwrap();
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with default settings (see [`ClientBuilder`]).
+    pub fn new() -> Client {
+        ClientBuilder::new().build()
+    }
+
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A request with any method. `url` is absolute, or relative to the base URL.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, url.as_ref())
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Pool counters: connections opened and reused, stale ones dropped, retries.
+    pub fn pool_stats(&self) -> PoolStats {
+        *self
+            .inner
+            .pool
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Idle keep-alive connections currently pooled.
+    pub fn idle_connections(&self) -> usize {
+        self.inner.pool.idle_count()
+    }
+}
+
+/// Configures a [`Client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    config: Config,
+    pool: PoolConfig,
+    error: Option<Error>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+}
+
+impl ClientBuilder {
+    /// Defaults: timeouts as [`Timeouts::default`], 10 redirects, 100 connections in flight
+    /// (aiohttp's `limit`), unlimited per host, 32 idle per host kept 90 s, 1 GiB cap on
+    /// collected bodies, gzip/deflate decoding on, webpki roots for HTTPS.
+    pub fn new() -> ClientBuilder {
+        let mut default_headers = HeaderMap::new();
+        default_headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("tulip-http/", env!("CARGO_PKG_VERSION"))),
+        );
+        ClientBuilder {
+            config: Config {
+                base_url: None,
+                default_headers,
+                timeouts: Timeouts::default(),
+                max_redirects: 10,
+                max_head: 64 * 1024,
+                max_body: 1 << 30,
+                decompress: true,
+                #[cfg(feature = "tls")]
+                tls: std::sync::OnceLock::new(),
+            },
+            pool: PoolConfig {
+                max_idle_per_host: 32,
+                idle_timeout: Duration::from_secs(90),
+                limit: 100,
+                limit_per_host: usize::MAX >> 4,
+            },
+            error: None,
+        }
+    }
+
+    /// Relative request URLs are resolved against this one.
+    pub fn base_url(mut self, url: &str) -> ClientBuilder {
+        match url::Target::parse(url) {
+            Ok(t) => self.config.base_url = Some(t),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// A header sent with every request (a request's own header of the same name wins).
+    pub fn default_header(mut self, name: &str, value: &str) -> ClientBuilder {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.config.default_headers.insert(n, v);
+            }
+            _ => self.error = Some(Error::new(Kind::User, "invalid default header")),
+        }
+        self
+    }
+
+    /// All three timeouts.
+    pub fn timeouts(mut self, t: Timeouts) -> ClientBuilder {
+        self.config.timeouts = t;
+        self
+    }
+
+    /// The connect timeout (DNS + TCP + TLS).
+    pub fn connect_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.connect = d;
+        self
+    }
+
+    /// The per-read (and per-write) progress timeout.
+    pub fn read_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.read = d;
+        self
+    }
+
+    /// The whole-request timeout.
+    pub fn total_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.total = d;
+        self
+    }
+
+    /// Most redirects followed; 0 returns 3xx responses as they are.
+    pub fn max_redirects(mut self, n: usize) -> ClientBuilder {
+        self.config.max_redirects = n;
+        self
+    }
+
+    /// Most requests in flight across all hosts (aiohttp's `limit`).
+    pub fn limit(mut self, n: usize) -> ClientBuilder {
+        self.pool.limit = n.max(1);
+        self
+    }
+
+    /// Most requests in flight to one (scheme, host, port) (aiohttp's `limit_per_host`).
+    pub fn limit_per_host(mut self, n: usize) -> ClientBuilder {
+        self.pool.limit_per_host = n.max(1);
+        self
+    }
+
+    /// Most idle keep-alive connections kept per host.
+    pub fn max_idle_per_host(mut self, n: usize) -> ClientBuilder {
+        self.pool.max_idle_per_host = n;
+        self
+    }
+
+    /// How long an idle connection may wait for reuse before it is closed.
+    pub fn idle_timeout(mut self, d: Duration) -> ClientBuilder {
+        self.pool.idle_timeout = d;
+        self
+    }
+
+    /// Largest body [`ClientResponse::bytes`], `text` and `json` collect (streaming is not
+    /// limited).
+    pub fn max_body_size(mut self, bytes: u64) -> ClientBuilder {
+        self.config.max_body = bytes;
+        self
+    }
+
+    /// Whether to ask for and undo gzip/deflate content encoding (default on).
+    pub fn decompress(mut self, on: bool) -> ClientBuilder {
+        self.config.decompress = on;
+        self
+    }
+
+    /// The TLS settings for `https://` (default: webpki roots, the handshake timeout of
+    /// tulip-tls).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, connector: tulip_tls::TlsConnector) -> ClientBuilder {
+        self.config.tls = std::sync::OnceLock::from(connector);
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Panics
+    ///
+    /// If an earlier setting was invalid (a bad base URL or header); [`ClientBuilder::try_build`]
+    /// returns the error instead.
+    pub fn build(self) -> Client {
+        self.try_build().expect("invalid client configuration")
+    }
+
+    /// Builds the client, or returns the first invalid setting.
+    ///
+    /// # Errors
+    ///
+    /// A bad base URL or default header.
+    pub fn try_build(self) -> Result<Client, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut config = self.config;
+        if config.decompress && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
+            config.default_headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("gzip, deflate"),
+            );
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                pool: Pool::new(self.pool),
+            }),
+        })
+    }
+}

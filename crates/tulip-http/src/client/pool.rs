@@ -1,0 +1,245 @@
+//! The connection pool: keep-alive connections per (scheme, host, port), limits, idle expiry,
+//! and a liveness check before reuse.
+//!
+//! A connection is *checked out* for one exchange and returned only when its response body was
+//! read to the end on a keep-alive connection; anything else (an error, a body dropped half
+//! read, `Connection: close`) closes it. Before an idle connection is reused it is polled once
+//! for reading: a server that closed it (EOF) or sent stray bytes makes it unusable, and it is
+//! dropped instead of failing the request (aiohttp's ServerDisconnectedError on reuse).
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWrite, future};
+use tulip_net::TcpStream;
+use tulip_sync::Semaphore;
+
+use crate::proto::conn::Conn;
+
+/// The byte stream under a client connection.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tulip_tls::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_close(cx),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        }
+    }
+}
+
+pub(crate) type Key = (bool, String, u16);
+
+/// A pooled connection and what the pool knows about it.
+#[derive(Debug)]
+pub(crate) struct PoolConn {
+    pub(crate) conn: Conn<Transport>,
+    /// Whether it served a request before (a failure on it may be a stale keep-alive).
+    pub(crate) reused: bool,
+    idle_since: Instant,
+}
+
+impl PoolConn {
+    pub(crate) fn new(conn: Conn<Transport>) -> PoolConn {
+        PoolConn {
+            conn,
+            reused: false,
+            idle_since: Instant::now(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_idle_per_host: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) limit: usize,
+    pub(crate) limit_per_host: usize,
+}
+
+/// Counters readable through [`crate::Client::pool_stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections opened.
+    pub connects: u64,
+    /// Requests that reused an idle connection.
+    pub reuses: u64,
+    /// Idle connections found closed or unusable before reuse, and dropped.
+    pub stale_dropped: u64,
+    /// Idle connections dropped for being idle too long.
+    pub expired: u64,
+    /// Requests retried after a reused connection died before any response byte.
+    pub retries: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pool {
+    cfg: PoolConfig,
+    idle: Mutex<HashMap<Key, Vec<PoolConn>>>,
+    total: Arc<Semaphore>,
+    per_host: Mutex<HashMap<Key, Arc<Semaphore>>>,
+    pub(crate) stats: Mutex<PoolStats>,
+}
+
+/// Permission to run one exchange: a slot in the total and the per-host limit.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    total: Arc<Semaphore>,
+    host: Arc<Semaphore>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.host.release();
+        self.total.release();
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: PoolConfig) -> Pool {
+        let total = Arc::new(Semaphore::new(cfg.limit.max(1)));
+        Pool {
+            cfg,
+            idle: Mutex::default(),
+            total,
+            per_host: Mutex::default(),
+            stats: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn stat(&self, f: impl FnOnce(&mut PoolStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Waits for a slot under both limits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a dropped wait holds no permit.
+    pub(crate) async fn slot(&self, key: &Key) -> Slot {
+        let host = {
+            let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.limit_per_host.max(1))))
+                .clone()
+        };
+        host.acquire().await.forget();
+        let guard = HostOnly(host.clone());
+        self.total.acquire().await.forget();
+        std::mem::forget(guard);
+        Slot {
+            total: self.total.clone(),
+            host,
+        }
+    }
+
+    /// Takes a live idle connection for `key`, dropping expired and closed ones.
+    pub(crate) async fn checkout(&self, key: &Key) -> Option<PoolConn> {
+        loop {
+            let mut pc = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let list = idle.get_mut(key)?;
+                let pc = list.pop();
+                if list.is_empty() {
+                    idle.remove(key);
+                }
+                pc?
+            };
+            if pc.idle_since.elapsed() > self.cfg.idle_timeout {
+                self.stat(|s| s.expired += 1);
+                continue;
+            }
+            if !is_alive(&mut pc).await {
+                self.stat(|s| s.stale_dropped += 1);
+                continue;
+            }
+            pc.reused = true;
+            self.stat(|s| s.reuses += 1);
+            return Some(pc);
+        }
+    }
+
+    /// Returns a connection whose exchange ended cleanly on a keep-alive connection.
+    pub(crate) fn checkin(&self, key: Key, mut pc: PoolConn) {
+        if !pc.conn.rb.is_empty() {
+            return; // stray bytes after the response: the framing is off, do not reuse
+        }
+        pc.idle_since = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(key).or_default();
+        list.retain(|c| c.idle_since.elapsed() <= self.cfg.idle_timeout);
+        if list.len() < self.cfg.max_idle_per_host {
+            list.push(pc);
+        }
+    }
+
+    /// Idle connections held right now (all hosts).
+    pub(crate) fn idle_count(&self) -> usize {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// Releases a per-host permit if the total-limit wait is cancelled.
+struct HostOnly(Arc<Semaphore>);
+
+impl Drop for HostOnly {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Polls the idle connection for reading exactly once: `Pending` means nothing happened to it.
+async fn is_alive(pc: &mut PoolConn) -> bool {
+    let conn = &mut pc.conn;
+    let poll = future::poll_once(future::poll_fn(|cx| conn.rb.poll_fill(&mut conn.io, cx))).await;
+    poll.is_none()
+}

@@ -1,0 +1,189 @@
+//! [`RequestBuilder`]: headers, query, body and per-request timeouts.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::Stream;
+use http::Method;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::body::ReqBody;
+use super::url::Target;
+use super::{Client, ClientResponse, Timeouts};
+use crate::error::{Error, Kind};
+
+/// A request being built; [`RequestBuilder::send`] sends it.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct RequestBuilder {
+    pub(crate) client: Client,
+    pub(crate) method: Method,
+    pub(crate) target: Result<Target, Error>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) body: ReqBody,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_redirects: usize,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, method: Method, url: &str) -> RequestBuilder {
+        let cfg = &client.inner.config;
+        let target = if url.starts_with("http://") || url.starts_with("https://") {
+            Target::parse(url)
+        } else {
+            match &cfg.base_url {
+                Some(base) => base.join(url),
+                None => Target::parse(url),
+            }
+        };
+        let (timeouts, max_redirects) = (cfg.timeouts, cfg.max_redirects);
+        RequestBuilder {
+            client,
+            method,
+            target,
+            headers: HeaderMap::new(),
+            query: Vec::new(),
+            body: ReqBody::Empty,
+            timeouts,
+            max_redirects,
+        }
+    }
+
+    fn fail(mut self, context: &'static str) -> RequestBuilder {
+        if self.target.is_ok() {
+            self.target = Err(Error::new(Kind::User, context));
+        }
+        self
+    }
+
+    /// Adds a header (repeated names are all sent).
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> RequestBuilder {
+        match (
+            HeaderName::from_bytes(name.as_ref().as_bytes()),
+            HeaderValue::from_str(value.as_ref()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+                self
+            }
+            _ => self.fail("invalid header name or value"),
+        }
+    }
+
+    /// Adds every header of `map`.
+    pub fn headers(mut self, map: HeaderMap) -> RequestBuilder {
+        for (name, value) in map.iter() {
+            self.headers.append(name.clone(), value.clone());
+        }
+        self
+    }
+
+    /// Appends query parameters, URL-encoded.
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> RequestBuilder {
+        self.query.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())),
+        );
+        self
+    }
+
+    /// A body of bytes, sent with `Content-Length`.
+    pub fn body(mut self, body: impl Into<Bytes>) -> RequestBuilder {
+        self.body = ReqBody::Bytes(body.into());
+        self
+    }
+
+    /// A text body (`text/plain; charset=utf-8` unless a Content-Type was set).
+    pub fn text(self, text: impl Into<String>) -> RequestBuilder {
+        self.body(Bytes::from(text.into()))
+            .default_type("text/plain; charset=utf-8")
+    }
+
+    /// A URL-encoded form body (`application/x-www-form-urlencoded`).
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> RequestBuilder {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .finish();
+        self.body(Bytes::from(encoded))
+            .default_type("application/x-www-form-urlencoded")
+    }
+
+    /// A JSON body (`application/json`).
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> RequestBuilder {
+        match serde_json::to_vec(value) {
+            Ok(v) => self.body(v).default_type("application/json"),
+            Err(_) => self.fail("value does not serialize to JSON"),
+        }
+    }
+
+    /// A streamed body, sent with `Transfer-Encoding: chunked` as the chunks arrive. A streamed
+    /// request is never retried, and 307/308 redirects are returned instead of followed.
+    pub fn body_stream(
+        mut self,
+        stream: impl Stream<Item = io::Result<Bytes>> + Send + 'static,
+    ) -> RequestBuilder {
+        self.body = ReqBody::Stream(Box::pin(stream));
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer_auth(self, token: &str) -> RequestBuilder {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Overrides the whole-request timeout for this request.
+    pub fn timeout(mut self, total: Option<Duration>) -> RequestBuilder {
+        self.timeouts.total = total;
+        self
+    }
+
+    /// Overrides the per-read timeout for this request.
+    pub fn read_timeout(mut self, read: Option<Duration>) -> RequestBuilder {
+        self.timeouts.read = read;
+        self
+    }
+
+    /// Overrides the connect timeout for this request.
+    pub fn connect_timeout(mut self, connect: Option<Duration>) -> RequestBuilder {
+        self.timeouts.connect = connect;
+        self
+    }
+
+    /// Overrides the redirect limit (0: do not follow).
+    pub fn max_redirects(mut self, n: usize) -> RequestBuilder {
+        self.max_redirects = n;
+        self
+    }
+
+    fn default_type(mut self, value: &'static str) -> RequestBuilder {
+        if !self.headers.contains_key(header::CONTENT_TYPE) {
+            self.headers
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        }
+        self
+    }
+
+    /// Sends the request and waits for the response head; the body streams afterwards.
+    ///
+    /// Redirects are followed (see [`crate::ClientBuilder::max_redirects`]): 301/302/303 switch
+    /// to `GET` without a body (as browsers do), 307/308 keep method and body; `Authorization`
+    /// and `Cookie` are dropped when the origin changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_connect`] (DNS, TCP, TLS), [`Error::is_timeout`], [`Error::is_parse`] (a
+    /// malformed response), [`Error::is_redirect`] (too many), [`Error::is_io`],
+    /// [`Error::is_user`] (a bad URL or header given to the builder).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the request; the connection it used is closed, never
+    /// returned to the pool half-used.
+    pub async fn send(self) -> Result<ClientResponse, Error> {
+        super::exchange::send(self).await
+    }
+}

@@ -1,0 +1,192 @@
+//! Request targets: what a URL says about where to connect and what to ask for.
+
+use http::Uri;
+use http::uri::{Authority, Scheme};
+
+use crate::error::{Error, Kind};
+
+/// An absolute `http`/`https` URL, split the way a client needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) uri: Uri,
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Target, Error> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| Error::new(Kind::User, "invalid URL"))?;
+        Target::from_uri(uri)
+    }
+
+    pub(crate) fn from_uri(uri: Uri) -> Result<Target, Error> {
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(_) => return Err(Error::new(Kind::User, "URL scheme must be http or https")),
+            None => {
+                return Err(Error::new(
+                    Kind::User,
+                    "URL must be absolute (http://host/...)",
+                ));
+            }
+        };
+        let auth = uri
+            .authority()
+            .ok_or_else(|| Error::new(Kind::User, "URL has no host"))?;
+        if auth.as_str().contains('@') {
+            return Err(Error::new(
+                Kind::User,
+                "credentials in URLs are not supported; set Authorization",
+            ));
+        }
+        let host = auth
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if host.is_empty() {
+            return Err(Error::new(Kind::User, "URL has no host"));
+        }
+        let port = auth.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Target {
+            uri,
+            https,
+            host,
+            port,
+        })
+    }
+
+    /// `(scheme, host, port)`: the pool key and the origin for redirect rules.
+    pub(crate) fn origin(&self) -> (bool, &str, u16) {
+        (self.https, &self.host, self.port)
+    }
+
+    /// The `Host` header value: the authority without default port.
+    pub(crate) fn host_header(&self) -> String {
+        let default = if self.https { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The origin-form request target (`/path?query`), plus extra query pairs.
+    pub(crate) fn request_target(&self, extra_query: &[(String, String)]) -> String {
+        let mut t = self
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        if t.is_empty() {
+            t.push('/');
+        }
+        if !extra_query.is_empty() {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(extra_query)
+                .finish();
+            t.push(if t.contains('?') { '&' } else { '?' });
+            t.push_str(&encoded);
+        }
+        t
+    }
+
+    /// Resolves a `Location` value against this URL (RFC 3986 §5.2, the common forms).
+    pub(crate) fn join(&self, location: &str) -> Result<Target, Error> {
+        let bad = || {
+            Error::new(
+                Kind::Parse(crate::error::Parse::Syntax),
+                "invalid Location header",
+            )
+        };
+        if location.starts_with("http://") || location.starts_with("https://") {
+            return Target::parse(location).map_err(|_| bad());
+        }
+        let scheme = if self.https {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        let (authority, path): (Authority, String) = if let Some(rest) = location.strip_prefix("//")
+        {
+            let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (
+                auth.parse().map_err(|_| bad())?,
+                if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.into()
+                },
+            )
+        } else if location.starts_with('/') {
+            (
+                self.uri.authority().cloned().ok_or_else(bad)?,
+                location.into(),
+            )
+        } else {
+            // Relative path: replace the last segment of the current path.
+            let base = self.uri.path();
+            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+            (
+                self.uri.authority().cloned().ok_or_else(bad)?,
+                format!("{}{location}", if dir.is_empty() { "/" } else { dir }),
+            )
+        };
+        let uri = Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+            .map_err(|_| bad())?;
+        Target::from_uri(uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_host_header() {
+        let t = Target::parse("http://example.com/a/b?c=1").unwrap();
+        assert_eq!(
+            (t.https, t.host.as_str(), t.port),
+            (false, "example.com", 80)
+        );
+        assert_eq!(t.host_header(), "example.com");
+        assert_eq!(
+            t.request_target(&[("q".into(), "a b".into())]),
+            "/a/b?c=1&q=a+b"
+        );
+        let t = Target::parse("https://[::1]:8443").unwrap();
+        assert_eq!((t.https, t.host.as_str(), t.port), (true, "::1", 8443));
+        assert_eq!(t.host_header(), "[::1]:8443");
+        assert_eq!(t.request_target(&[]), "/");
+        for bad in ["ftp://x/", "/relative", "http://user:pw@host/", "not a url"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn join_locations() {
+        let base = Target::parse("http://h:8080/dir/page?x=1").unwrap();
+        let cases = [
+            ("https://other/p", "https://other/p"),
+            ("//cdn.example/x", "http://cdn.example/x"),
+            ("/root?y=2", "http://h:8080/root?y=2"),
+            ("next", "http://h:8080/dir/next"),
+        ];
+        for (loc, want) in cases {
+            assert_eq!(base.join(loc).unwrap().uri.to_string(), want, "{loc}");
+        }
+    }
+}
