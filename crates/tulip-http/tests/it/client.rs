@@ -588,3 +588,81 @@ asyncio.run(main())
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn https_with_a_test_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "tulip-http test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let acceptor = tulip_tls::TlsAcceptor::from_pem(
+        format!("{}{}", leaf.pem(), ca.pem()).as_bytes(),
+        leaf_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let ca_pem = ca.pem();
+
+    tulip_executor::run(async move {
+        let listener = tulip_net::TcpListener::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tulip_executor::spawn(async move {
+            // Two connections: the trusted client's, then the untrusting client's failed one.
+            for _ in 0..2 {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.ends_with(b"\r\n\r\n") {
+                    let n = futures_lite::AsyncReadExt::read(&mut tls, &mut buf)
+                        .await
+                        .unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let body = "secure hello";
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                futures_lite::AsyncWriteExt::write_all(&mut tls, reply.as_bytes())
+                    .await
+                    .unwrap();
+                let _ = futures_lite::AsyncWriteExt::close(&mut tls).await;
+            }
+        });
+        let trusted = tulip_tls::TlsConnector::builder()
+            .add_roots_pem(ca_pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let c = Client::builder().tls(trusted).build();
+        let r = c
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "secure hello");
+        // The default client trusts only webpki roots: the test CA is refused.
+        let err = Client::new()
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        server.await.unwrap();
+    });
+}
