@@ -30,17 +30,19 @@ use super::set::FutureSet;
 ///
 /// ```
 /// use futures_lite::StreamExt;
-/// use std::time::Duration;
-/// use tulip_executor::as_completed;
+/// use tulip_executor::{as_completed, yield_now};
 ///
+/// // Each future yields `n` times to the scheduler before it finishes.
 /// let order = tulip_reactor::block_on(
-///     as_completed([30u64, 1, 15].map(|ms| async move {
-///         tulip_reactor::sleep(Duration::from_millis(ms)).await;
-///         ms
+///     as_completed([3u32, 0, 2].map(|n| async move {
+///         for _ in 0..n {
+///             yield_now().await;
+///         }
+///         n
 ///     }))
 ///     .collect::<Vec<_>>(),
 /// );
-/// assert_eq!(order, [1, 15, 30]);
+/// assert_eq!(order, [0, 2, 3]);
 /// ```
 pub fn as_completed<I>(futs: I) -> AsCompleted<I::Item>
 where
@@ -234,15 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn sleeps_finish_in_deadline_order() {
-        let got: Vec<u64> = block_on(
-            as_completed([12u64, 2, 7].map(|ms| async move {
-                sleep(Duration::from_millis(ms)).await;
-                ms
-            }))
-            .collect(),
-        );
-        assert_eq!(got, [2, 7, 12]);
+    fn a_timer_wakes_only_its_member() {
+        let mut s = as_completed([60_000u64, 1].map(|ms| async move {
+            sleep(Duration::from_millis(ms)).await;
+            ms
+        }));
+        assert_eq!(block_on(s.next()), Some(1));
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

@@ -27,19 +27,27 @@ use crate::{JoinError, Task, TaskId};
 /// # Examples
 ///
 /// ```
+/// use std::sync::mpsc;
 /// use std::time::Duration;
 /// use tulip_executor::{shield, spawn, wait_for, Runtime};
+/// use tulip_reactor::sleep;
 ///
 /// Runtime::new().unwrap().block_on(async {
-///     let (tx, rx) = std::sync::mpsc::channel();
+///     let (go, gate) = mpsc::channel::<()>();
+///     let (done, saved) = mpsc::channel();
 ///     let task = spawn(async move {
-///         tulip_reactor::sleep(Duration::from_millis(20)).await;
-///         tx.send("saved").unwrap();
+///         // Work that can only finish after the wait below has been given up.
+///         while gate.try_recv().is_err() {
+///             sleep(Duration::from_millis(1)).await;
+///         }
+///         done.send("saved").unwrap();
 ///     });
-///     // The wait times out, but the shielded task finishes its work regardless.
-///     assert!(wait_for(shield(task), Duration::from_millis(1)).await.is_err());
-///     tulip_reactor::sleep(Duration::from_millis(100)).await;
-///     assert_eq!(rx.try_recv(), Ok("saved"));
+///     assert!(wait_for(shield(task), Duration::from_millis(5)).await.is_err());
+///     go.send(()).unwrap();
+///     // The time-out cancelled the wait, not the task.
+///     while saved.try_recv().is_err() {
+///         sleep(Duration::from_millis(1)).await;
+///     }
 /// });
 /// ```
 pub fn shield<T>(task: Task<T>) -> Shield<T> {

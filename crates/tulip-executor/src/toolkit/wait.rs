@@ -65,7 +65,7 @@ impl<T, E> Outcome for Result<T, E> {
 /// use tulip_executor::{wait, ReturnWhen};
 /// use tulip_reactor::sleep;
 ///
-/// let futs = [1u64, 500].map(|ms| {
+/// let futs = [1u64, 60_000].map(|ms| {
 ///     Box::pin(async move {
 ///         sleep(Duration::from_millis(ms)).await;
 ///         Ok::<_, ()>(ms)
@@ -165,19 +165,34 @@ mod tests {
 
     type Job = Pin<Box<dyn Future<Output = Result<u64, u64>>>>;
 
-    /// A job that sleeps `ms` and then succeeds, or fails when `fail` is set.
-    fn job(ms: u64, fail: bool) -> Job {
-        Box::pin(async move {
-            sleep(Duration::from_millis(ms)).await;
-            if fail { Err(ms) } else { Ok(ms) }
-        })
+    /// What a job does: yield `n` times then succeed or fail with `n`, or never finish.
+    #[derive(Clone, Copy)]
+    enum J {
+        Ok(u32),
+        Fail(u32),
+        Never,
+    }
+
+    // Yield counts rather than sleeps: on one thread the completion order is then fixed, however
+    // loaded the machine is.
+    fn job(j: J) -> Job {
+        match j {
+            J::Ok(n) => Box::pin(async move { Ok(u64::from(YieldN::new(n, n).await)) }),
+            J::Fail(n) => Box::pin(async move { Err(u64::from(YieldN::new(n, n).await)) }),
+            J::Never => Box::pin(async {
+                sleep(Duration::from_secs(60)).await;
+                Ok(0)
+            }),
+        }
     }
 
     #[test]
     fn each_return_when() {
-        // (jobs as (ms, fails), when, timeout ms, expected done, expected pending count)
+        use J::*;
+        use ReturnWhen::*;
+        // (jobs, when, timeout ms, expected done, expected pending count)
         type Case = (
-            &'static [(u64, bool)],
+            &'static [J],
             ReturnWhen,
             Option<u64>,
             &'static [Result<u64, u64>],
@@ -185,45 +200,39 @@ mod tests {
         );
         let cases: &[Case] = &[
             (
-                &[(30, false), (1, false), (60, false)],
-                ReturnWhen::FirstCompleted,
+                &[Ok(3), Ok(0), Never],
+                FirstCompleted,
                 None,
-                &[Ok(1)],
+                &[Result::Ok(0)],
                 2,
             ),
             (
-                &[(1, false), (5, true), (500, false)],
-                ReturnWhen::FirstException,
+                &[Ok(1), Fail(5), Never],
+                FirstException,
                 None,
-                &[Ok(1), Err(5)],
+                &[Result::Ok(1), Err(5)],
                 1,
             ),
             (
-                &[(1, false), (5, false)],
-                ReturnWhen::FirstException,
-                None,
                 &[Ok(1), Ok(5)],
-                0,
-            ),
-            (
-                &[(8, true), (1, false)],
-                ReturnWhen::AllCompleted,
+                FirstException,
                 None,
-                &[Ok(1), Err(8)],
+                &[Result::Ok(1), Result::Ok(5)],
                 0,
             ),
             (
-                &[(1, false), (500, false)],
-                ReturnWhen::AllCompleted,
-                Some(20),
-                &[Ok(1)],
-                1,
+                &[Fail(8), Ok(1)],
+                AllCompleted,
+                None,
+                &[Result::Ok(1), Err(8)],
+                0,
             ),
-            (&[(500, false)], ReturnWhen::FirstCompleted, Some(5), &[], 1),
-            (&[], ReturnWhen::AllCompleted, None, &[], 0),
+            (&[Ok(1), Never], AllCompleted, Some(20), &[Result::Ok(1)], 1),
+            (&[Never], FirstCompleted, Some(5), &[], 1),
+            (&[], AllCompleted, None, &[], 0),
         ];
         for (i, (jobs, when, timeout, done, pending)) in cases.iter().enumerate() {
-            let futs = jobs.iter().map(|&(ms, fail)| job(ms, fail));
+            let futs = jobs.iter().map(|&j| job(j));
             let (got, left) = block_on(wait(futs, *when, timeout.map(Duration::from_millis)));
             assert_eq!(&got, done, "case {i}");
             assert_eq!(left.len(), *pending, "case {i}");
@@ -232,7 +241,7 @@ mod tests {
 
     #[test]
     fn pending_futures_come_back_untouched_and_still_work() {
-        let futs = [job(1, false), job(15, false), job(10, true)];
+        let futs = [job(J::Ok(1)), job(J::Ok(15)), job(J::Fail(10))];
         let (done, pending) = block_on(wait(futs, ReturnWhen::FirstCompleted, None));
         assert_eq!(done, [Ok(1)]);
         // The pending ones come back in input order and can be awaited again.
@@ -258,7 +267,7 @@ mod tests {
     fn timeout_returns_without_error() {
         let start = Instant::now();
         let (done, pending) = block_on(wait(
-            [job(10_000, false)],
+            [job(J::Never)],
             ReturnWhen::AllCompleted,
             Some(Duration::from_millis(10)),
         ));
@@ -266,7 +275,7 @@ mod tests {
         assert_eq!(pending.len(), 1);
         let waited = start.elapsed();
         assert!(
-            waited >= Duration::from_millis(10) && waited < Duration::from_secs(5),
+            waited >= Duration::from_millis(10) && waited < Duration::from_secs(20),
             "{waited:?}"
         );
     }
