@@ -8,13 +8,14 @@ mod process;
 mod reactor;
 mod sync;
 mod tls;
+mod toolkit;
 
 use harness::Config;
 
 fn main() {
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
-    for group in [executor::benches, process::benches, reactor::benches, sync::benches, tls::benches] {
+    for group in [executor::benches, process::benches, reactor::benches, sync::benches, tls::benches, toolkit::benches] {
         for bench in group(&cfg) {
             report.run(bench);
         }
