@@ -129,3 +129,36 @@ mod send_sync {
         });
     }
 }
+
+/// A waker that counts its wake-ups, for tests that must see a notification being passed on
+/// (polling the next waiter directly would find the item or permit either way).
+#[cfg(test)]
+pub(crate) mod test_waker {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    pub(crate) struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Count {
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// Polls `f` once with a fresh counting waker and returns the result and the counter.
+    pub(crate) fn poll_counted<F: std::future::Future + Unpin>(
+        f: &mut F,
+    ) -> (Poll<F::Output>, Arc<Count>) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let r = std::pin::Pin::new(f).poll(&mut Context::from_waker(&waker));
+        (r, count)
+    }
+}

@@ -196,9 +196,12 @@ mod tests {
         let mut a = Box::pin(lock.lock());
         let mut b = Box::pin(lock.lock());
         assert!(block_on(poll_once(&mut a)).is_none());
-        assert!(block_on(poll_once(&mut b)).is_none());
+        let (r, b_wakes) = crate::test_waker::poll_counted(&mut b);
+        assert!(r.is_pending());
         drop(g); // handed to `a`
+        assert_eq!(b_wakes.get(), 0);
         drop(a); // `a` never saw it: it goes to `b`
+        assert_eq!(b_wakes.get(), 1);
         assert!(block_on(poll_once(&mut b)).is_some());
         assert!(!lock.locked());
     }

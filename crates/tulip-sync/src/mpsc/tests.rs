@@ -53,9 +53,12 @@ fn dropped_notified_sender_passes_the_slot_on() {
     let mut a = Box::pin(tx.send(1));
     let mut b = Box::pin(tx.send(2));
     assert!(block_on(poll_once(&mut a)).is_none());
-    assert!(block_on(poll_once(&mut b)).is_none());
+    let (r, b_wakes) = crate::test_waker::poll_counted(&mut b);
+    assert!(r.is_pending());
     assert_eq!(rx.try_recv(), Ok(0)); // notifies `a`
+    assert_eq!(b_wakes.get(), 0);
     drop(a);
+    assert_eq!(b_wakes.get(), 1, "the free slot must be offered to `b`");
     assert_eq!(block_on(poll_once(&mut b)).map(|r| r.is_ok()), Some(true));
     assert_eq!(rx.try_recv(), Ok(2));
     assert_eq!(tx.chan.send_waiting.load(Ordering::SeqCst), 0);

@@ -58,9 +58,12 @@ fn dropped_notified_getter_passes_the_item_on() {
     let mut a = Box::pin(q.get());
     let mut b = Box::pin(q.get());
     assert!(block_on(poll_once(&mut a)).is_none());
-    assert!(block_on(poll_once(&mut b)).is_none());
+    let (r, b_wakes) = crate::test_waker::poll_counted(&mut b);
+    assert!(r.is_pending());
     q.put_nowait(7).unwrap(); // announced to `a`
+    assert_eq!(b_wakes.get(), 0);
     drop(a);
+    assert_eq!(b_wakes.get(), 1, "the announcement must move on to `b`");
     assert_eq!(block_on(poll_once(&mut b)), Some(Ok(7)));
     assert!(lock(&q.state).getters.is_empty());
 }

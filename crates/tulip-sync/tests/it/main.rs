@@ -5,6 +5,7 @@
 //! shrink in debug builds to keep the suite fast.
 #![cfg(not(loom))]
 
+mod cancel;
 mod channels;
 mod locks;
 mod queues;
