@@ -93,3 +93,48 @@ fn mpsc_bounded_wakes_both_sides() {
         t.join().unwrap();
     });
 }
+
+#[test]
+fn queue_put_get_hand_over_both_ways() {
+    model(|| {
+        let q = Arc::new(tulip_sync::Queue::bounded(1));
+        let q2 = q.clone();
+        let t = thread::spawn(move || {
+            block_on(q2.put(1)).unwrap();
+            block_on(q2.put(2)).unwrap();
+        });
+        assert_eq!(block_on(q.get()), Ok(1));
+        assert_eq!(block_on(q.get()), Ok(2));
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn condition_notify_reaches_a_waiter() {
+    model(|| {
+        let cond = Arc::new(tulip_sync::Condition::new(false));
+        let c2 = cond.clone();
+        let t = thread::spawn(move || {
+            *block_on(c2.lock()) = true;
+            c2.notify(1);
+        });
+        let g = block_on(cond.lock());
+        let g = block_on(cond.wait_for(g, |ready| *ready));
+        assert!(*g);
+        drop(g);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn future_result_reaches_a_waiter() {
+    model(|| {
+        let fut: tulip_sync::Future<u8, ()> = tulip_sync::Future::new();
+        let f2 = fut.clone();
+        let t = thread::spawn(move || {
+            f2.set_result(5).unwrap();
+        });
+        assert_eq!(block_on(fut.wait()), Ok(5));
+        t.join().unwrap();
+    });
+}
