@@ -33,116 +33,47 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+// Under `--cfg loom` only the lock-free core (run queue, idle protocol) is built, for
+// `tests/loom.rs`: the reactor below us cannot build under loom (parking has no timed park there).
+#[cfg(not(loom))]
 mod blocking;
+#[cfg(not(loom))]
 mod debug;
+#[cfg(not(loom))]
 mod driver;
+#[cfg(not(loom))]
 mod enter;
+#[cfg(not(loom))]
+mod entry;
 mod idle;
+#[cfg(not(loom))]
 mod local;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_models;
 mod queue;
+#[cfg(not(loom))]
 mod registry;
+#[cfg(not(loom))]
 pub mod runtime;
 mod sync;
+#[cfg(not(loom))]
 pub mod task;
+#[cfg(not(loom))]
 mod toolkit;
 
-
-use std::future::Future;
-
+#[cfg(not(loom))]
+pub use entry::{all_tasks, current_task, run, spawn, spawn_blocking, spawn_local};
+#[cfg(not(loom))]
 pub use local::LocalExecutor;
+#[cfg(not(loom))]
 pub use runtime::{Handle, Runtime, TimerHandle};
+#[cfg(not(loom))]
 pub use task::{JoinError, Task, TaskId, TaskInfo};
+#[cfg(not(loom))]
 pub use toolkit::{
     AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,
     ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2, gather3,
     shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
 
-/// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it.
-///
-/// # Panics
-///
-/// Panics when called outside a tulip runtime (not on a worker, not inside
-/// [`Runtime::block_on`] or [`run`], and no [`Handle::enter`] guard).
-pub fn spawn<F>(fut: F) -> Task<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let mut fut = Some(fut);
-    // Fast path on a worker: no thread-local `Arc` clone to find the runtime.
-    let spawned = runtime::worker::with_current(|w| {
-        w.map(|w| w.shared().spawn(fut.take().expect("taken once"), None))
-    });
-    if let Some(t) = spawned {
-        return t;
-    }
-    let fut = fut.take().expect("not taken on this path");
-    match runtime::handle::try_current_shared() {
-        Some(s) => s.spawn(fut, None),
-        None => panic!(
-            "tulip_executor::spawn called outside of a tulip runtime: call it from inside \
-             Runtime::block_on, tulip_executor::run, a spawned task, or use Handle::spawn"
-        ),
-    }
-}
-
-/// Spawns a `!Send` task onto the [`LocalExecutor`] running on this thread (also the one
-/// inside [`Runtime::block_on`] and [`run`]). Dropping the returned [`Task`] detaches it.
-///
-/// # Panics
-///
-/// Panics when no `LocalExecutor` runs on this thread.
-pub fn spawn_local<F>(fut: F) -> Task<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    local::spawn_local_named(fut, None)
-}
-
-/// Runs a blocking closure on the blocking pool (asyncio's `to_thread`): the current runtime's
-/// pool, or a process-wide one outside any runtime.
-pub fn spawn_blocking<F, T>(f: F) -> Task<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match runtime::handle::try_current_shared() {
-        Some(s) => s.blocking.spawn(f),
-        None => blocking::Pool::global().spawn(f),
-    }
-}
-
-/// asyncio's `run(main())`: builds a [`Runtime`], runs `fut` to completion on this thread,
-/// then shuts the runtime down (cancelling tasks still pending).
-///
-/// # Panics
-///
-/// Panics when the runtime cannot start threads, or when called from inside a runtime.
-pub fn run<F: Future>(fut: F) -> F::Output {
-    let rt = Runtime::new().expect("tulip_executor::run: cannot start the runtime's threads");
-    rt.block_on(fut)
-}
-
-/// The task being polled on this thread (asyncio's `current_task()`), or `None` outside a task.
-pub fn current_task() -> Option<TaskInfo> {
-    let p = runtime::worker::CURRENT_TASK.with(std::cell::Cell::get);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: invariant 4 of `task`: the pointer is published only while its runnable runs.
-    let meta = unsafe { &*p };
-    Some(TaskInfo { id: meta.id, name: meta.name.as_deref().map(str::to_owned) })
-}
-
-/// The live tasks of the current runtime and of this thread's `LocalExecutor` (asyncio's
-/// `all_tasks()`), sorted by id.
-pub fn all_tasks() -> Vec<TaskInfo> {
-    let mut out = local::current_tasks();
-    if let Some(s) = runtime::handle::try_current_shared() {
-        out.extend(s.registry.list());
-    }
-    out.sort_by_key(|t| t.id);
-    out
-}

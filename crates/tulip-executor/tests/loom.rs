@@ -1,1 +1,235 @@
-//! loom models of the wake/park protocol and the local-queue steal (see `cfg(loom)`).
+//! loom models of the scheduler's lock-free parts: the local run queue's push/pop/steal (with
+//! overflow into an injector) and the wake/park protocol (no lost wake-ups).
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p tulip-executor --release --test loom`.
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+use tulip_executor::loom_models::{CAP, Idle, Item, Woken, queue};
+
+/// Explores interleavings with at most `PREEMPTIONS` forced preemptions per execution: enough to
+/// hit the races that matter here (each needs one or two), and it keeps every model < 15 s.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    const PREEMPTIONS: usize = 2;
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(PREEMPTIONS);
+    b.check(f);
+}
+
+fn item(n: usize) -> Item {
+    Item(Box::new(n))
+}
+
+/// The owner pushes and pops while a thief steals: every item comes out exactly once.
+#[test]
+fn steal_while_owner_pushes_and_pops() {
+    model(|| {
+        let (owner, stealer) = queue();
+        let (thief_local, _thief_stealer) = queue();
+        let th = thread::spawn(move || {
+            let mut got = Vec::new();
+            if let Some(i) = stealer.steal_into(&thief_local) {
+                got.push(*i.0);
+            }
+            while let Some(i) = thief_local.pop() {
+                got.push(*i.0);
+            }
+            got
+        });
+        let overflow = Arc::new(Mutex::new(Vec::new()));
+        let mut got = Vec::new();
+        for n in 0..2 {
+            let o = overflow.clone();
+            owner.push_back(item(n), move |i| o.lock().unwrap().push(*i.0));
+        }
+        if let Some(i) = owner.pop() {
+            got.push(*i.0);
+        }
+        let o = overflow.clone();
+        owner.push_back(item(2), move |i| o.lock().unwrap().push(*i.0));
+        while let Some(i) = owner.pop() {
+            got.push(*i.0);
+        }
+        got.extend(th.join().unwrap());
+        got.extend(overflow.lock().unwrap().iter().copied());
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2]);
+    });
+}
+
+/// A full queue overflows half of itself into the injector while a thief is at work.
+#[test]
+fn overflow_while_stealing() {
+    model(|| {
+        let (owner, stealer) = queue();
+        let (thief_local, _s) = queue();
+        let total = CAP as usize + 1;
+        for n in 0..CAP as usize {
+            owner.push_back(item(n), |_| unreachable!("room for CAP items"));
+        }
+        let th = thread::spawn(move || {
+            let mut got = Vec::new();
+            if let Some(i) = stealer.steal_into(&thief_local) {
+                got.push(*i.0);
+            }
+            while let Some(i) = thief_local.pop() {
+                got.push(*i.0);
+            }
+            got
+        });
+        let mut overflow = Vec::new();
+        owner.push_back(item(CAP as usize), |i| overflow.push(*i.0));
+        let mut got = overflow;
+        while let Some(i) = owner.pop() {
+            got.push(*i.0);
+        }
+        got.extend(th.join().unwrap());
+        got.sort();
+        assert_eq!(got, (0..total).collect::<Vec<_>>());
+    });
+}
+
+/// Two thieves race for the same queue: nothing is taken twice.
+#[test]
+fn two_thieves() {
+    model(|| {
+        let (owner, stealer) = queue();
+        for n in 0..2 {
+            owner.push_back(item(n), |_| unreachable!());
+        }
+        let thieves: Vec<_> = (0..2)
+            .map(|_| {
+                let s = stealer.clone();
+                thread::spawn(move || {
+                    let (mine, _x) = queue();
+                    let mut got = Vec::new();
+                    if let Some(i) = s.steal_into(&mine) {
+                        got.push(*i.0);
+                    }
+                    while let Some(i) = mine.pop() {
+                        got.push(*i.0);
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        while let Some(i) = owner.pop() {
+            got.push(*i.0);
+        }
+        for t in thieves {
+            got.extend(t.join().unwrap());
+        }
+        got.sort();
+        assert_eq!(got, vec![0, 1]);
+    });
+}
+
+/// The worker side of the protocol, as `runtime::worker` runs it, against an injector.
+fn worker(
+    me: usize,
+    idle: &Idle,
+    injector: &Mutex<Vec<usize>>,
+    parker: &parking::Parker,
+    unparkers: &[parking::Unparker],
+    taken: &AtomicUsize,
+    jobs: usize,
+    done: &AtomicBool,
+) {
+    let notify = || {
+        if let Some(i) = idle.worker_to_notify() {
+            unparkers[i].unpark();
+        }
+    };
+    let mut searching = false;
+    loop {
+        if done.load(SeqCst) {
+            return;
+        }
+        if !searching {
+            searching = idle.worker_to_searching();
+        }
+        let job = injector.lock().unwrap().pop();
+        if job.is_some() {
+            if searching {
+                searching = false;
+                if idle.worker_from_searching() {
+                    notify();
+                }
+            }
+            if taken.fetch_add(1, SeqCst) + 1 == jobs {
+                // The last job: everyone may stop.
+                done.store(true, SeqCst);
+                for u in unparkers {
+                    u.unpark();
+                }
+                return;
+            }
+            continue;
+        }
+        let last = idle.worker_to_parked(me, searching);
+        searching = false;
+        if last && !injector.lock().unwrap().is_empty() {
+            notify();
+        }
+        loop {
+            if done.load(SeqCst) {
+                return;
+            }
+            parker.park();
+            match idle.woken(me, false) {
+                Woken::Notified => {
+                    searching = true;
+                    break;
+                }
+                Woken::SelfUnparked => break,
+                Woken::StillParked => {}
+            }
+        }
+    }
+}
+
+/// A producer pushes jobs from outside while workers search and park: every job gets taken.
+/// A lost wake-up leaves a job in the injector with every worker parked forever, which loom
+/// reports as a deadlock (the main thread waits for them in `join`).
+fn wake_park_model(workers: usize, jobs: usize) {
+    model(move || {
+        let idle = Arc::new(Idle::new(workers));
+        let injector = Arc::new(Mutex::new(Vec::new()));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let _ = &taken;
+        let pairs: Vec<_> = (0..workers).map(|_| parking::pair()).collect();
+        let unparkers: Arc<Vec<_>> = Arc::new(pairs.iter().map(|(_, u)| u.clone()).collect());
+        let mut threads = Vec::new();
+        for (me, (parker, _)) in pairs.into_iter().enumerate() {
+            let (idle, injector, taken, done, unparkers) =
+                (idle.clone(), injector.clone(), taken.clone(), done.clone(), unparkers.clone());
+            threads.push(thread::spawn(move || {
+                worker(me, &idle, &injector, &parker, &unparkers, &taken, jobs, &done)
+            }));
+        }
+        for j in 0..jobs {
+            injector.lock().unwrap().push(j);
+            if let Some(i) = idle.worker_to_notify() {
+                unparkers[i].unpark();
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn wake_park_one_worker() {
+    wake_park_model(1, 2);
+}
+
+#[test]
+fn wake_park_two_workers() {
+    wake_park_model(2, 1);
+}

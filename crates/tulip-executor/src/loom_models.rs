@@ -1,0 +1,93 @@
+//! Crate-internal pieces exposed to `tests/loom.rs` under `cfg(loom)` only: the local run queue
+//! and the idle (wake/park) protocol, the two places where the scheduler's correctness rests on
+//! atomics rather than locks. Not part of the API.
+
+#![allow(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+use std::ptr::NonNull;
+
+use crate::queue::{self, RawItem};
+
+pub const CAP: u32 = queue::CAP;
+
+/// Mirror of the crate-private `idle::Woken`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Woken {
+    Notified,
+    SelfUnparked,
+    StillParked,
+}
+
+/// A queue item for the models: a boxed number, so that loss or duplication shows up as a leak
+/// or a double free under loom, and in the sums the tests check.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Item(pub Box<usize>);
+
+impl RawItem for Item {
+    fn into_ptr(self) -> NonNull<()> {
+        NonNull::from(Box::leak(self.0)).cast()
+    }
+    unsafe fn from_ptr(ptr: NonNull<()>) -> Self {
+        // SAFETY: the caller passes a pointer from `into_ptr` (a leaked `Box<usize>`) once.
+        Item(unsafe { Box::from_raw(ptr.cast::<usize>().as_ptr()) })
+    }
+}
+
+pub struct Local(queue::Local<Item>);
+pub struct Stealer(queue::Stealer<Item>);
+
+pub fn queue() -> (Local, Stealer) {
+    let (l, s) = queue::new();
+    (Local(l), Stealer(s))
+}
+
+impl Local {
+    pub fn push_back(&self, item: Item, overflow: impl FnMut(Item)) {
+        self.0.push_back(item, overflow)
+    }
+    pub fn pop(&self) -> Option<Item> {
+        self.0.pop()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Stealer {
+    pub fn steal_into(&self, dst: &Local) -> Option<Item> {
+        self.0.steal_into(&dst.0)
+    }
+}
+
+impl Clone for Stealer {
+    fn clone(&self) -> Self {
+        Stealer(self.0.clone())
+    }
+}
+
+pub struct Idle(crate::idle::Idle);
+
+impl Idle {
+    pub fn new(workers: usize) -> Idle {
+        Idle(crate::idle::Idle::new(workers))
+    }
+    pub fn worker_to_searching(&self) -> bool {
+        self.0.worker_to_searching()
+    }
+    pub fn worker_from_searching(&self) -> bool {
+        self.0.worker_from_searching()
+    }
+    pub fn worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
+        self.0.worker_to_parked(index, is_searching)
+    }
+    pub fn worker_to_notify(&self) -> Option<usize> {
+        self.0.worker_to_notify()
+    }
+    pub fn woken(&self, index: usize, has_work: bool) -> Woken {
+        match self.0.woken(index, has_work) {
+            crate::idle::Woken::Notified => Woken::Notified,
+            crate::idle::Woken::SelfUnparked => Woken::SelfUnparked,
+            crate::idle::Woken::StillParked => Woken::StillParked,
+        }
+    }
+}
