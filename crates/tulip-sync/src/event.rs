@@ -1,10 +1,18 @@
 //! `Event`: a latched flag tasks can wait for.
 
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 use crate::wait_list::{WaitList, WakeList, wake_all};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// `state` bit: the flag.
+const SET: usize = 1;
+/// `state` bit: the wait list may be non-empty; set by a waiter before it queues and cleared
+/// by the `set` that drains the list, both with the mutex held.
+const WAITERS: usize = 2;
+/// `state` is `generation * GEN | WAITERS | SET`.
+const GEN: usize = 4;
 
 /// A latched event, like `asyncio.Event`: [`set`](Event::set) wakes every waiter and keeps
 /// later waits from blocking until [`clear`](Event::clear).
@@ -24,11 +32,12 @@ use std::task::{Context, Poll};
 /// ```
 #[derive(Debug, Default)]
 pub struct Event {
-    flag: AtomicBool,
-    /// Bumped by every `set` that woke waiters, with the `waiters` mutex held. A waiter that
-    /// sees it move knows it was woken and that `set` already freed its slot, so its wake-up
-    /// poll takes no lock.
-    generation: AtomicUsize,
+    /// The flag, the waiters bit and a generation, in one word so that `set` and a queuing
+    /// waiter order themselves by read-modify-writes of one atomic: either the waiter sees
+    /// `SET` and does not queue, or `set` sees `WAITERS` and drains the list under the mutex.
+    /// The generation moves with every drain: a waiter that sees it move knows it was woken
+    /// and that `set` already freed its slot, so its wake-up poll takes no lock.
+    state: AtomicUsize,
     waiters: Mutex<WaitList<()>>,
 }
 
@@ -36,24 +45,35 @@ impl Event {
     /// Creates a cleared event.
     pub fn new() -> Self {
         Event {
-            flag: AtomicBool::new(false),
-            generation: AtomicUsize::new(0),
+            state: AtomicUsize::new(0),
             waiters: Mutex::new(WaitList::new()),
         }
     }
 
-    /// Sets the flag and wakes every waiter.
+    /// Sets the flag and wakes every waiter. With nobody waiting it is one atomic operation.
     pub fn set(&self) {
-        if self.flag.swap(true, Ordering::AcqRel) {
+        let old = self.state.fetch_or(SET, Ordering::AcqRel);
+        if old & SET != 0 || old & WAITERS == 0 {
             return;
         }
-        // A waiter checks the flag under this mutex before it queues, so after taking the
-        // mutex here every waiter that missed the flag is in the list.
         let mut wakers = WakeList::new();
         let mut list = lock(&self.waiters);
-        if !list.is_empty() {
-            self.generation.fetch_add(1, Ordering::Release);
-            list.drain_all(&mut wakers);
+        // Only holders of the mutex touch `WAITERS` and the generation; `clear` may race on
+        // `SET`, hence the CAS loop.
+        let mut s = self.state.load(Ordering::Acquire);
+        while s & WAITERS != 0 {
+            match self.state.compare_exchange_weak(
+                s,
+                (s & !WAITERS) + GEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    list.drain_all(&mut wakers);
+                    break;
+                }
+                Err(actual) => s = actual,
+            }
         }
         drop(list);
         wake_all(wakers);
@@ -61,12 +81,16 @@ impl Event {
 
     /// Clears the flag. Waiters already woken by a `set` still return.
     pub fn clear(&self) {
-        self.flag.store(false, Ordering::Release);
+        self.state.fetch_and(!SET, Ordering::AcqRel);
     }
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & SET != 0
+    }
+
+    fn generation(&self) -> usize {
+        self.state.load(Ordering::Acquire) / GEN
     }
 
     /// Waits until the flag is set; returns at once if it is.
@@ -97,7 +121,7 @@ impl Future for EventWait<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let event = self.event;
         match self.key {
-            Some((_, generation)) if event.generation.load(Ordering::Acquire) != generation => {
+            Some((_, generation)) if event.generation() != generation => {
                 // `set` freed the slot: nothing to clean up.
                 self.key = None;
                 return Poll::Ready(());
@@ -106,10 +130,9 @@ impl Future for EventWait<'_> {
             _ => {}
         }
         let mut list = lock(&event.waiters);
-        // Re-check under the mutex: `set` bumps the generation while holding it.
-        let generation = event.generation.load(Ordering::Acquire);
         match self.key {
-            Some((_, queued_in)) if queued_in != generation => {
+            // Re-check under the mutex: `set` moves the generation while holding it.
+            Some((_, queued_in)) if queued_in != event.generation() => {
                 self.key = None;
                 Poll::Ready(())
             }
@@ -117,11 +140,17 @@ impl Future for EventWait<'_> {
                 list.set_waker(key, cx.waker());
                 Poll::Pending
             }
-            None if event.is_set() => Poll::Ready(()),
             None => {
+                let old = event.state.fetch_or(WAITERS, Ordering::AcqRel);
+                if old & SET != 0 {
+                    if list.is_empty() {
+                        event.state.fetch_and(!WAITERS, Ordering::AcqRel);
+                    }
+                    return Poll::Ready(());
+                }
                 let key = list.push_back(cx.waker(), ());
                 drop(list);
-                self.key = Some((key, generation));
+                self.key = Some((key, old / GEN));
                 Poll::Pending
             }
         }
@@ -133,7 +162,7 @@ impl Drop for EventWait<'_> {
         // `set` wakes everybody, so a wake-up left unused here has nobody to go to.
         if let Some((key, queued_in)) = self.key.take() {
             let mut list = lock(&self.event.waiters);
-            if self.event.generation.load(Ordering::Acquire) == queued_in {
+            if self.event.generation() == queued_in {
                 list.remove(key);
             }
         }

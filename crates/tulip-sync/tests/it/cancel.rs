@@ -140,7 +140,8 @@ fn cancelled_condition_waits_keep_notifications() {
                             return;
                         }
                         // A cancelled wait may swallow nothing: its notification moves on.
-                        let _ = maybe_cancel(i, cond.wait_for(g, |v| *v % 2 == 1)).await;
+                        let _ = maybe_cancel(i, cond.wait_for(g, |v| *v % 2 == 1 || *v >= rounds))
+                            .await;
                     }
                 })
             })
