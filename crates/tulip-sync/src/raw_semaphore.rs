@@ -10,6 +10,11 @@
 //!    paths (acquire and release) are compare-and-swaps on a value without `QUEUED`, so they fail
 //!    and fall back to the mutex.
 //!
+//! 4. Queued waiters get tickets in FIFO order and are granted in ticket order (a cancelled
+//!    waiter leaves without a grant). The granter frees the waiter's slot and publishes
+//!    `granted` = ticket + 1 with the mutex held, so a waiter learns of its grant from one
+//!    atomic load, without the mutex, and never touches its freed slot again.
+//!
 //! Hence the uncontended acquire and release are one load and one CAS each, no mutex, and
 //! contended permits are handed over in FIFO order: a newcomer cannot take a permit while
 //! anybody is queued (no barging), which is what makes `Lock` and `Semaphore` fair.
@@ -29,12 +34,25 @@ pub(crate) const MAX_PERMITS: usize = usize::MAX >> 3;
 struct Need {
     /// Permits it asked for.
     want: usize,
-    /// Permits still missing; it is notified when this reaches zero.
+    /// Permits still missing; it is granted when this reaches zero.
     missing: usize,
+    /// Its place in the FIFO (rule 4).
+    ticket: usize,
+}
+
+/// Whether the waiter with `ticket` was granted, given `granted` (one past the last granted
+/// ticket). Wrapping arithmetic keeps this right across overflow while fewer than
+/// `usize::MAX / 2` waiters are queued.
+fn is_granted(granted: usize, ticket: usize) -> bool {
+    granted.wrapping_sub(ticket).wrapping_sub(1) < usize::MAX / 2
 }
 
 pub(crate) struct RawSemaphore {
     state: AtomicUsize,
+    /// One past the ticket of the last waiter granted (rule 4); written under `waiters`.
+    granted: AtomicUsize,
+    /// The next ticket to hand out; changed only under `waiters`.
+    next_ticket: AtomicUsize,
     waiters: Mutex<WaitList<Need>>,
 }
 
@@ -58,6 +76,8 @@ impl RawSemaphore {
         );
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
+            granted: AtomicUsize::new(0),
+            next_ticket: AtomicUsize::new(0),
             waiters: Mutex::new(WaitList::new()),
         }
     }
@@ -135,7 +155,11 @@ impl RawSemaphore {
             if need.missing > 0 {
                 break;
             }
-            if let Some(w) = list.notify_front() {
+            // Rule 4: free the slot, then publish the grant.
+            let (waker, need) = list.pop_front().expect("front exists");
+            self.granted
+                .store(need.ticket.wrapping_add(1), Ordering::Release);
+            if let Some(w) = waker {
                 wakers.push(w);
             }
         }
@@ -150,7 +174,7 @@ impl RawSemaphore {
 
     /// Queues an acquirer of `n` permits unless it can take them at once (checked under the
     /// mutex, so no release is missed). `Ok(())` means acquired.
-    fn enqueue(&self, n: usize, waker: &Waker) -> Result<(), usize> {
+    fn enqueue(&self, n: usize, waker: &Waker) -> Result<(), (usize, usize)> {
         let mut list = lock(&self.waiters);
         let mut granted = 0;
         if list.is_empty() {
@@ -174,13 +198,15 @@ impl RawSemaphore {
                 }
             }
         }
-        Err(list.push_back(
-            waker,
-            Need {
-                want: n,
-                missing: n - granted,
-            },
-        ))
+        let ticket = self.next_ticket.load(Ordering::Relaxed);
+        self.next_ticket
+            .store(ticket.wrapping_add(1), Ordering::Relaxed);
+        let need = Need {
+            want: n,
+            missing: n - granted,
+            ticket,
+        };
+        Err((list.push_back(waker, need), ticket))
     }
 
     /// A future acquiring `n` permits.
@@ -199,7 +225,8 @@ impl RawSemaphore {
 pub(crate) struct Acquire<'a> {
     sem: &'a RawSemaphore,
     n: usize,
-    key: Option<usize>,
+    /// Slot and ticket while queued.
+    key: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Acquire<'_> {
@@ -229,14 +256,18 @@ impl std::future::Future for Acquire<'_> {
                     }
                 }
             }
-            Some(key) => {
+            Some((slot, ticket)) => {
+                // Rule 4: the grant is visible without the mutex; the slot is already free.
+                if is_granted(this.sem.granted.load(Ordering::Acquire), ticket) {
+                    this.key = None;
+                    return Poll::Ready(());
+                }
                 let mut list = lock(&this.sem.waiters);
-                if list.is_notified(key) {
-                    list.remove(key);
+                if is_granted(this.sem.granted.load(Ordering::Acquire), ticket) {
                     this.key = None;
                     Poll::Ready(())
                 } else {
-                    list.set_waker(key, cx.waker());
+                    list.set_waker(slot, cx.waker());
                     Poll::Pending
                 }
             }
@@ -246,13 +277,16 @@ impl std::future::Future for Acquire<'_> {
 
 impl Drop for Acquire<'_> {
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
+        let Some((slot, ticket)) = self.key.take() else {
+            return;
+        };
         let mut list = lock(&self.sem.waiters);
-        let removed = list.remove(key);
-        let held = if removed.notified {
-            removed.data.want
+        let held = if is_granted(self.sem.granted.load(Ordering::Acquire), ticket) {
+            // Granted but never told: pass every permit on (its slot is already free).
+            self.n
         } else {
-            removed.data.want - removed.data.missing
+            let need = list.remove(slot).data;
+            need.want - need.missing
         };
         // Even with nothing to give back, the removal may have emptied the list: fix `QUEUED`.
         let wakers = self.sem.release_locked(&mut list, held);

@@ -204,6 +204,21 @@ impl<T> WaitList<T> {
         waker
     }
 
+    /// Unlinks the first queued waiter and frees its slot, returning its waker and payload;
+    /// for primitives that tell the waiter by other means (see `raw_semaphore`, rule 4).
+    pub(crate) fn pop_front(&mut self) -> Option<(Option<Waker>, T)> {
+        if self.head == NIL {
+            return None;
+        }
+        let key = self.head;
+        let (waker, data) = self.unlink(key);
+        self.slots[key] = Slot::Vacant {
+            next_free: self.free,
+        };
+        self.free = key;
+        Some((waker, data))
+    }
+
     /// Notifies up to `n` queued waiters in FIFO order, pushing their wakers to `out`.
     /// Returns how many were notified.
     pub(crate) fn notify_n(&mut self, n: usize, out: &mut WakeList) -> usize {
