@@ -16,6 +16,11 @@
 //!   asyncio's flow control, [`create_server`], [`create_connection`]; [`DatagramProtocol`]
 //!   with [`create_datagram_endpoint`].
 //!
+//! # Feature flags
+//!
+//! - `tls` (off by default): [`open_connection_tls`] and [`start_server_tls`], streams over
+//!   tulip-tls (asyncio's `ssl=`).
+//!
 //! Everything that spawns (servers, transports) must run inside a tulip runtime
 //! (`tulip_executor::run`, `Runtime::block_on`, or a task); plain sockets and streams work
 //! under `tulip_reactor::block_on` too.
@@ -78,6 +83,8 @@ pub use stream::{
     open_unix_connection, serve_tcp, serve_unix, start_server, start_server_on, start_unix_server,
     streams,
 };
+#[cfg(feature = "tls")]
+pub use stream::{TlsStreamReader, TlsStreamWriter, open_connection_tls, start_server_tls};
 pub use tcp::{DEFAULT_BACKLOG, Incoming, TcpListener, TcpListenerBuilder, TcpStream};
 pub use transport::{
     DatagramProtocol, DatagramTransport, Protocol, Transport, connect_accepted_socket,

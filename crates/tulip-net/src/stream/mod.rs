@@ -3,10 +3,14 @@
 
 mod error;
 mod reader;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 pub use error::ReadError;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
+#[cfg(feature = "tls")]
+pub use tls::{TlsStreamReader, TlsStreamWriter, open_connection_tls, start_server_tls};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 use std::future::Future;

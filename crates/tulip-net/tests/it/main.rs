@@ -7,6 +7,8 @@ mod python;
 mod reader;
 mod sockets;
 mod streams;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod udp;
 mod unix;
