@@ -9,6 +9,11 @@
 //! `Lock` and `Semaphore` take an uncontended permit with one compare-and-swap, and hand
 //! permits to waiters in FIFO order.
 //!
+//! The crate has no feature flags. Building with `RUSTFLAGS="--cfg loom"` swaps every atomic
+//! and mutex for loom's, for the model checks in `tests/loom.rs`. [`Future`] is asyncio's
+//! name and shadows `std::future::Future` if glob-imported; import it under another name
+//! where that matters.
+//!
 //! | asyncio | here |
 //! |---|---|
 //! | `Lock` | [`Lock`] (with data and a guard), [`RwLock`] |
