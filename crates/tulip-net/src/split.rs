@@ -47,20 +47,16 @@ pub trait StreamSocket: sealed::Sealed + Send + Sync + 'static {
 /// delegating to the reactor handle in field `io`; `poll_close` sends a FIN.
 macro_rules! impl_stream_io {
     ($ty:ty) => {
-        // Reads go through `poll_read_with`, which waits only after a read returned
-        // `WouldBlock`. `Async`'s own `AsyncRead` also stops after a short read, but an edge
-        // carrying data and the peer's FIN together would then never be followed by another
-        // edge, and the end of stream would go unseen.
+        // `Async`'s `AsyncRead` skips the `WouldBlock` read after a short read (the kernel
+        // buffer is then known to be empty); the reactor latches hang-ups, so an end of stream
+        // that arrived in the same edge as the last data is still seen.
         impl futures_lite::io::AsyncRead for &$ty {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                self.io.poll_read_with(cx, |s| {
-                    let mut s = s;
-                    std::io::Read::read(&mut s, buf)
-                })
+                Pin::new(&mut &self.io).poll_read(cx, buf)
             }
 
             fn poll_read_vectored(
@@ -68,10 +64,7 @@ macro_rules! impl_stream_io {
                 cx: &mut Context<'_>,
                 bufs: &mut [IoSliceMut<'_>],
             ) -> Poll<io::Result<usize>> {
-                self.io.poll_read_with(cx, |s| {
-                    let mut s = s;
-                    std::io::Read::read_vectored(&mut s, bufs)
-                })
+                Pin::new(&mut &self.io).poll_read_vectored(cx, bufs)
             }
         }
 
