@@ -1,6 +1,6 @@
 //! Integration tests: the primitives under real executors and threads.
 //!
-//! Each scenario runs under tokio's multi-thread runtime and under several OS threads each
+//! Scenarios run under tokio's multi-thread runtime, tulip's runtime, and several OS threads each
 //! driving `futures_lite::future::block_on`, so that nothing depends on one executor. Sizes
 //! shrink in debug builds to keep the suite fast.
 #![cfg(not(loom))]
@@ -10,6 +10,7 @@ mod channels;
 mod locks;
 mod queues;
 mod signals;
+mod tulip_rt;
 
 use std::future::Future;
 use std::time::Duration;
