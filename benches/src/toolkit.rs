@@ -160,6 +160,10 @@ fn task_group(n: usize) -> Bench {
         .worker_threads(2)
         .build()
         .expect("tulip runtime");
+    let tulip_plain = tulip_executor::runtime::Builder::new()
+        .worker_threads(2)
+        .build()
+        .expect("tulip runtime");
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -181,6 +185,19 @@ fn task_group(n: usize) -> Bench {
                         .detach();
                 }
                 group.join().await.expect("no child fails");
+            })
+        })
+    })
+    // The same spawns without a group: what the group itself costs on top of the scheduler.
+    .with("tulip spawn + gather, no group", move || {
+        timed(|| {
+            tulip_plain.block_on(async {
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| tulip_executor::spawn(tulip_executor::yield_now()))
+                    .collect();
+                for r in tulip_executor::gather(tasks).await {
+                    r.expect("no panic");
+                }
             })
         })
     })
