@@ -4,18 +4,24 @@
 
 mod harness;
 mod executor;
+mod http;
+mod http_client;
+mod net;
 mod process;
 mod reactor;
 mod sync;
 mod tls;
 mod toolkit;
+mod ws;
 
 use harness::Config;
 
 fn main() {
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
-    for group in [executor::benches, process::benches, reactor::benches, sync::benches, tls::benches, toolkit::benches] {
+    // The reactor group runs first: its block_on benchmarks assume no idle tulip runtime
+    // (some groups keep one in a static) competes to drive the process-wide reactor.
+    for group in [reactor::benches, executor::benches, http::benches, http_client::benches, net::benches, process::benches, sync::benches, tls::benches, toolkit::benches, ws::benches] {
         for bench in group(&cfg) {
             report.run(bench);
         }

@@ -98,14 +98,20 @@ impl Reactor {
     /// use this (not `try_lock`) before parking, or a program can end up with every thread
     /// parked and nobody in epoll.
     pub fn try_lock_or_standby(&self, parker: &parking::Parker) -> Option<ReactorLock<'_>> {
-        {
-            let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
-            if !standby.iter().any(|u| u.will_unpark(parker)) {
-                standby.push(parker.unparker());
-            }
-            self.has_standby.store(true, Ordering::SeqCst);
+        if let Some(lock) = self.try_lock() {
+            return Some(lock);
         }
-        self.try_lock()
+        let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
+        if !standby.iter().any(|u| u.will_unpark(parker)) {
+            standby.push(parker.unparker());
+        }
+        self.has_standby.store(true, Ordering::SeqCst);
+        // Retry now that we are registered: a release between our first try and the
+        // registration would otherwise go unnoticed.
+        let lock = self.try_lock()?;
+        // We got it after all: withdraw, or our own release would unpark us for nothing.
+        standby.retain(|u| !u.will_unpark(parker));
+        Some(lock)
     }
 
     /// Number of registered I/O sources (a diagnostic, for leak checks in tests).
