@@ -43,7 +43,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("addrs", &self.local_addrs()).finish()
+        f.debug_struct("Server")
+            .field("addrs", &self.local_addrs())
+            .finish()
     }
 }
 
@@ -54,11 +56,20 @@ impl Server {
     }
 
     /// Binds `addr` with `config`.
-    pub fn bind_with(addr: impl ToSocketAddrs, mut app: App, config: ServerConfig) -> Result<Server, Error> {
+    pub fn bind_with(
+        addr: impl ToSocketAddrs,
+        mut app: App,
+        config: ServerConfig,
+    ) -> Result<Server, Error> {
         let startup = std::mem::take(&mut app.on_startup);
         let shutdown = std::mem::take(&mut app.on_shutdown);
         let service = app.into_service(config)?;
-        let mut server = Server { service, listeners: Vec::new(), startup, shutdown };
+        let mut server = Server {
+            service,
+            listeners: Vec::new(),
+            startup,
+            shutdown,
+        };
         server.listen(addr)?;
         Ok(server)
     }
@@ -66,7 +77,8 @@ impl Server {
     /// Also listens on `addr` (serve on several addresses).
     pub fn listen(&mut self, addr: impl ToSocketAddrs) -> Result<&mut Server, Error> {
         let l = TcpListener::bind(addr).map_err(|e| Error::io(&e))?;
-        self.listeners.push(Async::new(l).map_err(|e| Error::io(&e))?);
+        self.listeners
+            .push(Async::new(l).map_err(|e| Error::io(&e))?);
         Ok(self)
     }
 
@@ -77,7 +89,10 @@ impl Server {
 
     /// Every bound address.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.get_ref().local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.get_ref().local_addr().ok())
+            .collect()
     }
 
     /// A handle that starts graceful shutdown.
@@ -98,7 +113,12 @@ impl Server {
     ///
     /// Dropping the future stops accepting; connections already spawned run on.
     pub async fn run(self) -> Result<(), Error> {
-        let Server { service, listeners, startup, shutdown } = self;
+        let Server {
+            service,
+            listeners,
+            startup,
+            shutdown,
+        } = self;
         for hook in startup {
             hook().await;
         }
@@ -107,9 +127,18 @@ impl Server {
             if shared.poll_started(cx).is_ready() {
                 return Poll::Ready(Ok(()));
             }
+            let mut more = false;
             for l in &listeners {
                 // Bounded per wake-up so one busy listener cannot starve the others.
-                for _ in 0..64 {
+                let mut budget = 64;
+                loop {
+                    if budget == 0 {
+                        // Readiness is edge-triggered: with connections left in the backlog no
+                        // new event will come, so ask to be polled again.
+                        more = true;
+                        break;
+                    }
+                    budget -= 1;
                     match l.poll_read_with(cx, |l| l.accept()) {
                         Poll::Ready(Ok((stream, peer))) => spawn_connection(&service, stream, peer),
                         Poll::Ready(Err(e)) if is_transient(&e) => continue,
@@ -117,6 +146,9 @@ impl Server {
                         Poll::Pending => break,
                     }
                 }
+            }
+            if more {
+                cx.waker().wake_by_ref();
             }
             Poll::Pending
         })
@@ -134,7 +166,9 @@ impl Server {
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
     ) || e.raw_os_error().is_some_and(|c| c == 24 || c == 23)
 }
 
@@ -158,10 +192,20 @@ fn spawn_connection(service: &Service, stream: std::net::TcpStream, peer: Socket
 /// Waits for connections to finish until `timeout`, then forces the rest closed.
 async fn graceful(shared: &Arc<Shared>, timeout: std::time::Duration) {
     shared.begin();
-    if tulip_reactor::timeout(timeout, poll_fn(|cx| shared.poll_idle(cx))).await.is_err() {
-        log::warn!("shutdown deadline passed with {} connections open; closing them", shared.active());
+    if tulip_reactor::timeout(timeout, poll_fn(|cx| shared.poll_idle(cx)))
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "shutdown deadline passed with {} connections open; closing them",
+            shared.active()
+        );
         shared.force();
-        let _ = tulip_reactor::timeout(std::time::Duration::from_secs(1), poll_fn(|cx| shared.poll_idle(cx))).await;
+        let _ = tulip_reactor::timeout(
+            std::time::Duration::from_secs(1),
+            poll_fn(|cx| shared.poll_idle(cx)),
+        )
+        .await;
     }
 }
 

@@ -220,3 +220,19 @@ fn connection_close_is_honoured() {
     assert!(find(&all, b"connection: close").is_some());
     assert!(all.ends_with(b"Hello, World!"));
 }
+
+/// Many connections at once, each with a request in flight (the benchmark's shape).
+#[test]
+fn many_concurrent_connections() {
+    let srv = TestServer::start(test_app());
+    let mut conns: Vec<_> = (0..64).map(|_| srv.connect()).collect();
+    for round in 0..3 {
+        for s in conns.iter_mut() {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        }
+        for (i, s) in conns.iter_mut().enumerate() {
+            let r = read_reply(s, &mut Vec::new(), false).unwrap_or_else(|| panic!("round {round} conn {i}: no reply"));
+            assert_eq!(r.status, 200);
+        }
+    }
+}
