@@ -44,6 +44,8 @@
 
 #![forbid(unsafe_code)]
 
+mod guide;
+
 /// The prelude: `use tulip::prelude::*;` brings the names most programs use.
 pub mod prelude {
     pub use crate::{Handle, Runtime, Task, run, sleep, spawn, spawn_blocking, timeout};
@@ -99,8 +101,67 @@ pub mod ws {
     pub use tulip_ws::*;
 }
 
+/// asyncio's `loop.add_signal_handler` / `loop.remove_signal_handler`, on a runtime [`Handle`]:
+/// the callback runs as a task on that runtime. Unlike asyncio, several handlers may be
+/// installed for one signal; all of them run.
+///
+/// # Examples
+///
+/// ```
+/// use tulip::HandleSignalExt;
+/// use tulip::process::signal::{SignalKind, raise};
+///
+/// let rt = tulip::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let id = handle.add_signal_handler(SignalKind::from_raw(10), move |sig| { let _ = tx.send(sig); }).unwrap();
+/// raise(SignalKind::from_raw(10)).unwrap(); // SIGUSR1
+/// assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), SignalKind::from_raw(10));
+/// assert!(handle.remove_signal_handler(id));
+/// ```
+#[cfg(feature = "process")]
+pub trait HandleSignalExt {
+    /// Runs `callback` on this runtime every time `kind` is delivered to the process.
+    ///
+    /// # Errors
+    ///
+    /// If the signal cannot be handled (SIGKILL, SIGSTOP, an invalid number).
+    fn add_signal_handler<F>(
+        &self,
+        kind: process::signal::SignalKind,
+        callback: F,
+    ) -> std::io::Result<process::signal::SignalHandlerId>
+    where
+        F: FnMut(process::signal::SignalKind) + Send + 'static;
+
+    /// Removes a handler; `false` if it was already gone. The signal's original disposition
+    /// comes back when its last listener goes.
+    fn remove_signal_handler(&self, id: process::signal::SignalHandlerId) -> bool;
+}
+
+#[cfg(feature = "process")]
+impl HandleSignalExt for Handle {
+    fn add_signal_handler<F>(
+        &self,
+        kind: process::signal::SignalKind,
+        callback: F,
+    ) -> std::io::Result<process::signal::SignalHandlerId>
+    where
+        F: FnMut(process::signal::SignalKind) + Send + 'static,
+    {
+        tulip_process::signal::add_signal_handler_on(self, kind, callback)
+    }
+
+    fn remove_signal_handler(&self, id: process::signal::SignalHandlerId) -> bool {
+        tulip_process::signal::remove_signal_handler(id)
+    }
+}
+
 pub use tulip_executor::{
-    Handle, JoinError, LocalExecutor, ReturnWhen, Runtime, Task, TaskGroup, all_tasks, as_completed, current_task,
-    gather, run, shield, spawn, spawn_blocking, spawn_local, try_gather, wait, wait_for, yield_now,
+    Handle, JoinError, LocalExecutor, ReturnWhen, Runtime, Task, TaskGroup, all_tasks,
+    as_completed, current_task, gather, run, shield, spawn, spawn_blocking, spawn_local,
+    try_gather, wait, wait_for, yield_now,
 };
-pub use tulip_reactor::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at};
+pub use tulip_reactor::{
+    Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at,
+};
