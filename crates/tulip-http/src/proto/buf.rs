@@ -33,7 +33,10 @@ impl Default for ReadBuf {
 
 impl ReadBuf {
     pub(crate) fn new() -> ReadBuf {
-        ReadBuf { buf: BytesMut::new(), filled: 0 }
+        ReadBuf {
+            buf: BytesMut::new(),
+            filled: 0,
+        }
     }
 
     /// A buffer that starts with bytes already received elsewhere.
@@ -157,7 +160,9 @@ impl WriteBuf {
     ) -> Poll<io::Result<()>> {
         loop {
             if self.pos < self.head.len() {
-                let n = futures_lite::ready!(Pin::new(&mut *io).poll_write(cx, &self.head[self.pos..]))?;
+                let n = futures_lite::ready!(
+                    Pin::new(&mut *io).poll_write(cx, &self.head[self.pos..])
+                )?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -168,7 +173,9 @@ impl WriteBuf {
                 }
                 continue;
             }
-            let Some(front) = self.queue.front_mut() else { break };
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
             let n = futures_lite::ready!(Pin::new(&mut *io).poll_write(cx, front))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

@@ -61,7 +61,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
 
     /// Reads once more into the read buffer, failing with a timeout error at `deadline`.
     /// Returns the number of bytes read; 0 means the peer closed its side.
-    pub(crate) fn poll_read_more(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<Result<usize, Error>> {
+    pub(crate) fn poll_read_more(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Instant,
+    ) -> Poll<Result<usize, Error>> {
         match self.rb.poll_fill(&mut self.io, cx) {
             Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
@@ -97,7 +101,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 }
                 let deadline = self.write_stalled.unwrap_or(now) + self.write_timeout;
                 match self.poll_deadline(cx, deadline) {
-                    Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::Timeout, "write timed out"))),
+                    Poll::Ready(()) => {
+                        Poll::Ready(Err(Error::new(Kind::Timeout, "write timed out")))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -107,7 +113,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// Flushes, then closes the write side so the peer sees a clean end of stream.
     pub(crate) async fn shutdown(&mut self) -> Result<(), Error> {
         futures_lite::future::poll_fn(|cx| self.poll_flush(cx)).await?;
-        futures_lite::AsyncWriteExt::close(&mut self.io).await.map_err(|e| Error::io(&e))
+        futures_lite::AsyncWriteExt::close(&mut self.io)
+            .await
+            .map_err(|e| Error::io(&e))
     }
 
     /// Takes the transport and unread bytes out (after an upgrade).

@@ -18,7 +18,10 @@ thread_local! {
 /// Appends the current date (`Date` header value) to `out`.
 pub(crate) fn extend_date(out: &mut Vec<u8>) {
     let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.second != second {

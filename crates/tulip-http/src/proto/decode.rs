@@ -57,7 +57,11 @@ pub(crate) enum Chunk {
 impl Decoder {
     /// A chunked decoder allowing at most `limit` body bytes.
     pub(crate) fn chunked(limit: u64) -> Decoder {
-        Decoder::Chunked { state: Chunk::Size, seen: 0, limit }
+        Decoder::Chunked {
+            state: Chunk::Size,
+            seen: 0,
+            limit,
+        }
     }
 
     /// A read-until-close decoder allowing at most `limit` body bytes (client role).
@@ -68,7 +72,14 @@ impl Decoder {
 
     /// True when the body has been read to its end.
     pub(crate) fn is_done(&self) -> bool {
-        matches!(self, Decoder::Length(0) | Decoder::Chunked { state: Chunk::Done, .. })
+        matches!(
+            self,
+            Decoder::Length(0)
+                | Decoder::Chunked {
+                    state: Chunk::Done,
+                    ..
+                }
+        )
     }
 
     /// Decodes what `rb` holds. Call again after `Data`; read more after `NeedMore`.
@@ -103,7 +114,10 @@ impl Decoder {
         match self {
             Decoder::Eof { .. } => Ok(Decoded::Done),
             _ if self.is_done() => Ok(Decoded::Done),
-            _ => Err(Error::new(Kind::Incomplete, "connection closed inside a body")),
+            _ => Err(Error::new(
+                Kind::Incomplete,
+                "connection closed inside a body",
+            )),
         }
     }
 }
@@ -151,7 +165,10 @@ fn decode_chunked(
                 }
                 *seen = seen.saturating_add(size);
                 if *seen > limit {
-                    return Err(Error::new(Kind::BodyTooLarge, "chunked body exceeds the limit"));
+                    return Err(Error::new(
+                        Kind::BodyTooLarge,
+                        "chunked body exceeds the limit",
+                    ));
                 }
                 *state = Chunk::Data(size);
             }
@@ -160,7 +177,11 @@ fn decode_chunked(
                     return Ok(Decoded::NeedMore);
                 }
                 let n = rem.min(rb.len() as u64) as usize;
-                *state = if n as u64 == rem { Chunk::DataEnd } else { Chunk::Data(rem - n as u64) };
+                *state = if n as u64 == rem {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(rem - n as u64)
+                };
                 return Ok(Decoded::Data(rb.split_to(n)));
             }
             Chunk::DataEnd => {
@@ -209,7 +230,10 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, Error> {
     let mut size: u64 = 0;
     for &b in &line[..digits] {
         let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-        size = size.checked_mul(16).and_then(|s| s.checked_add(d)).ok_or_else(|| chunk_err("chunk size overflows"))?;
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(d))
+            .ok_or_else(|| chunk_err("chunk size overflows"))?;
     }
     check_chunk_ext(&line[digits..])?;
     Ok(size)
@@ -257,7 +281,10 @@ fn check_trailer(line: &[u8]) -> Result<(), Error> {
     if name == 0 || line.get(name) != Some(&b':') {
         return Err(chunk_err("bad trailer line"));
     }
-    if line[name + 1..].iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+    if line[name + 1..]
+        .iter()
+        .any(|&b| b == 0 || b == b'\r' || b == b'\n')
+    {
         return Err(chunk_err("control byte in trailer"));
     }
     Ok(())
@@ -302,14 +329,22 @@ mod tests {
     fn chunked_table() {
         let ok: &[(&[u8], &[u8])] = &[
             (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
-            (b"5;a=b\r\nhello\r\n6;x;y=\"q \\\" \"\r\n world\r\n0\r\n\r\n", b"hello world"),
+            (
+                b"5;a=b\r\nhello\r\n6;x;y=\"q \\\" \"\r\n world\r\n0\r\n\r\n",
+                b"hello world",
+            ),
             (b"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", b"0123456789"),
             (b"0\r\n\r\n", b""),
         ];
         for (input, want) in ok {
             for step in [1, 2, 3, 7, 1000] {
                 let got = decode_all(Decoder::chunked(1 << 20), input, step);
-                assert_eq!(got.as_deref().ok(), Some(*want), "{:?} step {step}", String::from_utf8_lossy(input));
+                assert_eq!(
+                    got.as_deref().ok(),
+                    Some(*want),
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(input)
+                );
             }
         }
         let bad: &[&[u8]] = &[
@@ -331,7 +366,11 @@ mod tests {
         for input in bad {
             for step in [1, 1000] {
                 let got = decode_all(Decoder::chunked(1 << 20), input, step);
-                assert!(got.is_err(), "accepted {:?}", String::from_utf8_lossy(input));
+                assert!(
+                    got.is_err(),
+                    "accepted {:?}",
+                    String::from_utf8_lossy(input)
+                );
             }
         }
     }
@@ -344,9 +383,20 @@ mod tests {
 
     #[test]
     fn length_and_eof() {
-        assert_eq!(decode_all(Decoder::Length(3), b"abcdef", 2).unwrap(), b"abc");
-        assert!(decode_all(Decoder::Length(9), b"abc", 2).unwrap_err().is_incomplete());
+        assert_eq!(
+            decode_all(Decoder::Length(3), b"abcdef", 2).unwrap(),
+            b"abc"
+        );
+        assert!(
+            decode_all(Decoder::Length(9), b"abc", 2)
+                .unwrap_err()
+                .is_incomplete()
+        );
         assert_eq!(decode_all(Decoder::eof(10), b"abc", 1).unwrap(), b"abc");
-        assert!(decode_all(Decoder::eof(2), b"abc", 1).unwrap_err().is_body_too_large());
+        assert!(
+            decode_all(Decoder::eof(2), b"abc", 1)
+                .unwrap_err()
+                .is_body_too_large()
+        );
     }
 }

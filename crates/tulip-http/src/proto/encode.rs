@@ -28,7 +28,10 @@ impl Encoder {
         match self {
             Encoder::Length(rem) => {
                 if data.len() as u64 > *rem {
-                    return Err(Error::new(Kind::User, "body longer than its Content-Length"));
+                    return Err(Error::new(
+                        Kind::User,
+                        "body longer than its Content-Length",
+                    ));
                 }
                 *rem -= data.len() as u64;
                 wb.push_bytes(data);
@@ -49,7 +52,10 @@ impl Encoder {
     pub(crate) fn finish(&mut self, wb: &mut WriteBuf) -> Result<(), Error> {
         match self {
             Encoder::Length(0) | Encoder::Close => Ok(()),
-            Encoder::Length(_) => Err(Error::new(Kind::User, "body shorter than its Content-Length")),
+            Encoder::Length(_) => Err(Error::new(
+                Kind::User,
+                "body shorter than its Content-Length",
+            )),
             Encoder::Chunked => {
                 wb.push_slice(b"0\r\n\r\n");
                 *self = Encoder::Length(0);

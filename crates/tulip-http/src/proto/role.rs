@@ -134,7 +134,11 @@ pub(crate) fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<Pa
     let offset = |s: &[u8]| (s.as_ptr() as usize - buf.as_ptr() as usize) as u32;
     let method_str = req.method.ok_or_else(|| err("no method"))?;
     let method = Method::from_bytes(method_str.as_bytes()).map_err(|_| err("bad method"))?;
-    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
     let target = req.path.ok_or_else(|| err("no request target"))?;
     let (path, query) = split_target(target, &method)?;
     let path = path.map(|p| (offset(p.as_bytes()), offset(p.as_bytes()) + p.len() as u32));
@@ -142,11 +146,23 @@ pub(crate) fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<Pa
     let path = path.unwrap_or((0, 0));
     let mut headers = SmallVec::new();
     for h in req.headers.iter() {
-        let name = (offset(h.name.as_bytes()), offset(h.name.as_bytes()) + h.name.len() as u32);
+        let name = (
+            offset(h.name.as_bytes()),
+            offset(h.name.as_bytes()) + h.name.len() as u32,
+        );
         let value = (offset(h.value), offset(h.value) + h.value.len() as u32);
         headers.push(HeaderPos { name, value });
     }
-    Ok(Some(Parsed { len, head: Partial { method, version, path, query, headers } }))
+    Ok(Some(Parsed {
+        len,
+        head: Partial {
+            method,
+            version,
+            path,
+            query,
+            headers,
+        },
+    }))
 }
 
 impl Parsed {
@@ -172,7 +188,10 @@ impl Parsed {
 
 /// Over-long request lines get 414 rather than a generic 400 or 431.
 fn check_request_line_len(buf: &[u8], limits: &HeadLimits) -> Result<(), Error> {
-    let start = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let start = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     let line = &buf[start..];
     let window = &line[..line.len().min(limits.max_request_line + 1)];
     if memchr::memchr(b'\n', window).is_none() && line.len() > limits.max_request_line {
@@ -198,9 +217,16 @@ fn check_line_endings(head: &[u8]) -> Result<(), Error> {
 
 /// Splits a request target into path and query, accepting origin-form, absolute-form and `*`
 /// (OPTIONS only). Authority-form (CONNECT) is refused: this server is not a proxy.
-fn split_target<'a>(target: &'a str, method: &Method) -> Result<(Option<&'a str>, Option<&'a str>), Error> {
+fn split_target<'a>(
+    target: &'a str,
+    method: &Method,
+) -> Result<(Option<&'a str>, Option<&'a str>), Error> {
     if target == "*" {
-        return if method == Method::OPTIONS { Ok((None, None)) } else { Err(err("* target")) };
+        return if method == Method::OPTIONS {
+            Ok((None, None))
+        } else {
+            Err(err("* target"))
+        };
     }
     let origin = if target.starts_with('/') {
         target
@@ -254,7 +280,10 @@ fn apply_header_rules(h: &mut RequestHead) -> Result<(), Error> {
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-            if value.iter().any(|&b| matches!(b, b' ' | b'\t' | b'/' | b'\\' | b'@' | b'?' | b'#')) {
+            if value
+                .iter()
+                .any(|&b| matches!(b, b' ' | b'\t' | b'/' | b'\\' | b'@' | b'?' | b'#'))
+            {
                 return Err(err("bad Host"));
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
@@ -296,8 +325,14 @@ fn apply_header_rules(h: &mut RequestHead) -> Result<(), Error> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -307,7 +342,11 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return Err(framing_err("bad Content-Length"));
     }
-    v.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as u64)).ok_or_else(|| framing_err("Content-Length overflows"))
+    v.iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add((d - b'0') as u64)
+        })
+        .ok_or_else(|| framing_err("Content-Length overflows"))
 }
 
 /// Everything the response head encoder needs.
@@ -327,7 +366,11 @@ pub(crate) struct ResponseHeadParts<'a> {
 /// Encodes a response head into `out`. User headers that would contradict the framing
 /// (`content-length`, `transfer-encoding`, `connection`, `date`) are replaced by ours.
 pub(crate) fn encode_response_head(p: &ResponseHeadParts<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(if p.version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    out.extend_from_slice(if p.version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
     out.extend_from_slice(p.status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(p.status.canonical_reason().unwrap_or("Unknown").as_bytes());
@@ -384,11 +427,20 @@ pub(crate) fn parse_whole(buf: &[u8], limits: &HeadLimits) -> Result<Option<Requ
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits { max_head: 8192, max_request_line: 4096, max_headers: 100 };
+    const LIMITS: HeadLimits = HeadLimits {
+        max_head: 8192,
+        max_request_line: 4096,
+        max_headers: 100,
+    };
 
     #[test]
     fn parses_a_simple_request() {
-        let h = parse_whole(b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n", &LIMITS).unwrap().unwrap();
+        let h = parse_whole(
+            b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n",
+            &LIMITS,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.method, Method::GET);
         assert_eq!(h.str(h.path), "/a/b");
         assert_eq!(h.str(h.query.unwrap()), "x=1");
@@ -399,7 +451,11 @@ mod tests {
 
     #[test]
     fn partial_is_none() {
-        assert!(parse_whole(b"GET / HTTP/1.1\r\nHost: h\r\n", &LIMITS).unwrap().is_none());
+        assert!(
+            parse_whole(b"GET / HTTP/1.1\r\nHost: h\r\n", &LIMITS)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -413,7 +469,11 @@ mod tests {
             b"GET / HTTP/1.1\r\n\r\n",
         ];
         for b in bad {
-            assert!(parse_whole(b, &LIMITS).is_err(), "{:?}", String::from_utf8_lossy(b));
+            assert!(
+                parse_whole(b, &LIMITS).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
         }
     }
 
@@ -436,6 +496,9 @@ mod tests {
         );
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK\r\ndate: "));
-        assert!(s.ends_with("content-length: 13\r\ncontent-type: text/plain\r\n\r\n"), "{s}");
+        assert!(
+            s.ends_with("content-length: 13\r\ncontent-type: text/plain\r\n\r\n"),
+            "{s}"
+        );
     }
 }

@@ -69,7 +69,10 @@ where
     }
 
     fn new_slot(&self) -> Box<dyn HandlerSlot> {
-        Box::new(FnSlot { f: self.0.clone(), fut: Box::pin(None) })
+        Box::new(FnSlot {
+            f: self.0.clone(),
+            fut: Box::pin(None),
+        })
     }
 }
 
@@ -135,13 +138,19 @@ pub struct Next {
 
 impl fmt::Debug for Next {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Next").field("remaining", &(self.chain.len() - self.idx)).finish()
+        f.debug_struct("Next")
+            .field("remaining", &(self.chain.len() - self.idx))
+            .finish()
     }
 }
 
 impl Next {
     pub(crate) fn new(chain: Arc<[Arc<dyn Middleware>]>, terminal: Terminal) -> Next {
-        Next { chain, idx: 0, terminal }
+        Next {
+            chain,
+            idx: 0,
+            terminal,
+        }
     }
 
     /// Runs the rest of the chain.
@@ -155,7 +164,11 @@ impl Next {
 
     pub(crate) fn into_future(self, req: Request) -> BoxFuture<Response> {
         if let Some(mw) = self.chain.get(self.idx).cloned() {
-            let next = Next { chain: self.chain, idx: self.idx + 1, terminal: self.terminal };
+            let next = Next {
+                chain: self.chain,
+                idx: self.idx + 1,
+                terminal: self.terminal,
+            };
             return mw.call(req, next);
         }
         match self.terminal {
@@ -174,7 +187,9 @@ pub(crate) struct StateMap {
 
 impl fmt::Debug for StateMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMap").field("len", &self.values.len()).finish()
+        f.debug_struct("StateMap")
+            .field("len", &self.values.len())
+            .finish()
     }
 }
 
@@ -202,7 +217,10 @@ pub(crate) struct Route {
 
 impl fmt::Debug for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Route").field("method", &self.method).field("pattern", &self.pattern.raw).finish()
+        f.debug_struct("Route")
+            .field("method", &self.method)
+            .field("pattern", &self.pattern.raw)
+            .finish()
     }
 }
 
@@ -264,7 +282,13 @@ impl App {
     }
 
     /// Adds a route with its own request-body limit (in bytes).
-    pub fn route_with_limit(self, method: Method, pattern: &str, max_body: u64, handler: impl Handler) -> App {
+    pub fn route_with_limit(
+        self,
+        method: Method,
+        pattern: &str,
+        max_body: u64,
+        handler: impl Handler,
+    ) -> App {
         self.route_inner(Some(method), pattern, handler.erase(), Some(max_body))
     }
 
@@ -278,7 +302,12 @@ impl App {
         if let Err(e) = Pattern::parse(pattern) {
             self.errors.push(e);
         }
-        self.routes.push(RouteDef { method, pattern: pattern.to_string(), handler, max_body });
+        self.routes.push(RouteDef {
+            method,
+            pattern: pattern.to_string(),
+            handler,
+            max_body,
+        });
         self
     }
 
@@ -317,7 +346,9 @@ impl App {
     /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours.
     pub fn subapp(mut self, prefix: &str, sub: App) -> App {
         if !prefix.starts_with('/') || prefix.ends_with('/') {
-            self.errors.push(format!("sub-app prefix {prefix:?} must start and not end with '/'"));
+            self.errors.push(format!(
+                "sub-app prefix {prefix:?} must start and not end with '/'"
+            ));
         }
         self.subapps.push((prefix.to_string(), sub));
         self
@@ -349,13 +380,23 @@ impl App {
         collect_errors(self, &mut errors);
         if let Some(e) = errors.first() {
             log::error!("invalid app: {e}");
-            return Err(crate::Error::new(crate::error::Kind::User, "invalid app configuration (see log)"));
+            return Err(crate::Error::new(
+                crate::error::Kind::User,
+                "invalid app configuration (see log)",
+            ));
         }
         let mut router = Router::default();
-        let root_state = Arc::new(StateMap { values: std::mem::take(&mut self.state), parent: None });
+        let root_state = Arc::new(StateMap {
+            values: std::mem::take(&mut self.state),
+            parent: None,
+        });
         let root_mw: Arc<[Arc<dyn Middleware>]> = self.middlewares.clone().into();
         flatten(self, "", &root_mw, &root_state, &mut router);
-        Ok(Arc::new(Frozen { router, middlewares: root_mw, state: root_state }))
+        Ok(Arc::new(Frozen {
+            router,
+            middlewares: root_mw,
+            state: root_state,
+        }))
     }
 }
 
@@ -366,10 +407,22 @@ fn collect_errors(app: &App, out: &mut Vec<String>) {
     }
 }
 
-fn flatten(app: &mut App, prefix: &str, mw: &Arc<[Arc<dyn Middleware>]>, state: &Arc<StateMap>, router: &mut Router) {
+fn flatten(
+    app: &mut App,
+    prefix: &str,
+    mw: &Arc<[Arc<dyn Middleware>]>,
+    state: &Arc<StateMap>,
+    router: &mut Router,
+) {
     for def in app.routes.drain(..) {
-        let full = if def.pattern == "/" && !prefix.is_empty() { prefix.to_string() } else { format!("{prefix}{}", def.pattern) };
-        let Ok(pattern) = Pattern::parse(&full) else { continue };
+        let full = if def.pattern == "/" && !prefix.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}{}", def.pattern)
+        };
+        let Ok(pattern) = Pattern::parse(&full) else {
+            continue;
+        };
         router.add(Arc::new(Route {
             id: NEXT_ROUTE_ID.fetch_add(1, Ordering::Relaxed),
             method: def.method,
@@ -381,10 +434,20 @@ fn flatten(app: &mut App, prefix: &str, mw: &Arc<[Arc<dyn Middleware>]>, state: 
         }));
     }
     for (sub_prefix, mut sub) in std::mem::take(&mut app.subapps) {
-        let chain: Vec<Arc<dyn Middleware>> = mw.iter().chain(sub.middlewares.iter()).cloned().collect();
+        let chain: Vec<Arc<dyn Middleware>> =
+            mw.iter().chain(sub.middlewares.iter()).cloned().collect();
         let chain: Arc<[Arc<dyn Middleware>]> = chain.into();
-        let sub_state = Arc::new(StateMap { values: std::mem::take(&mut sub.state), parent: Some(state.clone()) });
-        flatten(&mut sub, &format!("{prefix}{sub_prefix}"), &chain, &sub_state, router);
+        let sub_state = Arc::new(StateMap {
+            values: std::mem::take(&mut sub.state),
+            parent: Some(state.clone()),
+        });
+        flatten(
+            &mut sub,
+            &format!("{prefix}{sub_prefix}"),
+            &chain,
+            &sub_state,
+            router,
+        );
     }
 }
 
@@ -398,6 +461,8 @@ pub(crate) struct Frozen {
 
 impl fmt::Debug for Frozen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Frozen").field("routes", &self.router.routes().len()).finish()
+        f.debug_struct("Frozen")
+            .field("routes", &self.router.routes().len())
+            .finish()
     }
 }

@@ -105,11 +105,15 @@ enum Inner {
 
 impl Body {
     pub(crate) fn empty() -> Body {
-        Body { inner: Inner::Empty }
+        Body {
+            inner: Inner::Empty,
+        }
     }
 
     pub(crate) fn from_feed(feed: &Feed) -> Body {
-        Body { inner: Inner::Feed(feed.0.clone()) }
+        Body {
+            inner: Inner::Feed(feed.0.clone()),
+        }
     }
 
     /// Receives the next piece; `None` at the end.
@@ -127,8 +131,12 @@ impl Body {
     ///
     /// Not cancel-safe: pieces received before cancellation are lost.
     pub async fn bytes(&mut self) -> Result<Bytes, Error> {
-        let Some(first) = self.chunk().await.transpose()? else { return Ok(Bytes::new()) };
-        let Some(second) = self.chunk().await.transpose()? else { return Ok(first) };
+        let Some(first) = self.chunk().await.transpose()? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.chunk().await.transpose()? else {
+            return Ok(first);
+        };
         let mut all = BytesMut::with_capacity(first.len() + second.len());
         all.extend_from_slice(&first);
         all.extend_from_slice(&second);
@@ -156,7 +164,8 @@ impl Body {
     #[cfg(feature = "json")]
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
         let b = self.bytes().await?;
-        serde_json::from_slice(&b).map_err(|_| Error::new(Kind::Decode, "body is not the expected JSON"))
+        serde_json::from_slice(&b)
+            .map_err(|_| Error::new(Kind::Decode, "body is not the expected JSON"))
     }
 
     /// Reads the whole body as an `application/x-www-form-urlencoded` form.
@@ -174,7 +183,9 @@ impl Stream for Body {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Inner::Feed(shared) = &self.inner else { return Poll::Ready(None) };
+        let Inner::Feed(shared) = &self.inner else {
+            return Poll::Ready(None);
+        };
         let mut s = lock(shared);
         if let Some(chunk) = s.chunk.take() {
             return Poll::Ready(Some(Ok(chunk)));
@@ -214,7 +225,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         feed.finish(None, w);
-        assert!(matches!(Pin::new(&mut body).poll_next(&mut cx), Poll::Ready(None)));
+        assert!(matches!(
+            Pin::new(&mut body).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
         drop(body);
         let mut feed = feed;
         assert!(feed.reuse());

@@ -125,7 +125,11 @@ enum Pumped {
 impl<I: Io> Dispatcher<I> {
     /// Reads until a complete head is parsed. `Ok(None)` means close quietly (peer closed,
     /// idle timeout, shutdown while idle).
-    async fn read_head(&mut self, first: bool, accepted: Instant) -> Result<Option<RequestHead>, Error> {
+    async fn read_head(
+        &mut self,
+        first: bool,
+        accepted: Instant,
+    ) -> Result<Option<RequestHead>, Error> {
         let limits = self.cfg.head_limits();
         let mut header_deadline = first.then(|| accepted + self.cfg.header_timeout);
         let idle_deadline = Instant::now() + self.cfg.keep_alive_timeout;
@@ -147,7 +151,9 @@ impl<I: Io> Dispatcher<I> {
                     }
                 }
                 if self.guard.is_forced()
-                    || (self.conn.rb.is_empty() && self.conn.wb.is_empty() && self.guard.poll_shutdown(cx).is_ready())
+                    || (self.conn.rb.is_empty()
+                        && self.conn.wb.is_empty()
+                        && self.guard.poll_shutdown(cx).is_ready())
                 {
                     return Poll::Ready(Ok(None));
                 }
@@ -156,11 +162,18 @@ impl<I: Io> Dispatcher<I> {
                 match self.conn.poll_read_more(cx, deadline) {
                     Poll::Ready(Ok(0)) if self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(Error::new(Kind::Incomplete, "closed inside a head")));
+                        return Poll::Ready(Err(Error::new(
+                            Kind::Incomplete,
+                            "closed inside a head",
+                        )));
                     }
                     // Parsing again only pays when a line ended in the new bytes.
-                    Poll::Ready(Ok(_)) => parse = memchr::memchr(b'\n', &self.conn.rb.bytes()[before..]).is_some(),
-                    Poll::Ready(Err(e)) if e.is_timeout() && self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Ok(_)) => {
+                        parse = memchr::memchr(b'\n', &self.conn.rb.bytes()[before..]).is_some()
+                    }
+                    Poll::Ready(Err(e)) if e.is_timeout() && self.conn.rb.is_empty() => {
+                        return Poll::Ready(Ok(None));
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => return Poll::Pending,
                 }
@@ -171,7 +184,11 @@ impl<I: Io> Dispatcher<I> {
 
     /// Encodes an error answer (400, 408, 413, 414, 431, 505) and marks the end.
     fn write_error(&mut self, e: &Error) {
-        let status = if e.is_timeout() { StatusCode::REQUEST_TIMEOUT } else { e.status() };
+        let status = if e.is_timeout() {
+            StatusCode::REQUEST_TIMEOUT
+        } else {
+            e.status()
+        };
         let body = status.canonical_reason().unwrap_or("Error");
         let out = self.conn.wb.vec();
         role::encode_response_head(
@@ -201,12 +218,22 @@ impl<I: Io> Dispatcher<I> {
                 let r = StatusCode::METHOD_NOT_ALLOWED.into_response_with_allow(&allow);
                 (None, Params::new(), Some(r))
             }
-            Resolved::NotFound => (None, Params::new(), Some(super::IntoResponse::into_response(StatusCode::NOT_FOUND))),
+            Resolved::NotFound => (
+                None,
+                Params::new(),
+                Some(super::IntoResponse::into_response(StatusCode::NOT_FOUND)),
+            ),
         };
-        let max_body = route.as_ref().and_then(|r| r.max_body).unwrap_or(self.cfg.max_body);
+        let max_body = route
+            .as_ref()
+            .and_then(|r| r.max_body)
+            .unwrap_or(self.cfg.max_body);
         if let Framing::Length(n) = head.framing {
             if n > max_body {
-                self.write_error(&Error::new(Kind::BodyTooLarge, "Content-Length over the limit"));
+                self.write_error(&Error::new(
+                    Kind::BodyTooLarge,
+                    "Content-Length over the limit",
+                ));
                 return Ok(Next_::Close);
             }
         }
@@ -234,7 +261,9 @@ impl<I: Io> Dispatcher<I> {
             failed: false,
         };
         let upgrade = head.upgrade.then(|| Arc::new(UpgradeSlot::default()));
-        let state = route.as_ref().map_or_else(|| app.state.clone(), |r| r.state.clone());
+        let state = route
+            .as_ref()
+            .map_or_else(|| app.state.clone(), |r| r.state.clone());
         let req = Request {
             head,
             params,
@@ -254,13 +283,19 @@ impl<I: Io> Dispatcher<I> {
                 }
                 Running::Slot
             }
-            (Some(route), _) => {
-                Running::Boxed(Next::new(route.middlewares.clone(), Terminal::Handler(route.handler.clone())).into_future(req))
-            }
+            (Some(route), _) => Running::Boxed(
+                Next::new(
+                    route.middlewares.clone(),
+                    Terminal::Handler(route.handler.clone()),
+                )
+                .into_future(req),
+            ),
             (None, Some(fixed)) if app.middlewares.is_empty() => Running::Ready(Some(fixed)),
             (None, fixed) => {
                 let fixed = fixed.unwrap_or_else(|| Response::new(StatusCode::NOT_FOUND));
-                Running::Boxed(Next::new(app.middlewares.clone(), Terminal::Fixed(fixed)).into_future(req))
+                Running::Boxed(
+                    Next::new(app.middlewares.clone(), Terminal::Fixed(fixed)).into_future(req),
+                )
             }
         };
         let resp = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump)).await;
@@ -277,19 +312,30 @@ impl<I: Io> Dispatcher<I> {
         };
         let status = resp.status();
         if let Some((head_bytes, path)) = log_line {
-            let path = std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize]).unwrap_or("?");
-            log::info!("{} \"{method} {path} {version:?}\" {}", self.peer.map_or_else(|| "-".into(), |p| p.to_string()), status.as_u16());
+            let path =
+                std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize]).unwrap_or("?");
+            log::info!(
+                "{} \"{method} {path} {version:?}\" {}",
+                self.peer.map_or_else(|| "-".into(), |p| p.to_string()),
+                status.as_u16()
+            );
         }
-        let upgrading = status == StatusCode::SWITCHING_PROTOCOLS && upgrade.as_ref().is_some_and(|u| u.requested());
+        let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
+            && upgrade.as_ref().is_some_and(|u| u.requested());
         keep_alive &= !resp.close && !self.guard.is_shutting_down();
-        keep_alive &= self.write_response(resp, &method, version, keep_alive, &mut pump).await?;
+        keep_alive &= self
+            .write_response(resp, &method, version, keep_alive, &mut pump)
+            .await?;
         if upgrading {
             if let Some(slot) = upgrade {
                 return Ok(Next_::Upgrade(slot));
             }
         }
         if let Some(slot) = upgrade {
-            slot.fulfil(Err(Error::new(Kind::BodyUnavailable, "response was not 101")));
+            slot.fulfil(Err(Error::new(
+                Kind::BodyUnavailable,
+                "response was not 101",
+            )));
         }
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Ok(Next_::Close);
@@ -297,10 +343,19 @@ impl<I: Io> Dispatcher<I> {
         if keep_alive && !pump.done && pump.decoder.is_some() {
             keep_alive = self.drain(&mut pump).await;
         }
-        Ok(if keep_alive && !pump.failed { Next_::KeepAlive } else { Next_::Close })
+        Ok(if keep_alive && !pump.failed {
+            Next_::KeepAlive
+        } else {
+            Next_::Close
+        })
     }
 
-    fn poll_handler(&mut self, cx: &mut Context<'_>, running: &mut Running, pump: &mut Pump) -> Poll<Result<Response, Error>> {
+    fn poll_handler(
+        &mut self,
+        cx: &mut Context<'_>,
+        running: &mut Running,
+        pump: &mut Pump,
+    ) -> Poll<Result<Response, Error>> {
         loop {
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match running {
                 Running::Slot => match self.slot.as_mut() {
@@ -308,7 +363,10 @@ impl<I: Io> Dispatcher<I> {
                     None => Poll::Ready(Response::new(StatusCode::INTERNAL_SERVER_ERROR)),
                 },
                 Running::Boxed(f) => f.as_mut().poll(cx),
-                Running::Ready(r) => Poll::Ready(r.take().unwrap_or_else(|| Response::new(StatusCode::INTERNAL_SERVER_ERROR))),
+                Running::Ready(r) => Poll::Ready(
+                    r.take()
+                        .unwrap_or_else(|| Response::new(StatusCode::INTERNAL_SERVER_ERROR)),
+                ),
             }));
             match polled {
                 Ok(Poll::Ready(r)) => return Poll::Ready(Ok(r)),
@@ -338,7 +396,9 @@ impl<I: Io> Dispatcher<I> {
 
     /// Serves the body reader's demand: decodes buffered bytes or reads more.
     fn pump_body(&mut self, cx: &mut Context<'_>, pump: &mut Pump) -> Result<Pumped, Error> {
-        let Some(decoder) = pump.decoder.as_mut() else { return Ok(Pumped::Idle) };
+        let Some(decoder) = pump.decoder.as_mut() else {
+            return Ok(Pumped::Idle);
+        };
         if pump.done || !self.feed.wants(cx.waker()) {
             return Ok(Pumped::Idle);
         }
@@ -402,18 +462,29 @@ impl<I: Io> Dispatcher<I> {
         pump: &mut Pump,
     ) -> Result<bool, Error> {
         let status = resp.status();
-        let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let no_body = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
         let skip = no_body || *method == Method::HEAD;
         let body = std::mem::replace(&mut resp.body, ResponseBody::Empty);
-        let explicit = resp.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let explicit = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let explicit_len = || explicit;
         let (content_length, chunked, keep) = match &body {
             _ if no_body => (None, false, keep_alive),
-            ResponseBody::Empty if *method == Method::HEAD => (explicit_len().or(Some(0)), false, keep_alive),
+            ResponseBody::Empty if *method == Method::HEAD => {
+                (explicit_len().or(Some(0)), false, keep_alive)
+            }
             ResponseBody::Empty => (Some(0), false, keep_alive),
             ResponseBody::Full(b) => (Some(b.len() as u64), false, keep_alive),
-            ResponseBody::Stream(_) if explicit_len().is_some() => (explicit_len(), false, keep_alive),
-            ResponseBody::Stream(_) if *method == Method::HEAD => (None, version == Version::HTTP_11, keep_alive),
+            ResponseBody::Stream(_) if explicit_len().is_some() => {
+                (explicit_len(), false, keep_alive)
+            }
+            ResponseBody::Stream(_) if *method == Method::HEAD => {
+                (None, version == Version::HTTP_11, keep_alive)
+            }
             ResponseBody::Stream(_) if version == Version::HTTP_11 => (None, true, keep_alive),
             ResponseBody::Stream(_) => (None, false, false),
         };
@@ -447,7 +518,8 @@ impl<I: Io> Dispatcher<I> {
             }
             _ => {}
         }
-        if !keep || self.conn.wb.pending() >= FLUSH_AT || status == StatusCode::SWITCHING_PROTOCOLS {
+        if !keep || self.conn.wb.pending() >= FLUSH_AT || status == StatusCode::SWITCHING_PROTOCOLS
+        {
             poll_fn(|cx| self.conn.poll_flush(cx)).await?;
         }
         Ok(keep)
@@ -492,28 +564,40 @@ impl<I: Io> Dispatcher<I> {
             // The client is waiting for our go-ahead and will not send the body.
             return false;
         }
-        let Some(mut decoder) = pump.decoder.take() else { return true };
+        let Some(mut decoder) = pump.decoder.take() else {
+            return true;
+        };
         let cfg = self.cfg.clone();
         let mut drained = 0u64;
-        let res: Result<(), Error> = poll_fn(|cx| loop {
-            match decoder.decode(&mut self.conn.rb) {
-                Ok(Decoded::Data(b)) => {
-                    drained += b.len() as u64;
-                    pump.received += b.len() as u64;
-                    if drained > DRAIN_MAX {
-                        return Poll::Ready(Err(Error::new(Kind::BodyTooLarge, "too much unread body")));
+        let res: Result<(), Error> = poll_fn(|cx| {
+            loop {
+                match decoder.decode(&mut self.conn.rb) {
+                    Ok(Decoded::Data(b)) => {
+                        drained += b.len() as u64;
+                        pump.received += b.len() as u64;
+                        if drained > DRAIN_MAX {
+                            return Poll::Ready(Err(Error::new(
+                                Kind::BodyTooLarge,
+                                "too much unread body",
+                            )));
+                        }
                     }
-                }
-                Ok(Decoded::Done) => return Poll::Ready(Ok(())),
-                Ok(Decoded::NeedMore) => {
-                    let deadline = body_deadline(&cfg, pump.started, pump.received);
-                    match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
-                        Ok(0) => return Poll::Ready(Err(Error::new(Kind::Incomplete, "closed inside a body"))),
-                        Ok(_) => {}
-                        Err(e) => return Poll::Ready(Err(e)),
+                    Ok(Decoded::Done) => return Poll::Ready(Ok(())),
+                    Ok(Decoded::NeedMore) => {
+                        let deadline = body_deadline(&cfg, pump.started, pump.received);
+                        match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
+                            Ok(0) => {
+                                return Poll::Ready(Err(Error::new(
+                                    Kind::Incomplete,
+                                    "closed inside a body",
+                                )));
+                            }
+                            Ok(_) => {}
+                            Err(e) => return Poll::Ready(Err(e)),
+                        }
                     }
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
-                Err(e) => return Poll::Ready(Err(e)),
             }
         })
         .await;

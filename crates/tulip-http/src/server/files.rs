@@ -37,7 +37,9 @@ impl App {
 /// Resolves the request tail under `root`, refusing `..`, absolute paths, NULs and escapes
 /// through symlinks. `None` means "not found" (we do not tell a traversal attempt apart).
 pub(crate) fn resolve(root: &Path, tail: &str) -> Option<PathBuf> {
-    let decoded = percent_encoding::percent_decode_str(tail).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(tail)
+        .decode_utf8()
+        .ok()?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }
@@ -69,12 +71,18 @@ fn open_meta(root: &Path, path: PathBuf) -> Option<Meta> {
     if !md.is_file() {
         return None;
     }
-    Some(Meta { path: canon, len: md.len(), modified: md.modified().unwrap_or(UNIX_EPOCH) })
+    Some(Meta {
+        path: canon,
+        len: md.len(),
+        modified: md.modified().unwrap_or(UNIX_EPOCH),
+    })
 }
 
 async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error> {
     let not_found = || StatusCode::NOT_FOUND.into_response();
-    let Some(path) = resolve(&root, req.match_info("tail").unwrap_or("")) else { return Ok(not_found()) };
+    let Some(path) = resolve(&root, req.match_info("tail").unwrap_or("")) else {
+        return Ok(not_found());
+    };
     let root2 = root.clone();
     let Some(meta) = blocking(move || open_meta(&root2, path)).await? else {
         return Ok(not_found());
@@ -83,11 +91,20 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
     let etag = format!("\"{:x}-{:x}\"", meta.len, mtime.as_nanos());
     let last_modified = httpdate::fmt_http_date(meta.modified);
     let fresh = match req.header("if-none-match") {
-        Some(inm) => inm.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag),
+        Some(inm) => inm
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == etag),
         None => req
             .header("if-modified-since")
             .and_then(|v| httpdate::parse_http_date(v).ok())
-            .is_some_and(|since| since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() >= mtime.as_secs()),
+            .is_some_and(|since| {
+                since
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs()
+                    >= mtime.as_secs()
+            }),
     };
     let base = |status: StatusCode| {
         Response::new(status)
@@ -101,13 +118,16 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
     let if_range_ok = match req.header("if-range") {
         None => true,
         Some(v) if v.starts_with('"') || v.starts_with("W/") => v == etag,
-        Some(v) => httpdate::parse_http_date(v).is_ok_and(|d| d.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() >= mtime.as_secs()),
+        Some(v) => httpdate::parse_http_date(v).is_ok_and(|d| {
+            d.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() >= mtime.as_secs()
+        }),
     };
     let range = match req.header("range") {
         Some(r) if if_range_ok => match parse_range(r, meta.len) {
             RangeSpec::Satisfiable(a, b) => Some((a, b)),
             RangeSpec::Unsatisfiable => {
-                return Ok(base(StatusCode::RANGE_NOT_SATISFIABLE).with_header("content-range", &format!("bytes */{}", meta.len)));
+                return Ok(base(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .with_header("content-range", &format!("bytes */{}", meta.len)));
             }
             RangeSpec::Ignore => None,
         },
@@ -116,14 +136,19 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
     let (start, end) = range.unwrap_or((0, meta.len.saturating_sub(1)));
     let len = if meta.len == 0 { 0 } else { end - start + 1 };
     let mut resp = match range {
-        Some(_) => base(StatusCode::PARTIAL_CONTENT).with_header("content-range", &format!("bytes {start}-{end}/{}", meta.len)),
+        Some(_) => base(StatusCode::PARTIAL_CONTENT).with_header(
+            "content-range",
+            &format!("bytes {start}-{end}/{}", meta.len),
+        ),
         None => base(StatusCode::OK),
     };
     let ct = content_type(&meta.path);
     if len <= WHOLE_LIMIT {
         let path = meta.path.clone();
         let data = blocking(move || read_at(&path, start, len as usize)).await??;
-        resp = Response::bytes(data).with_status(resp.status()).with_headers_from(resp);
+        resp = Response::bytes(data)
+            .with_status(resp.status())
+            .with_headers_from(resp);
     } else {
         let path = meta.path.clone();
         resp = Response::streaming(move |mut w| async move {
@@ -160,7 +185,9 @@ impl Response {
 
 /// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    tulip_executor::spawn_blocking(f).await.map_err(|_| Error::new(Kind::Io(std::io::ErrorKind::Other), "blocking task failed"))
+    tulip_executor::spawn_blocking(f)
+        .await
+        .map_err(|_| Error::new(Kind::Io(std::io::ErrorKind::Other), "blocking task failed"))
 }
 
 fn read_at(path: &Path, start: u64, len: usize) -> Result<Bytes, Error> {
@@ -182,15 +209,28 @@ pub(crate) enum RangeSpec {
 
 /// Parses a single `bytes=` range against a file of `len` bytes (RFC 9110 section 14.1.2).
 pub(crate) fn parse_range(v: &str, len: u64) -> RangeSpec {
-    let Some(spec) = v.trim().strip_prefix("bytes=") else { return RangeSpec::Ignore };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
     if spec.contains(',') {
         return RangeSpec::Ignore;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeSpec::Ignore };
-    let num = |s: &str| if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Ignore;
+    };
+    let num = |s: &str| {
+        if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) {
+            s.parse::<u64>().ok()
+        } else {
+            None
+        }
+    };
     match (a.is_empty(), num(a), num(b)) {
         (true, _, Some(0)) => RangeSpec::Unsatisfiable,
-        (true, _, Some(n)) if len == 0 => { let _ = n; RangeSpec::Unsatisfiable }
+        (true, _, Some(n)) if len == 0 => {
+            let _ = n;
+            RangeSpec::Unsatisfiable
+        }
         (true, _, Some(n)) => RangeSpec::Satisfiable(len.saturating_sub(n), len - 1),
         (false, Some(s), _) if s >= len => RangeSpec::Unsatisfiable,
         (false, Some(s), None) if b.is_empty() => RangeSpec::Satisfiable(s, len - 1),
@@ -200,7 +240,11 @@ pub(crate) fn parse_range(v: &str, len: u64) -> RangeSpec {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -253,8 +297,19 @@ mod tests {
     #[test]
     fn traversal_is_refused() {
         let root = Path::new("/srv/www");
-        assert_eq!(resolve(root, "a/b.txt"), Some(PathBuf::from("/srv/www/a/b.txt")));
-        for bad in ["../etc/passwd", "a/../../x", "%2e%2e/x", "/etc/passwd", "a%00b", "a\\..\\b", "%2F%2e%2e%2Fx"] {
+        assert_eq!(
+            resolve(root, "a/b.txt"),
+            Some(PathBuf::from("/srv/www/a/b.txt"))
+        );
+        for bad in [
+            "../etc/passwd",
+            "a/../../x",
+            "%2e%2e/x",
+            "/etc/passwd",
+            "a%00b",
+            "a\\..\\b",
+            "%2F%2e%2e%2Fx",
+        ] {
             assert_eq!(resolve(root, bad), None, "{bad}");
         }
     }

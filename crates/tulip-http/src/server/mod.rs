@@ -40,7 +40,11 @@ pub struct Service {
 impl App {
     /// Freezes the app for serving. Fails when a route pattern or prefix was invalid.
     pub fn into_service(mut self, config: ServerConfig) -> Result<Service, Error> {
-        Ok(Service { app: self.freeze()?, cfg: Arc::new(config), shared: shutdown::Shared::new() })
+        Ok(Service {
+            app: self.freeze()?,
+            cfg: Arc::new(config),
+            shared: shutdown::Shared::new(),
+        })
     }
 }
 
@@ -62,7 +66,9 @@ impl Service {
 
     /// A handle that starts graceful shutdown of every connection of this service.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { shared: self.shared.clone() }
+        ShutdownHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Connections being served right now (including upgraded ones).

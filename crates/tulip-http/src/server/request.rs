@@ -62,7 +62,9 @@ impl Request {
     /// The first query parameter named `name`, percent-decoded.
     pub fn query(&self, name: &str) -> Option<Cow<'_, str>> {
         let q = self.query_string()?;
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v)
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// All query parameters, percent-decoded.
@@ -83,12 +85,15 @@ impl Request {
 
     /// A route parameter, percent-decoded (`None` if absent or not UTF-8 after decoding).
     pub fn match_info_decoded(&self, name: &str) -> Option<Cow<'_, str>> {
-        percent_encoding::percent_decode_str(self.match_info(name)?).decode_utf8().ok()
+        percent_encoding::percent_decode_str(self.match_info(name)?)
+            .decode_utf8()
+            .ok()
     }
 
     /// The first header named `name` (case-insensitive), if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The first header named `name` (case-insensitive), as bytes.
@@ -96,13 +101,20 @@ impl Request {
         self.head
             .headers
             .iter()
-            .find(|h| self.head.slice(h.name).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|h| {
+                self.head
+                    .slice(h.name)
+                    .eq_ignore_ascii_case(name.as_bytes())
+            })
             .map(|h| self.head.slice(h.value))
     }
 
     /// Every header as `(name, value)`, in arrival order, names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.head.headers.iter().map(|h| (self.head.str(h.name), self.head.slice(h.value)))
+        self.head
+            .headers
+            .iter()
+            .map(|h| (self.head.str(h.name), self.head.slice(h.value)))
     }
 
     /// The headers as an `http::HeaderMap` (built on each call; prefer [`header`](Request::header)).
@@ -110,7 +122,9 @@ impl Request {
         let mut map = HeaderMap::with_capacity(self.head.headers.len());
         for h in &self.head.headers {
             let name = HeaderName::from_bytes(self.head.slice(h.name));
-            let value = HeaderValue::from_maybe_shared(self.head.head.slice(h.value.0 as usize..h.value.1 as usize));
+            let value = HeaderValue::from_maybe_shared(
+                self.head.head.slice(h.value.0 as usize..h.value.1 as usize),
+            );
             if let (Ok(n), Ok(v)) = (name, value) {
                 map.append(n, v);
             }

@@ -57,17 +57,25 @@ pub struct Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Response {
-        Response { status, headers: HeaderMap::new(), content_type: None, body: ResponseBody::Empty, close: false }
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            content_type: None,
+            body: ResponseBody::Empty,
+            close: false,
+        }
     }
 
     /// A `text/plain; charset=utf-8` response.
     pub fn text(body: impl Into<Bytes>) -> Response {
-        Response::bytes(body).with_content_type(HeaderValue::from_static("text/plain; charset=utf-8"))
+        Response::bytes(body)
+            .with_content_type(HeaderValue::from_static("text/plain; charset=utf-8"))
     }
 
     /// A `text/html; charset=utf-8` response.
     pub fn html(body: impl Into<Bytes>) -> Response {
-        Response::bytes(body).with_content_type(HeaderValue::from_static("text/html; charset=utf-8"))
+        Response::bytes(body)
+            .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"))
     }
 
     /// A response with a body and no content type (`application/octet-stream` for clients).
@@ -81,7 +89,9 @@ impl Response {
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
         match serde_json::to_vec(value) {
-            Ok(v) => Response::bytes(v).with_content_type(HeaderValue::from_static("application/json")),
+            Ok(v) => {
+                Response::bytes(v).with_content_type(HeaderValue::from_static("application/json"))
+            }
             Err(_) => Response::new(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -117,7 +127,10 @@ impl Response {
     {
         let slot = Arc::new(Mutex::new(Slot::default()));
         let fut = f(BodyWriter { slot: slot.clone() });
-        Response::stream(Producer { fut: Some(Box::pin(fut)), slot })
+        Response::stream(Producer {
+            fut: Some(Box::pin(fut)),
+            slot,
+        })
     }
 
     /// A server-sent events response (`text/event-stream`); `f` sends events through an
@@ -160,7 +173,10 @@ impl Response {
 
     /// Appends a header; invalid names or values are ignored (and logged).
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             (Ok(n), Ok(v)) if n == http::header::CONTENT_TYPE => self.content_type = Some(v),
             (Ok(n), Ok(v)) => {
                 self.headers.append(n, v);
@@ -225,7 +241,11 @@ pub struct Cookie {
 impl Cookie {
     /// A cookie with a name and a value and no attributes.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Cookie {
-        Cookie { name: name.into(), value: value.into(), ..Cookie::default() }
+        Cookie {
+            name: name.into(),
+            value: value.into(),
+            ..Cookie::default()
+        }
     }
 }
 
@@ -275,7 +295,10 @@ impl BodyWriter {
     pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let mut data = Some(data.into());
         futures_lite::future::poll_fn(|cx| {
-            let mut s = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if s.chunk.is_some() {
                 s.writer = Some(cx.waker().clone());
                 return Poll::Pending;
@@ -339,7 +362,10 @@ impl Stream for Producer {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             {
-                let mut s = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = self
+                    .slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(chunk) = s.chunk.take() {
                     if let Some(w) = s.writer.take() {
                         w.wake();
@@ -348,7 +374,9 @@ impl Stream for Producer {
                 }
                 s.reader = Some(cx.waker().clone());
             }
-            let Some(fut) = self.fut.as_mut() else { return Poll::Ready(None) };
+            let Some(fut) = self.fut.as_mut() else {
+                return Poll::Ready(None);
+            };
             match fut.as_mut().poll(cx) {
                 Poll::Ready(res) => {
                     self.fut = None;
@@ -358,7 +386,10 @@ impl Stream for Producer {
                     // Loop once more to pass on a last piece written just before returning.
                 }
                 Poll::Pending => {
-                    let s = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let s = self
+                        .slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     if s.chunk.is_none() {
                         return Poll::Pending;
                     }
@@ -448,7 +479,9 @@ mod tests {
             w.write("b").await?;
             Ok(())
         });
-        let ResponseBody::Stream(mut s) = r.body else { panic!("not a stream") };
+        let ResponseBody::Stream(mut s) = r.body else {
+            panic!("not a stream")
+        };
         let got: Vec<Bytes> = futures_lite::future::block_on(async {
             let mut v = Vec::new();
             while let Some(p) = futures_lite::StreamExt::next(&mut s).await {
@@ -456,7 +489,10 @@ mod tests {
             }
             v
         });
-        assert_eq!(got, vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        assert_eq!(
+            got,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl Pattern {
             if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 let (name, tail) = match inner.split_once(':') {
                     Some((n, ".*" | ".+")) => (n, true),
-                    Some((_, re)) => return Err(format!("unsupported parameter regex {re:?} in {raw:?}")),
+                    Some((_, re)) => {
+                        return Err(format!("unsupported parameter regex {re:?} in {raw:?}"));
+                    }
                     None => (inner, false),
                 };
                 if name.is_empty() || names.iter().any(|n| &**n == name) {
@@ -59,7 +61,11 @@ impl Pattern {
                 segs.push(Seg::Static((*part).into()));
             }
         }
-        Ok(Pattern { raw: raw.into(), segs, names })
+        Ok(Pattern {
+            raw: raw.into(),
+            segs,
+            names,
+        })
     }
 
     /// The pattern has no parameters.
@@ -70,7 +76,9 @@ impl Pattern {
     /// Matches `path` (starting with '/'), recording parameter ranges into `out`.
     pub(crate) fn matches(&self, path: &str, out: &mut Params) -> bool {
         out.clear();
-        let Some(mut rest) = path.strip_prefix('/') else { return false };
+        let Some(mut rest) = path.strip_prefix('/') else {
+            return false;
+        };
         let mut pos = 1u32;
         for (i, seg) in self.segs.iter().enumerate() {
             if *seg == Seg::Tail {
@@ -129,7 +137,10 @@ impl Router {
     pub(crate) fn add(&mut self, route: Arc<Route>) {
         let i = self.routes.len();
         if route.pattern.is_static() {
-            self.by_path.entry(route.pattern.raw.clone()).or_default().push(i);
+            self.by_path
+                .entry(route.pattern.raw.clone())
+                .or_default()
+                .push(i);
         } else {
             self.patterns.push(i);
         }
@@ -157,7 +168,9 @@ impl Router {
             match &route.method {
                 None => return Resolved::Found(route, params),
                 Some(m) if m == method => return Resolved::Found(route, params),
-                Some(m) if *m == Method::GET && *method == Method::HEAD && head_fallback.is_none() => {
+                Some(m)
+                    if *m == Method::GET && *method == Method::HEAD && head_fallback.is_none() =>
+                {
                     head_fallback = Some((i, params.clone()));
                 }
                 _ => {}
@@ -194,8 +207,11 @@ mod tests {
     fn m(pattern: &str, path: &str) -> Option<Vec<String>> {
         let p = Pattern::parse(pattern).unwrap();
         let mut out = Params::new();
-        p.matches(path, &mut out)
-            .then(|| out.iter().map(|&(a, b)| path[a as usize..b as usize].to_string()).collect())
+        p.matches(path, &mut out).then(|| {
+            out.iter()
+                .map(|&(a, b)| path[a as usize..b as usize].to_string())
+                .collect()
+        })
     }
 
     #[test]
@@ -207,7 +223,11 @@ mod tests {
             ("/{name}", "/a/b", None),
             ("/u/{id}/posts/{post}", "/u/7/posts/9", Some(&["7", "9"])),
             ("/u/{id}/posts", "/u/7/posts/", None),
-            ("/static/{tail:.*}", "/static/a/b/c.txt", Some(&["a/b/c.txt"])),
+            (
+                "/static/{tail:.*}",
+                "/static/a/b/c.txt",
+                Some(&["a/b/c.txt"]),
+            ),
             ("/static/{tail:.*}", "/static/", Some(&[""])),
             ("/static/{tail:.*}", "/static", Some(&[""])),
             ("/static/{tail:.*}", "/other/x", None),
@@ -222,7 +242,14 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_errors() {
-        for p in ["nope", "/{}", "/{a}/{a}", "/{t:.*}/x", "/{a:[0-9]+}", "/a{b}"] {
+        for p in [
+            "nope",
+            "/{}",
+            "/{a}/{a}",
+            "/{t:.*}/x",
+            "/{a:[0-9]+}",
+            "/a{b}",
+        ] {
             assert!(Pattern::parse(p).is_err(), "{p}");
         }
     }

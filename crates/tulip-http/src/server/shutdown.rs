@@ -36,7 +36,10 @@ impl Shared {
             return;
         }
         self.acceptor.wake();
-        let conns = self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conns = self
+            .conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (_, w) in conns.iter() {
             w.wake();
         }
@@ -67,20 +70,36 @@ impl Shared {
     /// Registers a new connection.
     pub(crate) fn register(self: &Arc<Shared>) -> ConnGuard {
         let waker = Arc::new(AtomicWaker::new());
-        let key = self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(waker.clone());
+        let key = self
+            .conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(waker.clone());
         self.active.fetch_add(1, Ordering::AcqRel);
-        ConnGuard { shared: self.clone(), key, waker }
+        ConnGuard {
+            shared: self.clone(),
+            key,
+            waker,
+        }
     }
 
     pub(crate) fn poll_started(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.acceptor.register(cx.waker());
-        if self.is_shutting_down() { Poll::Ready(()) } else { Poll::Pending }
+        if self.is_shutting_down() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Ready when no connection is left.
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.idle.register(cx.waker());
-        if self.active() == 0 { Poll::Ready(()) } else { Poll::Pending }
+        if self.active() == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -96,7 +115,11 @@ impl ConnGuard {
     /// Ready once shutdown has begun; registers the caller's waker otherwise.
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.waker.register(cx.waker());
-        if self.shared.is_shutting_down() { Poll::Ready(()) } else { Poll::Pending }
+        if self.shared.is_shutting_down() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -110,7 +133,11 @@ impl ConnGuard {
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.shared.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_remove(self.key);
+        self.shared
+            .conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_remove(self.key);
         if self.shared.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.idle.wake();
         }

@@ -37,7 +37,9 @@ impl fmt::Debug for UpgradeSlot {
 
 impl UpgradeSlot {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn requested(&self) -> bool {
@@ -78,7 +80,10 @@ impl Future for OnUpgrade {
             return Poll::Ready(r);
         }
         if Arc::strong_count(&self.slot) == 1 {
-            return Poll::Ready(Err(Error::new(Kind::BodyUnavailable, "connection ended without an upgrade")));
+            return Poll::Ready(Err(Error::new(
+                Kind::BodyUnavailable,
+                "connection ended without an upgrade",
+            )));
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending
@@ -95,13 +100,19 @@ pub struct Upgraded {
 
 impl fmt::Debug for Upgraded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded").field("buffered", &self.buffered.len()).finish()
+        f.debug_struct("Upgraded")
+            .field("buffered", &self.buffered.len())
+            .finish()
     }
 }
 
 impl Upgraded {
     pub(crate) fn new(io: Box<dyn Io>, buffered: Bytes, guard: ConnGuard) -> Upgraded {
-        Upgraded { io, buffered, guard }
+        Upgraded {
+            io,
+            buffered,
+            guard,
+        }
     }
 
     /// Resolves when the server starts a graceful shutdown: a WebSocket should then send a
@@ -127,7 +138,11 @@ impl Upgraded {
 }
 
 impl AsyncRead for Upgraded {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         if !self.buffered.is_empty() {
             let n = buf.len().min(self.buffered.len());
             buf[..n].copy_from_slice(&self.buffered[..n]);
@@ -139,7 +154,11 @@ impl AsyncRead for Upgraded {
 }
 
 impl AsyncWrite for Upgraded {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 

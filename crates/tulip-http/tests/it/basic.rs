@@ -10,13 +10,29 @@ use crate::test_app;
 fn routes_params_404_405_and_middleware() {
     let srv = TestServer::start(test_app());
     let table: &[(&str, u16, Option<&str>)] = &[
-        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, Some("Hello, World!")),
-        ("GET /tulip HTTP/1.1\r\nHost: x\r\n\r\n", 200, Some("Hello, tulip")),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            200,
+            Some("Hello, World!"),
+        ),
+        (
+            "GET /tulip HTTP/1.1\r\nHost: x\r\n\r\n",
+            200,
+            Some("Hello, tulip"),
+        ),
         ("GET /a/b/c HTTP/1.1\r\nHost: x\r\n\r\n", 404, None),
         ("DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n", 405, None),
         ("GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", 401, None),
-        ("GET /admin HTTP/1.1\r\nHost: x\r\nX-Token: secret\r\n\r\n", 200, Some("admin home")),
-        ("GET /json HTTP/1.1\r\nHost: x\r\n\r\n", 200, Some(r#"{"message":"Hello, World!"}"#)),
+        (
+            "GET /admin HTTP/1.1\r\nHost: x\r\nX-Token: secret\r\n\r\n",
+            200,
+            Some("admin home"),
+        ),
+        (
+            "GET /json HTTP/1.1\r\nHost: x\r\n\r\n",
+            200,
+            Some(r#"{"message":"Hello, World!"}"#),
+        ),
         ("GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", 500, None),
         ("GET /x?y=1 HTTP/1.0\r\n\r\n", 200, Some("Hello, x")),
     ];
@@ -61,7 +77,10 @@ fn pipelined_requests_are_answered_in_order_in_few_writes() {
     s.write_all(&batch).unwrap();
     let mut buf = Vec::new();
     for i in 0..16 {
-        assert_eq!(read_reply(&mut s, &mut buf, false).unwrap().text(), format!("Hello, p{i}"));
+        assert_eq!(
+            read_reply(&mut s, &mut buf, false).unwrap().text(),
+            format!("Hello, p{i}")
+        );
     }
     assert_eq!(read_reply(&mut s, &mut buf, false).unwrap().text(), "hello");
     let last = read_reply(&mut s, &mut buf, false).unwrap();
@@ -73,13 +92,17 @@ fn pipelined_requests_are_answered_in_order_in_few_writes() {
 fn head_has_length_but_no_body() {
     let srv = TestServer::start(test_app());
     let mut s = srv.connect();
-    s.write_all(b"HEAD /abc HTTP/1.1\r\nHost: x\r\n\r\nGET /def HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"HEAD /abc HTTP/1.1\r\nHost: x\r\n\r\nGET /def HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = Vec::new();
     let head = read_reply(&mut s, &mut buf, true).unwrap();
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), Some("10"));
     // The next reply starts right after the head: no body bytes in between.
-    assert_eq!(read_reply(&mut s, &mut buf, false).unwrap().text(), "Hello, def");
+    assert_eq!(
+        read_reply(&mut s, &mut buf, false).unwrap().text(),
+        "Hello, def"
+    );
 }
 
 #[test]
@@ -95,14 +118,21 @@ fn chunked_upload_and_chunked_response() {
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     assert_eq!(r.text(), "piece 0;piece 1;piece 2;");
     let r = request(srv.addr, b"GET /stream HTTP/1.0\r\n\r\n").unwrap();
-    assert_eq!(r.text(), "piece 0;piece 1;piece 2;", "HTTP/1.0 gets a close-delimited body");
+    assert_eq!(
+        r.text(),
+        "piece 0;piece 1;piece 2;",
+        "HTTP/1.0 gets a close-delimited body"
+    );
 }
 
 #[test]
 fn expect_100_continue_is_sent_when_the_body_is_read() {
     let srv = TestServer::start(test_app());
     let mut s = srv.connect();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let cont = read_reply(&mut s, &mut buf, false).unwrap();
     assert_eq!(cont.status, 100);
@@ -113,7 +143,11 @@ fn expect_100_continue_is_sent_when_the_body_is_read() {
 #[test]
 fn body_over_the_limit_is_413() {
     let srv = TestServer::start(test_app());
-    let r = request(srv.addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n").unwrap();
+    let r = request(
+        srv.addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status, 413);
     let mut big = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..20 {
@@ -130,9 +164,17 @@ fn body_over_the_limit_is_413() {
 #[test]
 fn large_body_is_streamed() {
     let srv = TestServer::start(test_app());
-    let total: usize = if cfg!(debug_assertions) { 16 << 20 } else { 100 << 20 };
+    let total: usize = if cfg!(debug_assertions) {
+        16 << 20
+    } else {
+        100 << 20
+    };
     let mut s = srv.connect();
-    write!(s, "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n"
+    )
+    .unwrap();
     let piece = vec![7u8; 256 * 1024];
     let mut sent = 0;
     while sent < total {
@@ -144,7 +186,11 @@ fn large_body_is_streamed() {
     let parts: Vec<u64> = r.text().split(' ').map(|p| p.parse().unwrap()).collect();
     assert_eq!(parts[0], total as u64);
     assert!(parts[1] > 10, "the body arrived in many pieces");
-    assert!(parts[2] <= 64 * 1024, "no piece larger than the read buffer: {}", parts[2]);
+    assert!(
+        parts[2] <= 64 * 1024,
+        "no piece larger than the read buffer: {}",
+        parts[2]
+    );
 }
 
 #[test]
@@ -160,7 +206,10 @@ fn upgrade_hands_over_the_connection_with_buffered_bytes() {
     let srv = TestServer::start(test_app());
     let mut s = srv.connect();
     // "early" arrives with the head and must reach the upgraded side.
-    s.write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly").unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly",
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let r = read_reply(&mut s, &mut buf, false).unwrap();
     assert_eq!(r.status, 101);
@@ -186,15 +235,25 @@ fn static_files_with_validators_and_ranges() {
     std::fs::write(dir.join("sub/big.bin"), &big).unwrap();
     let srv = TestServer::start(tulip_http::App::new().static_dir("/static", &dir));
     let get = |extra: &str, path: &str| {
-        request(srv.addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes()).unwrap()
+        request(
+            srv.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes(),
+        )
+        .unwrap()
     };
     let r = get("", "/static/a.txt");
     assert_eq!((r.status, r.text().as_str()), (200, "0123456789"));
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
     let etag = r.header("etag").unwrap().to_string();
     let lm = r.header("last-modified").unwrap().to_string();
-    assert_eq!(get(&format!("If-None-Match: {etag}\r\n"), "/static/a.txt").status, 304);
-    assert_eq!(get(&format!("If-Modified-Since: {lm}\r\n"), "/static/a.txt").status, 304);
+    assert_eq!(
+        get(&format!("If-None-Match: {etag}\r\n"), "/static/a.txt").status,
+        304
+    );
+    assert_eq!(
+        get(&format!("If-Modified-Since: {lm}\r\n"), "/static/a.txt").status,
+        304
+    );
     let r = get("Range: bytes=2-4\r\n", "/static/a.txt");
     assert_eq!((r.status, r.text().as_str()), (206, "234"));
     assert_eq!(r.header("content-range"), Some("bytes 2-4/10"));
@@ -203,7 +262,13 @@ fn static_files_with_validators_and_ranges() {
     assert_eq!(r.body, big);
     let r = get("Range: bytes=-100000\r\n", "/static/sub/big.bin");
     assert_eq!(r.body, &big[100_000..]);
-    for bad in ["/static/../Cargo.toml", "/static/%2e%2e/x", "/static/sub", "/static/nope.txt", "/static/..%2f..%2fetc%2fpasswd"] {
+    for bad in [
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/x",
+        "/static/sub",
+        "/static/nope.txt",
+        "/static/..%2f..%2fetc%2fpasswd",
+    ] {
         assert_eq!(get("", bad).status, 404, "{bad}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -213,7 +278,8 @@ fn static_files_with_validators_and_ranges() {
 fn connection_close_is_honoured() {
     let srv = TestServer::start(test_app());
     let mut s = srv.connect();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut all = Vec::new();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.read_to_end(&mut all).unwrap();
@@ -231,7 +297,8 @@ fn many_concurrent_connections() {
             s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         }
         for (i, s) in conns.iter_mut().enumerate() {
-            let r = read_reply(s, &mut Vec::new(), false).unwrap_or_else(|| panic!("round {round} conn {i}: no reply"));
+            let r = read_reply(s, &mut Vec::new(), false)
+                .unwrap_or_else(|| panic!("round {round} conn {i}: no reply"));
             assert_eq!(r.status, 200);
         }
     }

@@ -96,10 +96,14 @@ fn malformed_requests_get_an_error_and_a_close() {
         let mut s = srv.connect();
         s.write_all(req).unwrap();
         let mut buf = Vec::new();
-        let reply = read_reply(&mut s, &mut buf, false).unwrap_or_else(|| panic!("no reply to {shown:?}"));
+        let reply =
+            read_reply(&mut s, &mut buf, false).unwrap_or_else(|| panic!("no reply to {shown:?}"));
         assert_eq!(reply.status, *want, "{shown:?}");
         assert_eq!(reply.header("connection"), Some("close"), "{shown:?}");
-        assert!(closed_within(&mut s, Duration::from_secs(5)), "still open after {shown:?}");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "still open after {shown:?}"
+        );
     }
 }
 

@@ -6,14 +6,21 @@ use crate::support::TestServer;
 use crate::test_app;
 
 fn curl(args: &[&str]) -> Option<(String, String)> {
-    let out = match Command::new("curl").args(["-sS", "--max-time", "20"]).args(args).output() {
+    let out = match Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+    {
         Ok(o) => o,
         Err(e) => {
             eprintln!("SKIP: curl not runnable: {e}");
             return None;
         }
     };
-    Some((String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
+    Some((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 #[test]
@@ -21,23 +28,43 @@ fn curl_keep_alive_reuse_and_head() {
     let srv = TestServer::start(test_app());
     let a = format!("http://{}/one", srv.addr);
     let b = format!("http://{}/two", srv.addr);
-    let Some((out, err)) = curl(&["-v", &a, &b]) else { return };
+    let Some((out, err)) = curl(&["-v", &a, &b]) else {
+        return;
+    };
     assert_eq!(out, "Hello, oneHello, two");
-    assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing"), "{err}");
-    let Some((out, err)) = curl(&["-I", &a]) else { return };
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing"),
+        "{err}"
+    );
+    let Some((out, err)) = curl(&["-I", &a]) else {
+        return;
+    };
     assert!(out.starts_with("HTTP/1.1 200"), "{out}{err}");
-    assert!(out.to_ascii_lowercase().contains("content-length: 10"), "{out}");
+    assert!(
+        out.to_ascii_lowercase().contains("content-length: 10"),
+        "{out}"
+    );
 }
 
 #[test]
 fn curl_chunked_upload_and_range() {
     let srv = TestServer::start(test_app());
-    let data: String = (0..50_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let data: String = (0..50_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let path = std::env::temp_dir().join(format!("tulip-http-curl-{}.txt", std::process::id()));
     std::fs::write(&path, &data).unwrap();
     let url = format!("http://{}/echo", srv.addr);
     let file = format!("@{}", path.display());
-    let Some((out, err)) = curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", &file, &url]) else { return };
+    let Some((out, err)) = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &file,
+        &url,
+    ]) else {
+        return;
+    };
     assert_eq!(out.len(), data.len(), "{err}");
     assert_eq!(out, data);
     drop(srv);
@@ -45,7 +72,9 @@ fn curl_chunked_upload_and_range() {
     let name = path.file_name().unwrap().to_str().unwrap().to_string();
     let srv = TestServer::start(tulip_http::App::new().static_dir("/files", &dir));
     let url = format!("http://{}/files/{name}", srv.addr);
-    let Some((out, _)) = curl(&["-r", "100-199", &url]) else { return };
+    let Some((out, _)) = curl(&["-r", "100-199", &url]) else {
+        return;
+    };
     assert_eq!(out, data[100..200]);
     let _ = std::fs::remove_file(&path);
 }
@@ -56,7 +85,9 @@ fn aiohttp_client_against_the_server() {
         eprintln!("SKIP: TULIP_PYTHON is not set");
         return;
     };
-    let probe = Command::new(&python).args(["-c", "import aiohttp"]).output();
+    let probe = Command::new(&python)
+        .args(["-c", "import aiohttp"])
+        .output();
     if !probe.is_ok_and(|o| o.status.success()) {
         eprintln!("SKIP: aiohttp is not importable by {python:?}");
         return;
@@ -87,7 +118,14 @@ async def main(base):
     print("ok", conns)
 asyncio.run(main(sys.argv[1]))
 "#;
-    let out = Command::new(&python).args(["-c", script, &format!("http://{}", srv.addr)]).output().unwrap();
+    let out = Command::new(&python)
+        .args(["-c", script, &format!("http://{}", srv.addr)])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.starts_with("ok"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.starts_with("ok"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -12,13 +12,20 @@ fn in_flight_responses_survive_shutdown() {
     let mut busy: Vec<_> = (0..8)
         .map(|_| {
             let mut s = srv.connect();
-            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             s
         })
         .collect();
     let mut idle = srv.connect();
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(read_reply(&mut idle, &mut Vec::new(), false).unwrap().status, 200);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_reply(&mut idle, &mut Vec::new(), false)
+            .unwrap()
+            .status,
+        200
+    );
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     let stop = srv.stop.clone();
@@ -46,10 +53,15 @@ fn shutdown_deadline_forces_stuck_connections() {
     });
     let srv = TestServer::start_with(app, cfg);
     let mut s = srv.connect();
-    s.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     srv.shutdown().unwrap();
-    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
     assert!(closed_within(&mut s, Duration::from_secs(2)));
 }

@@ -23,13 +23,20 @@ impl TestServer {
         let addr = server.local_addr();
         let stop = server.shutdown_handle();
         let thread = std::thread::spawn(move || tulip_executor::run(server.run()));
-        TestServer { addr, stop, thread: Some(thread) }
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Starts graceful shutdown and waits for the server to finish.
     pub(crate) fn shutdown(mut self) -> Result<(), tulip_http::Error> {
         self.stop.shutdown();
-        self.thread.take().map(|t| t.join().expect("server thread")).unwrap_or(Ok(()))
+        self.thread
+            .take()
+            .map(|t| t.join().expect("server thread"))
+            .unwrap_or(Ok(()))
     }
 
     pub(crate) fn connect(&self) -> TcpStream {
@@ -59,7 +66,10 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn text(&self) -> String {
@@ -83,13 +93,23 @@ pub(crate) fn read_reply(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) 
     let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
-    let mut reply = Reply { status, headers, body: Vec::new() };
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     if head_only || status == 204 || status == 304 || status / 100 == 1 {
         return Some(reply);
     }
-    if let Some(n) = reply.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = reply
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         while buf.len() < n {
             if !fill(s, buf) {
                 return None;
@@ -106,7 +126,9 @@ pub(crate) fn read_reply(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) 
                     return None;
                 }
             };
-            let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?.trim(), 16).ok()?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?.trim(), 16)
+                    .ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 if !fill(s, buf) {

@@ -36,18 +36,29 @@ fn slowloris_is_cut_off_and_service_continues() {
                 break;
             }
         }
-        (start.elapsed(), read_reply(&mut s, &mut Vec::new(), false).map(|r| r.status))
+        (
+            start.elapsed(),
+            read_reply(&mut s, &mut Vec::new(), false).map(|r| r.status),
+        )
     });
     // Meanwhile, normal clients get answers promptly.
     for _ in 0..5 {
         let t = Instant::now();
-        assert_eq!(request(addr, b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().text(), "Hello, fast");
+        assert_eq!(
+            request(addr, b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap()
+                .text(),
+            "Hello, fast"
+        );
         assert!(t.elapsed() < Duration::from_millis(500));
         std::thread::sleep(Duration::from_millis(100));
     }
     let (elapsed, status) = slow.join().unwrap();
     assert_eq!(status, Some(408), "the slow client gets 408");
-    assert!(elapsed < Duration::from_secs(3), "cut off after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut off after {elapsed:?}"
+    );
 }
 
 #[test]
@@ -56,7 +67,11 @@ fn silent_connection_is_closed_after_the_header_timeout() {
     let mut s = srv.connect();
     let t = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(3)));
-    assert!(t.elapsed() >= Duration::from_millis(700), "closed too early: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "closed too early: {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -64,7 +79,10 @@ fn idle_keep_alive_connection_is_closed() {
     let srv = TestServer::start_with(test_app(), short_timeouts());
     let mut s = srv.connect();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(read_reply(&mut s, &mut Vec::new(), false).unwrap().status, 200);
+    assert_eq!(
+        read_reply(&mut s, &mut Vec::new(), false).unwrap().status,
+        200
+    );
     let t = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(3)));
     assert!(t.elapsed() >= Duration::from_millis(400));
@@ -74,7 +92,8 @@ fn idle_keep_alive_connection_is_closed() {
 fn body_below_the_minimum_rate_is_cut_off() {
     let srv = TestServer::start_with(test_app(), short_timeouts());
     let mut s = srv.connect();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc").unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+        .unwrap();
     let t = Instant::now();
     let mut closed = false;
     for _ in 0..40 {
@@ -89,5 +108,9 @@ fn body_below_the_minimum_rate_is_cut_off() {
         }
     }
     assert!(closed, "a trickling body must be cut off");
-    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
 }
