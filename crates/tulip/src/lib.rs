@@ -166,3 +166,8 @@ pub use tulip_executor::{
 pub use tulip_reactor::{
     Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at,
 };
+
+/// The README's code blocks run as doc tests, so the first example a newcomer reads works.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
