@@ -19,6 +19,7 @@ const CLIENT_THREADS: usize = 2;
 /// One server of each kind for the whole run, shared by the benchmarks.
 static TULIP: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
 static HYPER: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
+static AIOHTTP: std::sync::OnceLock<Option<SocketAddr>> = std::sync::OnceLock::new();
 
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let requests = cfg.size(32_000, 200_000);
@@ -37,10 +38,10 @@ fn bench(name: &str, path: &'static str, requests: usize, depth: usize) -> Bench
     let mut b = Bench::new(name, unit)
         .with("tulip", move || load(tulip, path, requests, depth))
         .with("hyper", move || load(hyper, path, requests, depth));
-    if let Some(py) = AiohttpServer::start() {
-        // aiohttp is two orders of magnitude slower: give it a tenth of the work and scale.
+    if let Some(py) = *AIOHTTP.get_or_init(|| AiohttpServer::start().map(|s| Box::leak(Box::new(s)).addr)) {
+        // aiohttp is much slower: give it a tenth of the work and scale the time.
         let n = (requests / 10).max(CONNS * depth);
-        b = b.with("aiohttp", move || load(py.addr, path, n, depth) * (requests / n) as u32);
+        b = b.with("aiohttp", move || load(py, path, n, depth) * (requests / n) as u32);
     }
     b
 }
@@ -174,7 +175,7 @@ impl HyperServer {
     }
 }
 
-/// Python aiohttp in a child process, killed on drop.
+/// Python aiohttp in a child process (leaked for the run; killed if dropped).
 struct AiohttpServer {
     addr: SocketAddr,
     child: std::process::Child,
@@ -188,36 +189,47 @@ impl Drop for AiohttpServer {
 }
 
 impl AiohttpServer {
+    /// Starts aiohttp on a port it picks itself and reports on stdout.
     fn start() -> Option<AiohttpServer> {
+        use std::io::BufRead;
         let python = std::env::var_os("TULIP_PYTHON")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let script = r#"
-import sys
+import asyncio, os, sys, threading
 from aiohttp import web
+# Exit when the benchmark process goes away (it holds our stdin open until then).
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 async def hello(request):
     return web.Response(text="Hello, World!")
 async def js(request):
     return web.json_response({"message": "Hello, World!"})
-app = web.Application()
-app.add_routes([web.get("/", hello), web.get("/json", js)])
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+async def main():
+    app = web.Application()
+    app.add_routes([web.get("/", hello), web.get("/json", js)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
 "#;
-        let child = std::process::Command::new(python)
-            .args(["-c", script, &port.to_string()])
-            .stdout(std::process::Stdio::null())
+        let mut child = std::process::Command::new(python)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let server = AiohttpServer { addr, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            if Instant::now() > deadline {
-                eprintln!("aiohttp did not start; skipping it");
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(server)
+        let mut line = String::new();
+        let stdout = child.stdout.take()?;
+        let read = std::io::BufReader::new(stdout).read_line(&mut line);
+        let port: Option<u16> = read.ok().and_then(|_| line.trim().parse().ok());
+        let Some(port) = port else {
+            eprintln!("aiohttp did not start; skipping it");
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        };
+        Some(AiohttpServer { addr: ([127, 0, 0, 1], port).into(), child })
     }
 }
