@@ -56,7 +56,8 @@ impl Pool {
     /// The pool used by `spawn_blocking` outside any runtime.
     pub(crate) fn global() -> &'static Arc<Pool> {
         static GLOBAL: OnceLock<Arc<Pool>> = OnceLock::new();
-        GLOBAL.get_or_init(|| Pool::new("tulip-blocking".into(), 512, Duration::from_secs(10), None))
+        GLOBAL
+            .get_or_init(|| Pool::new("tulip-blocking".into(), 512, Duration::from_secs(10), None))
     }
 
     pub(crate) fn spawn<F, T>(self: &Arc<Self>, f: F) -> Task<T>
@@ -120,7 +121,10 @@ impl Pool {
             st.idle += 1;
             let mut timed_out = false;
             loop {
-                let (g, res) = self.cond.wait_timeout(st, self.keep_alive).unwrap_or_else(|e| e.into_inner());
+                let (g, res) = self
+                    .cond
+                    .wait_timeout(st, self.keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
                 st = g;
                 if st.wakeups > 0 {
                     st.wakeups -= 1;
@@ -159,7 +163,10 @@ impl Pool {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool").field("name", &self.name).field("max_threads", &self.max_threads).finish()
+        f.debug_struct("Pool")
+            .field("name", &self.name)
+            .field("max_threads", &self.max_threads)
+            .finish()
     }
 }
 

@@ -13,7 +13,12 @@ pub(crate) fn env_debug() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
         std::env::var("TULIP_DEBUG")
-            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
             .unwrap_or(false)
     })
 }
@@ -25,7 +30,10 @@ pub(crate) fn report_unobserved_panic(task: &str, msg: &str) {
 
 /// A poll that ran longer than the threshold.
 pub(crate) fn report_slow_poll(task: &str, took: Duration) {
-    eprintln!("tulip: executing task {task} took {:.3} seconds", took.as_secs_f64());
+    eprintln!(
+        "tulip: executing task {task} took {:.3} seconds",
+        took.as_secs_f64()
+    );
 }
 
 /// Tasks still pending when their runtime shut down.
@@ -33,7 +41,10 @@ pub(crate) fn report_pending(tasks: &[crate::task::TaskInfo]) {
     if tasks.is_empty() {
         return;
     }
-    eprintln!("tulip: runtime shut down with {} pending task(s); cancelling:", tasks.len());
+    eprintln!(
+        "tulip: runtime shut down with {} pending task(s); cancelling:",
+        tasks.len()
+    );
     for t in tasks {
         match &t.name {
             Some(n) => eprintln!("  {} {n:?}", t.id),

@@ -82,7 +82,10 @@ pub fn current_task() -> Option<TaskInfo> {
     }
     // SAFETY: invariant 4 of `task`: the pointer is published only while its runnable runs.
     let meta = unsafe { &*p };
-    Some(TaskInfo { id: meta.id, name: meta.name.as_deref().map(str::to_owned) })
+    Some(TaskInfo {
+        id: meta.id,
+        name: meta.name.as_deref().map(str::to_owned),
+    })
 }
 
 /// The live tasks of the current runtime and of this thread's `LocalExecutor` (asyncio's

@@ -50,7 +50,10 @@ fn unparked(s: usize) -> usize {
 
 impl Idle {
     pub(crate) fn new(num_workers: usize) -> Idle {
-        assert!(num_workers > 0 && num_workers < SEARCH_MASK, "bad worker count {num_workers}");
+        assert!(
+            num_workers > 0 && num_workers < SEARCH_MASK,
+            "bad worker count {num_workers}"
+        );
         Idle {
             state: AtomicUsize::new(num_workers << UNPARK_SHIFT),
             num_workers,
@@ -80,7 +83,9 @@ impl Idle {
     /// caller must re-check all queues and wake a worker if any has work.
     pub(crate) fn worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
         let mut sl = lock(&self.sleepers);
-        let prev = self.state.fetch_sub(ONE_UNPARKED + is_searching as usize, SeqCst);
+        let prev = self
+            .state
+            .fetch_sub(ONE_UNPARKED + is_searching as usize, SeqCst);
         sl.push(index);
         is_searching && searching(prev) == 1
     }

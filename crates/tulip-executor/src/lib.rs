@@ -30,7 +30,12 @@
 //! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) warns on stderr when one poll of a task runs
 //! longer than 100 ms, naming the task, and lists the tasks still pending at shutdown.
 
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 // Under `--cfg loom` only the lock-free core (run queue, idle protocol) is built, for
@@ -73,7 +78,6 @@ pub use task::{JoinError, Task, TaskId, TaskInfo};
 #[cfg(not(loom))]
 pub use toolkit::{
     AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,
-    ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2, gather3,
-    shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
+    ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2,
+    gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
-

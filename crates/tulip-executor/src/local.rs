@@ -89,7 +89,11 @@ impl LocalExecutor {
             in_reactor: AtomicBool::new(false),
         });
         LocalExecutor {
-            ctx: Rc::new(LocalCtx { shared, queue: RefCell::new(VecDeque::new()), parker }),
+            ctx: Rc::new(LocalCtx {
+                shared,
+                queue: RefCell::new(VecDeque::new()),
+                parker,
+            }),
             _not_send: PhantomData,
         }
     }
@@ -150,7 +154,9 @@ fn drain(ctx: &LocalCtx) {
 
 impl fmt::Debug for LocalExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalExecutor").field("registry", &self.ctx.shared.registry).finish()
+        f.debug_struct("LocalExecutor")
+            .field("registry", &self.ctx.shared.registry)
+            .finish()
     }
 }
 
@@ -163,7 +169,9 @@ where
     let (runnable, task) = async_task::Builder::new()
         .metadata(meta)
         .spawn_local(move |m| TaskFuture::new(fut, m), schedule);
-    shared.registry.insert(runnable.metadata(), runnable.waker());
+    shared
+        .registry
+        .insert(runnable.metadata(), runnable.waker());
     runnable.schedule();
     Task::new(task)
 }
@@ -252,7 +260,10 @@ pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
 fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let prev = CURRENT.with(|c| c.replace(ctx));
     let _restore = Restore(prev);
-    let main = Arc::new(MainWaker { woken: AtomicBool::new(true), shared: ctx.shared.clone() });
+    let main = Arc::new(MainWaker {
+        woken: AtomicBool::new(true),
+        shared: ctx.shared.clone(),
+    });
     let waker = Waker::from(main.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
@@ -270,7 +281,11 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
                 if drive_io {
                     crate::driver::poll_nonblocking();
                 }
-                ctx.shared.remote.pop().ok().or_else(|| ctx.queue.borrow_mut().pop_front())
+                ctx.shared
+                    .remote
+                    .pop()
+                    .ok()
+                    .or_else(|| ctx.queue.borrow_mut().pop_front())
             } else {
                 let local = ctx.queue.borrow_mut().pop_front();
                 local.or_else(|| ctx.shared.remote.pop().ok())
@@ -286,7 +301,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             continue;
         }
         if drive_io {
-            crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor);
+            crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor, None);
         } else {
             ctx.parker.park();
         }

@@ -88,10 +88,18 @@ pub(crate) fn new<T: RawItem>() -> (Local<T>, Stealer<T>) {
     let q = Arc::new(Inner {
         head: AtomicU64::new(0),
         tail: AtomicU32::new(0),
-        slots: (0..CAP).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+        slots: (0..CAP)
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            .collect(),
         _items: PhantomData,
     });
-    (Local { q: q.clone(), _not_sync: PhantomData }, Stealer { q })
+    (
+        Local {
+            q: q.clone(),
+            _not_sync: PhantomData,
+        },
+        Stealer { q },
+    )
 }
 
 impl<T> Inner<T> {
@@ -160,7 +168,11 @@ impl<T: RawItem> Local<T> {
                 return None;
             }
             let next_real = real.wrapping_add(1);
-            let next = if steal == real { pack(next_real, next_real) } else { pack(steal, next_real) };
+            let next = if steal == real {
+                pack(next_real, next_real)
+            } else {
+                pack(steal, next_real)
+            };
             match q.head.compare_exchange_weak(head, next, AcqRel, Acquire) {
                 Ok(_) => return Some(q.take_slot(real)),
                 Err(actual) => head = actual,
@@ -243,7 +255,10 @@ impl<T: RawItem> Stealer<T> {
         // Release the claim: `steal` catches up with `real` (the owner may have popped meanwhile).
         loop {
             let (_, real) = unpack(claimed);
-            match q.head.compare_exchange(claimed, pack(real, real), AcqRel, Acquire) {
+            match q
+                .head
+                .compare_exchange(claimed, pack(real, real), AcqRel, Acquire)
+            {
                 Ok(_) => return n,
                 Err(actual) => claimed = actual,
             }
@@ -255,6 +270,9 @@ impl<T> Drop for Local<T> {
     fn drop(&mut self) {
         // Items left here are dropped by the scheduler's shutdown, which drains with `pop`
         // before the worker exits; a non-empty queue at this point would leak, not crash.
-        debug_assert!(std::thread::panicking() || self.q.len() == 0, "local queue dropped non-empty");
+        debug_assert!(
+            std::thread::panicking() || self.q.len() == 0,
+            "local queue dropped non-empty"
+        );
     }
 }

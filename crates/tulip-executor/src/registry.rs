@@ -15,8 +15,8 @@ use slab::Slab;
 use std::sync::Mutex;
 
 use crate::sync::std_lock as lock;
-use crate::task::{TaskId, TaskInfo};
 use crate::task::meta::TaskMeta;
+use crate::task::{TaskId, TaskInfo};
 
 const SHARDS: usize = 32;
 
@@ -46,7 +46,9 @@ impl Registry {
     }
 
     pub(crate) fn with_shards(n: usize) -> Registry {
-        Registry { shards: (0..n.max(1)).map(|_| Mutex::new(Slab::new())).collect() }
+        Registry {
+            shards: (0..n.max(1)).map(|_| Mutex::new(Slab::new())).collect(),
+        }
     }
 
     fn shard(&self, id: TaskId) -> &Mutex<Slab<Entry>> {
@@ -83,7 +85,10 @@ impl Registry {
         for shard in self.shards.iter() {
             for (_, e) in lock(shard).iter() {
                 let m = e.meta();
-                out.push(TaskInfo { id: m.id, name: m.name.as_deref().map(str::to_owned) });
+                out.push(TaskInfo {
+                    id: m.id,
+                    name: m.name.as_deref().map(str::to_owned),
+                });
             }
         }
         out.sort_by_key(|t| t.id);
@@ -107,6 +112,8 @@ impl Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("live", &self.len()).finish()
+        f.debug_struct("Registry")
+            .field("live", &self.len())
+            .finish()
     }
 }

@@ -206,10 +206,17 @@ fn wake_park_model(workers: usize, jobs: usize) {
         let unparkers: Arc<Vec<_>> = Arc::new(pairs.iter().map(|(_, u)| u.clone()).collect());
         let mut threads = Vec::new();
         for (me, (parker, _)) in pairs.into_iter().enumerate() {
-            let (idle, injector, taken, done, unparkers) =
-                (idle.clone(), injector.clone(), taken.clone(), done.clone(), unparkers.clone());
+            let (idle, injector, taken, done, unparkers) = (
+                idle.clone(),
+                injector.clone(),
+                taken.clone(),
+                done.clone(),
+                unparkers.clone(),
+            );
             threads.push(thread::spawn(move || {
-                worker(me, &idle, &injector, &parker, &unparkers, &taken, jobs, &done)
+                worker(
+                    me, &idle, &injector, &parker, &unparkers, &taken, jobs, &done,
+                )
             }));
         }
         for j in 0..jobs {

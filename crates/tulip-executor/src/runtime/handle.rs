@@ -42,7 +42,10 @@ impl Drop for EnterHandleGuard {
 
 pub(crate) fn enter_handle(shared: Arc<Shared>) -> EnterHandleGuard {
     let prev = CURRENT.with(|c| c.borrow_mut().replace(shared));
-    EnterHandleGuard { prev, _not_send: std::marker::PhantomData }
+    EnterHandleGuard {
+        prev,
+        _not_send: std::marker::PhantomData,
+    }
 }
 
 /// The current runtime, if this thread has one.
@@ -137,6 +140,8 @@ impl Handle {
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle").field("workers", &self.shared.num_workers()).finish()
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.num_workers())
+            .finish()
     }
 }

@@ -22,7 +22,11 @@ pub struct TimerHandle {
 
 impl TimerHandle {
     fn new(task: Task<()>, when: Option<Instant>) -> TimerHandle {
-        TimerHandle { task: Mutex::new(Some(task)), when, cancelled: AtomicBool::new(false) }
+        TimerHandle {
+            task: Mutex::new(Some(task)),
+            when,
+            cancelled: AtomicBool::new(false),
+        }
     }
 
     /// Cancels the callback if it has not run yet; a no-op afterwards and on repeat calls.
@@ -79,7 +83,11 @@ impl StopSignal {
                 return Poll::Ready(());
             }
             *lock(&self.waker) = Some(cx.waker().clone());
-            if self.requested.swap(false, Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }
+            if self.requested.swap(false, Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
         .await
     }

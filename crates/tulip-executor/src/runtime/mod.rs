@@ -112,7 +112,9 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.threads.len()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.threads.len())
+            .finish()
     }
 }
 
@@ -149,7 +151,9 @@ impl Builder {
     /// exit after 10 s idle.
     pub fn new() -> Builder {
         Builder {
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             thread_name: "tulip-worker".into(),
             stack_size: None,
             on_start: None,
@@ -253,7 +257,12 @@ impl Builder {
                 on_thread_stop: self.on_stop,
             },
         });
-        let mut rt = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::with_capacity(n) };
+        let mut rt = Runtime {
+            handle: Handle {
+                shared: shared.clone(),
+            },
+            threads: Vec::with_capacity(n),
+        };
         for (i, p) in parts.into_iter().enumerate() {
             let mut b = std::thread::Builder::new().name(format!("{}-{i}", self.thread_name));
             if let Some(s) = self.stack_size {
@@ -261,7 +270,8 @@ impl Builder {
             }
             let shared = shared.clone();
             // On error `rt` drops, which shuts down the workers started so far.
-            rt.threads.push(b.spawn(move || worker::main(i, shared, p))?);
+            rt.threads
+                .push(b.spawn(move || worker::main(i, shared, p))?);
         }
         Ok(rt)
     }

@@ -177,7 +177,9 @@ fn schedule(runnable: Runnable, info: ScheduleInfo) {
         None => return,
         Some(r) => r,
     };
-    let Scheduler::Multi(shared) = &runnable.metadata().scheduler else { unreachable!() };
+    let Scheduler::Multi(shared) = &runnable.metadata().scheduler else {
+        unreachable!()
+    };
     // The runnable may be run and freed by a worker the moment it is queued: hold our own
     // reference to the runtime until we are done notifying.
     let shared = shared.clone();

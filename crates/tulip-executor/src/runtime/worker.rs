@@ -274,11 +274,18 @@ impl Worker {
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            crate::driver::wait(&self.parker, &remote.in_reactor);
+            crate::driver::wait(
+                &self.parker,
+                &remote.in_reactor,
+                Some(crate::driver::IDLE_RECHECK),
+            );
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            match shared.idle.woken(self.index, self.has_local_work()) {
+            // Work anywhere (not only our own queue) unparks us: the backstop of
+            // `driver::IDLE_RECHECK` against a lost wake-up.
+            let has_work = self.has_local_work() || shared.has_pending_work();
+            match shared.idle.woken(self.index, has_work) {
                 Woken::Notified => {
                     self.is_searching.set(true);
                     break;

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use std::sync::Arc;
 use crate::task::TaskId;
+use std::sync::Arc;
 
 /// The payload of a caught panic.
 pub(crate) type Panic = Box<dyn Any + Send + 'static>;
@@ -93,7 +93,11 @@ impl TaskMeta {
     }
 
     fn report(&self) {
-        let msg = self.panic_msg.get().map(String::as_str).unwrap_or("<unknown>");
+        let msg = self
+            .panic_msg
+            .get()
+            .map(String::as_str)
+            .unwrap_or("<unknown>");
         crate::debug::report_unobserved_panic(&self.label(), msg);
     }
 
@@ -108,7 +112,10 @@ impl TaskMeta {
 
 impl fmt::Debug for TaskMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskMeta").field("id", &self.id).field("name", &self.name).finish()
+        f.debug_struct("TaskMeta")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tasks: the `Task<T>` handle, `JoinError`, task ids and names, and the task `Builder`.
 //!
-//! A task is one async-task allocation holding a header, a [`TaskMeta`](meta::TaskMeta) (id,
+//! A task is one async-task allocation holding a header, a `TaskMeta` (id,
 //! name, scheduler, panic bookkeeping) and the future wrapped in a `TaskFuture`, which catches
 //! panics and releases the task's registry slot when the future is dropped.
 //!
@@ -33,8 +33,8 @@
 //!    until `run` returns), so a metadata pointer published for `current_task()` during `run` is
 //!    valid until it is cleared after `run`.
 
-pub(crate) mod meta;
 mod builder;
+pub(crate) mod meta;
 
 use std::fmt;
 use std::future::Future;
@@ -123,7 +123,12 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(p) => write!(f, "JoinError::Panic({}, {:?})", self.id, meta::panic_message(p)),
+            Repr::Panic(p) => write!(
+                f,
+                "JoinError::Panic({}, {:?})",
+                self.id,
+                meta::panic_message(p)
+            ),
         }
     }
 }
@@ -164,7 +169,10 @@ impl<T> Unpin for Task<T> {}
 impl<T> Task<T> {
     pub(crate) fn new(task: async_task::Task<Result<T, Panic>, TaskMeta>) -> Task<T> {
         let meta = NonNull::from(task.metadata());
-        Task { inner: Some(task.fallible()), meta }
+        Task {
+            inner: Some(task.fallible()),
+            meta,
+        }
     }
 
     fn meta(&self) -> &TaskMeta {
@@ -247,7 +255,10 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let id = self.id();
-        let inner = self.inner.as_mut().expect("Task polled after it returned its output");
+        let inner = self
+            .inner
+            .as_mut()
+            .expect("Task polled after it returned its output");
         match Pin::new(inner).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
@@ -255,9 +266,15 @@ impl<T> Future for Task<T> {
                     Some(Ok(v)) => Ok(v),
                     Some(Err(p)) => {
                         self.meta().observed();
-                        Err(JoinError { repr: Repr::Panic(p), id })
+                        Err(JoinError {
+                            repr: Repr::Panic(p),
+                            id,
+                        })
                     }
-                    None => Err(JoinError { repr: Repr::Cancelled, id }),
+                    None => Err(JoinError {
+                        repr: Repr::Cancelled,
+                        id,
+                    }),
                 };
                 // The async-task handle stays in `inner` so that `id()` and `name()` keep
                 // working (invariant 3); its drop then finds the panic marked observed.

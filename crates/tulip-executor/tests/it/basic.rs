@@ -23,7 +23,9 @@ fn blocking_and_local_inside_block_on() {
     let rt = Runtime::new().unwrap();
     let v = rt.block_on(async {
         let b = spawn_blocking(|| 3).await.unwrap();
-        let l = spawn_local(async move { std::rc::Rc::new(4) }).await.unwrap();
+        let l = spawn_local(async move { std::rc::Rc::new(4) })
+            .await
+            .unwrap();
         b + *l
     });
     assert_eq!(v, 7);
@@ -38,7 +40,9 @@ fn local_executor_runs_non_send() {
     ex.block_on(async {
         t.await.unwrap();
         let c = cell.clone();
-        spawn_local(async move { c.set(c.get() + 10) }).await.unwrap();
+        spawn_local(async move { c.set(c.get() + 10) })
+            .await
+            .unwrap();
     });
     assert_eq!(cell.get(), 11);
 }
@@ -56,16 +60,29 @@ fn names_ids_current_task_and_all_tasks() {
         let (seen_id, seen_name) = t.await.unwrap();
         assert_eq!(seen_id, id);
         assert_eq!(seen_name.as_deref(), Some("alpha"));
-        assert!(tulip_executor::current_task().is_none(), "block_on's future is not a task");
+        assert!(
+            tulip_executor::current_task().is_none(),
+            "block_on's future is not a task"
+        );
 
         let gate = Arc::new(tulip_reactor_free_gate());
         let g = gate.clone();
-        let parked = task::Builder::new().name("parked").spawn(async move { g.wait().await });
+        let parked = task::Builder::new()
+            .name("parked")
+            .spawn(async move { g.wait().await });
         let listed = tulip_executor::all_tasks();
-        assert!(listed.iter().any(|t| t.id == parked.id() && t.name.as_deref() == Some("parked")));
+        assert!(
+            listed
+                .iter()
+                .any(|t| t.id == parked.id() && t.name.as_deref() == Some("parked"))
+        );
         gate.open();
         parked.await.unwrap();
-        assert!(!tulip_executor::all_tasks().iter().any(|t| t.name.as_deref() == Some("parked")));
+        assert!(
+            !tulip_executor::all_tasks()
+                .iter()
+                .any(|t| t.name.as_deref() == Some("parked"))
+        );
     });
 }
 
@@ -76,7 +93,10 @@ struct Gate {
 }
 
 fn tulip_reactor_free_gate() -> Gate {
-    Gate { open: false.into(), waker: std::sync::Mutex::new(None) }
+    Gate {
+        open: false.into(),
+        waker: std::sync::Mutex::new(None),
+    }
 }
 
 impl Gate {
@@ -155,7 +175,9 @@ fn builder_options_and_hooks() {
         .build()
         .unwrap();
     let name = rt.block_on(async {
-        spawn(async { std::thread::current().name().unwrap().to_string() }).await.unwrap()
+        spawn(async { std::thread::current().name().unwrap().to_string() })
+            .await
+            .unwrap()
     });
     assert!(name.starts_with("hooked-"), "{name}");
     assert_eq!(rt.handle().num_workers(), 3);
@@ -184,7 +206,10 @@ fn handle_spawn_from_plain_thread_and_enter() {
 #[test]
 fn spawn_outside_a_runtime_panics_clearly() {
     let err = std::panic::catch_unwind(|| drop(spawn(async {}))).unwrap_err();
-    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned());
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned());
     assert!(msg.unwrap().contains("outside of a tulip runtime"));
 }
 
@@ -192,15 +217,21 @@ fn spawn_outside_a_runtime_panics_clearly() {
 fn nested_block_on_panics_clearly() {
     let rt = Runtime::new().unwrap();
     let rt2 = Runtime::new().unwrap();
-    let res = rt.block_on(async { std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt2.block_on(async {}))) });
+    let res = rt.block_on(async {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt2.block_on(async {})))
+    });
     let err = res.unwrap_err();
-    let msg = err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()));
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()));
     assert!(msg.unwrap().contains("already running"));
     // And inside a task on a worker.
     let res = rt.block_on(async {
         spawn(async {
             let ex = LocalExecutor::new();
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.block_on(async {}))).is_err()
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.block_on(async {})))
+                .is_err()
         })
         .await
         .unwrap()
@@ -210,7 +241,10 @@ fn nested_block_on_panics_clearly() {
 
 #[test]
 fn run_is_asyncio_run() {
-    assert_eq!(tulip_executor::run(async { spawn(async { 2 }).await.unwrap() * 21 }), 42);
+    assert_eq!(
+        tulip_executor::run(async { spawn(async { 2 }).await.unwrap() * 21 }),
+        42
+    );
 }
 
 #[test]
@@ -218,11 +252,16 @@ fn timers_work_on_workers() {
     let rt = Runtime::new().unwrap();
     let t0 = std::time::Instant::now();
     rt.block_on(async {
-        let ts: Vec<_> = (0..10).map(|_| spawn(tulip_reactor::sleep(Duration::from_millis(20)))).collect();
+        let ts: Vec<_> = (0..10)
+            .map(|_| spawn(tulip_reactor::sleep(Duration::from_millis(20))))
+            .collect();
         for t in ts {
             t.await.unwrap();
         }
     });
     let el = t0.elapsed();
-    assert!(el >= Duration::from_millis(20) && el < Duration::from_secs(2), "{el:?}");
+    assert!(
+        el >= Duration::from_millis(20) && el < Duration::from_secs(2),
+        "{el:?}"
+    );
 }

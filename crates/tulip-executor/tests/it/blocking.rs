@@ -6,7 +6,11 @@ use tulip_executor::{runtime, spawn_blocking};
 
 #[test]
 fn pool_is_bounded() {
-    let rt = runtime::Builder::new().worker_threads(1).max_blocking_threads(3).build().unwrap();
+    let rt = runtime::Builder::new()
+        .worker_threads(1)
+        .max_blocking_threads(3)
+        .build()
+        .unwrap();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
@@ -37,7 +41,9 @@ fn idle_threads_expire() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let ts: Vec<_> = (0..4).map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)))).collect();
+        let ts: Vec<_> = (0..4)
+            .map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(5))))
+            .collect();
         for t in ts {
             t.await.unwrap();
         }
@@ -45,30 +51,46 @@ fn idle_threads_expire() {
     assert!(rt.handle().metrics().blocking_threads >= 1);
     let t = Instant::now();
     while rt.handle().metrics().blocking_threads > 0 {
-        assert!(t.elapsed() < Duration::from_secs(3), "idle blocking threads did not expire");
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "idle blocking threads did not expire"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 #[test]
 fn shutdown_does_not_wait_for_blocking_work() {
-    let rt = runtime::Builder::new().worker_threads(1).max_blocking_threads(1).build().unwrap();
+    let rt = runtime::Builder::new()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
     let h = rt.handle().clone();
     let _running = h.spawn_blocking(|| std::thread::sleep(Duration::from_millis(800)));
     let queued = h.spawn_blocking(|| 1);
     std::thread::sleep(Duration::from_millis(20));
     let t = Instant::now();
     drop(rt);
-    assert!(t.elapsed() < Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     // The job that never started is cancelled, not lost.
-    assert!(futures_lite::future::block_on(queued).unwrap_err().is_cancelled());
+    assert!(
+        futures_lite::future::block_on(queued)
+            .unwrap_err()
+            .is_cancelled()
+    );
 }
 
 #[test]
 fn blocking_panic_is_a_join_error() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let err = futures_lite::future::block_on(spawn_blocking(|| panic!("blocking boom"))).unwrap_err();
+    let err =
+        futures_lite::future::block_on(spawn_blocking(|| panic!("blocking boom"))).unwrap_err();
     std::panic::set_hook(prev);
     assert!(err.is_panic());
 }

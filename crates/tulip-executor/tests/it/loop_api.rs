@@ -12,11 +12,16 @@ fn call_later_and_call_at_run_in_deadline_order() {
     let mut handles = Vec::new();
     for (i, ms) in [(0, 30u64), (1, 10), (2, 20), (3, 0)] {
         let l = log.clone();
-        handles.push(h.call_at(now + Duration::from_millis(ms), move || l.lock().unwrap().push(i)));
+        handles.push(h.call_at(now + Duration::from_millis(ms), move || {
+            l.lock().unwrap().push(i)
+        }));
     }
     let l = log.clone();
     let later = h.call_later(Duration::from_millis(40), move || l.lock().unwrap().push(4));
-    assert_eq!(later.when().map(|w| w >= now + Duration::from_millis(40)), Some(true));
+    assert_eq!(
+        later.when().map(|w| w >= now + Duration::from_millis(40)),
+        Some(true)
+    );
     let t = Instant::now();
     while !later.is_finished() {
         assert!(t.elapsed() < Duration::from_secs(5));
@@ -31,8 +36,12 @@ fn cancelled_callbacks_never_run() {
     let h = rt.handle();
     let log = Arc::new(Mutex::new(Vec::new()));
     let (l1, l2) = (log.clone(), log.clone());
-    let a = h.call_later(Duration::from_millis(20), move || l1.lock().unwrap().push("a"));
-    let b = h.call_later(Duration::from_millis(30), move || l2.lock().unwrap().push("b"));
+    let a = h.call_later(Duration::from_millis(20), move || {
+        l1.lock().unwrap().push("a")
+    });
+    let b = h.call_later(Duration::from_millis(30), move || {
+        l2.lock().unwrap().push("b")
+    });
     a.cancel();
     a.cancel();
     assert!(a.cancelled() && !b.cancelled());
@@ -53,7 +62,10 @@ fn call_soon_and_dropped_handles_still_run() {
     let tx2 = tx.clone();
     drop(h.call_soon(move || tx.send(1).unwrap()));
     std::thread::spawn(move || drop(h.call_soon_threadsafe(move || tx2.send(2).unwrap())));
-    let mut got = vec![rx.recv_timeout(Duration::from_secs(5)).unwrap(), rx.recv_timeout(Duration::from_secs(5)).unwrap()];
+    let mut got = vec![
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+    ];
     got.sort();
     assert_eq!(got, vec![1, 2]);
 }

@@ -10,5 +10,9 @@ mod toolkit;
 
 /// Scales a count down in debug builds, where everything is ~20x slower.
 pub(crate) fn scaled(release: usize, debug: usize) -> usize {
-    if cfg!(debug_assertions) { debug } else { release }
+    if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    }
 }

@@ -35,7 +35,8 @@ fn panic_is_a_join_error_and_the_worker_survives() {
 #[test]
 fn panic_with_string_payload_displays() {
     let rt = Runtime::new().unwrap();
-    let err = quiet(|| rt.block_on(async { spawn(async { panic!("code {}", 7) }).await.unwrap_err() }));
+    let err =
+        quiet(|| rt.block_on(async { spawn(async { panic!("code {}", 7) }).await.unwrap_err() }));
     assert!(err.to_string().contains("code 7"), "{err}");
     assert!(format!("{err:?}").contains("Panic"));
 }
@@ -72,7 +73,8 @@ fn other_tasks_continue_while_one_panics() {
 #[test]
 fn local_task_panic_is_caught() {
     let ex = LocalExecutor::new();
-    let err = quiet(|| ex.block_on(async { spawn_local(async { panic!("local") }).await.unwrap_err() }));
+    let err =
+        quiet(|| ex.block_on(async { spawn_local(async { panic!("local") }).await.unwrap_err() }));
     assert!(err.is_panic());
 }
 

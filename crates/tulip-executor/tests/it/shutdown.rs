@@ -36,7 +36,11 @@ fn shutdown_drops_pending_tasks() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(drops.load(Ordering::SeqCst), 0);
     drop(rt);
-    assert_eq!(drops.load(Ordering::SeqCst), 100, "every pending future was dropped");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        100,
+        "every pending future was dropped"
+    );
     for h in handles {
         let err = futures_lite::future::block_on(h).unwrap_err();
         assert!(err.is_cancelled());
@@ -46,11 +50,16 @@ fn shutdown_drops_pending_tasks() {
 #[test]
 fn shutdown_timeout_returns_despite_a_stuck_worker() {
     let rt = runtime::Builder::new().worker_threads(1).build().unwrap();
-    rt.spawn(async { std::thread::sleep(Duration::from_millis(600)) }).detach();
+    rt.spawn(async { std::thread::sleep(Duration::from_millis(600)) })
+        .detach();
     std::thread::sleep(Duration::from_millis(20));
     let t = Instant::now();
     rt.shutdown_timeout(Duration::from_millis(50));
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]

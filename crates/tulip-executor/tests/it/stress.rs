@@ -44,7 +44,10 @@ struct Flag {
 
 impl Flag {
     fn new() -> Arc<Flag> {
-        Arc::new(Flag { set: AtomicBool::new(false), waker: std::sync::Mutex::new(None) })
+        Arc::new(Flag {
+            set: AtomicBool::new(false),
+            waker: std::sync::Mutex::new(None),
+        })
     }
 
     fn raise(&self) {
@@ -61,7 +64,11 @@ impl Flag {
                 return Poll::Ready(());
             }
             *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.set.swap(false, Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }
+            if self.set.swap(false, Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
         .await
     }
@@ -119,5 +126,8 @@ fn cross_thread_wakes_are_never_lost() {
         }
     });
     watchdog_done.store(true, Ordering::SeqCst);
-    assert!(watchdog.join().unwrap(), "no progress for 5 s: a wake-up was lost");
+    assert!(
+        watchdog.join().unwrap(),
+        "no progress for 5 s: a wake-up was lost"
+    );
 }
