@@ -104,7 +104,11 @@ impl LocalExecutor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        spawn_on(&self.ctx.shared, fut, None)
+        let (runnable, task) = make_task(&self.ctx.shared, fut, None);
+        // `LocalExecutor` is `!Send`, so this is the owning thread: queue without the
+        // cross-thread queue and wake-up that the schedule function uses off the running loop.
+        self.ctx.queue.borrow_mut().push_back(runnable);
+        task
     }
 
     /// Runs the executor's tasks and `fut` on this thread until `fut` completes.
@@ -165,6 +169,21 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let (runnable, task) = make_task(shared, fut, name);
+    runnable.schedule();
+    task
+}
+
+/// Builds and registers a local task; the caller queues the runnable.
+fn make_task<F>(
+    shared: &Arc<LocalShared>,
+    fut: F,
+    name: Option<Arc<str>>,
+) -> (Runnable, Task<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     let meta = TaskMeta::new(name, Scheduler::Local(shared.clone()));
     let (runnable, task) = async_task::Builder::new()
         .metadata(meta)
@@ -172,8 +191,7 @@ where
     shared
         .registry
         .insert(runnable.metadata(), runnable.waker());
-    runnable.schedule();
-    Task::new(task)
+    (runnable, Task::new(task))
 }
 
 /// `spawn_local` with an optional name.
