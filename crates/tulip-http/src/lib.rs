@@ -74,4 +74,24 @@ pub mod __fuzz {
         crate::proto::decode::decode_all(crate::proto::decode::Decoder::chunked(limit), input, step.max(1))
             .map_err(|e| format!("{e:?}"))
     }
+
+    /// Parses a response head (client role) and decodes the body it frames for a `GET`, fed
+    /// `step` bytes at a time: the status and body, `Ok(None)` if the head is incomplete, or
+    /// an error description.
+    pub fn parse_response(
+        input: &[u8],
+        step: usize,
+        limit: u64,
+    ) -> Result<Option<(u16, Vec<u8>)>, String> {
+        let Some(head) =
+            crate::proto::client::parse_response(input, 16 * 1024).map_err(|e| format!("{e:?}"))?
+        else {
+            return Ok(None);
+        };
+        let decoder = crate::proto::client::response_framing(&http::Method::GET, &head, limit)
+            .map_err(|e| format!("{e:?}"))?;
+        let body = crate::proto::decode::decode_all(decoder, &input[head.len..], step.max(1))
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Some((head.status.as_u16(), body)))
+    }
 }
