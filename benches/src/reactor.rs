@@ -38,7 +38,7 @@ fn timer_insert_cancel(n: usize, armed: usize) -> Bench {
 
     b = b.with("tulip", move || {
         tulip_reactor::block_on(async {
-            let keep: Vec<_> = arm_many(armed, |d| tulip_reactor::Timer::after(d)).await;
+            let keep: Vec<_> = arm_many(armed, tulip_reactor::Timer::after).await;
             let t = Instant::now();
             for i in 0..n {
                 let mut timer = tulip_reactor::Timer::after(far() + Duration::from_micros(i as u64));
