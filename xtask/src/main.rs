@@ -70,6 +70,12 @@ fn test(extra: &[String]) -> Result {
     t.args(["test", "--workspace"]).args(extra);
     run("cargo test", t)?;
 
+    // The asyncio -> tulip guide's snippets are doc tests of the umbrella crate with every
+    // feature on (crates/tulip/src/guide.rs).
+    let mut guide = cargo();
+    guide.args(["test", "--package", "tulip", "--all-features", "--doc"]);
+    run("guide doc tests", guide)?;
+
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--document-private-items"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
