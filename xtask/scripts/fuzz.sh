@@ -10,7 +10,8 @@
 # sanitizer flags cargo-fuzz passes when RUSTC_BOOTSTRAP=1 is set, which this script does.
 # Seeds in fuzz/corpus/<target>/ stay untouched: libFuzzer writes what it finds into
 # $TARGET/fuzz-corpus/<target>/. A crash leaves its input in fuzz/artifacts/<target>/ and makes
-# the script exit non-zero after the remaining targets ran. Last line: a one-line summary.
+# the script exit non-zero after the remaining targets ran; inputs under fuzz/regressions/<target>/
+# (past crashes) are replayed before each target fuzzes. Last line: a one-line summary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -49,6 +50,17 @@ cargo fuzz build --release --debug-assertions
 failed=()
 for t in "${TARGETS[@]}"; do
   mkdir -p "$WORK/$t" "corpus/$t" "artifacts/$t"
+  # Inputs that once crashed a target are replayed first, one run each: a fixed bug stays fixed.
+  if compgen -G "regressions/$t/*" >/dev/null; then
+    echo "==> replay regressions/$t"
+    if ! cargo fuzz run --release --debug-assertions "$t" regressions/"$t"/* -- -runs=1 \
+        >"$WORK/$t.replay.log" 2>&1; then
+      grep -m1 -A2 panicked "$WORK/$t.replay.log" || tail -n 20 "$WORK/$t.replay.log"
+      echo "<== $t: a regression input crashes again (log in $WORK/$t.replay.log)"
+      failed+=("$t(regression)")
+      continue
+    fi
+  fi
   echo "==> fuzz $t for ${SECS}s"
   # -rss_limit_mb bounds a target's memory; -timeout flags a single input running for >10 s
   # (a hang) as a failure; libFuzzer writes new inputs into the first corpus directory only.
