@@ -90,3 +90,21 @@ fn echo_sizes_with_and_without_deflate() {
         handle.join().unwrap();
     }
 }
+
+#[test]
+fn many_small_round_trips_are_fast() {
+    let (s, c) = deflate_options(false);
+    let (url, handle) = server(s, echo);
+    let t = std::time::Instant::now();
+    block_on(async {
+        let mut ws = connect(&url, &c).await;
+        for _ in 0..2000 {
+            ws.send_binary(&[1; 64]).await.unwrap();
+            ws.receive().await.unwrap();
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    });
+    handle.join().unwrap();
+    eprintln!("2000 round trips in {:?}", t.elapsed());
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+}
