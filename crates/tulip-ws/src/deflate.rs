@@ -368,9 +368,11 @@ impl Inflater {
     }
 
     fn run(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), ProtocolError> {
-        let before = self.d.total_in();
+        // `total_in` restarts at zero on a reset, so count what earlier streams consumed.
+        let mut before = self.d.total_in();
+        let mut offset = 0usize;
         loop {
-            let consumed = (self.d.total_in() - before) as usize;
+            let consumed = offset + (self.d.total_in() - before) as usize;
             if out.capacity() - out.len() < 256 {
                 let grow = out.capacity().max(input.len() * 2).clamp(4096, 1 << 20);
                 out.reserve(grow);
@@ -383,12 +385,15 @@ impl Inflater {
             if out.len() > max {
                 return Err(ProtocolError::MessageTooLarge);
             }
-            let done = (self.d.total_in() - before) as usize == input.len();
+            let consumed = offset + (self.d.total_in() - before) as usize;
+            let done = consumed == input.len();
             match status {
                 // A final block ends the deflate stream, which RFC 7692 forbids mid-connection
                 // unless the peer resets; treat it as reset and start afresh.
                 Status::StreamEnd => {
                     self.d.reset(false);
+                    offset = consumed;
+                    before = self.d.total_in();
                     if done {
                         return Ok(());
                     }

@@ -287,3 +287,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fuzz_regression_final_deflate_block_mid_message() {
+    let input = b"\xc1\x8b\x01\x02\x03\x04\x32\xcb\x4a\xce\xcd\xc8\x55\xcb\x44\x56\x02\x03\xc1\x87\x01\x02\x03\x79\x04\x4b\x4e\x4c\xc8\xcd\x01\x03";
+    for step in [1, 7, input.len()] {
+        let mut dec = Decoder::new(Role::Server, 16 << 10, 64 << 10, true);
+        let _ = run(&mut dec, input, step);
+    }
+}
