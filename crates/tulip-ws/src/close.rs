@@ -106,7 +106,11 @@ mod tests {
 
     #[test]
     fn parse_table() {
-        let table: &[(&[u8], Result<Option<(u16, &str)>, ProtocolError>)] = &[
+        type Row = (
+            &'static [u8],
+            Result<Option<(u16, &'static str)>, ProtocolError>,
+        );
+        let table: &[Row] = &[
             (b"", Ok(None)),
             (b"\x03", Err(ProtocolError::InvalidClosePayload)),
             (b"\x03\xe8", Ok(Some((1000, "")))),

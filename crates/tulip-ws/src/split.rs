@@ -1,4 +1,4 @@
-//! The two halves of a split [`WebSocket`](crate::WebSocket).
+//! The two halves of a split [`WebSocket`].
 //!
 //! Both halves share the connection behind a mutex that is held only inside a `poll_*` call,
 //! never across an `.await`, so a task blocked on receiving never blocks the sender.

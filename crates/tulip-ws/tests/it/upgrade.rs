@@ -29,7 +29,8 @@ fn request(pairs: &[(&str, &str)]) -> HeaderMap {
 fn rejections_table() {
     let opts =
         ServerOptions::default().with_origin_check(|o| o.is_none_or(|o| o == "https://ok.example"));
-    let table: &[(&[(&str, &str)], Option<StatusCode>)] = &[
+    type Row<'a> = (&'a [(&'a str, &'a str)], Option<StatusCode>);
+    let table: &[Row<'_>] = &[
         (&[], None),
         (&[("upgrade", "WebSocket")], None),
         (&[("origin", "https://ok.example")], None),
@@ -71,8 +72,10 @@ fn rejections_table() {
 
 #[test]
 fn subprotocol_and_extension_negotiation() {
-    let mut opts = ServerOptions::default();
-    opts.protocols = vec!["chat".into(), "superchat".into()];
+    let mut opts = ServerOptions {
+        protocols: vec!["chat".into(), "superchat".into()],
+        ..ServerOptions::default()
+    };
     opts.config.deflate = Some(DeflateConfig::default());
     let h = request(&[
         ("sec-websocket-protocol", "v2.bogus, superchat, chat"),
@@ -95,8 +98,10 @@ fn subprotocol_and_extension_negotiation() {
 
 #[test]
 fn client_checks_the_response() {
-    let mut opts = ClientOptions::default();
-    opts.protocols = vec!["chat".into()];
+    let opts = ClientOptions {
+        protocols: vec!["chat".into()],
+        ..ClientOptions::default()
+    };
     let hs = ClientHandshake::new();
     let req = hs.request_headers(&opts);
     assert_eq!(req["sec-websocket-version"], "13");
@@ -106,8 +111,10 @@ fn client_checks_the_response() {
     // The server's side of the exchange produces a response the client accepts.
     let mut server_req = req.clone();
     server_req.insert("host", "x".parse().unwrap());
-    let mut sopts = ServerOptions::default();
-    sopts.protocols = vec!["chat".into()];
+    let sopts = ServerOptions {
+        protocols: vec!["chat".into()],
+        ..ServerOptions::default()
+    };
     let up = tulip_ws::upgrade(&Method::GET, Version::HTTP_11, &server_req, &sopts).unwrap();
     let n = hs
         .verify(StatusCode::SWITCHING_PROTOCOLS, &up.headers, &opts)
