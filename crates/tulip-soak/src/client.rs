@@ -86,14 +86,18 @@ impl Conn {
     }
 }
 
-/// Connects with a plain blocking `connect` (on loopback the kernel finishes the handshake
-/// inside the call, so it costs microseconds), then registers the socket with the reactor.
+/// Connects with a plain blocking `connect` on the blocking pool, then registers the socket
+/// with the reactor.
 ///
-/// Not `Async::<TcpStream>::connect`: under a burst of concurrent connects it fails with
-/// `ENOTCONN` for a large share of them (a tulip-reactor issue, reported), and the soak is
-/// about the server, not the client's connect path.
+/// Not `Async::<TcpStream>::connect`: under a burst of concurrent connects it failed with
+/// `ENOTCONN` for a share of them (a tulip-reactor issue, reported). Not a blocking connect on
+/// a worker either: when the accept queue is full the kernel retransmits the SYN for seconds,
+/// and blocked workers could not run the very accept loop that would drain it.
 pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
-    Async::new(TcpStream::connect(addr)?)
+    let stream = tulip_executor::spawn_blocking(move || TcpStream::connect(addr))
+        .await
+        .map_err(|_| io::Error::other("connect task failed"))??;
+    Async::new(stream)
 }
 
 fn bad(what: &str) -> io::Error {

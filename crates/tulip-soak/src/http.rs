@@ -20,7 +20,7 @@ async fn connect_all(addr: SocketAddr, n: usize) -> (Vec<Conn>, usize) {
     let mut conns = Vec::with_capacity(n);
     let mut failed = 0;
     while conns.len() + failed < n {
-        let wave = (n - conns.len() - failed).min(256);
+        let wave = (n - conns.len() - failed).min(64);
         let tasks: Vec<Task<std::io::Result<Conn>>> =
             (0..wave).map(|_| spawn(Conn::connect(addr))).collect();
         for t in tasks {
