@@ -50,7 +50,7 @@ fn config() -> ServerConfig {
 }
 
 /// The soft open-files limit of this process (`/proc/self/limits`), or 1024.
-fn fd_limit() -> usize {
+pub(crate) fn fd_limit() -> usize {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|t| {

@@ -104,7 +104,10 @@ pub fn compare(scale: Scale) -> Report {
     let mut r = Report::new("scale");
     let exe = std::env::current_exe().expect("own path");
     let million = scale.count(1_000_000);
-    let conns = scale.count(10_000);
+    // Both ends of each connection are in the child: two descriptors each.
+    let conns = scale
+        .count(10_000)
+        .min(crate::http::fd_limit().saturating_sub(512) / 2);
     for kind in KINDS {
         let n = if *kind == "tulip-http-conns" {
             conns
