@@ -83,6 +83,11 @@ fn read_request(s: &mut TcpStream) -> Option<String> {
     Some(head + &String::from_utf8_lossy(&body))
 }
 
+/// GETs `url` and returns the body as text, failing the test on any error.
+async fn get_text(c: &Client, url: impl AsRef<str>) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn client() -> Client {
     Client::builder()
         .read_timeout(Some(Duration::from_secs(10)))
@@ -172,26 +177,8 @@ fn idempotent_request_retried_once_when_reused_connection_dies_silently() {
     });
     tulip_executor::run(async {
         let c = client();
-        assert_eq!(
-            c.get(raw.url("/"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "1"
-        );
-        assert_eq!(
-            c.get(raw.url("/"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "1"
-        );
+        assert_eq!(get_text(&c, raw.url("/")).await, "1");
+        assert_eq!(get_text(&c, raw.url("/")).await, "1");
         assert_eq!(c.pool_stats().retries, 1);
         // POST is not retried: the error reaches the caller.
         let _ = c.get(raw.url("/")).send().await.unwrap().bytes().await;
@@ -351,16 +338,7 @@ fn malformed_responses_are_errors_and_not_pooled() {
             .unwrap_err();
         assert!(chunk.is_parse(), "{chunk:?}");
         // Nothing broken went back to the pool: a normal request still works.
-        assert_eq!(
-            c.get(raw.url("/ok"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "ok"
-        );
+        assert_eq!(get_text(&c, raw.url("/ok")).await, "ok");
     });
 }
 
@@ -390,16 +368,7 @@ fn gzip_and_chunked_responses_are_decoded() {
     });
     tulip_executor::run(async {
         let c = client();
-        assert_eq!(
-            c.get(raw.url("/"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "tulip ".repeat(10_000)
-        );
+        assert_eq!(get_text(&c, raw.url("/")).await, "tulip ".repeat(10_000));
         assert_eq!(c.pool_stats().connects, 1);
     });
 }
@@ -546,13 +515,7 @@ asyncio.run(main())
         let base = format!("http://127.0.0.1:{port}");
         for i in 0..3 {
             assert_eq!(
-                c.get(format!("{base}/hello/{i}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap(),
+                get_text(&c, format!("{base}/hello/{i}")).await,
                 format!("hi {i}")
             );
         }
@@ -574,16 +537,7 @@ asyncio.run(main())
         );
         // aiohttp closes idle keep-alive connections after 0.2 s: no error may reach us.
         tulip_reactor::sleep(Duration::from_millis(500)).await;
-        assert_eq!(
-            c.get(format!("{base}/hello/late"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "hi late"
-        );
+        assert_eq!(get_text(&c, format!("{base}/hello/late")).await, "hi late");
     });
     let _ = child.kill();
     let _ = child.wait();
