@@ -294,16 +294,22 @@ impl Async<std::net::TcpStream> {
             Err(e) => return Err(e.into()),
         }
         let stream = Async::new_nonblocking(std::net::TcpStream::from(fd))?;
-        stream.writable().await?;
-        match stream.get_ref().take_error()? {
-            Some(e) => Err(e),
-            None => {
-                // Writable without an error can still mean "not connected" on some kernels
-                // (spurious wake); peer_addr tells for sure.
-                stream.get_ref().peer_addr()?;
-                Ok(stream)
-            }
-        }
+        // A fresh source starts out optimistically writable, so "writable" alone does not mean
+        // the handshake finished: ask the socket, and wait for the next edge while it is
+        // still connecting.
+        stream
+            .write_with(|s| match s.take_error()? {
+                Some(e) => Err(e),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                },
+            })
+            .await?;
+        Ok(stream)
     }
 }
 

@@ -14,8 +14,8 @@
 //! 3. A waiting task stores its waker under `waiters`' lock and re-reads `readiness` while still
 //!    holding it. The reactor sets the bit *before* taking that lock to collect wakers. Either the
 //!    task sees the bit, or the reactor sees the waker.
-//! 4. A hang-up or error (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`) latches a *closed* bit that is
-//!    never cleared: no further edge will come, so every later operation must go to the kernel
+//! 4. On a stream socket, a hang-up or error (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`) latches a
+//!    *closed* bit that is never cleared: no further edge will come, so every later operation must go to the kernel
 //!    and see the end of stream or the error. This is what makes clearing readiness after a
 //!    short read safe even when the data and the peer's FIN arrived in one edge.
 
@@ -91,8 +91,15 @@ impl Source {
     /// Records an event (rule 1) and collects the wakers to wake.
     pub(crate) fn set_ready(&self, ev: crate::sys::Event, wakers: &mut Vec<Waker>) {
         let edge = (ev.readable as usize) | ((ev.writable as usize) << 1);
-        let closed = ((ev.read_closed as usize) | ((ev.write_closed as usize) << 1)) << 2;
-        let bits = edge | closed;
+        let closed = (ev.read_closed as usize) | ((ev.write_closed as usize) << 1);
+        // Rule 4 holds for stream sockets only, where a hang-up is final. On a datagram socket
+        // an error (an ICMP "port unreachable") is reported once and the next receive would
+        // block again: latching it would make every WouldBlock retry at once, forever.
+        let bits = if self.stream {
+            edge | closed << 2
+        } else {
+            edge | closed
+        };
         if bits == 0 {
             return;
         }

@@ -215,3 +215,44 @@ fn data_and_fin_in_one_edge_still_reach_end_of_stream() {
         });
     }
 }
+
+#[test]
+fn udp_error_then_would_block_waits_instead_of_spinning() {
+    // A connected UDP socket that sends to a closed port gets an ICMP error (EPOLLERR); the
+    // next receive reports it once and the one after would block. That must wait, not spin.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = closed.local_addr().unwrap();
+        drop(closed);
+        let s = Async::new(UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+        s.get_ref().connect(target).unwrap();
+        let res = block_on(async {
+            s.write_with(|s| s.send(b"anyone?")).await.unwrap();
+            let mut buf = [0u8; 16];
+            let first = timeout(Duration::from_secs(5), s.read_with(|s| s.recv(&mut buf))).await;
+            let second =
+                timeout(Duration::from_millis(50), s.read_with(|s| s.recv(&mut buf))).await;
+            (first.map(|r| r.map_err(|e| e.kind())), second.is_err())
+        });
+        tx.send(res).unwrap();
+    });
+    let (first, second_timed_out) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("spun instead of waiting");
+    assert_eq!(first, Ok(Err(std::io::ErrorKind::ConnectionRefused)));
+    assert!(
+        second_timed_out,
+        "a receive with nothing to read should time out"
+    );
+}
+
+#[test]
+fn async_connect_waits_for_the_handshake() {
+    for _ in 0..50 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = block_on(Async::<TcpStream>::connect(addr)).unwrap();
+        assert_eq!(s.get_ref().peer_addr().unwrap(), addr);
+    }
+}
