@@ -31,14 +31,18 @@ async fn eval(line: &str, named: &Named, started: Instant) -> Option<String> {
         ("echo", words) => words.join(" "),
         ("time", _) => format!("loop time {:.3}s", started.elapsed().as_secs_f64()),
         ("tasks", _) => {
-            let mut names: Vec<String> =
-                all_tasks().iter().map(|t| t.name.clone().unwrap_or_else(|| format!("task-{}", t.id))).collect();
+            let mut names: Vec<String> = all_tasks()
+                .iter()
+                .map(|t| t.name.clone().unwrap_or_else(|| format!("task-{}", t.id)))
+                .collect();
             names.sort();
             format!("{} tasks: {}", names.len(), names.join(", "))
         }
         ("spawn", [name, secs]) => match secs.parse::<f64>() {
             Ok(s) if (0.0..=3600.0).contains(&s) => {
-                let task = Builder::new().name(*name).spawn(sleep(Duration::from_secs_f64(s)));
+                let task = Builder::new()
+                    .name(*name)
+                    .spawn(sleep(Duration::from_secs_f64(s)));
                 named.lock().unwrap().insert(name.to_string(), task);
                 format!("spawned {name}")
             }
@@ -103,7 +107,10 @@ async fn ask(r: &mut StreamReader, w: &mut StreamWriter, cmd: &str) -> io::Resul
     w.write(format!("{cmd}\n").as_bytes());
     w.drain().await?;
     let out = r.read_until(b">>> ").await.map_err(io::Error::other)?;
-    let text = String::from_utf8_lossy(&out).trim_end_matches(">>> ").trim().to_string();
+    let text = String::from_utf8_lossy(&out)
+        .trim_end_matches(">>> ")
+        .trim()
+        .to_string();
     println!(">>> {cmd}\n{text}");
     Ok(text)
 }
@@ -113,11 +120,14 @@ fn main() -> io::Result<()> {
     tulip::run(async move {
         let named: Named = Arc::default();
         let started = Instant::now();
-        let addr = if self_test { "127.0.0.1:0" } else { "127.0.0.1:8023" }.parse().unwrap();
-        let server = start_server(
-            move |r, w| session(r, w, named.clone(), started),
-            addr,
-        )?;
+        let addr = if self_test {
+            "127.0.0.1:0"
+        } else {
+            "127.0.0.1:8023"
+        }
+        .parse()
+        .unwrap();
+        let server = start_server(move |r, w| session(r, w, named.clone(), started), addr)?;
         let port = server.local_addr().expect("bound").port();
         if !self_test {
             println!("console on 127.0.0.1:{port}; connect with: nc 127.0.0.1 {port}");
@@ -128,11 +138,21 @@ fn main() -> io::Result<()> {
         r.read_until(b">>> ").await.map_err(io::Error::other)?;
         assert_eq!(ask(&mut r, &mut w, "echo hello loop").await?, "hello loop");
         assert_eq!(ask(&mut r, &mut w, "calc 6 * 7").await?, "42");
-        assert_eq!(ask(&mut r, &mut w, "spawn sleeper 30").await?, "spawned sleeper");
+        assert_eq!(
+            ask(&mut r, &mut w, "spawn sleeper 30").await?,
+            "spawned sleeper"
+        );
         assert!(ask(&mut r, &mut w, "tasks").await?.contains("sleeper"));
-        assert_eq!(ask(&mut r, &mut w, "cancel sleeper").await?, "cancelled sleeper");
+        assert_eq!(
+            ask(&mut r, &mut w, "cancel sleeper").await?,
+            "cancelled sleeper"
+        );
         assert!(!ask(&mut r, &mut w, "tasks").await?.contains("sleeper"));
-        assert!(ask(&mut r, &mut w, "frobnicate").await?.starts_with("error: unknown command"));
+        assert!(
+            ask(&mut r, &mut w, "frobnicate")
+                .await?
+                .starts_with("error: unknown command")
+        );
         assert_eq!(ask(&mut r, &mut w, "sleep 5").await?, "slept 5 ms");
         w.write(b"quit\n");
         w.drain().await?;

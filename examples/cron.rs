@@ -20,7 +20,11 @@ impl Field {
         let mut set = vec![false; max as usize + 1];
         for part in text.split(',') {
             let (range, step) = match part.split_once('/') {
-                Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("bad step in {part:?}"))?),
+                Some((r, s)) => (
+                    r,
+                    s.parse::<u32>()
+                        .map_err(|_| format!("bad step in {part:?}"))?,
+                ),
                 None => (part, 1),
             };
             if step == 0 {
@@ -68,7 +72,10 @@ impl Cron {
     fn parse(expr: &str) -> Result<Cron, String> {
         let f: Vec<&str> = expr.split_whitespace().collect();
         let [sec, min, hour, dom, month, dow] = f[..] else {
-            return Err(format!("expected 6 fields (sec min hour dom month dow), got {}", f.len()));
+            return Err(format!(
+                "expected 6 fields (sec min hour dom month dow), got {}",
+                f.len()
+            ));
         };
         Ok(Cron {
             sec: Field::parse(sec, 0, 59)?,
@@ -114,8 +121,12 @@ fn civil(days: u64) -> (i64, u32, u32) {
 async fn schedule(cron: Cron, times: Option<usize>, job: impl Fn(u64) + Send + 'static) {
     let mut n = 0;
     loop {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock before 1970");
-        let Some(next) = cron.next_after(now.as_secs()) else { return };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock before 1970");
+        let Some(next) = cron.next_after(now.as_secs()) else {
+            return;
+        };
         sleep(Duration::from_secs(next) - now).await;
         job(next);
         n += 1;
@@ -128,7 +139,11 @@ async fn schedule(cron: Cron, times: Option<usize>, job: impl Fn(u64) + Send + '
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let self_test = args.iter().any(|a| a == "--self-test");
-    let expr = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "* * * * * *".into());
+    let expr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
+        .unwrap_or_else(|| "* * * * * *".into());
     let cron = match Cron::parse(&expr) {
         Ok(c) => c,
         Err(e) => {
@@ -147,7 +162,9 @@ fn main() {
     }
     let times = self_test.then_some(3);
     tulip::run(async move {
-        let job = spawn(schedule(cron, times, |t| println!("job ran at unix second {t}")));
+        let job = spawn(schedule(cron, times, |t| {
+            println!("job ran at unix second {t}")
+        }));
         job.await.expect("scheduler failed");
     });
 }

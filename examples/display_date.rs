@@ -21,7 +21,9 @@ fn display_date(handle: Handle, end: Instant, every: Duration) {
 /// RFC 3339-ish UTC rendering without a date library: days since the epoch to a civil date
 /// (Howard Hinnant's algorithm).
 fn httpdate_like(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -32,12 +34,21 @@ fn httpdate_like(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn main() -> std::io::Result<()> {
     let fast = std::env::args().any(|a| a == "--fast");
-    let every = if fast { Duration::from_millis(50) } else { Duration::from_secs(1) };
+    let every = if fast {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_secs(1)
+    };
     let rt = Runtime::new()?;
     let handle = rt.handle().clone();
     let end = handle.time() + every * 5;

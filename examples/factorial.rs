@@ -29,7 +29,11 @@ fn main() {
         // asyncio.wait(..., return_when=FIRST_COMPLETED) over running tasks.
         let tasks = vec![spawn(factorial("D", 5)), spawn(factorial("E", 2))];
         let (done, pending) = wait(tasks, ReturnWhen::FirstCompleted, None).await;
-        println!("first completed: {} task(s), still running: {}", done.len(), pending.len());
+        println!(
+            "first completed: {} task(s), still running: {}",
+            done.len(),
+            pending.len()
+        );
         for t in pending {
             t.cancel().await;
         }

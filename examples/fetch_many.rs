@@ -36,7 +36,12 @@ fn main() {
                 let _permit = limit.acquire().await;
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                let text = client.get(format!("{base}/item/{n}")).send().await?.text().await;
+                let text = client
+                    .get(format!("{base}/item/{n}"))
+                    .send()
+                    .await?
+                    .text()
+                    .await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 text
             }
@@ -53,7 +58,10 @@ fn main() {
         );
         assert_eq!(ok, 50);
         assert!(peak.load(Ordering::SeqCst) <= 8);
-        assert!(stats.connects <= 8, "the pool should reuse connections: {stats:?}");
+        assert!(
+            stats.connects <= 8,
+            "the pool should reuse connections: {stats:?}"
+        );
         assert_eq!(pages[7].as_deref().ok(), Some("item 7"));
         stop.shutdown();
         running.await.expect("server task").expect("server");

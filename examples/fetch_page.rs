@@ -10,7 +10,11 @@ use std::time::Duration;
 use tulip::http::{App, Client, Request, Server};
 
 async fn fetch_page(client: &Client, url: &str) -> Result<String, tulip::http::Error> {
-    let resp = client.get(url).timeout(Some(Duration::from_secs(10))).send().await?;
+    let resp = client
+        .get(url)
+        .timeout(Some(Duration::from_secs(10)))
+        .send()
+        .await?;
     println!("{} {}", resp.status(), resp.url());
     resp.text().await
 }
@@ -33,7 +37,10 @@ fn main() {
             return;
         }
         let app = App::new().get("/{name}", |req: Request| async move {
-            format!("<html><body>Hello, {}</body></html>", req.match_info("name").unwrap_or(""))
+            format!(
+                "<html><body>Hello, {}</body></html>",
+                req.match_info("name").unwrap_or("")
+            )
         });
         let server = Server::bind("127.0.0.1:0", app).expect("bind");
         let url = format!("http://{}/page", server.local_addr());

@@ -25,11 +25,17 @@ fn app() -> App {
 /// One request over a fresh loopback connection; returns the status line's code and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(String, String)> {
     let mut conn = tulip_reactor::Async::new(std::net::TcpStream::connect(addr)?)?;
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut reply = String::new();
     conn.read_to_string(&mut reply).await?;
     let status = reply.split(' ').nth(1).unwrap_or("?").to_string();
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 

@@ -46,7 +46,9 @@ async fn auth(req: Request, next: Next) -> Response {
 }
 
 fn app() -> App {
-    let private = App::new().middleware(auth).get("/", |_req: Request| async { "secret page" });
+    let private = App::new()
+        .middleware(auth)
+        .get("/", |_req: Request| async { "secret page" });
     App::new()
         .middleware(timing)
         .middleware(error_pages)
@@ -54,14 +56,21 @@ fn app() -> App {
         .subapp("/private", private)
 }
 
-async fn get(addr: std::net::SocketAddr, path: &str, extra: &str) -> std::io::Result<(String, String)> {
+async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    extra: &str,
+) -> std::io::Result<(String, String)> {
     let mut conn = tulip_reactor::Async::new(std::net::TcpStream::connect(addr)?)?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n");
     conn.write_all(req.as_bytes()).await?;
     let mut reply = String::new();
     conn.read_to_string(&mut reply).await?;
     let status = reply.split(' ').nth(1).unwrap_or("?").to_string();
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -79,7 +88,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cases = [
             ("/public", "", "/public", "200"),
             ("/private", "", "/private", "401"),
-            ("/private", "Authorization: Bearer tulip\r\n", "/private (token)", "200"),
+            (
+                "/private",
+                "Authorization: Bearer tulip\r\n",
+                "/private (token)",
+                "200",
+            ),
             ("/missing", "", "/missing", "404"),
         ];
         for (path, extra, label, want) in cases {

@@ -36,10 +36,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !args.iter().any(|a| a == "--self-test") {
         let dir = args.first().cloned().unwrap_or_else(|| ".".into());
         println!("serving {dir} on http://127.0.0.1:8082/static/ (Ctrl-C to stop)");
-        App::new().static_dir("/static", dir).run("127.0.0.1:8082")?;
+        App::new()
+            .static_dir("/static", dir)
+            .run("127.0.0.1:8082")?;
         return Ok(());
     }
-    let dir = std::env::temp_dir().join(format!("tulip-http-static-example-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("tulip-http-static-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("hello.txt"), "hello, static world")?;
     let result = tulip_executor::run(async {
@@ -54,7 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ranged = get(addr, "/static/hello.txt", "Range: bytes=0-4\r\n").await?;
         let (rs, rb, _) = parts(&ranged);
         println!("GET /static/hello.txt (Range 0-4)     -> {rs} {rb:?}");
-        let cond = get(addr, "/static/hello.txt", &format!("If-None-Match: {etag}\r\n")).await?;
+        let cond = get(
+            addr,
+            "/static/hello.txt",
+            &format!("If-None-Match: {etag}\r\n"),
+        )
+        .await?;
         let (cs, cb, _) = parts(&cond);
         println!("GET /static/hello.txt (If-None-Match) -> {cs} {cb:?}");
         let evil = get(addr, "/static/../Cargo.toml", "").await?;

@@ -43,7 +43,10 @@ fn app() -> App {
 /// Reads a whole chunked reply and returns the de-chunked body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> Result<String, Box<dyn std::error::Error>> {
     let mut conn = tulip_reactor::Async::new(std::net::TcpStream::connect(addr)?)?;
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut reply = String::new();
     conn.read_to_string(&mut reply).await?;
     let (head, mut rest) = reply.split_once("\r\n\r\n").ok_or("no head")?;

@@ -18,7 +18,10 @@ struct Accounts {
 
 fn main() {
     tulip::run(async {
-        let accounts = Arc::new(Lock::new(Accounts { alice: 100, bob: 100 }));
+        let accounts = Arc::new(Lock::new(Accounts {
+            alice: 100,
+            bob: 100,
+        }));
         let mut tasks = Vec::new();
         for i in 0..50 {
             let accounts = accounts.clone();

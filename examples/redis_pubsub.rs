@@ -45,10 +45,15 @@ async fn read_reply(r: &mut StreamReader) -> io::Result<Reply> {
     let mut stack: Vec<(usize, Vec<Reply>)> = Vec::new();
     loop {
         let line = r.read_line().await.map_err(io::Error::other)?;
-        let line = line.strip_suffix(b"\r\n").ok_or_else(|| bad("reply line without CRLF"))?;
+        let line = line
+            .strip_suffix(b"\r\n")
+            .ok_or_else(|| bad("reply line without CRLF"))?;
         let (kind, rest) = line.split_first().ok_or_else(|| bad("empty reply line"))?;
         let text = String::from_utf8_lossy(rest).into_owned();
-        let int = || text.parse::<i64>().map_err(|_| bad(format!("bad number {text:?}")));
+        let int = || {
+            text.parse::<i64>()
+                .map_err(|_| bad(format!("bad number {text:?}")))
+        };
         let reply = match kind {
             b'+' => Reply::Simple(text.clone()),
             b'-' => Reply::Error(text.clone()),
@@ -56,7 +61,10 @@ async fn read_reply(r: &mut StreamReader) -> io::Result<Reply> {
             b'$' => match int()? {
                 -1 => Reply::Bulk(None),
                 n if (0..=512 * 1024 * 1024).contains(&n) => {
-                    let mut data = r.read_exactly(n as usize + 2).await.map_err(io::Error::other)?;
+                    let mut data = r
+                        .read_exactly(n as usize + 2)
+                        .await
+                        .map_err(io::Error::other)?;
                     data.truncate(n as usize);
                     Reply::Bulk(Some(data))
                 }
@@ -100,7 +108,13 @@ async fn command(r: &mut StreamReader, w: &mut StreamWriter, args: &[&[u8]]) -> 
 }
 
 /// Subscribes to `channel` and returns the first `n` messages published on it.
-async fn subscriber(host: String, port: u16, channel: String, n: usize, ready: tulip::sync::mpsc::Sender<()>) -> io::Result<Vec<String>> {
+async fn subscriber(
+    host: String,
+    port: u16,
+    channel: String,
+    n: usize,
+    ready: tulip::sync::mpsc::Sender<()>,
+) -> io::Result<Vec<String>> {
     let (mut r, mut w) = open_connection(&host, port).await?;
     let confirm = command(&mut r, &mut w, &[b"SUBSCRIBE", channel.as_bytes()]).await?;
     println!("subscriber: {confirm:?}");
@@ -108,7 +122,9 @@ async fn subscriber(host: String, port: u16, channel: String, n: usize, ready: t
     let mut got = Vec::new();
     while got.len() < n {
         match read_reply(&mut r).await? {
-            Reply::Array(items) if items.first() == Some(&Reply::Bulk(Some(b"message".to_vec()))) => {
+            Reply::Array(items)
+                if items.first() == Some(&Reply::Bulk(Some(b"message".to_vec()))) =>
+            {
                 if let Some(Reply::Bulk(Some(data))) = items.get(2) {
                     let msg = String::from_utf8_lossy(data).into_owned();
                     println!("subscriber: got {msg:?}");
@@ -124,7 +140,12 @@ async fn subscriber(host: String, port: u16, channel: String, n: usize, ready: t
 async fn publisher(host: &str, port: u16, channel: &str, messages: &[&str]) -> io::Result<()> {
     let (mut r, mut w) = open_connection(host, port).await?;
     for m in messages {
-        let reply = command(&mut r, &mut w, &[b"PUBLISH", channel.as_bytes(), m.as_bytes()]).await?;
+        let reply = command(
+            &mut r,
+            &mut w,
+            &[b"PUBLISH", channel.as_bytes(), m.as_bytes()],
+        )
+        .await?;
         println!("publisher: PUBLISH {m:?} -> {reply:?}");
     }
     Ok(())
@@ -133,19 +154,42 @@ async fn publisher(host: &str, port: u16, channel: &str, messages: &[&str]) -> i
 async fn pubsub(host: String, port: u16) -> io::Result<()> {
     let messages = ["hello", "from", "tulip"];
     let (ready_tx, mut ready_rx) = tulip::sync::mpsc::bounded(1);
-    let sub = spawn(subscriber(host.clone(), port, "news".into(), messages.len(), ready_tx));
-    ready_rx.recv().await.ok_or_else(|| bad("subscriber failed before subscribing"))?;
+    let sub = spawn(subscriber(
+        host.clone(),
+        port,
+        "news".into(),
+        messages.len(),
+        ready_tx,
+    ));
+    ready_rx
+        .recv()
+        .await
+        .ok_or_else(|| bad("subscriber failed before subscribing"))?;
     publisher(&host, port, "news", &messages).await?;
-    let got = timeout(Duration::from_secs(10), sub).await.map_err(io::Error::from)?.map_err(|e| io::Error::other(e.to_string()))??;
+    let got = timeout(Duration::from_secs(10), sub)
+        .await
+        .map_err(io::Error::from)?
+        .map_err(|e| io::Error::other(e.to_string()))??;
     assert_eq!(got, messages, "messages lost or reordered");
     println!("pub/sub round trip ok: {got:?}");
     Ok(())
 }
 
 async fn self_test() -> io::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut server = match Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -166,7 +210,11 @@ async fn self_test() -> io::Result<()> {
         }
         sleep(Duration::from_millis(50)).await;
     }
-    let res = if up { pubsub("127.0.0.1".into(), port).await } else { Err(bad("redis-server did not start")) };
+    let res = if up {
+        pubsub("127.0.0.1".into(), port).await
+    } else {
+        Err(bad("redis-server did not start"))
+    };
     server.kill()?;
     server.wait().await?;
     res

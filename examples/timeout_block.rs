@@ -16,7 +16,10 @@ fn main() {
             3
         })
         .await;
-        println!("fast block finished: {} steps", fast.expect("fast block timed out"));
+        println!(
+            "fast block finished: {} steps",
+            fast.expect("fast block timed out")
+        );
 
         let start = Instant::now();
         let slow = timeout(Duration::from_millis(50), async {
@@ -27,7 +30,10 @@ fn main() {
         .await;
         match slow {
             Ok(()) => unreachable!("the loop never ends"),
-            Err(e) => println!("slow block timed out after ~{} ms ({e})", start.elapsed().as_millis()),
+            Err(e) => println!(
+                "slow block timed out after ~{} ms ({e})",
+                start.elapsed().as_millis()
+            ),
         }
     });
 }

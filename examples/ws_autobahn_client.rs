@@ -15,18 +15,26 @@ type Ws = WebSocket<Async<TcpStream>>;
 
 async fn connect(base: &str, path: &str, options: &ClientOptions) -> Result<Ws, tulip_ws::Error> {
     let host = base.trim_start_matches("ws://").trim_end_matches('/');
-    let stream = Async::<TcpStream>::connect(host.parse::<std::net::SocketAddr>().map_err(std::io::Error::other)?).await?;
+    let stream = Async::<TcpStream>::connect(
+        host.parse::<std::net::SocketAddr>()
+            .map_err(std::io::Error::other)?,
+    )
+    .await?;
     let (ws, _) = tulip_ws::client_handshake(stream, &format!("{base}{path}"), options).await?;
     Ok(ws)
 }
 
 fn main() -> Result<(), tulip_ws::Error> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let agent = std::env::args().nth(2).unwrap_or_else(|| "tulip-ws".into());
     let mut options = ClientOptions::default();
     // Offering client_no_context_takeover lets the suite's 13.x cases pick every variant.
-    options.config.deflate =
-        Some(DeflateConfig { client_no_context_takeover: true, ..DeflateConfig::default() });
+    options.config.deflate = Some(DeflateConfig {
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    });
     tulip_reactor::block_on(async {
         let mut ws = connect(&base, "/getCaseCount", &options).await?;
         let count: u32 = ws.receive_text().await?.trim().parse().unwrap_or(0);

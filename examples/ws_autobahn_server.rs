@@ -11,7 +11,10 @@ use tulip_reactor::Async;
 use tulip_ws::{DeflateConfig, Message, ServerOptions};
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(9001);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9001);
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     eprintln!("ws_autobahn_server listening on ws://127.0.0.1:{port}");
     let mut options = ServerOptions::default();

@@ -17,7 +17,11 @@ async fn serve(stream: TcpStream) -> tulip_ws::Result<()> {
     let mut options = ServerOptions::default();
     options.config.deflate = Some(DeflateConfig::default());
     let (mut ws, request) = tulip_ws::accept(Async::new(stream)?, &options).await?;
-    println!("server: {} upgraded (deflate: {})", request.uri, ws.deflate().is_some());
+    println!(
+        "server: {} upgraded (deflate: {})",
+        request.uri,
+        ws.deflate().is_some()
+    );
     loop {
         match ws.receive().await? {
             Message::Text(t) if t == "close" => {
@@ -43,7 +47,10 @@ async fn client(url: &str) -> tulip_ws::Result<()> {
     options.config.deflate = Some(DeflateConfig::default());
     let stream = Async::<TcpStream>::connect(addr).await?;
     let (mut ws, negotiated) = tulip_ws::client_handshake(stream, url, &options).await?;
-    println!("client: connected (deflate: {})", negotiated.deflate.is_some());
+    println!(
+        "client: connected (deflate: {})",
+        negotiated.deflate.is_some()
+    );
     for line in ["hello", "tulip", "websocket"] {
         ws.send_text(line).await?;
         println!("client: got {:?}", ws.receive_text().await?);
@@ -51,7 +58,10 @@ async fn client(url: &str) -> tulip_ws::Result<()> {
     ws.send_text("close").await?;
     match ws.receive().await? {
         Message::Close(Some(frame)) if frame.code == CloseCode::NORMAL => {
-            println!("client: server closed with {} {:?}", frame.code, frame.reason);
+            println!(
+                "client: server closed with {} {:?}",
+                frame.code, frame.reason
+            );
             Ok(())
         }
         other => Err(std::io::Error::other(format!("expected a close, got {other:?}")).into()),

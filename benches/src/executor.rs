@@ -42,7 +42,9 @@ struct Unwrap<H>(H);
 impl<T, E: std::fmt::Debug, H: Future<Output = Result<T, E>> + Unpin> Future for Unwrap<H> {
     type Output = T;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.expect("task failed"))
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.expect("task failed"))
     }
 }
 
@@ -202,7 +204,11 @@ thread_local! {
 }
 
 fn smol_local() -> std::rc::Rc<smol::LocalExecutor<'static>> {
-    SMOL_LOCAL.with(|l| l.borrow_mut().get_or_insert_with(|| std::rc::Rc::new(smol::LocalExecutor::new())).clone())
+    SMOL_LOCAL.with(|l| {
+        l.borrow_mut()
+            .get_or_insert_with(|| std::rc::Rc::new(smol::LocalExecutor::new()))
+            .clone()
+    })
 }
 
 struct SmolLocal;
@@ -352,26 +358,46 @@ fn spawn_blocking<E: Exec>(e: &E, n: usize) -> Duration {
 }
 
 fn tulip_multi() -> TulipMulti {
-    TulipMulti(tulip_executor::runtime::Builder::new().worker_threads(2).build().expect("tulip runtime"))
+    TulipMulti(
+        tulip_executor::runtime::Builder::new()
+            .worker_threads(2)
+            .build()
+            .expect("tulip runtime"),
+    )
 }
 
 fn tokio_multi() -> Tokio {
-    Tokio(tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime"))
+    Tokio(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("tokio runtime"),
+    )
 }
 
 fn tokio_current() -> Tokio {
-    Tokio(tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime"))
+    Tokio(
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio runtime"),
+    )
 }
 
 /// One benchmark in both configurations: 2 workers (tulip, tokio multi-thread, smol on 2
 /// threads) and single-thread (tulip LocalExecutor, tokio current-thread, smol LocalExecutor).
-fn pair(name: &str, unit: &str, work: impl Fn(&dyn Any2) -> Duration + Clone + 'static) -> [Bench; 2] {
+fn pair(
+    name: &str,
+    unit: &str,
+    work: impl Fn(&dyn Any2) -> Duration + Clone + 'static,
+) -> [Bench; 2] {
     let (w1, w2, w3) = (work.clone(), work.clone(), work.clone());
     // Runtimes are built on first use, so that filtered-out benchmarks start no threads.
     let multi = {
         let (mut t, mut k) = (None, None);
         Bench::new(format!("executor/{name}/2w"), unit)
-            .with(TulipMulti::name(), move || w1(t.get_or_insert_with(tulip_multi)))
+            .with(TulipMulti::name(), move || {
+                w1(t.get_or_insert_with(tulip_multi))
+            })
             .with("tokio-mt", move || w2(k.get_or_insert_with(tokio_multi)))
             .with(SmolMulti::name(), move || w3(&SmolMulti))
     };
@@ -421,12 +447,36 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let spawn_n = cfg.size(10_000, 10_000);
     let blocking_n = cfg.size(1_000, 1_000);
     let table: [(&str, String, Work); 6] = [
-        ("spawn_many", format!("{spawn_n} spawns from a task, joined"), Work::SpawnMany(spawn_n)),
-        ("spawn_remote", format!("{spawn_n} spawns from outside, joined"), Work::SpawnRemote(spawn_n)),
-        ("yield_many", "200 tasks x 1000 yields".into(), Work::YieldMany(200, 1000)),
-        ("ping_pong", "1000 oneshot round trips".into(), Work::PingPong(1000)),
-        ("chained_spawn", "a chain of 1000 spawns".into(), Work::Chained(1000)),
-        ("spawn_blocking", format!("{blocking_n} blocking closures, joined"), Work::Blocking(blocking_n)),
+        (
+            "spawn_many",
+            format!("{spawn_n} spawns from a task, joined"),
+            Work::SpawnMany(spawn_n),
+        ),
+        (
+            "spawn_remote",
+            format!("{spawn_n} spawns from outside, joined"),
+            Work::SpawnRemote(spawn_n),
+        ),
+        (
+            "yield_many",
+            "200 tasks x 1000 yields".into(),
+            Work::YieldMany(200, 1000),
+        ),
+        (
+            "ping_pong",
+            "1000 oneshot round trips".into(),
+            Work::PingPong(1000),
+        ),
+        (
+            "chained_spawn",
+            "a chain of 1000 spawns".into(),
+            Work::Chained(1000),
+        ),
+        (
+            "spawn_blocking",
+            format!("{blocking_n} blocking closures, joined"),
+            Work::Blocking(blocking_n),
+        ),
     ];
     let mut out = Vec::new();
     for (name, unit, work) in table {

@@ -30,7 +30,11 @@ impl Config {
                 _ => filters.push(a),
             }
         }
-        Config { quick, filters, only }
+        Config {
+            quick,
+            filters,
+            only,
+        }
     }
 
     fn wants(&self, name: &str) -> bool {
@@ -57,7 +61,10 @@ pub(crate) struct Sample {
 
 impl From<Duration> for Sample {
     fn from(time: Duration) -> Sample {
-        Sample { time, metrics: Vec::new() }
+        Sample {
+            time,
+            metrics: Vec::new(),
+        }
     }
 }
 
@@ -73,7 +80,11 @@ pub(crate) struct Bench {
 impl Bench {
     /// `unit` says what one sample does, e.g. "10k spawns".
     pub(crate) fn new(name: impl Into<String>, unit: impl Into<String>) -> Bench {
-        Bench { name: name.into(), unit: unit.into(), contenders: Vec::new() }
+        Bench {
+            name: name.into(),
+            unit: unit.into(),
+            contenders: Vec::new(),
+        }
     }
 
     /// Adds a contender. The first one added is the baseline of the ratios (tulip).
@@ -82,7 +93,8 @@ impl Bench {
         name: impl Into<String>,
         mut f: impl FnMut() -> S + 'static,
     ) -> Bench {
-        self.contenders.push((name.into(), Box::new(move || f().into())));
+        self.contenders
+            .push((name.into(), Box::new(move || f().into())));
         self
     }
 }
@@ -111,7 +123,11 @@ impl Report {
         println!("{}", machine());
         Report {
             samples: cfg.samples(),
-            cfg_filters: Config { quick: cfg.quick, filters: cfg.filters.clone(), only: cfg.only.clone() },
+            cfg_filters: Config {
+                quick: cfg.quick,
+                filters: cfg.filters.clone(),
+                only: cfg.only.clone(),
+            },
             rows: Vec::new(),
             started: Instant::now(),
         }
@@ -149,7 +165,10 @@ impl Report {
         for (i, (name, _)) in bench.contenders.iter().enumerate() {
             let ratio = base.as_secs_f64() / medians[i].as_secs_f64();
             let extra = extra_metrics(&results[i]);
-            println!("| {name} | {} | {ratio:.2} | {extra} |", fmt_dur(medians[i]));
+            println!(
+                "| {name} | {} | {ratio:.2} | {extra} |",
+                fmt_dur(medians[i])
+            );
             if i > 0 {
                 self.rows.push(format!(
                     "| {} | {} | {} | {} | {} | {ratio:.2} |",
@@ -170,7 +189,10 @@ impl Report {
         for r in &self.rows {
             println!("{r}");
         }
-        println!("\ntotal bench time {:.1}s", self.started.elapsed().as_secs_f64());
+        println!(
+            "\ntotal bench time {:.1}s",
+            self.started.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -181,10 +203,15 @@ fn median_time(samples: &[Sample]) -> Duration {
 }
 
 fn extra_metrics(samples: &[Sample]) -> String {
-    let Some(first) = samples.first() else { return String::new() };
+    let Some(first) = samples.first() else {
+        return String::new();
+    };
     let mut out = Vec::new();
     for (k, (name, _)) in first.metrics.iter().enumerate() {
-        let mut v: Vec<f64> = samples.iter().filter_map(|s| s.metrics.get(k).map(|m| m.1)).collect();
+        let mut v: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| s.metrics.get(k).map(|m| m.1))
+            .collect();
         v.sort_by(f64::total_cmp);
         out.push(format!("{name}={:.1}", v[v.len() / 2]));
     }
@@ -207,9 +234,15 @@ fn fmt_dur(d: Duration) -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("machine: {cpu}, {cores} cores")
 }
 

@@ -38,10 +38,14 @@ fn bench(name: &str, path: &'static str, requests: usize, depth: usize) -> Bench
     let mut b = Bench::new(name, unit)
         .with("tulip", move || load(tulip, path, requests, depth))
         .with("hyper", move || load(hyper, path, requests, depth));
-    if let Some(py) = *AIOHTTP.get_or_init(|| AiohttpServer::start().map(|s| Box::leak(Box::new(s)).addr)) {
+    if let Some(py) =
+        *AIOHTTP.get_or_init(|| AiohttpServer::start().map(|s| Box::leak(Box::new(s)).addr))
+    {
         // aiohttp is much slower: give it a tenth of the work and scale the time.
         let n = (requests / 10).max(CONNS * depth);
-        b = b.with("aiohttp", move || load(py, path, n, depth) * (requests / n) as u32);
+        b = b.with("aiohttp", move || {
+            load(py, path, n, depth) * (requests / n) as u32
+        });
     }
     b
 }
@@ -62,7 +66,8 @@ fn load(addr: SocketAddr, path: &str, requests: usize, depth: usize) -> Duration
             s.spawn(move || {
                 let mut conns: Vec<(TcpStream, Vec<u8>)> = (0..conns_per_thread)
                     .map(|_| {
-                        let c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to bench server {addr}: {e}"));
+                        let c = TcpStream::connect(addr)
+                            .unwrap_or_else(|e| panic!("connect to bench server {addr}: {e}"));
                         c.set_nodelay(true).unwrap();
                         c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
                         (c, Vec::with_capacity(64 * 1024))
@@ -93,7 +98,9 @@ fn read_replies(c: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
             done += 1;
             continue;
         }
-        let k = c.read(&mut tmp).unwrap_or_else(|e| panic!("read reply from {:?}: {e} (done {done}/{n})", c.peer_addr()));
+        let k = c.read(&mut tmp).unwrap_or_else(|e| {
+            panic!("read reply from {:?}: {e} (done {done}/{n})", c.peer_addr())
+        });
         assert!(k > 0, "server closed the connection");
         buf.extend_from_slice(&tmp[..k]);
     }
@@ -104,7 +111,11 @@ fn read_replies(c: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
 fn reply_len(b: &[u8]) -> Option<usize> {
     let end = b.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = &b[..end];
-    assert!(head.starts_with(b"HTTP/1.1 200"), "unexpected reply: {:?}", String::from_utf8_lossy(head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "unexpected reply: {:?}",
+        String::from_utf8_lossy(head)
+    );
     let mut cl = 0usize;
     for line in head.split(|&c| c == b'\n') {
         if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
@@ -123,7 +134,9 @@ impl TulipServer {
         use tulip_http::{App, Request, Response, Server};
         let app = App::new()
             .get("/", |_req: Request| async { "Hello, World!" })
-            .get("/json", |_req: Request| async { Response::json(&serde_json::json!({ "message": "Hello, World!" })) });
+            .get("/json", |_req: Request| async {
+                Response::json(&serde_json::json!({ "message": "Hello, World!" }))
+            });
         let server = Server::bind("127.0.0.1:0", app).expect("bind tulip");
         let addr = server.local_addr();
         // The runtime lives for the whole process, like the other servers.
@@ -144,29 +157,42 @@ impl HyperServer {
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
 
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             rt.block_on(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(async move {
-                        let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                            let resp = if req.uri().path() == "/json" {
-                                let body = serde_json::to_vec(&serde_json::json!({ "message": "Hello, World!" })).unwrap();
-                                hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(body)))
-                            } else {
-                                hyper::Response::builder()
-                                    .header("content-type", "text/plain; charset=utf-8")
-                                    .body(Full::new(Bytes::from_static(b"Hello, World!")))
-                            };
-                            Ok::<_, std::convert::Infallible>(resp.unwrap())
-                        });
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                        let svc =
+                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                                let resp = if req.uri().path() == "/json" {
+                                    let body = serde_json::to_vec(
+                                        &serde_json::json!({ "message": "Hello, World!" }),
+                                    )
+                                    .unwrap();
+                                    hyper::Response::builder()
+                                        .header("content-type", "application/json")
+                                        .body(Full::new(Bytes::from(body)))
+                                } else {
+                                    hyper::Response::builder()
+                                        .header("content-type", "text/plain; charset=utf-8")
+                                        .body(Full::new(Bytes::from_static(b"Hello, World!")))
+                                };
+                                Ok::<_, std::convert::Infallible>(resp.unwrap())
+                            });
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
                     });
                 }
             })
@@ -230,6 +256,9 @@ asyncio.run(main())
             let _ = child.wait();
             return None;
         };
-        Some(AiohttpServer { addr: ([127, 0, 0, 1], port).into(), child })
+        Some(AiohttpServer {
+            addr: ([127, 0, 0, 1], port).into(),
+            child,
+        })
     }
 }

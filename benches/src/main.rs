@@ -2,8 +2,8 @@
 //! written for its peers, run interleaved in one process so that the ratios compare like with
 //! like on a noisy machine. Prints per benchmark each contender's median and `tulip ÷ peer`.
 
-mod harness;
 mod executor;
+mod harness;
 mod http;
 mod http_client;
 mod net;
@@ -21,7 +21,18 @@ fn main() {
     let mut report = harness::Report::new(&cfg);
     // The reactor group runs first: its block_on benchmarks assume no idle tulip runtime
     // (some groups keep one in a static) competes to drive the process-wide reactor.
-    for group in [reactor::benches, executor::benches, http::benches, http_client::benches, net::benches, process::benches, sync::benches, tls::benches, toolkit::benches, ws::benches] {
+    for group in [
+        reactor::benches,
+        executor::benches,
+        http::benches,
+        http_client::benches,
+        net::benches,
+        process::benches,
+        sync::benches,
+        tls::benches,
+        toolkit::benches,
+        ws::benches,
+    ] {
         for bench in group(&cfg) {
             report.run(bench);
         }

@@ -41,7 +41,8 @@ fn timer_insert_cancel(n: usize, armed: usize) -> Bench {
             let keep: Vec<_> = arm_many(armed, tulip_reactor::Timer::after).await;
             let t = Instant::now();
             for i in 0..n {
-                let mut timer = tulip_reactor::Timer::after(far() + Duration::from_micros(i as u64));
+                let mut timer =
+                    tulip_reactor::Timer::after(far() + Duration::from_micros(i as u64));
                 let _ = poll_once(&mut timer).await;
             }
             let el = t.elapsed();
@@ -50,7 +51,10 @@ fn timer_insert_cancel(n: usize, armed: usize) -> Bench {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     b = b.with("tokio", move || {
         rt.block_on(async {
             let keep: Vec<_> = arm_many(armed, |d| Box::pin(tokio::time::sleep(d))).await;
@@ -80,7 +84,10 @@ fn timer_insert_cancel(n: usize, armed: usize) -> Bench {
     })
 }
 
-async fn arm_many<T: std::future::Future + Unpin>(n: usize, make: impl Fn(Duration) -> T) -> Vec<T> {
+async fn arm_many<T: std::future::Future + Unpin>(
+    n: usize,
+    make: impl Fn(Duration) -> T,
+) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
     for i in 0..n {
         let mut t = make(far() + Duration::from_millis(i as u64 % 100_000));
@@ -98,7 +105,9 @@ fn sleeps_fired(n: usize) -> Bench {
     let mut b = Bench::new("sleeps_fired", format!("{n} tasks sleeping ≤ 50 ms each"));
     let offsets = move || {
         let mut rng = fastrand::Rng::with_seed(42);
-        (0..n).map(|_| Duration::from_micros(rng.u64(1..50_000))).collect::<Vec<_>>()
+        (0..n)
+            .map(|_| Duration::from_micros(rng.u64(1..50_000)))
+            .collect::<Vec<_>>()
     };
 
     b = b.with("tulip", move || {
@@ -110,7 +119,8 @@ fn sleeps_fired(n: usize) -> Bench {
             ex.spawn(async move {
                 let deadline = start + off;
                 tulip_reactor::sleep_until(deadline).await;
-                late.borrow_mut().push((Instant::now() - deadline).as_secs_f64() * 1e6);
+                late.borrow_mut()
+                    .push((Instant::now() - deadline).as_secs_f64() * 1e6);
             })
             .detach();
         }
@@ -123,7 +133,10 @@ fn sleeps_fired(n: usize) -> Bench {
         lateness(t.elapsed().saturating_sub(lead(n)), &mut late.borrow_mut())
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     b = b.with("tokio", move || {
         rt.block_on(async {
             let local = tokio::task::LocalSet::new();
@@ -134,7 +147,8 @@ fn sleeps_fired(n: usize) -> Bench {
                 local.spawn_local(async move {
                     let deadline = start + off;
                     tokio::time::sleep_until(deadline).await;
-                    late.borrow_mut().push((tokio::time::Instant::now() - deadline).as_secs_f64() * 1e6);
+                    late.borrow_mut()
+                        .push((tokio::time::Instant::now() - deadline).as_secs_f64() * 1e6);
                 });
             }
             let t = Instant::now();
@@ -152,7 +166,8 @@ fn sleeps_fired(n: usize) -> Bench {
             ex.spawn(async move {
                 let deadline = start + off;
                 async_io::Timer::at(deadline).await;
-                late.borrow_mut().push((Instant::now() - deadline).as_secs_f64() * 1e6);
+                late.borrow_mut()
+                    .push((Instant::now() - deadline).as_secs_f64() * 1e6);
             })
             .detach();
         }
@@ -173,7 +188,10 @@ fn lead(n: usize) -> Duration {
 fn lateness(time: Duration, late_us: &mut [f64]) -> Sample {
     let p50 = percentile(late_us, 50.0);
     let p99 = percentile(late_us, 99.0);
-    Sample { time, metrics: vec![("late_p50_us", p50), ("late_p99_us", p99)] }
+    Sample {
+        time,
+        metrics: vec![("late_p50_us", p50), ("late_p99_us", p99)],
+    }
 }
 
 fn tcp_pair() -> (TcpStream, TcpStream) {
@@ -187,15 +205,24 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
 
 /// One byte back and forth over one loopback TCP pair, both ends in one thread's loop.
 fn ping_pong(rounds: usize) -> Bench {
-    let b = Bench::new("readiness_ping_pong", format!("{rounds} 1-byte round trips, one thread"));
+    let b = Bench::new(
+        "readiness_ping_pong",
+        format!("{rounds} 1-byte round trips, one thread"),
+    );
     let b = b.with("tulip", move || {
         let (a, c) = tcp_pair();
-        let (mut a, mut c) = (tulip_reactor::Async::new(a).unwrap(), tulip_reactor::Async::new(c).unwrap());
+        let (mut a, mut c) = (
+            tulip_reactor::Async::new(a).unwrap(),
+            tulip_reactor::Async::new(c).unwrap(),
+        );
         tulip_reactor::block_on(async {
             timed_async(future::zip(pinger(&mut a, rounds), ponger(&mut c, rounds))).await
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let b = b.with("tokio", move || {
         rt.block_on(async {
             use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -225,8 +252,13 @@ fn ping_pong(rounds: usize) -> Bench {
     });
     b.with("async-io", move || {
         let (a, c) = tcp_pair();
-        let (mut a, mut c) = (async_io::Async::new(a).unwrap(), async_io::Async::new(c).unwrap());
-        async_io::block_on(async { timed_async(future::zip(pinger(&mut a, rounds), ponger(&mut c, rounds))).await })
+        let (mut a, mut c) = (
+            async_io::Async::new(a).unwrap(),
+            async_io::Async::new(c).unwrap(),
+        );
+        async_io::block_on(async {
+            timed_async(future::zip(pinger(&mut a, rounds), ponger(&mut c, rounds))).await
+        })
     })
 }
 
@@ -236,7 +268,10 @@ async fn timed_async<F: std::future::Future>(f: F) -> Duration {
     t.elapsed()
 }
 
-async fn pinger<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(s: &mut S, rounds: usize) {
+async fn pinger<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
+    s: &mut S,
+    rounds: usize,
+) {
     let mut buf = [0u8; 1];
     for _ in 0..rounds {
         s.write_all(&buf).await.unwrap();
@@ -244,11 +279,13 @@ async fn pinger<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(s
     }
 }
 
-async fn ponger<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(s: &mut S, rounds: usize) {
+async fn ponger<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
+    s: &mut S,
+    rounds: usize,
+) {
     let mut buf = [0u8; 1];
     for _ in 0..rounds {
         s.read_exact(&mut buf).await.unwrap();
         s.write_all(&buf).await.unwrap();
     }
 }
-

@@ -17,18 +17,30 @@ const CONNS: usize = 10;
 
 fn tulip_rt() -> &'static tulip_executor::Runtime {
     static RT: OnceLock<tulip_executor::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tulip_executor::runtime::Builder::new().worker_threads(2).build().unwrap())
+    RT.get_or_init(|| {
+        tulip_executor::runtime::Builder::new()
+            .worker_threads(2)
+            .build()
+            .unwrap()
+    })
 }
 
 fn tokio_mt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
     })
 }
 
 fn rate(time: Duration, count: f64) -> Sample {
-    Sample { time, metrics: vec![("msgs_per_s", count / time.as_secs_f64())] }
+    Sample {
+        time,
+        metrics: vec![("msgs_per_s", count / time.as_secs_f64())],
+    }
 }
 
 fn payload(size: usize) -> Vec<u8> {
@@ -40,14 +52,17 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let small_rounds = cfg.size(300, 3000);
     let big_rounds = cfg.size(60, 600);
     let mut out = Vec::new();
-    for (name, size, rounds) in
-        [("ws/echo_10x64B", 64, small_rounds), ("ws/echo_10x16KiB", 16 << 10, big_rounds)]
-    {
+    for (name, size, rounds) in [
+        ("ws/echo_10x64B", 64, small_rounds),
+        ("ws/echo_10x16KiB", 16 << 10, big_rounds),
+    ] {
         let msgs = (CONNS * rounds) as f64;
         let unit = format!("{CONNS} conns x {rounds} x {size} B round trips");
         out.push(
             Bench::new(name, unit)
-                .with("tulip", move || rate(tulip_impl::echo(rounds, size, false), msgs))
+                .with("tulip", move || {
+                    rate(tulip_impl::echo(rounds, size, false), msgs)
+                })
                 .with("tokio-tungstenite", move || {
                     rate(tokio_mt().block_on(tokio_impl::echo(rounds, size)), msgs)
                 }),
@@ -55,8 +70,13 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     }
     let msgs = (CONNS * big_rounds) as f64;
     out.push(
-        Bench::new("ws/echo_10x16KiB_deflate", format!("{CONNS} conns x {big_rounds} x 16 KiB, deflate"))
-            .with("tulip", move || rate(tulip_impl::echo(big_rounds, 16 << 10, true), msgs)),
+        Bench::new(
+            "ws/echo_10x16KiB_deflate",
+            format!("{CONNS} conns x {big_rounds} x 16 KiB, deflate"),
+        )
+        .with("tulip", move || {
+            rate(tulip_impl::echo(big_rounds, 16 << 10, true), msgs)
+        }),
     );
     out
 }
@@ -84,7 +104,9 @@ mod tulip_impl {
                     s.set_nodelay(true).unwrap();
                     let sopts = sopts.clone();
                     tasks.push(tulip_executor::spawn(async move {
-                        let (mut ws, _) = tulip_ws::accept(Async::new(s).unwrap(), &sopts).await.unwrap();
+                        let (mut ws, _) = tulip_ws::accept(Async::new(s).unwrap(), &sopts)
+                            .await
+                            .unwrap();
                         loop {
                             match ws.receive().await {
                                 Ok(Message::Binary(b)) => ws.send_binary(&b).await.unwrap(),
@@ -171,7 +193,9 @@ mod tokio_impl {
         for _ in 0..CONNS {
             let s = tokio::net::TcpStream::connect(addr).await.unwrap();
             s.set_nodelay(true).unwrap();
-            let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), s).await.unwrap();
+            let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), s)
+                .await
+                .unwrap();
             clients.push(ws);
         }
         let start = Instant::now();

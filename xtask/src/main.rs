@@ -40,7 +40,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -52,9 +55,19 @@ fn cargo() -> Command {
 fn run(step: &str, mut cmd: Command) -> Result {
     let t = Instant::now();
     eprintln!("\n==> {step}");
-    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
-    eprintln!("<== {step}: {:?} in {:.1}s", status.code(), t.elapsed().as_secs_f64());
-    if status.success() { Ok(()) } else { Err(format!("step failed: {step}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
+    eprintln!(
+        "<== {step}: {:?} in {:.1}s",
+        status.code(),
+        t.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step failed: {step}"))
+    }
 }
 
 fn test(extra: &[String]) -> Result {
@@ -63,7 +76,14 @@ fn test(extra: &[String]) -> Result {
     run("cargo fmt --check", fmt)?;
 
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run("cargo clippy", clippy)?;
 
     let mut t = cargo();
@@ -77,7 +97,12 @@ fn test(extra: &[String]) -> Result {
     run("guide doc tests", guide)?;
 
     let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps", "--document-private-items"]);
+    doc.args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--document-private-items",
+    ]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("cargo doc", doc)?;
 
@@ -90,25 +115,57 @@ fn test(extra: &[String]) -> Result {
 /// dependencies, and no runtime crate pulls a peer runtime.
 fn layering() -> Result {
     let checks: &[(&str, &[&str])] = &[
-        ("tulip-sync", &["tulip-reactor", "tulip-executor", "rustls", "httparse", "tokio"]),
-        ("tulip-reactor", &["tulip-executor", "rustls", "httparse", "tokio", "async-io"]),
-        ("tulip-executor", &["tulip-net", "rustls", "httparse", "tokio", "async-io"]),
+        (
+            "tulip-sync",
+            &[
+                "tulip-reactor",
+                "tulip-executor",
+                "rustls",
+                "httparse",
+                "tokio",
+            ],
+        ),
+        (
+            "tulip-reactor",
+            &["tulip-executor", "rustls", "httparse", "tokio", "async-io"],
+        ),
+        (
+            "tulip-executor",
+            &["tulip-net", "rustls", "httparse", "tokio", "async-io"],
+        ),
         ("tulip-net", &["rustls", "httparse", "tokio"]),
         ("tulip", &["rustls", "httparse", "tokio"]),
     ];
     eprintln!("\n==> layering (cargo tree)");
     for (krate, forbidden) in checks {
         let out = cargo()
-            .args(["tree", "--quiet", "--edges", "normal", "--prefix", "none", "--package", krate])
+            .args([
+                "tree",
+                "--quiet",
+                "--edges",
+                "normal",
+                "--prefix",
+                "none",
+                "--package",
+                krate,
+            ])
             .output()
             .map_err(|e| format!("cargo tree: {e}"))?;
         if !out.status.success() {
-            return Err(format!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         let tree = String::from_utf8_lossy(&out.stdout);
         for bad in *forbidden {
-            if tree.lines().any(|l| l.split_whitespace().next() == Some(bad)) {
-                return Err(format!("layering: {krate} (default features) depends on {bad}"));
+            if tree
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(bad))
+            {
+                return Err(format!(
+                    "layering: {krate} (default features) depends on {bad}"
+                ));
             }
         }
     }
@@ -123,9 +180,15 @@ fn examples() -> Result {
     build.args(["build", "--package", "examples", "--examples"]);
     run("build examples", build)?;
     let list = root().join("examples/smoke.txt");
-    let Ok(text) = std::fs::read_to_string(&list) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        return Ok(());
+    };
     let target = target_dir();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut parts = line.split_whitespace();
         let name = parts.next().unwrap();
         let mut cmd = Command::new(target.join("debug/examples").join(name));
@@ -136,12 +199,15 @@ fn examples() -> Result {
 }
 
 fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn bench(extra: &[String]) -> Result {
     let mut b = cargo();
-    b.args(["run", "--release", "--package", "benches", "--"]).args(extra);
+    b.args(["run", "--release", "--package", "benches", "--"])
+        .args(extra);
     run("benchmarks", b)
 }
 

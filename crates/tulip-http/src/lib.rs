@@ -38,7 +38,12 @@
 //! ```
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 mod client;
 mod error;
@@ -48,8 +53,9 @@ mod server;
 pub use client::{Client, ClientBuilder, ClientResponse, PoolStats, RequestBuilder, Timeouts};
 pub use error::{Error, Result};
 pub use server::{
-    App, Body, BodyWriter, Cookie, EventSender, Handler, IntoResponse, Io, Middleware, Next, OnUpgrade, Request,
-    Response, Server, ServerConfig, Service, ShutdownHandle, ShutdownSignal, Upgraded,
+    App, Body, BodyWriter, Cookie, EventSender, Handler, IntoResponse, Io, Middleware, Next,
+    OnUpgrade, Request, Response, Server, ServerConfig, Service, ShutdownHandle, ShutdownSignal,
+    Upgraded,
 };
 
 /// Re-exported so users name status codes, methods and headers without a direct dependency.
@@ -71,8 +77,12 @@ pub mod __fuzz {
 
     /// Decodes a chunked body fed `step` bytes at a time: the body or an error description.
     pub fn decode_chunked(input: &[u8], step: usize, limit: u64) -> Result<Vec<u8>, String> {
-        crate::proto::decode::decode_all(crate::proto::decode::Decoder::chunked(limit), input, step.max(1))
-            .map_err(|e| format!("{e:?}"))
+        crate::proto::decode::decode_all(
+            crate::proto::decode::Decoder::chunked(limit),
+            input,
+            step.max(1),
+        )
+        .map_err(|e| format!("{e:?}"))
     }
 
     /// Parses a response head (client role) and decodes the body it frames for a `GET`, fed

@@ -53,7 +53,9 @@ async fn slow(_req: Request) -> &'static str {
 }
 
 async fn upgrade(mut req: Request) -> Response {
-    let Some(on_upgrade) = req.on_upgrade() else { return StatusCode::BAD_REQUEST.into_response() };
+    let Some(on_upgrade) = req.on_upgrade() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
     tulip_executor::spawn(async move {
         let Ok(mut io) = on_upgrade.await else { return };
         let mut buf = [0u8; 64];
@@ -64,7 +66,9 @@ async fn upgrade(mut req: Request) -> Response {
         }
     })
     .detach();
-    Response::new(StatusCode::SWITCHING_PROTOCOLS).with_header("upgrade", "echo").with_header("connection", "upgrade")
+    Response::new(StatusCode::SWITCHING_PROTOCOLS)
+        .with_header("upgrade", "echo")
+        .with_header("connection", "upgrade")
 }
 
 /// The app most tests run against.
@@ -75,7 +79,9 @@ pub(crate) fn test_app() -> App {
         .post("/echo", echo)
         .route_with_limit(tulip_http::http::Method::POST, "/count", u64::MAX, count)
         .put("/stream-echo", stream_echo)
-        .get("/json", |_req: Request| async { Response::json(&serde_json_like()) })
+        .get("/json", |_req: Request| async {
+            Response::json(&serde_json_like())
+        })
         .get("/stream", |_req: Request| async {
             Response::streaming(|mut w| async move {
                 for i in 0..3 {
@@ -96,7 +102,11 @@ pub(crate) fn test_app() -> App {
             "/admin",
             App::new()
                 .middleware(|req: Request, next: Next| async move {
-                    if req.header("x-token") == Some("secret") { next.run(req).await } else { StatusCode::UNAUTHORIZED.into_response() }
+                    if req.header("x-token") == Some("secret") {
+                        next.run(req).await
+                    } else {
+                        StatusCode::UNAUTHORIZED.into_response()
+                    }
                 })
                 .get("/", |_req: Request| async { "admin home" }),
         )
