@@ -7,12 +7,17 @@
 # Prints pass/fail counts per case group and exits non-zero when a case fails.
 # A case passes when behavior is OK, NON-STRICT or INFORMATIONAL and behaviorClose is OK or
 # INFORMATIONAL. Override the case list with CASES='["1.*","2.*"]'.
+# --ci: the CI-scale run, which leaves out the long 9.* (large payloads) and keeps the first
+# subgroup of the compression groups 12 and 13; the on-demand run does all 517 cases.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PY27=${PY27:-$HOME/.pyenv/versions/2.7.18/bin/python}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$TARGET/autobahn
+if [ "${1:-}" = "--ci" ]; then
+  CASES=${CASES:-'["1.*","2.*","3.*","4.*","5.*","6.*","7.*","10.*","12.1.*","13.1.*"]'}
+fi
 CASES=${CASES:-'["1.*","2.*","3.*","4.*","5.*","6.*","7.*","9.*","10.*","12.*","13.*"]'}
 SERVER_PORT=${SERVER_PORT:-9011}
 CLIENT_PORT=${CLIENT_PORT:-9012}
