@@ -97,12 +97,7 @@ fn test(extra: &[String]) -> Result {
     run("guide doc tests", guide)?;
 
     let mut doc = cargo();
-    doc.args([
-        "doc",
-        "--workspace",
-        "--no-deps",
-        "--document-private-items",
-    ]);
+    doc.args(["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("cargo doc", doc)?;
 
