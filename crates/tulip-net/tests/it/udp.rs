@@ -100,9 +100,6 @@ fn datagram_endpoint_echoes_and_closes() {
 }
 
 #[test]
-#[ignore = "the reactor latches EPOLLERR as closed on datagram sockets too, so after one \
-            ICMP error every later recv spins inside poll_io; passes once only stream sockets \
-            latch (tulip-reactor source.rs set_ready)"]
 fn connected_endpoint_reports_refused_sends_as_errors() {
     run(async {
         // A port with nothing listening: the ICMP unreachable surfaces as ConnectionRefused.
