@@ -9,6 +9,7 @@ mod http_client;
 mod net;
 mod process;
 mod reactor;
+mod runtimes;
 mod sync;
 mod tls;
 mod toolkit;

@@ -11,10 +11,10 @@
 //!   `DatagramProtocol`; peers' `recv_from`/`send_to` loop).
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Config, Sample};
+use crate::runtimes::{tokio_mt, tulip_rt};
 
 const CONNS: usize = 64;
 const MSG: usize = 1024;
@@ -24,27 +24,6 @@ const DGRAM: usize = 64;
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
-}
-
-fn tulip_rt() -> &'static tulip_executor::Runtime {
-    static RT: OnceLock<tulip_executor::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .unwrap()
-    })
-}
-
-fn tokio_mt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
 }
 
 fn tokio_ct() -> tokio::runtime::Runtime {

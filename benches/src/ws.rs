@@ -8,33 +8,12 @@
 //!   has no permessage-deflate), text messages of repetitive JSON-like data.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Config, Sample};
+use crate::runtimes::{tokio_mt, tulip_rt};
 
 const CONNS: usize = 10;
-
-fn tulip_rt() -> &'static tulip_executor::Runtime {
-    static RT: OnceLock<tulip_executor::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .unwrap()
-    })
-}
-
-fn tokio_mt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
 
 fn rate(time: Duration, count: f64) -> Sample {
     Sample {
