@@ -4,6 +4,8 @@
 //! drive; [`client_handshake`] does it all over a stream the caller connected (and wrapped in
 //! TLS for `wss://`).
 
+use std::time::Duration;
+
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use http::header::{
     CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
@@ -19,7 +21,10 @@ use crate::socket::WebSocket;
 use crate::timer;
 
 /// How a client asks for a WebSocket.
-#[derive(Clone, Debug, Default)]
+///
+/// Start from [`ClientOptions::default`] and set fields; `connect_timeout` and `tls` are used
+/// only by `ws_connect_with`, which dials the connection itself.
+#[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Limits and permessage-deflate (`config.deflate = Some(..)` offers it).
     pub config: Config,
@@ -27,15 +32,39 @@ pub struct ClientOptions {
     pub protocols: Vec<String>,
     /// Extra request headers (cookies, authorization, origin, ...).
     pub headers: HeaderMap,
+    /// The deadline for name resolution plus the TCP connection (10 s by default; `None`
+    /// waits as long as the operating system does).
+    pub connect_timeout: Option<Duration>,
+    /// The TLS client for `wss://` URLs; `None` trusts the Mozilla roots from `webpki-roots`.
+    /// Build one over a custom root store or a whole rustls `ClientConfig` with
+    /// `tulip_tls::TlsConnector::builder()` or `TlsConnector::from(Arc<ClientConfig>)`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<tulip_tls::TlsConnector>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            config: Config::default(),
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
 }
 
 /// What the handshake settled.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Negotiated {
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
     /// The permessage-deflate parameters, when the server accepted our offer.
     pub deflate: Option<DeflateParams>,
+    /// The headers of the server's 101 response (cookies, server name, ...).
+    pub headers: HeaderMap,
 }
 
 /// The pure client handshake: make the request headers, then check the response.
@@ -90,7 +119,7 @@ impl ClientHandshake {
         options: &ClientOptions,
     ) -> Result<Negotiated> {
         if status != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(Error::handshake(format!("server answered {status}")));
+            return Err(Error::rejected(status));
         }
         if !has_token(headers, UPGRADE, "websocket") || !has_token(headers, CONNECTION, "upgrade") {
             return Err(Error::handshake("response lacks Upgrade: websocket"));
@@ -122,22 +151,39 @@ impl ClientHandshake {
             }
             None => None,
         };
-        Ok(Negotiated { protocol, deflate })
+        Ok(Negotiated {
+            protocol,
+            deflate,
+            headers: headers.clone(),
+        })
     }
 }
 
-/// A `ws://` or `wss://` URL split into what the request line and `Host` header need.
+/// A `ws://` or `wss://` URL split into what dialing, the request line and `Host` need.
 #[derive(Debug, PartialEq, Eq)]
-struct Target<'a> {
-    host: &'a str,
-    path: String,
+pub(crate) struct Target<'a> {
+    /// `wss://`.
+    pub(crate) secure: bool,
+    /// The authority as written (`host[:port]`), for the `Host` header.
+    pub(crate) authority: &'a str,
+    /// The host to dial and to name in TLS, without IPv6 brackets.
+    pub(crate) host: &'a str,
+    /// The port, explicit or the scheme's default (80, 443).
+    pub(crate) port: u16,
+    /// The request target: path and query, never empty.
+    pub(crate) path: String,
 }
 
-fn parse_url(url: &str) -> Result<Target<'_>> {
-    let rest = url
-        .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("wss://"))
-        .ok_or_else(|| Error::handshake("URL scheme must be ws:// or wss://"))?;
+pub(crate) fn parse_url(url: &str) -> Result<Target<'_>> {
+    let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        (true, rest)
+    } else {
+        return Err(Error::handshake("URL scheme must be ws:// or wss://"));
+    };
+    // A fragment is never sent (RFC 6455 §3 forbids it in WebSocket URIs; we drop it).
+    let rest = rest.split('#').next().unwrap_or_default();
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => rest.split_at(i),
         Some(i) => (&rest[..i], &rest[i..]),
@@ -146,6 +192,24 @@ fn parse_url(url: &str) -> Result<Target<'_>> {
     if authority.is_empty() || authority.contains('@') {
         return Err(Error::handshake("URL has no host (or has user info)"));
     }
+    let default_port = if secure { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| Error::handshake("URL has an unclosed IPv6 bracket"))?;
+        match after {
+            "" => (host, default_port),
+            p => (host, parse_port(p.strip_prefix(':'))?),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, p)) => (host, parse_port(Some(p))?),
+            None => (authority, default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(Error::handshake("URL has no host"));
+    }
     // `ws://host?q` means the root path with a query.
     let path = if path.starts_with('?') {
         format!("/{path}")
@@ -153,9 +217,19 @@ fn parse_url(url: &str) -> Result<Target<'_>> {
         path.to_owned()
     };
     Ok(Target {
-        host: authority,
+        secure,
+        authority,
+        host,
+        port,
         path,
     })
+}
+
+fn parse_port(p: Option<&str>) -> Result<u16> {
+    p.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse().ok())
+        .filter(|&p| p != 0)
+        .ok_or_else(|| Error::handshake("URL has a bad port"))
 }
 
 /// Runs the client handshake over a connected stream: sends the GET upgrade for `url`
@@ -176,7 +250,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     if !headers.contains_key(HOST) {
         headers.insert(
             HOST,
-            HeaderValue::from_str(target.host).map_err(|_| Error::handshake("bad host"))?,
+            HeaderValue::from_str(target.authority).map_err(|_| Error::handshake("bad host"))?,
         );
     }
     let config: &Config = &options.config;
@@ -226,26 +300,48 @@ mod tests {
 
     #[test]
     fn url_table() {
-        let table: &[(&str, Option<(&str, &str)>)] = &[
-            ("ws://example.com", Some(("example.com", "/"))),
+        type Want<'a> = Option<(bool, &'a str, &'a str, u16, &'a str)>;
+        let table: &[(&str, Want<'_>)] = &[
+            (
+                "ws://example.com",
+                Some((false, "example.com", "example.com", 80, "/")),
+            ),
             (
                 "ws://example.com/chat?x=1",
-                Some(("example.com", "/chat?x=1")),
+                Some((false, "example.com", "example.com", 80, "/chat?x=1")),
             ),
             (
                 "wss://127.0.0.1:9001/runCase?case=1",
-                Some(("127.0.0.1:9001", "/runCase?case=1")),
+                Some((true, "127.0.0.1:9001", "127.0.0.1", 9001, "/runCase?case=1")),
             ),
-            ("ws://[::1]:80/", Some(("[::1]:80", "/"))),
-            ("ws://example.com?x", Some(("example.com", "/?x"))),
+            (
+                "wss://example.com/",
+                Some((true, "example.com", "example.com", 443, "/")),
+            ),
+            ("ws://[::1]:80/", Some((false, "[::1]:80", "::1", 80, "/"))),
+            ("wss://[::1]/x", Some((true, "[::1]", "::1", 443, "/x"))),
+            (
+                "ws://example.com?x",
+                Some((false, "example.com", "example.com", 80, "/?x")),
+            ),
+            ("ws://h/p#frag", Some((false, "h", "h", 80, "/p"))),
             ("http://example.com/", None),
             ("ws:///x", None),
             ("ws://user@host/", None),
+            ("ws://host:/", None),
+            ("ws://host:0/", None),
+            ("ws://host:65536/", None),
+            ("ws://host:8x/", None),
+            ("ws://[::1/", None),
+            ("ws://[::1]x/", None),
+            ("ws://:80/", None),
         ];
         for (url, want) in table {
-            let got = parse_url(url).ok().map(|t| (t.host.to_owned(), t.path));
-            let want = want.map(|(h, p)| (h.to_owned(), p.to_owned()));
-            assert_eq!(got, want, "{url}");
+            let got = parse_url(url).ok();
+            let got = got
+                .as_ref()
+                .map(|t| (t.secure, t.authority, t.host, t.port, t.path.as_str()));
+            assert_eq!(got, *want, "{url}");
         }
     }
 }

@@ -95,6 +95,7 @@ enum Kind {
     Protocol(ProtocolError),
     Closed,
     Handshake(String),
+    Rejected(http::StatusCode),
     Timeout,
     WrongType,
 }
@@ -110,6 +111,12 @@ impl Error {
     pub(crate) fn handshake(msg: impl Into<String>) -> Error {
         Error {
             kind: Kind::Handshake(msg.into()),
+        }
+    }
+
+    pub(crate) fn rejected(status: http::StatusCode) -> Error {
+        Error {
+            kind: Kind::Rejected(status),
         }
     }
 
@@ -152,7 +159,16 @@ impl Error {
 
     /// The opening handshake failed (bad request, bad response, refused upgrade).
     pub fn is_handshake(&self) -> bool {
-        matches!(self.kind, Kind::Handshake(_))
+        matches!(self.kind, Kind::Handshake(_) | Kind::Rejected(_))
+    }
+
+    /// The status the server answered the upgrade request with, when it was not 101
+    /// (aiohttp's `WSServerHandshakeError.status`).
+    pub fn handshake_status(&self) -> Option<http::StatusCode> {
+        match self.kind {
+            Kind::Rejected(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// A deadline passed (the close handshake or the opening handshake).
@@ -201,6 +217,7 @@ impl fmt::Display for Error {
             Kind::Protocol(p) => write!(f, "websocket protocol error: {p}"),
             Kind::Closed => f.write_str("websocket closed"),
             Kind::Handshake(m) => write!(f, "websocket handshake: {m}"),
+            Kind::Rejected(s) => write!(f, "websocket handshake: server answered {s}"),
             Kind::Timeout => f.write_str("websocket timeout"),
             Kind::WrongType => f.write_str("websocket message of the wrong type"),
         }

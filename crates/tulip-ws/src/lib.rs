@@ -13,6 +13,16 @@
 //! negotiation, and backpressure both ways: sends wait above a high-water mark, and the socket
 //! is read only as fast as the application receives.
 //!
+//! # Feature flags
+//!
+//! - `connect` (default): `ws_connect` and `ws_connect_with`, aiohttp's `ws_connect`:
+//!   dial a `ws://` URL through tulip-net (DNS on the blocking pool, Happy Eyeballs, a
+//!   connect timeout). Needs a tulip runtime (`tulip_executor::run`) for name resolution.
+//! - `tls`: `wss://` for `ws_connect` through tulip-tls (rustls with the ring provider; the
+//!   webpki roots or a custom connector in [`ClientOptions`]).
+//!
+//! Without features the crate is the protocol core alone, over any stream.
+//!
 //! # Examples
 //!
 //! A server and a client over a loopback TCP connection:
@@ -64,6 +74,8 @@
 mod client;
 mod close;
 mod config;
+#[cfg(feature = "connect")]
+mod connect;
 mod core;
 mod decoder;
 mod deflate;
@@ -80,6 +92,8 @@ mod timer;
 pub use client::{ClientHandshake, ClientOptions, Negotiated, client_handshake};
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Role};
+#[cfg(feature = "connect")]
+pub use connect::{ClientStream, ws_connect, ws_connect_with};
 pub use deflate::{
     DeflateConfig, DeflateParams, accept_client_response, client_offer, negotiate_server,
 };

@@ -106,7 +106,58 @@ fn messages() -> Vec<Message> {
     ]
 }
 
-fn tulip_client_against(kind: &str, module: &str) {
+/// Sends every test message, expects each echoed, closes.
+async fn session<S>(
+    mut ws: tulip_ws::WebSocket<S>,
+    negotiated: tulip_ws::Negotiated,
+    kind: &str,
+    comp: bool,
+) where
+    S: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin,
+{
+    assert_eq!(
+        negotiated.deflate.is_some(),
+        comp,
+        "{kind} compression {comp}"
+    );
+    for m in messages() {
+        ws.send(m.clone()).await.unwrap();
+        assert_eq!(ws.receive().await.unwrap(), m, "{kind} compression {comp}");
+    }
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}
+
+/// ws_connect against the Python server: tulip-net dials, tulip-ws handshakes.
+#[cfg(feature = "connect")]
+fn via_ws_connect(url: &str, opts: &ClientOptions, kind: &str, comp: bool) {
+    tulip_executor::run(async {
+        let (ws, negotiated) = tulip_ws::ws_connect_with(url, opts).await.unwrap();
+        session(ws, negotiated, kind, comp).await;
+    });
+}
+
+/// Without the `connect` feature there is no ws_connect: dial a bare socket instead.
+#[cfg(not(feature = "connect"))]
+fn via_ws_connect(url: &str, opts: &ClientOptions, kind: &str, comp: bool) {
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    block_on(async {
+        let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port).into())
+            .await
+            .unwrap();
+        let (ws, negotiated) = tulip_ws::client_handshake(stream, url, opts).await.unwrap();
+        session(ws, negotiated, kind, comp).await;
+    });
+}
+
+/// `dial`: connect with `ws_connect_with` (tulip-net) instead of a bare socket plus
+/// `client_handshake`.
+fn tulip_client_against(kind: &str, module: &str, dial: bool) {
     let Some(py) = python(module) else { return };
     for comp in [false, true] {
         let child = Command::new(&py)
@@ -120,29 +171,24 @@ fn tulip_client_against(kind: &str, module: &str) {
             .read_line(&mut line)
             .unwrap();
         let port: u16 = line.trim().parse().expect("the server prints its port");
-        block_on(async {
-            let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port).into())
-                .await
-                .unwrap();
-            let mut opts = ClientOptions::default();
-            opts.config.deflate = Some(DeflateConfig::default());
-            // Bounds the wait for the server's FIN after the close handshake.
-            opts.config.close_timeout = std::time::Duration::from_millis(500);
-            let url = format!("ws://127.0.0.1:{port}/");
-            let (mut ws, negotiated) = tulip_ws::client_handshake(stream, &url, &opts)
-                .await
-                .unwrap();
-            assert_eq!(
-                negotiated.deflate.is_some(),
-                comp,
-                "{kind} compression {comp}"
-            );
-            for m in messages() {
-                ws.send(m.clone()).await.unwrap();
-                assert_eq!(ws.receive().await.unwrap(), m, "{kind} compression {comp}");
-            }
-            ws.close(CloseCode::NORMAL, "").await.unwrap();
-        });
+        let mut opts = ClientOptions::default();
+        opts.config.deflate = Some(DeflateConfig::default());
+        // Bounds the wait for the server's FIN after the close handshake.
+        opts.config.close_timeout = std::time::Duration::from_millis(500);
+        let url = format!("ws://127.0.0.1:{port}/");
+        if dial {
+            via_ws_connect(&url, &opts, kind, comp);
+        } else {
+            block_on(async {
+                let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port).into())
+                    .await
+                    .unwrap();
+                let (ws, negotiated) = tulip_ws::client_handshake(stream, &url, &opts)
+                    .await
+                    .unwrap();
+                session(ws, negotiated, kind, comp).await;
+            });
+        }
         assert!(child.0.wait().unwrap().success(), "{kind} server failed");
     }
 }
@@ -187,12 +233,12 @@ fn python_client_against_tulip(kind: &str, module: &str) {
 
 #[test]
 fn tulip_client_with_websockets_server() {
-    tulip_client_against("websockets", "websockets");
+    tulip_client_against("websockets", "websockets", true);
 }
 
 #[test]
 fn tulip_client_with_aiohttp_server() {
-    tulip_client_against("aiohttp", "aiohttp");
+    tulip_client_against("aiohttp", "aiohttp", false);
 }
 
 #[test]

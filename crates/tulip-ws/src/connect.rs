@@ -1,0 +1,165 @@
+//! `ws_connect`: dial a `ws://` or `wss://` URL and run the client handshake (aiohttp's
+//! `ClientSession.ws_connect`).
+//!
+//! The dialing is tulip-net's: the name is resolved on the blocking pool and the addresses are
+//! raced with Happy Eyeballs under [`ClientOptions::connect_timeout`]. `wss://` goes through
+//! tulip-tls with SNI set to the URL's host (the `tls` feature).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use tulip_net::TcpStream;
+
+use crate::client::{ClientOptions, Negotiated, client_handshake, parse_url};
+use crate::error::{Error, Result};
+use crate::socket::WebSocket;
+
+/// The connection under a WebSocket from [`ws_connect`]: plain TCP, or TLS over TCP.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientStream {
+    /// A `ws://` connection.
+    Plain(TcpStream),
+    /// A `wss://` connection (boxed: a TLS session is large).
+    #[cfg(feature = "tls")]
+    Tls(Box<tulip_tls::TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    /// The TCP connection underneath (for addresses and socket options).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            ClientStream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.get_ref(),
+        }
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, ClientStream::Plain(_))
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        }
+    }
+}
+
+/// Connects to a WebSocket URL with default options (no subprotocol, no compression).
+///
+/// See [`ws_connect_with`].
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping it abandons the connection (nothing leaks; the socket closes).
+pub async fn ws_connect(url: &str) -> Result<(WebSocket<ClientStream>, Negotiated)> {
+    ws_connect_with(url, &ClientOptions::default()).await
+}
+
+/// Connects to `ws://host[:port]/path?query` or `wss://...`, runs the opening handshake and
+/// returns the WebSocket with what the server agreed to ([`Negotiated`]: subprotocol,
+/// permessage-deflate parameters, the 101's headers).
+///
+/// Errors: a bad URL is [`Error::is_handshake`]; DNS, refused connections, TLS failures and
+/// the connect timeout are [`Error::is_io`] (the timeout as `io::ErrorKind::TimedOut`); a
+/// server that answers with anything but 101 gives [`Error::handshake_status`]; a handshake
+/// slower than `config.handshake_timeout` is [`Error::is_timeout`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # tulip_executor::run(async {
+/// let mut options = tulip_ws::ClientOptions::default();
+/// options.protocols = vec!["chat".into()];
+/// options.config.deflate = Some(tulip_ws::DeflateConfig::default());
+/// let (mut ws, negotiated) = tulip_ws::ws_connect_with("ws://127.0.0.1:8080/chat", &options).await?;
+/// println!("subprotocol: {:?}", negotiated.protocol);
+/// ws.send_text("hello").await?;
+/// println!("{}", ws.receive_text().await?);
+/// ws.close(tulip_ws::CloseCode::NORMAL, "").await?;
+/// # Ok::<(), tulip_ws::Error>(())
+/// # });
+/// ```
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping it abandons the connection (nothing leaks; the socket closes).
+pub async fn ws_connect_with(
+    url: &str,
+    options: &ClientOptions,
+) -> Result<(WebSocket<ClientStream>, Negotiated)> {
+    let target = parse_url(url)?;
+    if target.secure && !cfg!(feature = "tls") {
+        return Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"));
+    }
+    let tcp = tulip_net::ConnectOptions::new()
+        .timeout(options.connect_timeout)
+        .connect(target.host, target.port)
+        .await?;
+    let stream = if target.secure {
+        secure(tcp, target.host, options).await?
+    } else {
+        ClientStream::Plain(tcp)
+    };
+    client_handshake(stream, url, options).await
+}
+
+#[cfg(feature = "tls")]
+async fn secure(tcp: TcpStream, host: &str, options: &ClientOptions) -> Result<ClientStream> {
+    use std::sync::OnceLock;
+    // Parsing the Mozilla roots costs a few milliseconds: do it once per process.
+    static WEBPKI: OnceLock<tulip_tls::TlsConnector> = OnceLock::new();
+    let connector = match &options.tls {
+        Some(c) => c,
+        None => WEBPKI.get_or_init(tulip_tls::TlsConnector::with_webpki_roots),
+    };
+    let tls = connector.connect(host, tcp).await?;
+    Ok(ClientStream::Tls(Box::new(tls)))
+}
+
+#[cfg(not(feature = "tls"))]
+async fn secure(_: TcpStream, _: &str, _: &ClientOptions) -> Result<ClientStream> {
+    Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"))
+}
