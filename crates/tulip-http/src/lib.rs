@@ -6,7 +6,9 @@
 //! (TLS, Unix sockets). Limits and timeouts are on by default ([`ServerConfig`]): a slow or
 //! malicious client gets a 400/408/413/414/431 and a closed connection, never a stuck worker.
 //!
-//! Features: `json` (default) adds `Request::json` and `Response::json` through serde.
+//! Features (all default): `json` adds `Request::json` and `Response::json` through serde;
+//! `gzip` adds response compression ([`Response::enable_compression`],
+//! [`ServerConfig::compression`]); `tls` adds HTTPS for the client and TLS serving.
 //!
 //! # Examples
 //!

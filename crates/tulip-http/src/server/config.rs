@@ -38,6 +38,19 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Log one line per request at `info` level through the `log` crate. Default off.
     pub access_log: bool,
+    /// Compress every response with a compressible content type (text, JSON, JavaScript,
+    /// XML, SVG) with gzip when the client accepts it; see
+    /// [`Response::enable_compression`](crate::Response::enable_compression) for one response.
+    /// Default off.
+    #[cfg(feature = "gzip")]
+    pub compression: bool,
+    /// Whole bodies shorter than this are never compressed (gzip's 20 bytes of framing would
+    /// eat the gain). Default 1024.
+    #[cfg(feature = "gzip")]
+    pub compression_min_size: usize,
+    /// gzip level, 0 (store) to 9 (smallest). Default 6.
+    #[cfg(feature = "gzip")]
+    pub compression_level: u32,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +67,12 @@ impl Default for ServerConfig {
             max_body: 1 << 20,
             shutdown_timeout: Duration::from_secs(10),
             access_log: false,
+            #[cfg(feature = "gzip")]
+            compression: false,
+            #[cfg(feature = "gzip")]
+            compression_min_size: 1024,
+            #[cfg(feature = "gzip")]
+            compression_level: 6,
         }
     }
 }

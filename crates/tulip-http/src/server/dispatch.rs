@@ -212,6 +212,7 @@ impl<I: Io> Dispatcher<I> {
         let version = head.version;
         let mut keep_alive = head.keep_alive;
         let log_line = self.cfg.access_log.then(|| (head.head.clone(), head.path));
+        let accept = accept_encoding(&head);
         let (route, params, fixed) = match app.router.resolve(&head.method, head.str(head.path)) {
             Resolved::Found(r, p) => (Some(r.clone()), p, None),
             Resolved::MethodNotAllowed(allow) => {
@@ -324,7 +325,7 @@ impl<I: Io> Dispatcher<I> {
             && upgrade.as_ref().is_some_and(|u| u.requested());
         keep_alive &= !resp.close && !self.guard.is_shutting_down();
         keep_alive &= self
-            .write_response(resp, &method, version, keep_alive, &mut pump)
+            .write_response(resp, &method, version, keep_alive, accept, &mut pump)
             .await?;
         if upgrading {
             if let Some(slot) = upgrade {
@@ -459,8 +460,12 @@ impl<I: Io> Dispatcher<I> {
         method: &Method,
         version: Version,
         keep_alive: bool,
+        accept: Option<Bytes>,
         pump: &mut Pump,
     ) -> Result<bool, Error> {
+        #[cfg(feature = "gzip")]
+        super::compress::apply(&mut resp, method, accept.as_deref(), &self.cfg);
+        drop(accept);
         let status = resp.status();
         let no_body = status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -603,6 +608,19 @@ impl<I: Io> Dispatcher<I> {
         .await;
         res.is_ok()
     }
+}
+
+/// The `Accept-Encoding` value, kept (as a cheap slice of the head) only when responses may
+/// be compressed.
+fn accept_encoding(head: &RequestHead) -> Option<Bytes> {
+    if !cfg!(feature = "gzip") {
+        return None;
+    }
+    let h = head
+        .headers
+        .iter()
+        .find(|h| head.slice(h.name).eq_ignore_ascii_case(b"accept-encoding"))?;
+    Some(head.head.slice(h.value.0 as usize..h.value.1 as usize))
 }
 
 /// The time by which more body bytes must have arrived: a grace period plus the time the

@@ -3,6 +3,8 @@
 
 pub(crate) mod app;
 pub(crate) mod body;
+#[cfg(feature = "gzip")]
+pub(crate) mod compress;
 pub(crate) mod config;
 pub(crate) mod dispatch;
 pub(crate) mod files;

@@ -52,6 +52,9 @@ pub struct Response {
     pub(crate) body: ResponseBody,
     /// Close the connection after this response.
     pub(crate) close: bool,
+    /// gzip: `Some(true)` asked for, `Some(false)` refused, `None` the server's default.
+    #[cfg(feature = "gzip")]
+    pub(crate) compress: Option<bool>,
 }
 
 impl Response {
@@ -63,6 +66,8 @@ impl Response {
             content_type: None,
             body: ResponseBody::Empty,
             close: false,
+            #[cfg(feature = "gzip")]
+            compress: None,
         }
     }
 
@@ -207,6 +212,36 @@ impl Response {
     /// Asks the server to close the connection after this response.
     pub fn with_close(mut self) -> Response {
         self.close = true;
+        self
+    }
+
+    /// Compresses this response with gzip when the client accepts it (aiohttp's
+    /// `enable_compression()`), whatever its content type. HEAD answers, bodies shorter than
+    /// [`ServerConfig::compression_min_size`](crate::ServerConfig::compression_min_size),
+    /// 1xx/204/304/206 answers and bodies that already have a `Content-Encoding` still go out
+    /// as they are. Streamed bodies are compressed piece by piece and each piece is flushed.
+    ///
+    /// ```
+    /// let mut r = tulip_http::Response::text("a long text ".repeat(200));
+    /// r.enable_compression();
+    /// ```
+    #[cfg(feature = "gzip")]
+    pub fn enable_compression(&mut self) {
+        self.compress = Some(true);
+    }
+
+    /// Never compresses this response, even when
+    /// [`ServerConfig::compression`](crate::ServerConfig::compression) is on.
+    #[cfg(feature = "gzip")]
+    pub fn disable_compression(&mut self) {
+        self.compress = Some(false);
+    }
+
+    /// Returns the response with compression enabled; see
+    /// [`enable_compression`](Response::enable_compression).
+    #[cfg(feature = "gzip")]
+    pub fn with_compression(mut self) -> Response {
+        self.compress = Some(true);
         self
     }
 

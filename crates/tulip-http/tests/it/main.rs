@@ -2,6 +2,8 @@
 
 mod basic;
 mod client;
+#[cfg(feature = "gzip")]
+mod compress;
 mod malformed;
 mod peers;
 mod prop;
