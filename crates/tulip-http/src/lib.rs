@@ -2,8 +2,9 @@
 //!
 //! An [`App`] holds routes (`/users/{id}`, greedy `{tail:.*}`), middleware, typed state and
 //! sub-apps; handlers are plain `async fn(Request) -> impl IntoResponse`. [`Server`] binds
-//! addresses, accepts, and shuts down gracefully; [`Service`] serves any other transport
-//! (TLS, Unix sockets). Limits and timeouts are on by default ([`ServerConfig`]): a slow or
+//! TCP, TLS (`Server::bind_tls`) and Unix-socket (`Server::bind_unix`) listeners, as many as
+//! you like, accepts, and shuts down gracefully; [`Service`] serves any other transport
+//! (in-memory pipes, sockets you accepted yourself). Limits and timeouts are on by default ([`ServerConfig`]): a slow or
 //! malicious client gets a 400/408/413/414/431 and a closed connection, never a stuck worker.
 //!
 //! Features (all default): `json` adds `Request::json` and `Response::json` through serde;

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub max_body: u64,
     /// How long graceful shutdown waits for in-flight requests. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Time a TLS client has to complete its handshake, counted from accept. Default 10 s.
+    #[cfg(feature = "tls")]
+    pub tls_handshake_timeout: Duration,
     /// Log one line per request at `info` level through the `log` crate. Default off.
     pub access_log: bool,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
@@ -66,6 +69,8 @@ impl Default for ServerConfig {
             max_headers: 100,
             max_body: 1 << 20,
             shutdown_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: Duration::from_secs(10),
             access_log: false,
             #[cfg(feature = "gzip")]
             compression: false,

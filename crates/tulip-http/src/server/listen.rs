@@ -1,12 +1,17 @@
 //! The accept loop: the only module that knows about sockets and the executor.
 //!
-//! It uses `tulip_reactor::Async<std::net::TcpListener>` and `tulip_executor::spawn`; moving to
-//! `tulip_net::TcpListener` touches only this file.
+//! It uses `tulip_reactor::Async` over std's TCP and Unix listeners and `tulip_executor::spawn`;
+//! moving to `tulip_net` listeners touches only this file. TLS listeners hand each accepted
+//! socket to a task that runs the handshake under
+//! [`ServerConfig::tls_handshake_timeout`](super::ServerConfig::tls_handshake_timeout) before
+//! serving HTTP, so a silent client costs one parked task, never the accept loop.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures_lite::future::poll_fn;
 use tulip_reactor::Async;
@@ -36,7 +41,7 @@ use crate::error::Error;
 /// ```
 pub struct Server {
     service: Service,
-    listeners: Vec<Async<TcpListener>>,
+    listeners: Vec<Listener>,
     startup: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
     shutdown: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
 }
@@ -58,40 +63,132 @@ impl Server {
     /// Binds `addr` with `config`.
     pub fn bind_with(
         addr: impl ToSocketAddrs,
-        mut app: App,
+        app: App,
         config: ServerConfig,
     ) -> Result<Server, Error> {
+        let mut server = Server::unbound(app, config)?;
+        server.listen(addr)?;
+        Ok(server)
+    }
+
+    /// Binds an HTTPS listener on `addr`: every connection is a TLS session through
+    /// `acceptor`, then HTTP/1.1. An acceptor without ALPN protocols is given `http/1.1`.
+    ///
+    /// ```no_run
+    /// use tulip_http::{App, Request, Server};
+    ///
+    /// let acceptor = tulip_tls::TlsAcceptor::from_pem_files("cert.pem", "key.pem").unwrap();
+    /// let app = App::new().get("/", |_req: Request| async { "Hello over TLS" });
+    /// let server = Server::bind_tls("127.0.0.1:8443", app, acceptor).unwrap();
+    /// tulip_executor::run(server.run()).unwrap();
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn bind_tls(
+        addr: impl ToSocketAddrs,
+        app: App,
+        acceptor: tulip_tls::TlsAcceptor,
+    ) -> Result<Server, Error> {
+        let mut server = Server::unbound(app, ServerConfig::default())?;
+        server.listen_tls(addr, acceptor)?;
+        Ok(server)
+    }
+
+    /// Binds a Unix domain socket at `path` (a stale socket file left there is replaced; any
+    /// other file is an error). The file is removed when the server stops.
+    pub fn bind_unix(path: impl AsRef<Path>, app: App) -> Result<Server, Error> {
+        let mut server = Server::unbound(app, ServerConfig::default())?;
+        server.listen_unix(path)?;
+        Ok(server)
+    }
+
+    /// A server with no listener yet, for [`listen`](Server::listen),
+    /// [`listen_tls`](Server::listen_tls) and [`listen_unix`](Server::listen_unix).
+    pub fn unbound(mut app: App, config: ServerConfig) -> Result<Server, Error> {
         let startup = std::mem::take(&mut app.on_startup);
         let shutdown = std::mem::take(&mut app.on_shutdown);
-        let service = app.into_service(config)?;
-        let mut server = Server {
-            service,
+        Ok(Server {
+            service: app.into_service(config)?,
             listeners: Vec::new(),
             startup,
             shutdown,
-        };
-        server.listen(addr)?;
-        Ok(server)
+        })
     }
 
     /// Also listens on `addr` (serve on several addresses).
     pub fn listen(&mut self, addr: impl ToSocketAddrs) -> Result<&mut Server, Error> {
         let l = TcpListener::bind(addr).map_err(|e| Error::io(&e))?;
-        self.listeners
-            .push(Async::new(l).map_err(|e| Error::io(&e))?);
+        self.listeners.push(Listener::Tcp {
+            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
         Ok(self)
     }
 
-    /// The first bound address (useful after binding port 0).
+    /// Also listens for HTTPS on `addr`; see [`bind_tls`](Server::bind_tls).
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        acceptor: tulip_tls::TlsAcceptor,
+    ) -> Result<&mut Server, Error> {
+        let acceptor = if acceptor.config().alpn_protocols.is_empty() {
+            let mut cfg = (**acceptor.config()).clone();
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            tulip_tls::TlsAcceptor::new(Arc::new(cfg))
+        } else {
+            acceptor
+        };
+        // The server bounds the handshake itself (`ServerConfig::tls_handshake_timeout`).
+        let acceptor = acceptor.with_handshake_timeout(None);
+        let l = TcpListener::bind(addr).map_err(|e| Error::io(&e))?;
+        self.listeners.push(Listener::Tcp {
+            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            tls: Some(acceptor),
+        });
+        Ok(self)
+    }
+
+    /// Also listens on a Unix domain socket; see [`bind_unix`](Server::bind_unix).
+    pub fn listen_unix(&mut self, path: impl AsRef<Path>) -> Result<&mut Server, Error> {
+        let path = path.as_ref();
+        remove_stale_socket(path).map_err(|e| Error::io(&e))?;
+        let l = UnixListener::bind(path).map_err(|e| Error::io(&e))?;
+        self.listeners.push(Listener::Unix {
+            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            path: path.to_path_buf(),
+        });
+        Ok(self)
+    }
+
+    /// The first bound TCP address (useful after binding port 0).
+    ///
+    /// # Panics
+    ///
+    /// When the server listens on no TCP address (only Unix sockets, or nothing yet).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addrs()[0]
     }
 
-    /// Every bound address.
+    /// Every bound TCP address (plain and TLS), in the order they were added.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.get_ref().local_addr().ok())
+            .filter_map(|l| match l {
+                Listener::Tcp { l, .. } => l.get_ref().local_addr().ok(),
+                Listener::Unix { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Every Unix socket path listened on.
+    pub fn unix_paths(&self) -> Vec<&Path> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Unix { path, .. } => Some(path.as_path()),
+                Listener::Tcp { .. } => None,
+            })
             .collect()
     }
 
@@ -139,8 +236,8 @@ impl Server {
                         break;
                     }
                     budget -= 1;
-                    match l.poll_read_with(cx, |l| l.accept()) {
-                        Poll::Ready(Ok((stream, peer))) => spawn_connection(&service, stream, peer),
+                    match l.poll_accept(cx, &service) {
+                        Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(e)) if is_transient(&e) => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => break,
@@ -153,7 +250,11 @@ impl Server {
             Poll::Pending
         })
         .await;
-        drop(listeners);
+        for l in listeners {
+            if let Listener::Unix { path, .. } = l {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         graceful(&service.shared, service.cfg.shutdown_timeout).await;
         for hook in shutdown {
             hook().await;
@@ -172,20 +273,99 @@ fn is_transient(e: &io::Error) -> bool {
     ) || e.raw_os_error().is_some_and(|c| c == 24 || c == 23)
 }
 
-fn spawn_connection(service: &Service, stream: std::net::TcpStream, peer: SocketAddr) {
-    // Small responses must not wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    match Async::new(stream) {
-        Ok(io) => {
-            let fut = service.serve_connection(io, Some(peer));
-            tulip_executor::spawn(async move {
-                if let Err(e) = fut.await {
-                    log::debug!("connection from {peer}: {e}");
+/// One listening socket.
+enum Listener {
+    Tcp {
+        l: Async<TcpListener>,
+        /// Present for HTTPS listeners.
+        #[cfg(feature = "tls")]
+        tls: Option<tulip_tls::TlsAcceptor>,
+    },
+    Unix {
+        l: Async<UnixListener>,
+        path: PathBuf,
+    },
+}
+
+impl Listener {
+    /// Accepts one connection and spawns its task.
+    fn poll_accept(&self, cx: &mut Context<'_>, service: &Service) -> Poll<io::Result<()>> {
+        match self {
+            Listener::Tcp { l, .. } => {
+                let (stream, peer) = futures_lite::ready!(l.poll_read_with(cx, |l| l.accept()))?;
+                // Small responses must not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                let io = match Async::new(stream) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        log::warn!("cannot register accepted socket: {e}");
+                        return Poll::Ready(Ok(()));
+                    }
+                };
+                #[cfg(feature = "tls")]
+                if let Listener::Tcp {
+                    tls: Some(acceptor),
+                    ..
+                } = self
+                {
+                    spawn_tls(service, acceptor, io, peer);
+                    return Poll::Ready(Ok(()));
                 }
-            })
-            .detach();
+                spawn_served(service.serve_connection(io, Some(peer)));
+            }
+            Listener::Unix { l, .. } => {
+                let (stream, _) = futures_lite::ready!(l.poll_read_with(cx, |l| l.accept()))?;
+                match Async::new(stream) {
+                    Ok(io) => spawn_served(service.serve_connection(io, None)),
+                    Err(e) => log::warn!("cannot register accepted socket: {e}"),
+                }
+            }
         }
-        Err(e) => log::warn!("cannot register accepted socket: {e}"),
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn spawn_served(fut: impl std::future::Future<Output = Result<(), Error>> + Send + 'static) {
+    tulip_executor::spawn(async move {
+        if let Err(e) = fut.await {
+            log::debug!("connection ended with an error: {e}");
+        }
+    })
+    .detach();
+}
+
+/// Runs the TLS handshake in the connection's own task, bounded by the configured timeout.
+#[cfg(feature = "tls")]
+fn spawn_tls(
+    service: &Service,
+    acceptor: &tulip_tls::TlsAcceptor,
+    io: Async<std::net::TcpStream>,
+    peer: SocketAddr,
+) {
+    let service = service.clone();
+    let acceptor = acceptor.clone();
+    tulip_executor::spawn(async move {
+        let limit = service.cfg.tls_handshake_timeout;
+        match tulip_reactor::timeout(limit, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => {
+                if let Err(e) = service.serve_connection(tls, Some(peer)).await {
+                    log::debug!("TLS connection from {peer}: {e}");
+                }
+            }
+            Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {e}"),
+            Err(_) => log::debug!("TLS handshake with {peer} timed out"),
+        }
+    })
+    .detach();
+}
+
+/// Removes a socket file left by an earlier run, so binding does not fail with `AddrInUse`;
+/// anything that is not a socket is left alone (and binding then fails).
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
+        _ => Ok(()),
     }
 }
 

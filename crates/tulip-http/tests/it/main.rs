@@ -7,6 +7,8 @@ mod compress;
 mod malformed;
 mod peers;
 mod prop;
+#[cfg(feature = "tls")]
+mod serving;
 mod shutdown;
 mod support;
 mod timeouts;

@@ -19,8 +19,17 @@ impl TestServer {
     }
 
     pub(crate) fn start_with(app: App, cfg: ServerConfig) -> TestServer {
-        let server = Server::bind_with("127.0.0.1:0", app, cfg).expect("bind");
-        let addr = server.local_addr();
+        TestServer::run(Server::bind_with("127.0.0.1:0", app, cfg).expect("bind"))
+    }
+
+    /// Runs a server built by the test (TLS, Unix sockets, several listeners). `addr` is its
+    /// first TCP address, or an unroutable placeholder when it has none.
+    pub(crate) fn run(server: Server) -> TestServer {
+        let addr = server
+            .local_addrs()
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let stop = server.shutdown_handle();
         let thread = std::thread::spawn(move || tulip_executor::run(server.run()));
         TestServer {
