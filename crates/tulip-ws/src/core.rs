@@ -101,6 +101,33 @@ enum Phase {
     Closed,
 }
 
+/// A server's graceful shutdown, seen from one WebSocket (tulip-http's upgraded connection):
+/// once `poll` is ready, the WebSocket sends 1001 Going Away and finishes the close handshake
+/// within its close timeout.
+pub(crate) struct GoingAway<S> {
+    /// Ready once the shutdown has begun; registers the waker otherwise. Only the receiving
+    /// side polls it: the watch keeps one waker.
+    pub(crate) poll: fn(&S, &mut Context<'_>) -> Poll<()>,
+    /// The same question without registering a waker, for the sending side.
+    pub(crate) check: fn(&S) -> bool,
+    /// Runs from our 1001 until the peer's close reply.
+    deadline: Option<Deadline>,
+}
+
+impl<S> GoingAway<S> {
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn new(poll: fn(&S, &mut Context<'_>) -> Poll<()>, check: fn(&S) -> bool) -> Self {
+        GoingAway {
+            poll,
+            check,
+            deadline: None,
+        }
+    }
+}
+
+/// The reason sent with the 1001 close of a server shutdown.
+const GOING_AWAY_REASON: &str = "server shutting down";
+
 /// One WebSocket connection's state.
 pub(crate) struct Core<S> {
     stream: S,
@@ -118,6 +145,9 @@ pub(crate) struct Core<S> {
     deadline: Option<Deadline>,
     fan: Option<(Arc<WriteWakers>, Waker)>,
     negotiated: Option<DeflateParams>,
+    going_away: Option<GoingAway<S>>,
+    /// The sending side queued the 1001 close and must flush it before reporting "closed".
+    going_away_flush: bool,
 }
 
 impl<S> std::fmt::Debug for Core<S> {
@@ -167,7 +197,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             deadline: None,
             fan: None,
             negotiated: deflate,
+            going_away: None,
+            going_away_flush: false,
         }
+    }
+
+    /// Watches a server's graceful shutdown (see [`GoingAway`]).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn set_going_away(&mut self, watch: GoingAway<S>) {
+        self.going_away = Some(watch);
+    }
+
+    /// Starts the 1001 close when the server is shutting down; fails the connection when the
+    /// peer has not answered it within the close timeout.
+    fn poll_going_away(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let Some(watch) = &mut self.going_away else {
+            return Poll::Pending;
+        };
+        if !self.close_sent {
+            if (watch.poll)(&self.stream, cx).is_pending() {
+                return Poll::Pending;
+            }
+            watch.deadline = Some(deadline(self.config.close_timeout));
+            self.queue_close(Some(&CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                GOING_AWAY_REASON,
+            )));
+        }
+        let expired = self
+            .going_away
+            .as_mut()
+            .and_then(|w| w.deadline.as_mut())
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        self.going_away = None;
+        self.abort(cx);
+        Poll::Ready(Error::timeout())
+    }
+
+    /// The sending side's check: starts the 1001 close once the server is shutting down, so
+    /// that a sender notices even when nobody receives. True when it did.
+    fn check_going_away(&mut self) -> bool {
+        let Some(watch) = &mut self.going_away else {
+            return false;
+        };
+        if self.close_sent || !(watch.check)(&self.stream) {
+            return false;
+        }
+        watch.deadline = Some(deadline(self.config.close_timeout));
+        self.queue_close(Some(&CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            GOING_AWAY_REASON,
+        )));
+        true
     }
 
     /// Prepares for use from two tasks (see [`WriteWakers`]).
@@ -308,6 +392,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 }
                 Phase::Open => {}
             }
+            if let Poll::Ready(e) = self.poll_going_away(cx) {
+                return Poll::Ready(Err(e));
+            }
             if self.pong.is_some() && self.pending_write() <= self.config.write_high_water {
                 self.queue_pong();
             }
@@ -406,6 +493,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
 
     /// Waits until the write buffer is at or below its high-water mark.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>, slot: Slot) -> Poll<Result<()>> {
+        if self.check_going_away() {
+            self.going_away_flush = true;
+        }
+        if self.going_away_flush {
+            // Push the 1001 out now (bounded by the close timeout): a sender that gets
+            // "closed" back may stop using the WebSocket before anyone flushes it.
+            ready!(self.poll_flush_bounded(cx, slot));
+            self.going_away_flush = false;
+        }
         if self.close_sent {
             return Poll::Ready(Err(Error::closed()));
         }

@@ -9,7 +9,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Role};
-use crate::core::{Core, Outgoing, Slot};
+use crate::core::{Core, GoingAway, Outgoing, Slot};
 use crate::deflate::DeflateParams;
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -45,6 +45,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         WebSocket {
             core: Core::new(stream, role, config, deflate, leftover),
         }
+    }
+
+    /// Sends 1001 Going Away once `watch` reports a server shutdown (see `core::GoingAway`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn watch_going_away(&mut self, watch: GoingAway<S>) {
+        self.core.set_going_away(watch);
     }
 
     pub(crate) fn from_core(core: Core<S>) -> WebSocket<S> {

@@ -3,6 +3,8 @@
 mod behavior;
 #[cfg(feature = "connect")]
 mod connect;
+#[cfg(all(feature = "http", feature = "connect"))]
+mod http;
 mod loopback;
 mod python;
 mod upgrade;
