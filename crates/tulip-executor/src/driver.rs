@@ -14,14 +14,6 @@ use tulip_reactor::Reactor;
 
 use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// Longest time an idle worker sleeps before it looks at the queues again by itself.
-///
-/// A backstop, not part of the wake protocol: the stress runs of `benches` showed a rare lost
-/// wake-up (work in the injector, every worker asleep) that is not yet understood; with this
-/// bound such a stall lasts at most this long instead of forever. Idle cost: one wake-up per
-/// worker per period.
-pub(crate) const IDLE_RECHECK: Duration = Duration::from_millis(10);
-
 /// Blocks the calling idle thread until `parker` is unparked, or (if it got to drive the
 /// reactor) until I/O or a timer woke something, or at most `timeout`.
 pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Duration>) {
@@ -52,8 +44,16 @@ pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Dur
 }
 
 /// Wakes a thread that waits in [`wait`] with these `parker`/`in_reactor`.
+///
+/// The reactor is notified whenever the thread is in it, even when `unpark` reports that a
+/// token was already set: a thread blocked in epoll never looks at its token, and a stale one
+/// is common (a reactor release unparks every standby registration, also that of a thread
+/// which meanwhile took the lock itself). Skipping the notification in that case was the
+/// lost wake-up of issue #3: a worker asleep in epoll, counted as notified, with the
+/// injector full. `Reactor::notify` is coalesced, so the extra call costs an atomic swap.
 pub(crate) fn wake(unparker: &parking::Unparker, in_reactor: &AtomicBool) {
-    if unparker.unpark() && in_reactor.load(SeqCst) {
+    unparker.unpark();
+    if in_reactor.load(SeqCst) {
         Reactor::get().notify();
     }
 }

@@ -142,9 +142,11 @@ impl Wake for Signal {
 
     fn wake_by_ref(self: &Arc<Self>) {
         // A wake from the driving thread itself (the reactor dispatching events) needs no
-        // notification: that thread is not in epoll, it is running this very code.
-        if self.unparker.unpark()
-            && self.io_blocked.load(Ordering::SeqCst)
+        // notification: that thread is not in epoll, it is running this very code. The
+        // notification does not depend on `unpark`'s result: a token may already be set (a
+        // stale standby hand-off) while the thread blocks in epoll, which ignores tokens.
+        self.unparker.unpark();
+        if self.io_blocked.load(Ordering::SeqCst)
             && !std::ptr::eq(CURRENT.with(Cell::get), Arc::as_ptr(self))
         {
             Reactor::get().notify();

@@ -274,16 +274,12 @@ impl Worker {
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            crate::driver::wait(
-                &self.parker,
-                &remote.in_reactor,
-                Some(crate::driver::IDLE_RECHECK),
-            );
+            crate::driver::wait(&self.parker, &remote.in_reactor, None);
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            // Work anywhere (not only our own queue) unparks us: the backstop of
-            // `driver::IDLE_RECHECK` against a lost wake-up.
+            // Work anywhere (not only our own queue) unparks us: a wake-up that does not
+            // name us (a reactor hand-off, a timer) is as good a time as any to help.
             let has_work = self.has_local_work() || shared.has_pending_work();
             match shared.idle.woken(self.index, has_work) {
                 Woken::Notified => {
