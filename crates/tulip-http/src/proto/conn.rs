@@ -118,6 +118,26 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             .map_err(|e| Error::io(&e))
     }
 
+    /// After [`shutdown`](Conn::shutdown) on an error close: reads and discards what the peer
+    /// still sends, until it closes, sends nothing for `quiet`, `max` bytes were discarded or
+    /// `deadline` passed. Closing a socket with unread input makes the kernel send a reset,
+    /// which can destroy the error answer before the peer read it; lingering lets the answer
+    /// arrive. A peer with nothing in flight is not waited for at all: the first read only
+    /// takes what already arrived. Errors end it quietly.
+    pub(crate) async fn linger(&mut self, deadline: Instant, quiet: Duration, max: usize) {
+        let mut discarded = 0;
+        let mut until = Instant::now();
+        while discarded < max {
+            let n = self.rb.len();
+            self.rb.advance(n);
+            discarded += n;
+            match futures_lite::future::poll_fn(|cx| self.poll_read_more(cx, until)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => until = deadline.min(Instant::now() + quiet),
+            }
+        }
+    }
+
     /// Takes the transport and unread bytes out (after an upgrade).
     pub(crate) fn into_parts(mut self) -> (I, bytes::Bytes) {
         let rest = self.rb.take_all();

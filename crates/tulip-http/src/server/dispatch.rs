@@ -31,6 +31,11 @@ use crate::proto::role::{self, Framing, RequestHead, ResponseHeadParts};
 const FLUSH_AT: usize = 64 * 1024;
 /// How much of an unread request body is drained to keep the connection.
 const DRAIN_MAX: u64 = 256 * 1024;
+/// After an error answer, how long and how much input is read and discarded before the
+/// socket closes (see `Conn::linger`).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_QUIET: Duration = Duration::from_millis(200);
+const LINGER_MAX: usize = 1 << 20;
 
 /// Serves HTTP/1.1 on one connection until it closes, times out or the server shuts down.
 pub(crate) async fn serve<I: Io>(
@@ -49,6 +54,7 @@ pub(crate) async fn serve<I: Io>(
         guard,
         slot: None,
         feed: Feed::new(),
+        linger: false,
     };
     let mut first = true;
     loop {
@@ -58,6 +64,7 @@ pub(crate) async fn serve<I: Io>(
             Err(e) => {
                 if e.is_parse() || (e.is_timeout() && !d.conn.rb.is_empty()) || e.is_incomplete() {
                     d.write_error(&e);
+                    d.linger = !e.is_incomplete();
                 }
                 break;
             }
@@ -76,7 +83,11 @@ pub(crate) async fn serve<I: Io>(
         }
     }
     // Best effort: the peer may already be gone.
-    let _ = d.conn.shutdown().await;
+    if d.conn.shutdown().await.is_ok() && d.linger {
+        d.conn
+            .linger(Instant::now() + LINGER_TIME, LINGER_QUIET, LINGER_MAX)
+            .await;
+    }
     Ok(())
 }
 
@@ -96,6 +107,8 @@ struct Dispatcher<I> {
     slot: Option<(usize, Box<dyn HandlerSlot>)>,
     /// The request-body channel, reused while no reader holds it.
     feed: Feed,
+    /// The connection closes after an error answer with request bytes possibly unread.
+    linger: bool,
 }
 
 /// A running handler.
@@ -115,6 +128,8 @@ struct Pump {
     done: bool,
     /// Framing broke or the peer vanished: the connection cannot be reused.
     failed: bool,
+    /// Why the body failed, when it did.
+    error: Option<Error>,
 }
 
 enum Pumped {
@@ -235,6 +250,7 @@ impl<I: Io> Dispatcher<I> {
                     Kind::BodyTooLarge,
                     "Content-Length over the limit",
                 ));
+                self.linger = true;
                 return Ok(Next_::Close);
             }
         }
@@ -260,6 +276,7 @@ impl<I: Io> Dispatcher<I> {
             sent_continue: false,
             done: false,
             failed: false,
+            error: None,
         };
         let upgrade = head.upgrade.then(|| Arc::new(UpgradeSlot::default()));
         let state = route
@@ -311,6 +328,18 @@ impl<I: Io> Dispatcher<I> {
                 Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
             }
         };
+        let resp = match pump.error.clone() {
+            Some(e) => match body_failed(resp, e) {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(slot) = upgrade {
+                        slot.fulfil(Err(e.clone()));
+                    }
+                    return Err(e);
+                }
+            },
+            None => resp,
+        };
         let status = resp.status();
         if let Some((head_bytes, path)) = log_line {
             let path =
@@ -343,7 +372,9 @@ impl<I: Io> Dispatcher<I> {
         }
         if keep_alive && !pump.done && pump.decoder.is_some() {
             keep_alive = self.drain(&mut pump).await;
+            self.linger |= !keep_alive;
         }
+        self.linger |= pump.failed;
         Ok(if keep_alive && !pump.failed {
             Next_::KeepAlive
         } else {
@@ -422,8 +453,7 @@ impl<I: Io> Dispatcher<I> {
                 }
                 Ok(Decoded::NeedMore) => {}
                 Err(e) => {
-                    pump.done = true;
-                    pump.failed = true;
+                    pump.fail(&e);
                     self.feed.finish(Some(e), waker);
                     return Ok(Pumped::Progress);
                 }
@@ -436,14 +466,15 @@ impl<I: Io> Dispatcher<I> {
                 Poll::Ready(Ok(0)) => {
                     let end = decoder.decode_eof();
                     pump.done = true;
-                    pump.failed = end.is_err();
+                    if let Err(e) = &end {
+                        pump.fail(e);
+                    }
                     self.feed.finish(end.err(), waker);
                     return Ok(Pumped::Progress);
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => {
-                    pump.done = true;
-                    pump.failed = true;
+                    pump.fail(&e);
                     self.feed.finish(Some(e), waker);
                     return Ok(Pumped::Progress);
                 }
@@ -608,6 +639,33 @@ impl<I: Io> Dispatcher<I> {
         .await;
         res.is_ok()
     }
+}
+
+impl Pump {
+    /// Records a body failure: the body is over and the connection cannot be reused.
+    fn fail(&mut self, e: &Error) {
+        self.done = true;
+        self.failed = true;
+        self.error.get_or_insert_with(|| e.clone());
+    }
+}
+
+/// The answer once the request body failed before the response started. The connection
+/// always closes after it. A transport error (reset, broken pipe) means nobody is left to
+/// read an answer: `Err`, and the connection is dropped. Otherwise a handler's own client
+/// error (4xx) stands, and anything else, a success it should not claim or a 500 for what
+/// was the client's fault, becomes the error's answer: 400 for bad framing or a body cut
+/// short, 408 for a body too slow, 413 for a body over the limit.
+fn body_failed(resp: Response, e: Error) -> Result<Response, Error> {
+    if e.is_io() {
+        return Err(e);
+    }
+    let resp = if resp.status().is_client_error() {
+        resp
+    } else {
+        super::IntoResponse::into_response(e)
+    };
+    Ok(resp.with_close())
 }
 
 /// The `Accept-Encoding` value, kept (as a cheap slice of the head) only when responses may

@@ -1,6 +1,7 @@
 //! tulip-http's integration tests: real loopback sockets, raw requests, curl and aiohttp.
 
 mod basic;
+mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
