@@ -250,3 +250,99 @@ fn websockets_client_with_tulip_server() {
 fn aiohttp_client_with_tulip_server() {
     python_client_against_tulip("aiohttp", "aiohttp");
 }
+
+/// Echoes three messages with compression, says `ready`, then waits for the server's close
+/// and prints its code.
+#[cfg(feature = "http")]
+const ROUTE_CLIENTS: &str = r#"
+import asyncio, sys
+kind, url = sys.argv[1], sys.argv[2]
+msgs = ["hello", "x" * 50000, b"\x00\x01" * 1000]
+async def main():
+    if kind == "websockets":
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+        async with connect(url, compression="deflate") as ws:
+            for m in msgs:
+                await ws.send(m)
+                assert await ws.recv() == m
+            assert ws.response.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+            print("ready", flush=True)
+            try:
+                await ws.recv()
+            except ConnectionClosed as e:
+                print("closed", e.rcvd.code if e.rcvd else None, flush=True)
+    else:
+        import aiohttp
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(url, compress=15) as ws:
+                for m in msgs:
+                    if isinstance(m, str): await ws.send_str(m)
+                    else: await ws.send_bytes(m)
+                    r = await ws.receive()
+                    assert r.data == m, (r.type, len(m))
+                assert ws.compress == 15, ws.compress
+                print("ready", flush=True)
+                await ws.receive()
+                print("closed", ws.close_code, flush=True)
+asyncio.run(asyncio.wait_for(main(), 20))
+"#;
+
+/// A Python client against a tulip-http route: echo with compression, then a graceful
+/// shutdown that the client must see as 1001.
+#[cfg(feature = "http")]
+fn python_client_against_route(kind: &str, module: &str) {
+    use tulip_ws::http::WebSocketResponse;
+    let Some(py) = python(module) else { return };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        tulip_executor::run(async move {
+            let mut opts = ServerOptions::default();
+            opts.config.deflate = Some(DeflateConfig::default());
+            let upgrade = WebSocketResponse::new(opts);
+            let app = tulip_http::App::new().get("/ws", move |mut req: tulip_http::Request| {
+                let upgrade = upgrade.clone();
+                async move {
+                    upgrade.handle(&mut req, |mut ws| async move {
+                        while let Ok(m) = ws.receive().await {
+                            if let Message::Text(_) | Message::Binary(_) = m {
+                                if ws.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    })
+                }
+            });
+            let server = tulip_http::Server::bind("127.0.0.1:0", app).unwrap();
+            tx.send((server.local_addr(), server.shutdown_handle()))
+                .unwrap();
+            server.run().await
+        })
+    });
+    let (addr, stop) = rx.recv().unwrap();
+    let child = Command::new(&py)
+        .args(["-c", ROUTE_CLIENTS, kind, &format!("ws://{addr}/ws")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaper(child);
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready", "{kind}");
+    stop.shutdown();
+    assert_eq!(lines.next().unwrap().unwrap(), "closed 1001", "{kind}");
+    assert!(child.0.wait().unwrap().success(), "{kind} client failed");
+    server.join().unwrap().unwrap();
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn websockets_client_with_tulip_http_route() {
+    python_client_against_route("websockets", "websockets");
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn aiohttp_client_with_tulip_http_route() {
+    python_client_against_route("aiohttp", "aiohttp");
+}
