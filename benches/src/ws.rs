@@ -50,7 +50,7 @@ impl Load {
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let mut out = Vec::new();
     for (conns, small_rounds, big_rounds) in [
-        (10, cfg.size(300, 3000), cfg.size(60, 600)),
+        (10, cfg.size(600, 3000), cfg.size(120, 600)),
         (200, cfg.size(30, 300), cfg.size(6, 60)),
     ] {
         for (label, size, rounds) in [("64B", 64, small_rounds), ("16KiB", 16 << 10, big_rounds)] {
@@ -84,7 +84,7 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             out.push(bench);
         }
     }
-    let rounds = cfg.size(60, 600);
+    let rounds = cfg.size(120, 600);
     let load = Load {
         conns: 10,
         rounds,

@@ -107,6 +107,9 @@ pub async fn ws_connect(url: &str) -> Result<(WebSocket<ClientStream>, Negotiate
 /// server that answers with anything but 101 gives [`Error::handshake_status`]; a handshake
 /// slower than `config.handshake_timeout` is [`Error::is_timeout`].
 ///
+/// Call it inside a tulip runtime (`tulip_executor::run`, a task): host names are resolved on
+/// the runtime's blocking pool. IP literals need only the reactor.
+///
 /// # Examples
 ///
 /// ```no_run

@@ -4,7 +4,9 @@
 //! `tulip_reactor::Async<TcpStream>`, a TLS stream, an in-memory pipe), independent of the
 //! HTTP layer. Handshakes come in two forms: pure header-level functions an HTTP server or
 //! client calls ([`upgrade`], [`ClientHandshake`]), and standalone ones that read and write
-//! the HTTP head themselves ([`accept`], [`client_handshake`]).
+//! the HTTP head themselves ([`accept`], [`client_handshake`]). On top, behind features,
+//! sit aiohttp's two entry points: `ws_connect` dials a URL, and `http::WebSocketResponse`
+//! upgrades a tulip-http route.
 //!
 //! What it does for you: unmasking in place a word at a time, reassembly of fragments with
 //! size limits, UTF-8 validation that fails on the first bad byte even across fragments,
