@@ -11,7 +11,7 @@
 //! server on a free port, runs one client with permessage-deflate on, prints each echo, checks
 //! that the server closed with 1000, shuts the server down and exits 0.
 
-use tulip_http::{App, Request, Server};
+use tulip_http::{App, Server};
 use tulip_ws::http::{ServerWebSocket, WebSocketResponse};
 use tulip_ws::{ClientOptions, CloseCode, DeflateConfig, Message, ServerOptions};
 
@@ -37,11 +37,7 @@ async fn echo(mut ws: ServerWebSocket) {
 fn app() -> App {
     let mut options = ServerOptions::default();
     options.config.deflate = Some(DeflateConfig::default());
-    let upgrade = WebSocketResponse::new(options);
-    App::new().get("/ws", move |mut req: Request| {
-        let upgrade = upgrade.clone();
-        async move { upgrade.handle(&mut req, echo) }
-    })
+    App::new().get("/ws", WebSocketResponse::new(options).route(echo))
 }
 
 async fn client(url: &str) -> tulip_ws::Result<()> {

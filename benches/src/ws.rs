@@ -202,11 +202,7 @@ mod tulip_impl {
                 }
                 Target::Route => {
                     let upgrade = tulip_ws::http::WebSocketResponse::new(server_options(deflate));
-                    let app =
-                        tulip_http::App::new().get("/", move |mut req: tulip_http::Request| {
-                            let upgrade = upgrade.clone();
-                            async move { upgrade.handle(&mut req, echo_session) }
-                        });
+                    let app = tulip_http::App::new().get("/", upgrade.route(echo_session));
                     let server = tulip_http::Server::bind("127.0.0.1:0", app).unwrap();
                     let addr = server.local_addr();
                     route = Some((

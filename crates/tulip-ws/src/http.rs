@@ -103,6 +103,40 @@ impl WebSocketResponse {
         }
     }
 
+    /// A whole route handler that upgrades every request as [`handle`] does and runs a clone
+    /// of `session` on each WebSocket: `App::new().get("/ws", upgrade.route(echo))`.
+    ///
+    /// The session gets only the WebSocket; when it needs the request (path, query, headers,
+    /// app state), call [`handle`] from a handler of your own and move what it needs into
+    /// the closure.
+    ///
+    /// ```
+    /// use tulip_ws::http::{ServerWebSocket, WebSocketResponse};
+    ///
+    /// async fn echo(mut ws: ServerWebSocket) {
+    ///     while let Ok(text) = ws.receive_text().await {
+    ///         if ws.send_text(&text).await.is_err() {
+    ///             break;
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let app = tulip_http::App::new().get("/echo", WebSocketResponse::default().route(echo));
+    /// # let _ = app;
+    /// ```
+    ///
+    /// [`handle`]: WebSocketResponse::handle
+    pub fn route<F, Fut>(
+        self,
+        session: F,
+    ) -> impl Fn(Request) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
+    where
+        F: Fn(ServerWebSocket) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        move |mut req: Request| std::future::ready(self.handle(&mut req, session.clone()))
+    }
+
     /// The lower-level half of [`handle`](WebSocketResponse::handle), aiohttp's `prepare`:
     /// validates the upgrade and returns the 101 response plus a future of the WebSocket,
     /// which the caller awaits in a task of its own after returning the response; or the

@@ -87,6 +87,39 @@ fn echo_through_an_app() {
 }
 
 #[test]
+fn route_runs_a_session_per_connection() {
+    async fn shout(mut ws: tulip_ws::http::ServerWebSocket) {
+        while let Ok(text) = ws.receive_text().await {
+            if ws.send_text(&text.to_uppercase()).await.is_err() {
+                break;
+            }
+        }
+    }
+    tulip_executor::run(async {
+        let app = App::new().get("/shout", WebSocketResponse::default().route(shout));
+        let (addr, stop, running) = serve(app);
+        let url = format!("ws://{addr}/shout");
+        let (mut a, _) = tulip_ws::ws_connect(&url).await.unwrap();
+        let (mut b, _) = tulip_ws::ws_connect(&url).await.unwrap();
+        for (ws, text) in [(&mut a, "one"), (&mut b, "two")] {
+            ws.send_text(text).await.unwrap();
+            assert_eq!(ws.receive_text().await.unwrap(), text.to_uppercase());
+        }
+        // A plain GET on the route is refused, not upgraded.
+        let reply = raw(
+            addr,
+            "GET /shout HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+        a.close(CloseCode::NORMAL, "").await.unwrap();
+        b.close(CloseCode::NORMAL, "").await.unwrap();
+        stop.shutdown();
+        running.await.unwrap().unwrap();
+    });
+}
+
+#[test]
 fn size_limits_apply() {
     let mut options = ServerOptions::default();
     options.config.max_message_size = 1000;
