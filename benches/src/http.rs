@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Config};
 
+mod idle;
+
 const CONNS: usize = 64;
 const CLIENT_THREADS: usize = 2;
 
@@ -22,11 +24,14 @@ static HYPER: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
 static AIOHTTP: std::sync::OnceLock<Option<SocketAddr>> = std::sync::OnceLock::new();
 
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
+    // A child process started by the idle-memory benchmark serves instead (and exits).
+    idle::child_main_if_requested();
     let requests = cfg.size(32_000, 200_000);
     vec![
         bench("http_plaintext_keepalive", "/", requests, 1),
         bench("http_plaintext_pipelined16", "/", requests * 2, 16),
         bench("http_json_keepalive", "/json", requests, 1),
+        idle::bench(cfg),
     ]
 }
 

@@ -5,6 +5,9 @@
 //! `split_to(..).freeze()`, which is a reference-count bump, not a copy. When those `Bytes` are
 //! dropped (the request is done), `BytesMut::reserve` reclaims the same allocation, so a
 //! keep-alive connection reads every request into the same memory and allocates nothing.
+//! A fresh buffer starts at 1 KiB and grows to 8 KiB reads only once a read fills it, and an
+//! idle connection gives its buffers back ([`ReadBuf::release`]), so thousands of parked
+//! keep-alive connections cost little more than their tasks.
 
 use std::io;
 use std::pin::Pin;
@@ -15,6 +18,10 @@ use futures_lite::{AsyncRead, AsyncWrite};
 
 /// How much free space a read wants; smaller reads would cost extra syscalls.
 const READ_CHUNK: usize = 8 * 1024;
+/// The first allocation of a fresh (or released) buffer. Most requests are a few hundred
+/// bytes: a keep-alive connection that only ever sees small requests never grows past this,
+/// so thousands of them cost little memory. A read that fills it grows it to `READ_CHUNK`.
+const FIRST_CHUNK: usize = 1024;
 /// Bodies at most this long are copied into the write buffer; longer ones are written as is.
 pub(crate) const COPY_LIMIT: usize = 16 * 1024;
 
@@ -23,6 +30,8 @@ pub(crate) const COPY_LIMIT: usize = 16 * 1024;
 pub(crate) struct ReadBuf {
     buf: BytesMut,
     filled: usize,
+    /// Grow by `READ_CHUNK` rather than `FIRST_CHUNK`.
+    large: bool,
 }
 
 impl Default for ReadBuf {
@@ -36,6 +45,7 @@ impl ReadBuf {
         ReadBuf {
             buf: BytesMut::new(),
             filled: 0,
+            large: false,
         }
     }
 
@@ -79,6 +89,20 @@ impl ReadBuf {
         self.split_to(self.filled)
     }
 
+    /// Whether the buffer holds an allocation.
+    pub(crate) fn holds_memory(&self) -> bool {
+        self.buf.capacity() > 0
+    }
+
+    /// Gives the allocation back when nothing is buffered (an idle keep-alive connection):
+    /// the next read allocates afresh.
+    pub(crate) fn release(&mut self) {
+        if self.filled == 0 {
+            self.buf = BytesMut::new();
+            self.large = false;
+        }
+    }
+
     /// Reads once from `io` into the free space, growing the buffer by at most `READ_CHUNK`.
     /// Returns the number of bytes read; 0 means end of stream.
     pub(crate) fn poll_fill<R: AsyncRead + Unpin + ?Sized>(
@@ -86,15 +110,20 @@ impl ReadBuf {
         io: &mut R,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
-        if self.buf.len() - self.filled < READ_CHUNK / 4 {
+        let chunk = if self.large { READ_CHUNK } else { FIRST_CHUNK };
+        if self.buf.len() - self.filled < chunk / 4 {
             // Keep only the received bytes, then ask for room. When earlier heads and chunks
             // were dropped this reuses the original allocation (see the module doc).
             self.buf.truncate(self.filled);
-            self.buf.reserve(READ_CHUNK);
+            self.buf.reserve(chunk);
             let cap = self.buf.capacity();
             self.buf.resize(cap, 0);
         }
+        let free = self.buf.len() - self.filled;
         let n = futures_lite::ready!(Pin::new(io).poll_read(cx, &mut self.buf[self.filled..]))?;
+        // A read that filled all the room suggests more is coming (a large head, a body):
+        // read in large chunks from now on.
+        self.large |= n == free;
         self.filled += n;
         Poll::Ready(Ok(n))
     }
@@ -145,6 +174,18 @@ impl WriteBuf {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.head.len() && self.queue.is_empty()
+    }
+
+    /// Whether the buffer holds an allocation.
+    pub(crate) fn holds_memory(&self) -> bool {
+        self.head.capacity() > 0 || self.queue.capacity() > 0
+    }
+
+    /// Gives the allocations back when nothing waits to be written.
+    pub(crate) fn release(&mut self) {
+        if self.is_empty() {
+            *self = WriteBuf::default();
+        }
     }
 
     /// Bytes waiting to be written.
@@ -209,6 +250,55 @@ mod tests {
         assert_eq!(rb.bytes(), b"GET / HTTP/1.1\r\n\r\n");
         rb.advance(18);
         assert!(rb.is_empty());
+    }
+
+    #[test]
+    fn small_reads_stay_small_and_full_reads_grow() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut io = futures_lite::io::Cursor::new(vec![b'a'; 100]);
+        let mut rb = ReadBuf::new();
+        assert!(rb.poll_fill(&mut io, &mut cx).is_ready());
+        assert!(
+            rb.buf.capacity() <= 2 * FIRST_CHUNK,
+            "{}",
+            rb.buf.capacity()
+        );
+        let mut io = futures_lite::io::Cursor::new(vec![b'b'; 20_000]);
+        let mut rb = ReadBuf::new();
+        let mut total = 0;
+        for _ in 0..4 {
+            match rb.poll_fill(&mut io, &mut cx) {
+                Poll::Ready(Ok(n)) => total += n,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(rb.large);
+        assert!(
+            total > 2 * READ_CHUNK,
+            "large reads after a full one: {total}"
+        );
+        assert!(rb.bytes().iter().all(|&b| b == b'b'));
+    }
+
+    #[test]
+    fn release_frees_only_when_empty() {
+        let mut io = futures_lite::io::Cursor::new(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+        let mut rb = ReadBuf::new();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(rb.poll_fill(&mut io, &mut cx).is_ready());
+        rb.release();
+        assert!(rb.holds_memory(), "bytes are buffered: kept");
+        rb.advance(rb.len());
+        rb.release();
+        assert!(!rb.holds_memory());
+        let mut wb = WriteBuf::new();
+        wb.push_slice(b"x");
+        wb.release();
+        assert!(wb.holds_memory());
+        let mut out = Vec::new();
+        assert!(wb.poll_flush(&mut out, &mut cx).is_ready());
+        wb.release();
+        assert!(!wb.holds_memory());
     }
 
     #[test]

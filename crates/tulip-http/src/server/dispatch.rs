@@ -36,6 +36,10 @@ const DRAIN_MAX: u64 = 256 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_QUIET: Duration = Duration::from_millis(200);
 const LINGER_MAX: usize = 1 << 20;
+/// A keep-alive connection idle this long gives its buffers and handler slot back, so an
+/// idle connection costs little more than its task. Short enough that thousands of parked
+/// clients cost little; long enough that a busy connection never pays for reallocating.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// Serves HTTP/1.1 on one connection until it closes, times out or the server shuts down.
 pub(crate) async fn serve<I: Io>(
@@ -70,7 +74,10 @@ pub(crate) async fn serve<I: Io>(
             }
         };
         first = false;
-        match d.handle(head).await? {
+        // Boxed: a request's state (head, handler, response) is large, and unboxed it would
+        // size every connection's task for its busiest moment, idle ones included. One
+        // allocation per request buys a small task for every parked keep-alive connection.
+        match Box::pin(d.handle(head)).await? {
             Next_::KeepAlive => {}
             Next_::Close => break,
             Next_::Upgrade(slot) => {
@@ -147,7 +154,11 @@ impl<I: Io> Dispatcher<I> {
     ) -> Result<Option<RequestHead>, Error> {
         let limits = self.cfg.head_limits();
         let mut header_deadline = first.then(|| accepted + self.cfg.header_timeout);
-        let idle_deadline = Instant::now() + self.cfg.keep_alive_timeout;
+        let now = Instant::now();
+        let idle_deadline = now + self.cfg.keep_alive_timeout;
+        // Tried once per idle period: a release that cannot free everything (unsent bytes)
+        // must not spin.
+        let mut release_at = Some(now + IDLE_RELEASE);
         let mut parse = true;
         poll_fn(|cx| {
             loop {
@@ -172,7 +183,14 @@ impl<I: Io> Dispatcher<I> {
                 {
                     return Poll::Ready(Ok(None));
                 }
-                let deadline = header_deadline.unwrap_or(idle_deadline);
+                // While idle with buffers held, wake early once to give them back.
+                let release =
+                    release_at.filter(|_| header_deadline.is_none() && self.holds_memory());
+                let deadline = match (header_deadline, release) {
+                    (Some(d), _) => d,
+                    (None, Some(r)) => idle_deadline.min(r),
+                    (None, None) => idle_deadline,
+                };
                 let before = self.conn.rb.len();
                 match self.conn.poll_read_more(cx, deadline) {
                     Poll::Ready(Ok(0)) if self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
@@ -186,6 +204,14 @@ impl<I: Io> Dispatcher<I> {
                     Poll::Ready(Ok(_)) => {
                         parse = memchr::memchr(b'\n', &self.conn.rb.bytes()[before..]).is_some()
                     }
+                    Poll::Ready(Err(e))
+                        if e.is_timeout()
+                            && release.is_some()
+                            && Instant::now() < idle_deadline =>
+                    {
+                        release_at = None;
+                        self.release();
+                    }
                     Poll::Ready(Err(e)) if e.is_timeout() && self.conn.rb.is_empty() => {
                         return Poll::Ready(Ok(None));
                     }
@@ -195,6 +221,17 @@ impl<I: Io> Dispatcher<I> {
             }
         })
         .await
+    }
+
+    fn holds_memory(&self) -> bool {
+        self.conn.rb.holds_memory() || self.conn.wb.holds_memory() || self.slot.is_some()
+    }
+
+    /// Frees what an idle connection does not need: buffers and the handler slot.
+    fn release(&mut self) {
+        self.conn.rb.release();
+        self.conn.wb.release();
+        self.slot = None;
     }
 
     /// Encodes an error answer (400, 408, 413, 414, 431, 505) and marks the end.

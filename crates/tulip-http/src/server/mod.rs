@@ -78,3 +78,20 @@ impl Service {
         self.shared.active()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// An idle keep-alive connection costs its task; the per-request state is boxed so the
+    /// task stays small (see `dispatch::serve`). This guards against an unboxed await
+    /// creeping back into the connection loop.
+    #[test]
+    fn connection_task_stays_small() {
+        let app = crate::App::new().get("/", |_r: crate::Request| async { "hi" });
+        let svc = app.into_service(crate::ServerConfig::default()).unwrap();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let io = tulip_reactor::Async::new(a).unwrap();
+        let fut = svc.serve_connection(io, None);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 1024, "the connection future is {size} bytes");
+    }
+}

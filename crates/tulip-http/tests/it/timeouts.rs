@@ -114,3 +114,36 @@ fn body_below_the_minimum_rate_is_cut_off() {
         t.elapsed()
     );
 }
+
+/// A keep-alive connection idle past the buffer release (1 s) serves again, small and large
+/// requests and pipelined ones, from freshly allocated buffers.
+#[test]
+fn idle_connection_serves_again_after_releasing_buffers() {
+    let srv = TestServer::start(test_app());
+    let mut s = srv.connect();
+    let mut buf = Vec::new();
+    s.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_reply(&mut s, &mut buf, false).unwrap().text(),
+        "Hello, first"
+    );
+    std::thread::sleep(Duration::from_millis(1300));
+    let big = format!(
+        "GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+        "p".repeat(6000)
+    );
+    s.write_all(big.as_bytes()).unwrap();
+    assert_eq!(
+        read_reply(&mut s, &mut buf, false).unwrap().text(),
+        "Hello, big"
+    );
+    assert_eq!(
+        read_reply(&mut s, &mut buf, false).unwrap().text(),
+        "Hello, after"
+    );
+    std::thread::sleep(Duration::from_millis(1300));
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    assert_eq!(read_reply(&mut s, &mut buf, false).unwrap().text(), "hello");
+}

@@ -1,0 +1,171 @@
+//! Memory per idle keep-alive connection: tulip-http beside hyper 1.x on tokio.
+//!
+//! Each sample starts the server in a fresh child process (this same binary, told by an
+//! environment variable to serve instead of benchmarking), opens `N` connections that each
+//! make one request and then sit idle, and reads the child's resident set size (`VmRSS`)
+//! before and after. The client side lives in this process and is plain std sockets, so the
+//! child's growth is the server's own cost: connection task, buffers, timers, plus the kernel
+//! socket structures that RSS does not count (they are the same for both servers).
+//!
+//! The harness compares times, so the sample's "time" is the result in nanoseconds = bytes
+//! per connection: the printed `tulip ÷ hyper` ratio is the memory ratio.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Bench, Config, Sample};
+
+/// The environment variable that turns a child into an idle-connection server.
+const CHILD_ENV: &str = "TULIP_BENCH_IDLE_SERVER";
+/// A filter matching no benchmark, so the child runs none before reaching `http::benches`.
+const CHILD_FILTER: &str = "__idle_server_child__";
+
+pub(super) fn bench(cfg: &Config) -> Bench {
+    let n = cfg.size(2_000, 2_000);
+    Bench::new(
+        "http_idle_keepalive_memory",
+        format!("server RSS growth per idle keep-alive conn, {n} conns; 1 ns shown = 1 byte"),
+    )
+    .with("tulip", move || measure("tulip", n))
+    .with("hyper", move || measure("hyper", n))
+}
+
+/// In a child started by [`measure`]: serve, answer `rss` queries on stdin, exit at EOF.
+pub(super) fn child_main_if_requested() {
+    let Ok(kind) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let addr = match kind.as_str() {
+        "tulip" => super::TulipServer::start().addr,
+        "hyper" => super::HyperServer::start().addr,
+        other => panic!("unknown idle server kind {other}"),
+    };
+    println!("IDLE addr {addr}");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim() == "rss" {
+            println!("IDLE rss {}", rss_bytes());
+        }
+    }
+    std::process::exit(0);
+}
+
+/// Resident set size of this process, from `/proc/self/status` (kB there).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+struct ServerChild {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl ServerChild {
+    fn start(kind: &str) -> (ServerChild, SocketAddr) {
+        let exe = std::env::current_exe().expect("own executable");
+        let mut child = Command::new(exe)
+            .args(["--quick", CHILD_FILTER])
+            .env(CHILD_ENV, kind)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn idle server child");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut c = ServerChild {
+            child,
+            stdin,
+            stdout,
+        };
+        let addr = c.reply("addr").parse().expect("child address");
+        (c, addr)
+    }
+
+    /// The value of the next `IDLE <key> <value>` line (other output is skipped).
+    fn reply(&mut self, key: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).expect("child stdout");
+            assert!(n > 0, "idle server child exited");
+            if let Some(v) = line.strip_prefix("IDLE ").and_then(|r| r.strip_prefix(key)) {
+                return v.trim().to_string();
+            }
+        }
+    }
+
+    fn rss(&mut self) -> u64 {
+        writeln!(self.stdin, "rss").expect("child stdin");
+        self.reply("rss").parse().expect("rss number")
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One GET on `c`, reading the whole reply (Content-Length framed).
+fn one_request(c: &mut TcpStream, buf: &mut [u8]) {
+    c.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .expect("write request");
+    let mut got = 0;
+    loop {
+        let n = c.read(&mut buf[got..]).expect("read reply");
+        assert!(n > 0, "server closed a keep-alive connection");
+        got += n;
+        if super::reply_len(&buf[..got]).is_some() {
+            return;
+        }
+    }
+}
+
+fn measure(kind: &str, n: usize) -> Sample {
+    let (mut server, addr) = ServerChild::start(kind);
+    let mut buf = vec![0u8; 4096];
+    // Warm the server up (worker threads, allocator arenas, date cache) before the baseline.
+    let mut warm: Vec<TcpStream> = Vec::with_capacity(n + 64);
+    for _ in 0..64 {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        one_request(&mut c, &mut buf);
+        warm.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let before = server.rss();
+    let start = Instant::now();
+    let mut conns = warm;
+    for _ in 0..n {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        one_request(&mut c, &mut buf);
+        conns.push(c);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "idle memory bench took too long"
+        );
+    }
+    // Let the server park every connection. (tulip also gives an idle connection's buffers
+    // back after 1 s, but freed heap memory stays resident, so waiting for that would not
+    // change RSS: what counts here is what a connection allocates at all.)
+    std::thread::sleep(Duration::from_millis(300));
+    let after = server.rss();
+    drop(conns);
+    let per_conn = after.saturating_sub(before) as f64 / n as f64;
+    Sample {
+        time: Duration::from_nanos(per_conn.round() as u64),
+        metrics: vec![("bytes_per_conn", per_conn)],
+    }
+}
