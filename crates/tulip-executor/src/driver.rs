@@ -14,9 +14,19 @@ use tulip_reactor::Reactor;
 
 use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
+/// How long a thread that gave the reactor up on request stays away (unless work or a
+/// hand-off wakes it first) before it may drive again. The requester is busy and polls
+/// within a few dozen task polls; the bound only matters if it vanished meanwhile.
+const YIELD_PAUSE: Duration = Duration::from_millis(5);
+
 /// Blocks the calling idle thread until `parker` is unparked, or (if it got to drive the
 /// reactor) until I/O or a timer woke something, or at most `timeout`.
-pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Duration>) {
+///
+/// Returns true when it drove the reactor and a busy thread [asked for
+/// it](Reactor::request): the caller, if it still has nothing to do, should call
+/// [`pause_after_yield`] instead of waiting again, or it would take the reactor straight back.
+#[must_use]
+pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Duration>) -> bool {
     let reactor = Reactor::get();
     // On standby when another thread drives: its release unparks us to take over.
     match reactor.try_lock_or_standby(parker) {
@@ -29,18 +39,39 @@ pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Dur
                     in_reactor.store(false, SeqCst);
                     drop(lock);
                     parker.park_timeout(Duration::from_millis(10));
-                    return;
+                    return false;
                 }
             }
             in_reactor.store(false, SeqCst);
+            let yielded = lock.take_request();
+            // We come back here whenever we run out of work; until then the 61-tick polls
+            // of busy workers see I/O. Threads that stop driving call `stop_driving`.
+            lock.release_keeping_standby();
+            yielded
         }
-        None => match timeout {
-            Some(t) => {
-                parker.park_timeout(t);
+        None => {
+            match timeout {
+                Some(t) => {
+                    parker.park_timeout(t);
+                }
+                None => parker.park(),
             }
-            None => parker.park(),
-        },
+            false
+        }
     }
+}
+
+/// Stays away from the reactor for a while after [`wait`] gave it up on request: on standby
+/// (a hand-off wakes us) and woken early by work, but never taking the lock back at once.
+pub(crate) fn pause_after_yield(parker: &Parker) {
+    Reactor::get().standby(parker);
+    parker.park_timeout(YIELD_PAUSE);
+}
+
+/// Called by a thread that used [`wait`] and will not come back to it (a worker that exits, a
+/// local executor whose future completed): hands the reactor to a thread on standby.
+pub(crate) fn stop_driving() {
+    Reactor::get().hand_off();
 }
 
 /// Wakes a thread that waits in [`wait`] with these `parker`/`in_reactor`.
@@ -58,10 +89,18 @@ pub(crate) fn wake(unparker: &parking::Unparker, in_reactor: &AtomicBool) {
     }
 }
 
-/// Processes ready I/O and due timers without blocking, if no other thread is in the reactor.
+/// Processes ready I/O and due timers without blocking, for a busy thread that comes back
+/// here regularly. When an idle thread sits in epoll instead, it is asked to leave the
+/// reactor to us: we run the tasks, so we should see their events first-hand.
 pub(crate) fn poll_nonblocking() {
-    if let Some(mut lock) = Reactor::get().try_lock() {
-        let _ = lock.react(Some(Duration::ZERO));
+    let reactor = Reactor::get();
+    match reactor.try_lock() {
+        Some(mut lock) => {
+            let _ = lock.react(Some(Duration::ZERO));
+            // We come back within a few dozen polls: no need to wake a standby thread.
+            lock.release_keeping_standby();
+        }
+        None => reactor.request(),
     }
 }
 

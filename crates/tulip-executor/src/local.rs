@@ -258,6 +258,15 @@ impl Wake for MainWaker {
     }
 }
 
+/// Hands the reactor over when a driving `run_until` ends.
+struct StopDriving;
+
+impl Drop for StopDriving {
+    fn drop(&mut self) {
+        crate::driver::stop_driving();
+    }
+}
+
 /// Restores the previous `CURRENT` (invariant 1).
 struct Restore(*const LocalCtx);
 
@@ -278,6 +287,9 @@ pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
 fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let prev = CURRENT.with(|c| c.replace(ctx));
     let _restore = Restore(prev);
+    // `driver::wait` releases the reactor keeping its standby threads asleep; when we return
+    // (or unwind) we stop driving, so they must hear of it.
+    let _stop = drive_io.then_some(StopDriving);
     let main = Arc::new(MainWaker {
         woken: AtomicBool::new(true),
         shared: ctx.shared.clone(),
@@ -286,6 +298,8 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let mut tick: u32 = 0;
+    // Whether our last `driver::wait` gave the reactor up on request.
+    let mut yielded = false;
     loop {
         if main.woken.swap(false, AcqRel) {
             if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
@@ -319,7 +333,11 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             continue;
         }
         if drive_io {
-            crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor, None);
+            if std::mem::take(&mut yielded) {
+                crate::driver::pause_after_yield(&ctx.parker);
+            } else {
+                yielded = crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor, None);
+            }
         } else {
             ctx.parker.park();
         }

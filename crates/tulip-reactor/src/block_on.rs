@@ -59,6 +59,9 @@ impl Drop for EnterGuard {
     }
 }
 
+/// How long `block_on` stays away from the reactor after giving it up on request.
+const YIELD_PAUSE: Duration = Duration::from_millis(5);
+
 /// Runs `fut` to completion on the current thread (asyncio's `run_until_complete`).
 ///
 /// While the future is pending the thread drives the reactor (I/O and timers) if no other
@@ -98,11 +101,11 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             Some(mut lock) => {
                 // Drive until our own waker fires. A wake while blocked in epoll arrives as
                 // a reactor notification (see `Signal::wake`).
-                loop {
+                let yielded = loop {
                     signal.io_blocked.store(true, Ordering::SeqCst);
                     if parker.park_timeout(Duration::ZERO) {
                         signal.io_blocked.store(false, Ordering::SeqCst);
-                        break;
+                        break false;
                     }
                     let res = lock.react(None);
                     signal.io_blocked.store(false, Ordering::SeqCst);
@@ -110,8 +113,19 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
                         panic!("tulip: the reactor failed: {e}");
                     }
                     if parker.park_timeout(Duration::ZERO) {
-                        break;
+                        break false;
                     }
+                    // A busy executor thread wants to poll the reactor itself (see
+                    // `Reactor::request`): leave it for a moment instead of forwarding every
+                    // event to it.
+                    if lock.take_request() {
+                        break true;
+                    }
+                };
+                drop(lock);
+                if yielded {
+                    reactor.standby(&parker);
+                    parker.park_timeout(YIELD_PAUSE);
                 }
             }
             None => parker.park(),

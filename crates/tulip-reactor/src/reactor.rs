@@ -44,6 +44,9 @@ pub struct Reactor {
     standby: Mutex<Vec<parking::Unparker>>,
     /// Whether `standby` may be non-empty, so releasing the lock skips the mutex when not.
     has_standby: AtomicBool,
+    /// A busy thread asked the idle thread blocked in epoll to leave the reactor to it (see
+    /// [`Reactor::request`]).
+    requested: AtomicBool,
 }
 
 struct DriverState {
@@ -55,22 +58,25 @@ impl Reactor {
     /// The reactor, created on first use.
     pub fn get() -> &'static Reactor {
         static REACTOR: OnceLock<Reactor> = OnceLock::new();
-        REACTOR.get_or_init(|| {
-            let poller = Poller::new().expect("tulip: cannot create the epoll instance");
-            Reactor {
-                poller,
-                sources: Mutex::new(Slab::new()),
-                timers: Timers::new(),
-                wait_deadline: AtomicU64::new(NOT_WAITING),
-                locked: AtomicBool::new(false),
-                state: Mutex::new(DriverState {
-                    events: Events::new(),
-                    wakers: Vec::new(),
-                }),
-                standby: Mutex::new(Vec::new()),
-                has_standby: AtomicBool::new(false),
-            }
-        })
+        REACTOR.get_or_init(Reactor::new)
+    }
+
+    fn new() -> Reactor {
+        let poller = Poller::new().expect("tulip: cannot create the epoll instance");
+        Reactor {
+            poller,
+            sources: Mutex::new(Slab::new()),
+            timers: Timers::new(),
+            wait_deadline: AtomicU64::new(NOT_WAITING),
+            locked: AtomicBool::new(false),
+            state: Mutex::new(DriverState {
+                events: Events::new(),
+                wakers: Vec::new(),
+            }),
+            standby: Mutex::new(Vec::new()),
+            has_standby: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
+        }
     }
 
     /// Interrupts the thread blocked in [`ReactorLock::react`], or makes the next call
@@ -92,6 +98,34 @@ impl Reactor {
         }
     }
 
+    /// Asks the thread blocked in epoll, if any, to hand the reactor over: for a busy thread
+    /// whose [`Reactor::try_lock`] failed and that would rather poll the reactor itself.
+    ///
+    /// Without it, an idle thread that has nothing of its own to run (a worker of another
+    /// runtime, say) keeps the lock in epoll, wakes for every event and forwards each task
+    /// across threads, while the threads that run those tasks cannot poll at all. The
+    /// holder sees the request through [`ReactorLock::take_request`] when its wait ends
+    /// (this call interrupts it), releases the lock and goes on standby; the requester
+    /// takes the lock the next time it tries.
+    pub fn request(&self) {
+        if self.wait_deadline.load(Ordering::SeqCst) != NOT_WAITING
+            && !self.requested.swap(true, Ordering::SeqCst)
+        {
+            self.notify();
+        }
+    }
+
+    /// Puts `parker` on standby without trying the lock: it is unparked when the lock is
+    /// next released normally or [handed off](Reactor::hand_off). For a thread that has just
+    /// given the reactor up on [request](Reactor::request): it must not take it straight back.
+    pub fn standby(&self, parker: &parking::Parker) {
+        let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
+        if !standby.iter().any(|u| u.will_unpark(parker)) {
+            standby.push(parker.unparker());
+        }
+        self.has_standby.store(true, Ordering::SeqCst);
+    }
+
     /// Like [`Reactor::try_lock`], but when another thread holds the lock, `parker` is put on
     /// standby: it is unparked when the lock is next released, so the caller can park and
     /// still take over driving when the current driver leaves. Threads that wait for I/O must
@@ -101,16 +135,15 @@ impl Reactor {
         if let Some(lock) = self.try_lock() {
             return Some(lock);
         }
-        let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
-        if !standby.iter().any(|u| u.will_unpark(parker)) {
-            standby.push(parker.unparker());
-        }
-        self.has_standby.store(true, Ordering::SeqCst);
+        self.standby(parker);
         // Retry now that we are registered: a release between our first try and the
         // registration would otherwise go unnoticed.
         let lock = self.try_lock()?;
         // We got it after all: withdraw, or our own release would unpark us for nothing.
-        standby.retain(|u| !u.will_unpark(parker));
+        self.standby
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|u| !u.will_unpark(parker));
         Some(lock)
     }
 
@@ -230,16 +263,47 @@ impl ReactorLock<'_> {
     }
 }
 
-impl Drop for ReactorLock<'_> {
-    fn drop(&mut self) {
+impl ReactorLock<'_> {
+    /// Whether a busy thread asked for the reactor (see [`Reactor::request`]); clears the
+    /// request. A holder that sees `true` should release the lock and go on
+    /// [standby](Reactor::standby) instead of driving again.
+    pub fn take_request(&self) -> bool {
         let r = self.reactor;
+        r.requested.load(Ordering::Relaxed) && r.requested.swap(false, Ordering::SeqCst)
+    }
+
+    /// Releases the lock without waking the threads on standby.
+    ///
+    /// For a caller that promises to come back: an executor worker that leaves the reactor
+    /// to run the tasks it just woke and will take the lock again when it runs out of work.
+    /// Handing the reactor to a standby thread on every such turn costs a futex wake-up and
+    /// a pointless trip of that thread, per event batch. A caller that stops driving for
+    /// good (a thread that exits, a `block_on` that returns) must release normally (drop),
+    /// or call [`Reactor::hand_off`] later.
+    pub fn release_keeping_standby(self) {
+        let r = self.reactor;
+        std::mem::forget(self);
         r.locked.store(false, Ordering::SeqCst);
-        // Hand the reactor over: whoever is waiting to drive gets a chance to. A thread that
-        // registers after our check finds the lock free when it retries (SeqCst on both flags).
-        if r.has_standby.load(Ordering::SeqCst) {
+    }
+}
+
+impl Reactor {
+    /// Wakes the threads on standby (see [`Reactor::try_lock_or_standby`]) if nobody drives
+    /// the reactor: for a thread that released with
+    /// [`ReactorLock::release_keeping_standby`] and now stops driving for good.
+    pub fn hand_off(&self) {
+        if !self.locked.load(Ordering::SeqCst) {
+            self.wake_standby();
+        }
+    }
+
+    fn wake_standby(&self) {
+        // A thread that registers after our check finds the lock free when it retries
+        // (SeqCst on both flags).
+        if self.has_standby.load(Ordering::SeqCst) {
             let standby = {
-                let mut list = r.standby.lock().unwrap_or_else(|e| e.into_inner());
-                r.has_standby.store(false, Ordering::SeqCst);
+                let mut list = self.standby.lock().unwrap_or_else(|e| e.into_inner());
+                self.has_standby.store(false, Ordering::SeqCst);
                 std::mem::take(&mut *list)
             };
             for u in standby {
@@ -249,8 +313,76 @@ impl Drop for ReactorLock<'_> {
     }
 }
 
+impl Drop for ReactorLock<'_> {
+    fn drop(&mut self) {
+        let r = self.reactor;
+        r.locked.store(false, Ordering::SeqCst);
+        // Hand the reactor over: whoever is waiting to drive gets a chance to.
+        r.wake_standby();
+    }
+}
+
 impl fmt::Debug for ReactorLock<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReactorLock").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private reactor (not the process-wide one other tests drive), leaked for `'static`.
+    fn reactor() -> &'static Reactor {
+        Box::leak(Box::new(Reactor::new()))
+    }
+
+    #[test]
+    fn a_request_interrupts_the_blocked_holder_once() {
+        let r = reactor();
+        // Nobody is blocked: a request is not recorded.
+        r.request();
+        assert!(!r.try_lock().unwrap().take_request());
+
+        let holder = std::thread::spawn(move || {
+            let mut lock = r.try_lock().unwrap();
+            // Bounded so that a missing interruption fails instead of hanging the suite.
+            let t = Instant::now();
+            lock.react(Some(Duration::from_secs(30))).unwrap();
+            assert!(t.elapsed() < Duration::from_secs(20), "not interrupted");
+            (lock.take_request(), lock.take_request())
+        });
+        while r.wait_deadline.load(Ordering::SeqCst) == NOT_WAITING {
+            std::thread::yield_now();
+        }
+        r.request();
+        assert_eq!(holder.join().unwrap(), (true, false));
+    }
+
+    #[test]
+    fn quiet_release_keeps_standby_asleep_until_hand_off() {
+        let r = reactor();
+        let (parker, _) = parking::pair();
+        let lock = r.try_lock().unwrap();
+        assert!(r.try_lock_or_standby(&parker).is_none());
+        lock.release_keeping_standby();
+        assert!(
+            !parker.park_timeout(Duration::from_millis(20)),
+            "woken early"
+        );
+        r.hand_off();
+        assert!(
+            parker.park_timeout(Duration::from_secs(5)),
+            "hand-off did not wake"
+        );
+
+        // A normal release wakes standby threads, also those that gave the lock up.
+        let lock = r.try_lock().unwrap();
+        r.standby(&parker);
+        drop(lock);
+        assert!(
+            parker.park_timeout(Duration::from_secs(5)),
+            "release did not wake"
+        );
     }
 }

@@ -129,12 +129,16 @@ impl Worker {
         });
     }
 
-    fn has_local_work(&self) -> bool {
+    fn has_lifo(&self) -> bool {
         // `Cell<Option<_>>` has no peek: take and put back.
         let l = self.lifo.take();
         let has = l.is_some();
         self.lifo.set(l);
-        has || !self.local.is_empty()
+        has
+    }
+
+    fn has_local_work(&self) -> bool {
+        self.has_lifo() || !self.local.is_empty()
     }
 
     fn next_rand(&self) -> u32 {
@@ -270,11 +274,16 @@ impl Worker {
         Counters::bump(&self.counters().parks, 1);
         self.parked.set(true);
         let remote = &shared.remotes[self.index];
+        let mut yielded = false;
         loop {
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            crate::driver::wait(&self.parker, &remote.in_reactor, None);
+            if std::mem::take(&mut yielded) {
+                crate::driver::pause_after_yield(&self.parker);
+            } else {
+                yielded = crate::driver::wait(&self.parker, &remote.in_reactor, None);
+            }
             if shared.shutdown.load(Acquire) {
                 break;
             }
@@ -291,8 +300,9 @@ impl Worker {
             }
         }
         self.parked.set(false);
-        if self.local.len() > 1 {
-            // The reactor woke several tasks onto our queue: let a sibling help.
+        // The reactor woke several tasks onto our queue (one may sit in the LIFO slot): let a
+        // sibling help, or a lone worker ends up running every batch while the others sleep.
+        if self.local.len() + usize::from(self.has_lifo()) > 1 {
             shared.notify_parked();
         }
     }
@@ -340,6 +350,7 @@ pub(crate) fn main(index: usize, shared: Arc<Shared>, parts: Parts) {
         worker.run();
     }
     worker.drain();
+    crate::driver::stop_driving();
     if let Some(f) = &shared.config.on_thread_stop {
         f();
     }
