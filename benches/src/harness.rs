@@ -37,7 +37,9 @@ impl Config {
         }
     }
 
-    fn wants(&self, name: &str) -> bool {
+    /// Whether the name filters select benchmark `name` (groups use it to skip costly setup,
+    /// such as starting a Python server, for benchmarks that will not run).
+    pub(crate) fn wants(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 

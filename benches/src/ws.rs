@@ -79,7 +79,9 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                         load.msgs(),
                     )
                 });
-                bench = with_python(bench, load);
+                if cfg.wants(&bench.name) {
+                    bench = with_python(bench, load);
+                }
             }
             out.push(bench);
         }
@@ -101,7 +103,11 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             load.msgs(),
         )
     });
-    out.push(with_python(bench, load));
+    out.push(if cfg.wants(&bench.name) {
+        with_python(bench, load)
+    } else {
+        bench
+    });
     out
 }
 
