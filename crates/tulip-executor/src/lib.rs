@@ -43,6 +43,8 @@
 #[cfg(not(loom))]
 mod blocking;
 #[cfg(not(loom))]
+pub mod context;
+#[cfg(not(loom))]
 mod debug;
 #[cfg(not(loom))]
 mod driver;

@@ -135,6 +135,8 @@ pub(crate) fn panic_message(payload: &Panic) -> String {
 pub(crate) struct TaskFuture<F> {
     fut: F,
     meta: *const TaskMeta,
+    /// The task's context variables: the spawner's, copied at spawn (asyncio's contextvars).
+    ctx: Option<crate::context::Map>,
 }
 
 // SAFETY: invariant 1 of `crate::task` (the metadata outlives the future and is `Sync`); the
@@ -143,7 +145,11 @@ unsafe impl<F: Send> Send for TaskFuture<F> {}
 
 impl<F> TaskFuture<F> {
     pub(crate) fn new(fut: F, meta: &TaskMeta) -> TaskFuture<F> {
-        TaskFuture { fut, meta }
+        TaskFuture {
+            fut,
+            meta,
+            ctx: crate::context::capture(),
+        }
     }
 
     fn meta(&self) -> &TaskMeta {
@@ -162,7 +168,10 @@ impl<F: Future> Future for TaskFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above; `this.fut` stays pinned in the task allocation.
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        let polled = crate::context::enter(&mut this.ctx, || {
+            catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+        });
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(payload) => {

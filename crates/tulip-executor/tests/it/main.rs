@@ -2,6 +2,7 @@
 
 mod basic;
 mod blocking;
+mod context;
 mod loop_api;
 mod panics;
 mod shutdown;
