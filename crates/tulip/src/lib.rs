@@ -65,6 +65,10 @@ pub mod executor {
     pub use tulip_executor::*;
 }
 
+/// Context variables, asyncio's `contextvars`: task-local values a task inherits from its
+/// spawner (re-export of `tulip_executor::context`).
+pub use tulip_executor::context as contextvars;
+
 /// Locks, events, conditions, semaphores, barrier, queues, channels, the one-shot `Future`.
 #[cfg(feature = "sync")]
 pub mod sync {
