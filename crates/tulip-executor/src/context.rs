@@ -3,8 +3,9 @@
 //! Every task runs in its own [`Context`]: a snapshot of the spawner's variables taken at
 //! spawn time (asyncio's `create_task` copies the current context the same way). Setting a
 //! [`ContextVar`] inside a task changes that task's context only: its parent, its siblings
-//! and the tasks it already spawned do not see it, the tasks it spawns afterwards do. Code
-//! outside any task (the future given to `block_on`) uses the thread's own context.
+//! and the tasks it already spawned do not see it, the tasks it spawns afterwards do. The
+//! future given to `run` or `block_on` runs in a copy of the calling thread's context, as
+//! `asyncio.run` does; other code outside any task uses the thread's own context.
 //!
 //! The representation makes the common case free: an empty context is `None`, a non-empty
 //! one an `Arc` of a small sorted vector that a spawn shares (one reference count) and a

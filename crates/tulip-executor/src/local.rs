@@ -297,12 +297,16 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let waker = Waker::from(main.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
+    // Like `asyncio.run`, the main future runs in a copy of the caller's context variables:
+    // it sees what was set before, and what it sets does not outlive the call.
+    let mut vars = crate::context::capture();
     let mut tick: u32 = 0;
     // Whether our last `driver::wait` gave the reactor up on request.
     let mut yielded = false;
     loop {
         if main.woken.swap(false, AcqRel) {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            let polled = crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx));
+            if let Poll::Ready(v) = polled {
                 return v;
             }
         }

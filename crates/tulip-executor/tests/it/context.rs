@@ -98,3 +98,19 @@ fn reset_restores_within_a_task() {
     });
     assert_eq!(v, (Some(1), Some(0)));
 }
+
+#[test]
+fn run_uses_a_copy_of_the_callers_context() {
+    let mut outer = Context::new();
+    outer.run(|| {
+        let _ = DEPTH.set(5);
+        let inner = tulip_executor::run(async {
+            let seen = DEPTH.get();
+            let _ = DEPTH.set(6);
+            seen
+        });
+        assert_eq!(inner, Some(5));
+        // What the main future set stayed inside the run, as with asyncio.run.
+        assert_eq!(DEPTH.get(), Some(5));
+    });
+}
