@@ -1,6 +1,7 @@
 //! The server's connection driver: read heads, route, run handlers, feed request bodies on
 //! demand, write responses, and decide about keep-alive, all in the connection's own task.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use crate::proto::conn::Conn;
 use crate::proto::decode::{Decoded, Decoder};
 use crate::proto::encode::Encoder;
 use crate::proto::role::{self, Framing, RequestHead, ResponseHeadParts};
+
+type BoxStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// Pipelined responses are batched until this much is waiting to be written.
 const FLUSH_AT: usize = 64 * 1024;
@@ -77,7 +80,10 @@ pub(crate) async fn serve<I: Io>(
         // Boxed: a request's state (head, handler, response) is large, and unboxed it would
         // size every connection's task for its busiest moment, idle ones included. One
         // allocation per request buys a small task for every parked keep-alive connection.
-        match Box::pin(d.handle(head)).await? {
+        let Some(started) = d.start(head) else {
+            break;
+        };
+        match Box::pin(d.handle(started)).await? {
             Next_::KeepAlive => {}
             Next_::Close => break,
             Next_::Upgrade(slot) => {
@@ -116,6 +122,19 @@ struct Dispatcher<I> {
     feed: Feed,
     /// The connection closes after an error answer with request bytes possibly unread.
     linger: bool,
+}
+
+/// A request whose handler was started, handed from `Dispatcher::start` to `handle`.
+struct Started {
+    running: Running,
+    pump: Pump,
+    method: Method,
+    version: Version,
+    keep_alive: bool,
+    /// The head and the path's range in it, for the access log.
+    log_line: Option<(Bytes, (u32, u32))>,
+    accept: Option<Bytes>,
+    upgrade: Option<Arc<UpgradeSlot>>,
 }
 
 /// A running handler.
@@ -258,11 +277,14 @@ impl<I: Io> Dispatcher<I> {
         out.extend_from_slice(body.as_bytes());
     }
 
-    async fn handle(&mut self, head: RequestHead) -> Result<Next_, Error> {
+    /// Routes the request and starts its handler, synchronously: the request head, the
+    /// route and the `Request` live in this stack frame only, not in the connection's
+    /// future. `None` when the request was refused outright (Content-Length over the limit).
+    fn start(&mut self, head: RequestHead) -> Option<Started> {
         let app = self.app.clone();
         let method = head.method.clone();
         let version = head.version;
-        let mut keep_alive = head.keep_alive;
+        let keep_alive = head.keep_alive;
         let log_line = self.cfg.access_log.then(|| (head.head.clone(), head.path));
         let accept = accept_encoding(&head);
         let (route, params, fixed) = match app.router.resolve(&head.method, head.str(head.path)) {
@@ -288,7 +310,7 @@ impl<I: Io> Dispatcher<I> {
                     "Content-Length over the limit",
                 ));
                 self.linger = true;
-                return Ok(Next_::Close);
+                return None;
             }
         }
         let decoder = match head.framing {
@@ -305,7 +327,7 @@ impl<I: Io> Dispatcher<I> {
             }
             None => Body::empty(),
         };
-        let mut pump = Pump {
+        let pump = Pump {
             decoder,
             started: Instant::now(),
             received: 0,
@@ -328,7 +350,7 @@ impl<I: Io> Dispatcher<I> {
             body: Some(body),
             upgrade: upgrade.clone(),
         };
-        let mut running = match (route, fixed) {
+        let running = match (route, fixed) {
             (Some(route), _) if route.middlewares.is_empty() => {
                 if self.slot.as_ref().is_none_or(|(id, _)| *id != route.id) {
                     self.slot = Some((route.id, route.handler.new_slot()));
@@ -353,70 +375,99 @@ impl<I: Io> Dispatcher<I> {
                 )
             }
         };
-        let resp = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump)).await;
-        drop(running);
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) if e.is_io() || e.is_timeout() => return Err(e),
-            Err(e) => {
-                // The handler panicked: answer 500 and stop using this connection.
-                self.slot = None;
-                let _ = e;
-                Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
-            }
-        };
-        let resp = match pump.error.clone() {
-            Some(e) => match body_failed(resp, e) {
-                Ok(r) => r,
-                Err(e) => {
-                    if let Some(slot) = upgrade {
-                        slot.fulfil(Err(e.clone()));
-                    }
-                    return Err(e);
-                }
-            },
-            None => resp,
-        };
-        let status = resp.status();
-        if let Some((head_bytes, path)) = log_line {
-            let path =
-                std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize]).unwrap_or("?");
-            log::info!(
-                "{} \"{method} {path} {version:?}\" {}",
-                self.peer.map_or_else(|| "-".into(), |p| p.to_string()),
-                status.as_u16()
-            );
-        }
-        let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
-            && upgrade.as_ref().is_some_and(|u| u.requested());
-        keep_alive &= !resp.close && !self.guard.is_shutting_down();
-        keep_alive &= self
-            .write_response(resp, &method, version, keep_alive, accept, &mut pump)
-            .await?;
-        if upgrading {
-            if let Some(slot) = upgrade {
-                return Ok(Next_::Upgrade(slot));
-            }
-        }
-        if let Some(slot) = upgrade {
-            slot.fulfil(Err(Error::new(
-                Kind::BodyUnavailable,
-                "response was not 101",
-            )));
-        }
-        if status == StatusCode::SWITCHING_PROTOCOLS {
-            return Ok(Next_::Close);
-        }
-        if keep_alive && !pump.done && pump.decoder.is_some() {
-            keep_alive = self.drain(&mut pump).await;
-            self.linger |= !keep_alive;
-        }
-        self.linger |= pump.failed;
-        Ok(if keep_alive && !pump.failed {
-            Next_::KeepAlive
-        } else {
-            Next_::Close
+        Some(Started {
+            running,
+            pump,
+            method,
+            version,
+            keep_alive,
+            log_line,
+            accept,
+            upgrade,
         })
+    }
+
+    /// Runs the started handler to its response, writes it, and decides about the connection.
+    ///
+    /// Written as a function returning an `async move` block: an `async fn` would keep its
+    /// argument and a moved copy of it side by side in the future.
+    fn handle(&mut self, started: Started) -> impl Future<Output = Result<Next_, Error>> + '_ {
+        let Started {
+            mut running,
+            mut pump,
+            method,
+            version,
+            mut keep_alive,
+            log_line,
+            accept,
+            upgrade,
+        } = started;
+        async move {
+            let resp = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump)).await;
+            drop(running);
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) if e.is_io() || e.is_timeout() => return Err(e),
+                Err(e) => {
+                    // The handler panicked: answer 500 and stop using this connection.
+                    self.slot = None;
+                    let _ = e;
+                    Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
+                }
+            };
+            let resp = match pump.error.clone() {
+                Some(e) => match body_failed(resp, e) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if let Some(slot) = upgrade {
+                            slot.fulfil(Err(e.clone()));
+                        }
+                        return Err(e);
+                    }
+                },
+                None => resp,
+            };
+            let status = resp.status();
+            if let Some((head_bytes, path)) = log_line {
+                let path = std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize])
+                    .unwrap_or("?");
+                log::info!(
+                    "{} \"{method} {path} {version:?}\" {}",
+                    self.peer.map_or_else(|| "-".into(), |p| p.to_string()),
+                    status.as_u16()
+                );
+            }
+            let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
+                && upgrade.as_ref().is_some_and(|u| u.requested());
+            keep_alive &= !resp.close && !self.guard.is_shutting_down();
+            keep_alive &= self
+                .write_response(resp, &method, version, keep_alive, accept, &mut pump)
+                .await?;
+            if upgrading {
+                if let Some(slot) = upgrade {
+                    return Ok(Next_::Upgrade(slot));
+                }
+            }
+            if let Some(slot) = upgrade {
+                slot.fulfil(Err(Error::new(
+                    Kind::BodyUnavailable,
+                    "response was not 101",
+                )));
+            }
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Ok(Next_::Close);
+            }
+            if keep_alive && !pump.done && pump.decoder.is_some() {
+                keep_alive = self.drain(&mut pump).await;
+                self.linger |= !keep_alive;
+            }
+            self.linger |= pump.failed;
+            Ok(if keep_alive && !pump.failed {
+                Next_::KeepAlive
+            } else {
+                Next_::Close
+            })
+        }
     }
 
     fn poll_handler(
@@ -520,17 +571,18 @@ impl<I: Io> Dispatcher<I> {
         }
     }
 
-    /// Encodes (and for streams, sends) the response. Returns false when the connection
-    /// cannot be kept (close-delimited body).
-    async fn write_response(
+    /// Encodes the response head and a whole body into the write buffer, synchronously (the
+    /// response lives in this frame only, not in the connection's future). Returns whether
+    /// the connection can be kept (not for a close-delimited body) and a streamed body left
+    /// to send.
+    fn encode_response(
         &mut self,
         mut resp: Response,
         method: &Method,
         version: Version,
         keep_alive: bool,
         accept: Option<Bytes>,
-        pump: &mut Pump,
-    ) -> Result<bool, Error> {
+    ) -> (bool, Option<(BoxStream, Encoder)>) {
         #[cfg(feature = "gzip")]
         super::compress::apply(&mut resp, method, accept.as_deref(), &self.cfg);
         drop(accept);
@@ -573,35 +625,58 @@ impl<I: Io> Dispatcher<I> {
             },
             self.conn.wb.vec(),
         );
-        match body {
+        let stream = match body {
             ResponseBody::Full(b) if !skip => {
                 if b.len() > COPY_LIMIT {
                     self.conn.wb.push_bytes(b);
                 } else {
                     self.conn.wb.vec().extend_from_slice(&b);
                 }
+                None
             }
-            ResponseBody::Stream(mut s) if !skip => {
-                let mut enc = match (content_length, chunked) {
+            ResponseBody::Stream(s) if !skip => {
+                let enc = match (content_length, chunked) {
                     (Some(n), _) => Encoder::Length(n),
                     (None, true) => Encoder::Chunked,
                     (None, false) => Encoder::Close,
                 };
+                Some((s, enc))
+            }
+            _ => None,
+        };
+        (keep, stream)
+    }
+
+    /// Encodes the response and sends what must leave now: a streamed body, and the buffer
+    /// when the connection ends, switches protocols or has much queued (pipelined answers
+    /// are otherwise batched). Returns whether the connection can be kept.
+    fn write_response<'a>(
+        &'a mut self,
+        resp: Response,
+        method: &Method,
+        version: Version,
+        keep_alive: bool,
+        accept: Option<Bytes>,
+        pump: &'a mut Pump,
+    ) -> impl Future<Output = Result<bool, Error>> + 'a {
+        // Encoded before the future exists, so the response is not part of it.
+        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let (keep, stream) = self.encode_response(resp, method, version, keep_alive, accept);
+        async move {
+            if let Some((mut s, mut enc)) = stream {
                 poll_fn(|cx| self.poll_stream(cx, &mut s, &mut enc, pump)).await?;
             }
-            _ => {}
+            if !keep || self.conn.wb.pending() >= FLUSH_AT || switching {
+                poll_fn(|cx| self.conn.poll_flush(cx)).await?;
+            }
+            Ok(keep)
         }
-        if !keep || self.conn.wb.pending() >= FLUSH_AT || status == StatusCode::SWITCHING_PROTOCOLS
-        {
-            poll_fn(|cx| self.conn.poll_flush(cx)).await?;
-        }
-        Ok(keep)
     }
 
     fn poll_stream(
         &mut self,
         cx: &mut Context<'_>,
-        s: &mut std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
+        s: &mut BoxStream,
         enc: &mut Encoder,
         pump: &mut Pump,
     ) -> Poll<Result<(), Error>> {
