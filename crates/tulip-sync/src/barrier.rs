@@ -10,6 +10,10 @@ use std::task::{Context, Poll};
 /// waits are in progress, then all return and the barrier resets for the next round. The
 /// last task to arrive is the round's leader.
 ///
+/// [`Barrier::abort`] breaks the barrier: current and future waits fail with
+/// [`BrokenBarrierError`] until [`Barrier::reset`], which also fails the waits in progress
+/// and starts an empty round (asyncio's `abort`, `reset` and `broken`).
+///
 /// # Examples
 ///
 /// ```
@@ -17,7 +21,12 @@ use std::task::{Context, Poll};
 /// # futures_lite::future::block_on(async {
 /// let barrier = Barrier::new(2);
 /// let (a, b) = futures_lite::future::zip(barrier.wait(), barrier.wait()).await;
-/// assert!(a.is_leader() != b.is_leader());
+/// assert!(a.unwrap().is_leader() != b.unwrap().is_leader());
+///
+/// barrier.abort();
+/// assert!(barrier.wait().await.is_err());
+/// barrier.reset();
+/// assert!(!barrier.broken());
 /// # });
 /// ```
 #[derive(Debug)]
@@ -29,10 +38,34 @@ pub struct Barrier {
 #[derive(Debug)]
 struct State {
     arrived: usize,
-    waiters: WaitList<()>,
+    broken: bool,
+    waiters: WaitList<Outcome>,
 }
 
-/// What [`Barrier::wait`] returns.
+/// What a waiter learns when it is notified (set by the notifier before it notifies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Waiting,
+    Passed,
+    Broken,
+}
+
+impl State {
+    /// Releases every waiter of the current round with `outcome`.
+    fn release(&mut self, outcome: Outcome) -> WakeList {
+        let mut wakers = WakeList::new();
+        while let Some(data) = self.waiters.front_mut() {
+            *data = outcome;
+            if let Some(w) = self.waiters.notify_front() {
+                wakers.push(w);
+            }
+        }
+        self.arrived = 0;
+        wakers
+    }
+}
+
+/// What [`Barrier::wait`] returns when the round completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BarrierWaitResult {
     leader: bool,
@@ -45,6 +78,19 @@ impl BarrierWaitResult {
     }
 }
 
+/// The error of a [`Barrier::wait`] on a barrier that was aborted or reset (asyncio's
+/// `BrokenBarrierError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokenBarrierError;
+
+impl std::fmt::Display for BrokenBarrierError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the barrier is broken (aborted or reset)")
+    }
+}
+
+impl std::error::Error for BrokenBarrierError {}
+
 impl Barrier {
     /// Creates a barrier for `parties` tasks (a barrier for 0 or 1 never blocks).
     pub fn new(parties: usize) -> Self {
@@ -52,6 +98,7 @@ impl Barrier {
             parties,
             state: Mutex::new(State {
                 arrived: 0,
+                broken: false,
                 waiters: WaitList::new(),
             }),
         }
@@ -67,7 +114,34 @@ impl Barrier {
         lock(&self.state).arrived
     }
 
-    /// Waits until `parties` tasks are waiting.
+    /// Whether the barrier is broken (aborted and not reset since).
+    pub fn broken(&self) -> bool {
+        lock(&self.state).broken
+    }
+
+    /// Breaks the barrier: the waits in progress and every later one fail with
+    /// [`BrokenBarrierError`] until [`Barrier::reset`]. For a party that cannot arrive, so
+    /// that the others do not wait forever.
+    pub fn abort(&self) {
+        let mut st = lock(&self.state);
+        st.broken = true;
+        let wakers = st.release(Outcome::Broken);
+        drop(st);
+        wake_all(wakers);
+    }
+
+    /// Returns the barrier to its empty, unbroken state; the waits in progress fail with
+    /// [`BrokenBarrierError`].
+    pub fn reset(&self) {
+        let mut st = lock(&self.state);
+        st.broken = false;
+        let wakers = st.release(Outcome::Broken);
+        drop(st);
+        wake_all(wakers);
+    }
+
+    /// Waits until `parties` tasks are waiting; fails at once or later if the barrier is
+    /// [aborted](Barrier::abort) or [reset](Barrier::reset).
     ///
     /// # Cancel safety
     ///
@@ -89,30 +163,34 @@ pub struct BarrierWait<'a> {
 }
 
 impl Future for BarrierWait<'_> {
-    type Output = BarrierWaitResult;
+    type Output = Result<BarrierWaitResult, BrokenBarrierError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BarrierWaitResult> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = lock(&self.barrier.state);
         if let Some(key) = self.key {
             if st.waiters.is_notified(key) {
-                st.waiters.remove(key);
+                let outcome = st.waiters.remove(key).data;
                 drop(st);
                 self.key = None;
-                return Poll::Ready(BarrierWaitResult { leader: false });
+                return Poll::Ready(match outcome {
+                    Outcome::Broken => Err(BrokenBarrierError),
+                    _ => Ok(BarrierWaitResult { leader: false }),
+                });
             }
             st.waiters.set_waker(key, cx.waker());
             return Poll::Pending;
         }
+        if st.broken {
+            return Poll::Ready(Err(BrokenBarrierError));
+        }
         st.arrived += 1;
         if st.arrived >= self.barrier.parties {
-            st.arrived = 0;
-            let mut wakers = WakeList::new();
-            st.waiters.notify_all(&mut wakers);
+            let wakers = st.release(Outcome::Passed);
             drop(st);
             wake_all(wakers);
-            return Poll::Ready(BarrierWaitResult { leader: true });
+            return Poll::Ready(Ok(BarrierWaitResult { leader: true }));
         }
-        let key = st.waiters.push_back(cx.waker(), ());
+        let key = st.waiters.push_back(cx.waker(), Outcome::Waiting);
         drop(st);
         self.key = Some(key);
         Poll::Pending
@@ -145,11 +223,41 @@ mod tests {
         assert_eq!(b.n_waiting(), 0);
         let mut w1 = Box::pin(b.wait());
         assert!(block_on(poll_once(&mut w1)).is_none());
-        let r2 = block_on(b.wait());
+        let r2 = block_on(b.wait()).unwrap();
         assert!(r2.is_leader());
         assert_eq!(
             block_on(poll_once(&mut w1)),
-            Some(BarrierWaitResult { leader: false })
+            Some(Ok(BarrierWaitResult { leader: false }))
         );
+    }
+
+    #[test]
+    fn abort_fails_waiters_until_reset() {
+        let b = Barrier::new(3);
+        let mut w1 = Box::pin(b.wait());
+        let mut w2 = Box::pin(b.wait());
+        assert!(block_on(poll_once(&mut w1)).is_none());
+        assert!(block_on(poll_once(&mut w2)).is_none());
+        b.abort();
+        assert!(b.broken());
+        assert_eq!(block_on(poll_once(&mut w1)), Some(Err(BrokenBarrierError)));
+        assert_eq!(block_on(w2), Err(BrokenBarrierError));
+        assert_eq!(block_on(b.wait()), Err(BrokenBarrierError));
+        assert_eq!(b.n_waiting(), 0);
+
+        b.reset();
+        assert!(!b.broken());
+        let mut w3 = Box::pin(b.wait());
+        assert!(block_on(poll_once(&mut w3)).is_none());
+        // A reset fails the round in progress but leaves the barrier usable.
+        b.reset();
+        assert_eq!(block_on(w3), Err(BrokenBarrierError));
+        let mut a = Box::pin(b.wait());
+        let mut c = Box::pin(b.wait());
+        assert!(block_on(poll_once(&mut a)).is_none());
+        assert!(block_on(poll_once(&mut c)).is_none());
+        assert!(block_on(b.wait()).unwrap().is_leader());
+        assert_eq!(block_on(a), Ok(BarrierWaitResult { leader: false }));
+        assert_eq!(block_on(c), Ok(BarrierWaitResult { leader: false }));
     }
 }

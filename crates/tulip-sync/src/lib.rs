@@ -75,7 +75,7 @@ mod semaphore;
 mod sync;
 mod wait_list;
 
-pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
+pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
 pub use future::{Future, FutureError, InvalidStateError, Outcome};

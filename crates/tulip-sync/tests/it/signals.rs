@@ -62,7 +62,7 @@ fn barrier_rounds_have_one_leader_each() {
                     let (barrier, leaders) = (barrier.clone(), leaders.clone());
                     tokio::spawn(async move {
                         for _ in 0..rounds {
-                            if barrier.wait().await.is_leader() {
+                            if barrier.wait().await.unwrap().is_leader() {
                                 leaders.fetch_add(1, Ordering::Relaxed);
                             }
                         }
