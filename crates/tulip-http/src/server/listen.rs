@@ -94,7 +94,8 @@ impl Server {
     }
 
     /// Binds a Unix domain socket at `path` (a stale socket file left there is replaced; any
-    /// other file is an error). The file is removed when the server stops.
+    /// other file is an error). The file is removed when the server stops. Requests on it have
+    /// no [`peer_addr`](crate::Request::peer_addr).
     pub fn bind_unix(path: impl AsRef<Path>, app: App) -> Result<Server, Error> {
         let mut server = Server::unbound(app, ServerConfig::default())?;
         server.listen_unix(path)?;
