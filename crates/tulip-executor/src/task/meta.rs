@@ -5,8 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use crate::task::TaskId;
@@ -24,6 +24,25 @@ const DETACHED: u8 = 1;
 const PANICKED: u8 = 2;
 /// Set once the panic was handed to the handle's owner (awaited or `cancel`led).
 const OBSERVED: u8 = 4;
+/// Set when the future returned its output.
+const COMPLETED: u8 = 8;
+/// Set when the future was dropped before it finished.
+const CANCELLED: u8 = 16;
+/// Set by whoever ran (or found nothing in) the done-callback list at the end.
+const ENDED: u8 = 32;
+
+/// How a task ended, as its done callbacks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// The future returned its output.
+    Completed,
+    /// The future panicked.
+    Panicked,
+    /// The task was cancelled (explicitly, by its group, or at runtime shutdown).
+    Cancelled,
+}
+
+type DoneCallback = Box<dyn FnOnce(TaskOutcome) + Send>;
 
 /// Who schedules a task. Kept in the task's metadata so that the schedule function itself is
 /// zero-sized and a spawn clones exactly one `Arc`.
@@ -45,6 +64,8 @@ pub(crate) struct TaskMeta {
     pub(crate) reg_key: AtomicUsize,
     flags: AtomicU8,
     panic_msg: OnceLock<String>,
+    /// Done callbacks (asyncio's `add_done_callback`); allocated by the first one added.
+    callbacks: OnceLock<Box<Mutex<Vec<DoneCallback>>>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -58,6 +79,59 @@ impl TaskMeta {
             reg_key: AtomicUsize::new(usize::MAX),
             flags: AtomicU8::new(0),
             panic_msg: OnceLock::new(),
+            callbacks: OnceLock::new(),
+        }
+    }
+
+    /// The outcome, once the task has ended (its done callbacks were or are being run).
+    fn outcome(&self) -> Option<TaskOutcome> {
+        let f = self.flags.load(Ordering::Acquire);
+        if f & ENDED == 0 {
+            None
+        } else if f & COMPLETED != 0 {
+            Some(TaskOutcome::Completed)
+        } else if f & PANICKED != 0 {
+            Some(TaskOutcome::Panicked)
+        } else {
+            Some(TaskOutcome::Cancelled)
+        }
+    }
+
+    /// Registers `f` to run when the task ends, or runs it now if it has ended.
+    ///
+    /// Race with `finished` (store buffering: each side stores, then loads the other's
+    /// store): the `SeqCst` fences order the flag update before the callback-list load on
+    /// the finishing side and the list creation before the flag load here, so at least one
+    /// side sees the other and the callback runs exactly once.
+    pub(crate) fn add_done_callback(&self, f: DoneCallback) {
+        let list = self.callbacks.get_or_init(Box::default);
+        fence(Ordering::SeqCst);
+        let mut l = list.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.outcome() {
+            Some(outcome) => {
+                drop(l);
+                f(outcome);
+            }
+            None => l.push(f),
+        }
+    }
+
+    /// Records how the future ended (the first call wins: the drop that follows a completion
+    /// is not a cancellation) and runs the done callbacks.
+    fn finished(&self, bit: u8) {
+        let prev = self.flags.fetch_or(bit | ENDED, Ordering::AcqRel);
+        if prev & ENDED != 0 {
+            return;
+        }
+        fence(Ordering::SeqCst);
+        let Some(list) = self.callbacks.get() else {
+            return;
+        };
+        let taken = std::mem::take(&mut *list.lock().unwrap_or_else(PoisonError::into_inner));
+        let outcome = self.outcome().unwrap_or(TaskOutcome::Cancelled);
+        for f in taken {
+            // A panicking callback must not skip the others nor unwind into the scheduler.
+            let _ = catch_unwind(AssertUnwindSafe(|| f(outcome)));
         }
     }
 
@@ -173,9 +247,13 @@ impl<F: Future> Future for TaskFuture<F> {
         });
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Ready(v)) => {
+                this.meta().finished(COMPLETED);
+                Poll::Ready(Ok(v))
+            }
             Err(payload) => {
                 this.meta().panicked(&payload);
+                this.meta().finished(PANICKED);
                 Poll::Ready(Err(payload))
             }
         }
@@ -185,6 +263,8 @@ impl<F: Future> Future for TaskFuture<F> {
 impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         let meta = self.meta();
+        // A no-op when the future finished; otherwise the task is being cancelled.
+        meta.finished(CANCELLED);
         if let Some(reg) = meta.registry() {
             reg.remove(meta);
         }

@@ -43,6 +43,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 pub use builder::Builder;
+pub use meta::TaskOutcome;
 use meta::{Panic, TaskMeta};
 
 /// A task's unique id within the process, never reused.
@@ -188,6 +189,30 @@ impl<T> Task<T> {
     /// The task's name, if it was spawned with one ([`Builder::name`]).
     pub fn name(&self) -> Option<&str> {
         self.meta().name.as_deref()
+    }
+
+    /// Calls `f` with the task's [`TaskOutcome`] when it ends (asyncio's
+    /// `Task.add_done_callback`), on the thread that finishes or cancels it; at once, on this
+    /// thread, if it has ended already. Callbacks run in the order they were added; a panic in
+    /// one is caught and does not keep the others from running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tulip_executor::task::TaskOutcome;
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// tulip_executor::run(async {
+    ///     let t = tulip_executor::spawn(async { 1 });
+    ///     let s = seen.clone();
+    ///     t.add_done_callback(move |o| s.lock().unwrap().push(o));
+    ///     t.await.unwrap();
+    /// });
+    /// assert_eq!(*seen.lock().unwrap(), [TaskOutcome::Completed]);
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce(TaskOutcome) + Send + 'static) {
+        self.meta().add_done_callback(Box::new(f));
     }
 
     /// Whether the task has finished (completed, panicked or been cancelled).

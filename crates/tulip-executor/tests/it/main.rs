@@ -2,6 +2,7 @@
 
 mod basic;
 mod blocking;
+mod callbacks;
 mod context;
 mod loop_api;
 mod panics;
