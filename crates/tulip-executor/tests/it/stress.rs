@@ -175,3 +175,73 @@ fn remote_spawn_batches_never_stall() {
     }
     watchdog.finish();
 }
+
+/// Liveness of the reactor hand-over (quiet releases, `Reactor::request`, standby, hand-off)
+/// with several drivers in one process: a busy runtime doing socket ping-pong, an idle second
+/// runtime whose workers compete for the reactor and is shut down midway, and a thread in
+/// `tulip_reactor::block_on` sleeping in a loop. A stall (nobody driving while tasks wait on
+/// I/O) makes the watchdog fail the binary.
+#[test]
+fn io_progresses_with_competing_reactor_drivers() {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use std::os::unix::net::UnixStream;
+    use tulip_reactor::Async;
+
+    let rounds = scaled(10_000, 2000);
+    let busy = runtime::Builder::new().worker_threads(2).build().unwrap();
+    let idle = runtime::Builder::new().worker_threads(2).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sleeper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            tulip_reactor::block_on(async {
+                while !stop.load(Ordering::SeqCst) {
+                    tulip_reactor::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            })
+        })
+    };
+    let (progress, watchdog) = Watchdog::start();
+    let mut idle = Some(idle);
+    let pairs: Vec<_> = (0..16)
+        .map(|_| {
+            let (a, b) = UnixStream::pair().unwrap();
+            (Async::new(a).unwrap(), Async::new(b).unwrap())
+        })
+        .collect();
+    let mut handles = Vec::new();
+    for (a, b) in pairs {
+        // Two tasks per pair, so that every read waits for the other task's write through
+        // the reactor.
+        busy.spawn(async move {
+            let mut buf = [0u8; 64];
+            for _ in 0..rounds {
+                (&b).read_exact(&mut buf).await.unwrap();
+                (&b).write_all(&buf).await.unwrap();
+            }
+        })
+        .detach();
+        let p = progress.clone();
+        handles.push(busy.spawn(async move {
+            let mut buf = [0u8; 64];
+            for _ in 0..rounds {
+                (&a).write_all(&[1; 64]).await.unwrap();
+                (&a).read_exact(&mut buf).await.unwrap();
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    busy.block_on(async {
+        for (i, h) in handles.into_iter().enumerate() {
+            h.await.unwrap();
+            if i == 4 {
+                // The idle runtime's workers leave for good: they must hand the reactor off.
+                drop(idle.take());
+            }
+        }
+    });
+    stop.store(true, Ordering::SeqCst);
+    sleeper.join().unwrap();
+    watchdog.finish();
+    assert_eq!(progress.load(Ordering::Relaxed), 16 * rounds);
+}
