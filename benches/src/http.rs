@@ -32,6 +32,7 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
         bench("http_plaintext_pipelined16", "/", requests * 2, 16),
         bench("http_json_keepalive", "/json", requests, 1),
         idle::bench(cfg),
+        idle::cpu_bench(cfg),
     ]
 }
 

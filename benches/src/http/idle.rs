@@ -46,8 +46,10 @@ pub(super) fn child_main_if_requested() {
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        if line.trim() == "rss" {
-            println!("IDLE rss {}", rss_bytes());
+        match line.trim() {
+            "rss" => println!("IDLE rss {}", rss_bytes()),
+            "cpu" => println!("IDLE cpu {}", cpu_ns()),
+            _ => {}
         }
     }
     std::process::exit(0);
@@ -61,6 +63,52 @@ fn rss_bytes() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU time this process has used so far, in nanoseconds: the sum over its threads of the
+/// first field of `/proc/self/task/*/schedstat` (time on a CPU; exact, unlike the 10 ms ticks
+/// of `/proc/self/stat`).
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Server CPU per keep-alive request: the same load as `http_plaintext_keepalive`, against a
+/// server in a child process whose own CPU time is read before and after. On a 2-core machine
+/// the shared load generator takes a third of the CPU, so throughput alone hides how much
+/// each server spends; this is that cost, exactly.
+pub(super) fn cpu_bench(cfg: &Config) -> Bench {
+    let requests = cfg.size(32_000, 200_000);
+    Bench::new(
+        "http_keepalive_server_cpu",
+        format!(
+            "server CPU per request, {requests} GET /, 64 conns, depth 1; 1 ns shown = 1 ns of CPU"
+        ),
+    )
+    .with("tulip", move || measure_cpu("tulip", requests))
+    .with("hyper", move || measure_cpu("hyper", requests))
+}
+
+fn measure_cpu(kind: &str, requests: usize) -> Sample {
+    let (mut server, addr) = ServerChild::start(kind);
+    // Warm up: worker threads, allocator arenas, the date cache.
+    super::load(addr, "/", requests / 8, 1);
+    let before = server.cpu();
+    let wall = super::load(addr, "/", requests, 1);
+    let per_req = server.cpu().saturating_sub(before) as f64 / requests as f64;
+    Sample {
+        time: Duration::from_nanos(per_req.round() as u64),
+        metrics: vec![
+            ("cpu_ns_per_req", per_req),
+            ("req_per_s", requests as f64 / wall.as_secs_f64()),
+        ],
+    }
 }
 
 struct ServerChild {
@@ -107,6 +155,11 @@ impl ServerChild {
     fn rss(&mut self) -> u64 {
         writeln!(self.stdin, "rss").expect("child stdin");
         self.reply("rss").parse().expect("rss number")
+    }
+
+    fn cpu(&mut self) -> u64 {
+        writeln!(self.stdin, "cpu").expect("child stdin");
+        self.reply("cpu").parse().expect("cpu number")
     }
 }
 
