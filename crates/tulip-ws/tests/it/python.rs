@@ -346,3 +346,80 @@ fn websockets_client_with_tulip_http_route() {
 fn aiohttp_client_with_tulip_http_route() {
     python_client_against_route("aiohttp", "aiohttp");
 }
+
+/// A TLS echo server in Python `websockets`: `python -c WSS_SERVER cert.pem key.pem`; prints
+/// its port, serves one connection, exits.
+#[cfg(feature = "tls")]
+const WSS_SERVER: &str = r#"
+import asyncio, ssl, sys
+from websockets.asyncio.server import serve
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    done = asyncio.get_running_loop().create_future()
+    async def handler(ws):
+        async for m in ws:
+            await ws.send(m)
+        if not done.done(): done.set_result(None)
+    async with serve(handler, "127.0.0.1", 0, ssl=ctx, compression="deflate", max_size=None) as srv:
+        print(srv.sockets[0].getsockname()[1], flush=True)
+        await asyncio.wait_for(done, 30)
+asyncio.run(main())
+"#;
+
+/// wss:// against Python's TLS stack (OpenSSL) rather than tulip-tls on both ends.
+#[cfg(feature = "tls")]
+#[test]
+fn tulip_wss_client_with_websockets_tls_server() {
+    use tulip_tls::{TlsConnector, pem};
+    let Some(py) = python("websockets") else {
+        return;
+    };
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("tulip-ws-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let child = Command::new(&py)
+        .args(["-c", WSS_SERVER])
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaper(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("the server prints its port");
+    let connector = TlsConnector::builder()
+        .root_store(pem::root_store_from_pem(c.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let mut opts = ClientOptions {
+        tls: Some(connector),
+        ..ClientOptions::default()
+    };
+    opts.config.deflate = Some(DeflateConfig::default());
+    opts.config.close_timeout = std::time::Duration::from_millis(500);
+    tulip_executor::run(async move {
+        let url = format!("wss://localhost:{port}/");
+        let (mut ws, negotiated) = tulip_ws::ws_connect_with(&url, &opts).await.unwrap();
+        assert!(ws.get_ref().is_tls());
+        assert!(negotiated.deflate.is_some(), "deflate negotiated over TLS");
+        for text in ["over openssl", &"y".repeat(200_000)] {
+            ws.send_text(text).await.unwrap();
+            assert_eq!(ws.receive_text().await.unwrap(), text);
+        }
+        ws.send_binary(&[0u8, 1, 2, 255]).await.unwrap();
+        assert_eq!(
+            ws.receive().await.unwrap(),
+            Message::Binary(vec![0u8, 1, 2, 255].into())
+        );
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    });
+    assert!(child.0.wait().unwrap().success(), "wss server failed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
