@@ -416,7 +416,7 @@ fn tulip_wss_client_with_websockets_tls_server() {
         ws.send_binary(&[0u8, 1, 2, 255]).await.unwrap();
         assert_eq!(
             ws.receive().await.unwrap(),
-            Message::Binary(vec![0u8, 1, 2, 255].into())
+            Message::Binary(vec![0u8, 1, 2, 255])
         );
         ws.close(CloseCode::NORMAL, "").await.unwrap();
     });
