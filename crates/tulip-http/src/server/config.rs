@@ -34,7 +34,9 @@ pub struct ServerConfig {
     /// Default body limit, overridable per route. Default 1 MiB (aiohttp's
     /// `client_max_size`); 413 beyond.
     pub max_body: u64,
-    /// How long graceful shutdown waits for in-flight requests. Default 10 s.
+    /// How long graceful shutdown waits for in-flight requests and upgraded connections;
+    /// at this deadline it closes whatever is left, upgraded connections included (see
+    /// [`Upgraded`](crate::Upgraded#graceful-shutdown)). Default 10 s.
     pub shutdown_timeout: Duration,
     /// Time a TLS client has to complete its handshake, counted from accept. Default 10 s.
     #[cfg(feature = "tls")]

@@ -20,7 +20,7 @@ use super::request::Request;
 use super::response::{Response, ResponseBody};
 use super::router::{Params, Resolved};
 use super::shutdown::ConnGuard;
-use super::upgrade::{Io, UpgradeSlot, Upgraded};
+use super::upgrade::{Io, UpgradePromise, Upgraded};
 use crate::error::{Error, Kind};
 use crate::proto::buf::COPY_LIMIT;
 use crate::proto::conn::Conn;
@@ -86,11 +86,14 @@ pub(crate) async fn serve<I: Io>(
         match Box::pin(d.handle(started)).await? {
             Next_::KeepAlive => {}
             Next_::Close => break,
-            Next_::Upgrade(slot) => {
-                poll_fn(|cx| d.conn.poll_flush(cx)).await?;
+            Next_::Upgrade(promise) => {
+                if let Err(e) = poll_fn(|cx| d.conn.poll_flush(cx)).await {
+                    promise.complete(Err(e.clone()));
+                    return Err(e);
+                }
                 let Dispatcher { conn, guard, .. } = d;
                 let (io, rest) = conn.into_parts();
-                slot.fulfil(Ok(Upgraded::new(Box::new(io), rest, guard)));
+                promise.complete(Ok(Upgraded::new(Box::new(io), rest, guard)));
                 return Ok(());
             }
         }
@@ -107,7 +110,7 @@ pub(crate) async fn serve<I: Io>(
 enum Next_ {
     KeepAlive,
     Close,
-    Upgrade(Arc<UpgradeSlot>),
+    Upgrade(UpgradePromise),
 }
 
 struct Dispatcher<I> {
@@ -134,7 +137,8 @@ struct Started {
     /// The head and the path's range in it, for the access log.
     log_line: Option<(Bytes, (u32, u32))>,
     accept: Option<Bytes>,
-    upgrade: Option<Arc<UpgradeSlot>>,
+    /// Resolves the request's `OnUpgrade`; dropped anywhere, it fails it.
+    upgrade: Option<UpgradePromise>,
 }
 
 /// A running handler.
@@ -337,7 +341,7 @@ impl<I: Io> Dispatcher<I> {
             failed: false,
             error: None,
         };
-        let upgrade = head.upgrade.then(|| Arc::new(UpgradeSlot::default()));
+        let upgrade = head.upgrade.then(UpgradePromise::new);
         let state = route
             .as_ref()
             .map_or_else(|| app.state.clone(), |r| r.state.clone());
@@ -348,7 +352,7 @@ impl<I: Io> Dispatcher<I> {
             state,
             peer: self.peer,
             body: Some(body),
-            upgrade: upgrade.clone(),
+            upgrade: upgrade.as_ref().map(UpgradePromise::slot),
         };
         let running = match (route, fixed) {
             (Some(route), _) if route.middlewares.is_empty() => {
@@ -419,8 +423,8 @@ impl<I: Io> Dispatcher<I> {
                 Some(e) => match body_failed(resp, e) {
                     Ok(r) => r,
                     Err(e) => {
-                        if let Some(slot) = upgrade {
-                            slot.fulfil(Err(e.clone()));
+                        if let Some(promise) = upgrade {
+                            promise.complete(Err(e.clone()));
                         }
                         return Err(e);
                     }
@@ -440,16 +444,26 @@ impl<I: Io> Dispatcher<I> {
             let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
                 && upgrade.as_ref().is_some_and(|u| u.requested());
             keep_alive &= !resp.close && !self.guard.is_shutting_down();
-            keep_alive &= self
+            let written = self
                 .write_response(resp, &method, version, keep_alive, accept, &mut pump)
-                .await?;
+                .await;
+            keep_alive &= match written {
+                Ok(keep) => keep,
+                Err(e) => {
+                    // Writing the 101 (or any answer) failed: the upgrade cannot happen.
+                    if let Some(promise) = upgrade {
+                        promise.complete(Err(e.clone()));
+                    }
+                    return Err(e);
+                }
+            };
             if upgrading {
-                if let Some(slot) = upgrade {
-                    return Ok(Next_::Upgrade(slot));
+                if let Some(promise) = upgrade {
+                    return Ok(Next_::Upgrade(promise));
                 }
             }
-            if let Some(slot) = upgrade {
-                slot.fulfil(Err(Error::new(
+            if let Some(promise) = upgrade {
+                promise.complete(Err(Error::new(
                     Kind::BodyUnavailable,
                     "response was not 101",
                 )));

@@ -1,15 +1,23 @@
 //! Graceful shutdown: a shared state every connection watches through its own waker.
 //!
-//! Each connection registers one `AtomicWaker` at accept and keeps it updated with a cheap,
-//! lock-free `register`; the global lock is taken only at accept, at close and at shutdown.
+//! Each connection registers one `Member` at accept and keeps its waker updated with a cheap,
+//! lock-free `register`; the global lock is taken only at accept, at close, at an upgrade and
+//! at shutdown.
+//!
+//! A connection is counted in `Shared::active` from accept until its `ConnGuard` drops, with
+//! one exception: at the deadline the server closes upgraded connections itself (see
+//! `upgrade::Transport`) and stops counting them at once, because their owner may never drop
+//! them. `Member::counted` makes sure each connection is uncounted exactly once.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+
+use super::upgrade::Transport;
 
 const GRACEFUL: u8 = 1;
 const FORCE: u8 = 2;
@@ -18,7 +26,7 @@ const FORCE: u8 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     state: AtomicU8,
-    conns: Mutex<slab::Slab<Arc<AtomicWaker>>>,
+    conns: Mutex<slab::Slab<Arc<Member>>>,
     active: AtomicUsize,
     /// Woken when the last connection goes.
     idle: AtomicWaker,
@@ -26,9 +34,25 @@ pub(crate) struct Shared {
     acceptor: AtomicWaker,
 }
 
+/// One connection as shutdown sees it.
+#[derive(Debug)]
+struct Member {
+    /// The connection's task, woken when shutdown begins and when it is forced.
+    waker: AtomicWaker,
+    /// Still counted in `Shared::active`; cleared by whoever uncounts the connection first.
+    counted: AtomicBool,
+    /// Set (under the `conns` lock) once the connection is upgraded: the server closes this
+    /// transport at the deadline.
+    upgraded: OnceLock<Arc<Transport>>,
+}
+
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared::default())
+    }
+
+    fn conns(&self) -> MutexGuard<'_, slab::Slab<Arc<Member>>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn set(&self, state: u8) {
@@ -36,12 +60,31 @@ impl Shared {
             return;
         }
         self.acceptor.wake();
-        let conns = self
-            .conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (_, w) in conns.iter() {
-            w.wake();
+        let mut upgraded = Vec::new();
+        {
+            let conns = self.conns();
+            for (_, m) in conns.iter() {
+                m.waker.wake();
+                if state == FORCE {
+                    if let Some(t) = m.upgraded.get() {
+                        upgraded.push(t.clone());
+                        self.uncount(m);
+                    }
+                }
+            }
+        }
+        // Dropping transports deregisters them from the reactor: not under our lock.
+        for t in upgraded {
+            t.abort();
+        }
+    }
+
+    /// Stops counting a connection, once; wakes the shutdown when it was the last one.
+    fn uncount(&self, m: &Member) {
+        if m.counted.swap(false, Ordering::AcqRel)
+            && self.active.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            self.idle.wake();
         }
     }
 
@@ -50,7 +93,7 @@ impl Shared {
         self.set(GRACEFUL);
     }
 
-    /// Tells every connection to stop now.
+    /// Tells every connection to stop now, and closes upgraded ones.
     pub(crate) fn force(&self) {
         self.set(FORCE);
     }
@@ -69,17 +112,18 @@ impl Shared {
 
     /// Registers a new connection.
     pub(crate) fn register(self: &Arc<Shared>) -> ConnGuard {
-        let waker = Arc::new(AtomicWaker::new());
-        let key = self
-            .conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(waker.clone());
+        let member = Arc::new(Member {
+            waker: AtomicWaker::new(),
+            counted: AtomicBool::new(true),
+            upgraded: OnceLock::new(),
+        });
+        // Counted before it is visible to `set`, which may uncount it.
         self.active.fetch_add(1, Ordering::AcqRel);
+        let key = self.conns().insert(member.clone());
         ConnGuard {
             shared: self.clone(),
             key,
-            waker,
+            member,
         }
     }
 
@@ -108,13 +152,13 @@ impl Shared {
 pub(crate) struct ConnGuard {
     shared: Arc<Shared>,
     key: usize,
-    waker: Arc<AtomicWaker>,
+    member: Arc<Member>,
 }
 
 impl ConnGuard {
     /// Ready once shutdown has begun; registers the caller's waker otherwise.
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.waker.register(cx.waker());
+        self.member.waker.register(cx.waker());
         if self.shared.is_shutting_down() {
             Poll::Ready(())
         } else {
@@ -129,18 +173,27 @@ impl ConnGuard {
     pub(crate) fn is_forced(&self) -> bool {
         self.shared.is_forced()
     }
+
+    /// Hands the upgraded connection's transport over, so the deadline can close it. Past
+    /// the deadline it is closed at once. The transport is set under the `conns` lock, which
+    /// `set` holds while it closes transports after raising the state: either `set` sees the
+    /// transport, or this sees the state, so none escapes.
+    pub(crate) fn adopt(&self, transport: Arc<Transport>) {
+        {
+            let _conns = self.shared.conns();
+            let _ = self.member.upgraded.set(transport.clone());
+        }
+        if self.is_forced() {
+            self.shared.uncount(&self.member);
+            transport.abort();
+        }
+    }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.shared
-            .conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .try_remove(self.key);
-        if self.shared.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.idle.wake();
-        }
+        self.shared.conns().try_remove(self.key);
+        self.shared.uncount(&self.member);
     }
 }
 

@@ -13,6 +13,7 @@ mod serving;
 mod shutdown;
 mod support;
 mod timeouts;
+mod upgrade;
 
 use std::time::Duration;
 

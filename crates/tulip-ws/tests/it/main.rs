@@ -4,6 +4,8 @@ mod behavior;
 #[cfg(feature = "connect")]
 mod connect;
 #[cfg(all(feature = "http", feature = "connect"))]
+mod forced;
+#[cfg(all(feature = "http", feature = "connect"))]
 mod http;
 mod loopback;
 mod python;
