@@ -1,21 +1,24 @@
 //! Graceful shutdown: a shared state every connection watches through its own waker.
 //!
-//! Each connection registers one `Member` at accept and keeps its waker updated with a cheap,
+//! Each connection registers one `AtomicWaker` at accept and keeps it updated with a cheap,
 //! lock-free `register`; the global lock is taken only at accept, at close, at an upgrade and
 //! at shutdown.
 //!
 //! A connection is counted in `Shared::active` from accept until its `ConnGuard` drops, with
 //! one exception: at the deadline the server closes upgraded connections itself (see
 //! `upgrade::Transport`) and stops counting them at once, because their owner may never drop
-//! them. `Member::counted` makes sure each connection is uncounted exactly once.
+//! them. Upgraded transports sit in their own table, so plain connections pay nothing for
+//! this; whoever removes an upgraded connection's entry (the force or the guard's drop)
+//! uncounts it, so it is uncounted exactly once.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+use slab::Slab;
 
 use super::upgrade::Transport;
 
@@ -26,7 +29,7 @@ const FORCE: u8 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     state: AtomicU8,
-    conns: Mutex<slab::Slab<Arc<Member>>>,
+    members: Mutex<Members>,
     active: AtomicUsize,
     /// Woken when the last connection goes.
     idle: AtomicWaker,
@@ -34,25 +37,28 @@ pub(crate) struct Shared {
     acceptor: AtomicWaker,
 }
 
-/// One connection as shutdown sees it.
-#[derive(Debug)]
-struct Member {
-    /// The connection's task, woken when shutdown begins and when it is forced.
-    waker: AtomicWaker,
-    /// Still counted in `Shared::active`; cleared by whoever uncounts the connection first.
-    counted: AtomicBool,
-    /// Set (under the `conns` lock) once the connection is upgraded: the server closes this
-    /// transport at the deadline.
-    upgraded: OnceLock<Arc<Transport>>,
+/// The connections, behind one lock.
+#[derive(Debug, Default)]
+struct Members {
+    /// Every connection's task, woken when shutdown begins and when it is forced.
+    wakers: Slab<Arc<AtomicWaker>>,
+    /// Upgraded connections' transports, which the server closes at the deadline. Emptied
+    /// then, and never filled again: `ConnGuard::adopt` checks the state under this lock.
+    upgraded: Slab<Arc<Transport>>,
 }
+
+/// `ConnGuard::upgraded` for a connection that is not upgraded.
+const PLAIN: usize = usize::MAX;
+/// `ConnGuard::upgraded` for an upgraded connection already closed and uncounted.
+const CLOSED: usize = usize::MAX - 1;
 
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared::default())
     }
 
-    fn conns(&self) -> MutexGuard<'_, slab::Slab<Arc<Member>>> {
-        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    fn members(&self) -> MutexGuard<'_, Members> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn set(&self, state: u8) {
@@ -60,30 +66,27 @@ impl Shared {
             return;
         }
         self.acceptor.wake();
-        let mut upgraded = Vec::new();
-        {
-            let conns = self.conns();
-            for (_, m) in conns.iter() {
-                m.waker.wake();
-                if state == FORCE {
-                    if let Some(t) = m.upgraded.get() {
-                        upgraded.push(t.clone());
-                        self.uncount(m);
-                    }
-                }
+        let upgraded: Vec<Arc<Transport>> = {
+            let mut members = self.members();
+            for (_, w) in members.wakers.iter() {
+                w.wake();
             }
-        }
+            if state == FORCE {
+                members.upgraded.drain().collect()
+            } else {
+                Vec::new()
+            }
+        };
         // Dropping transports deregisters them from the reactor: not under our lock.
         for t in upgraded {
             t.abort();
+            self.uncount();
         }
     }
 
-    /// Stops counting a connection, once; wakes the shutdown when it was the last one.
-    fn uncount(&self, m: &Member) {
-        if m.counted.swap(false, Ordering::AcqRel)
-            && self.active.fetch_sub(1, Ordering::AcqRel) == 1
-        {
+    /// Stops counting one connection; wakes the shutdown when it was the last one.
+    fn uncount(&self) {
+        if self.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.wake();
         }
     }
@@ -112,18 +115,14 @@ impl Shared {
 
     /// Registers a new connection.
     pub(crate) fn register(self: &Arc<Shared>) -> ConnGuard {
-        let member = Arc::new(Member {
-            waker: AtomicWaker::new(),
-            counted: AtomicBool::new(true),
-            upgraded: OnceLock::new(),
-        });
-        // Counted before it is visible to `set`, which may uncount it.
+        let waker = Arc::new(AtomicWaker::new());
+        let key = self.members().wakers.insert(waker.clone());
         self.active.fetch_add(1, Ordering::AcqRel);
-        let key = self.conns().insert(member.clone());
         ConnGuard {
             shared: self.clone(),
             key,
-            member,
+            upgraded: PLAIN,
+            waker,
         }
     }
 
@@ -152,13 +151,15 @@ impl Shared {
 pub(crate) struct ConnGuard {
     shared: Arc<Shared>,
     key: usize,
-    member: Arc<Member>,
+    /// The key of the transport in `Members::upgraded`, or `PLAIN` or `CLOSED`.
+    upgraded: usize,
+    waker: Arc<AtomicWaker>,
 }
 
 impl ConnGuard {
     /// Ready once shutdown has begun; registers the caller's waker otherwise.
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.member.waker.register(cx.waker());
+        self.waker.register(cx.waker());
         if self.shared.is_shutting_down() {
             Poll::Ready(())
         } else {
@@ -174,26 +175,38 @@ impl ConnGuard {
         self.shared.is_forced()
     }
 
-    /// Hands the upgraded connection's transport over, so the deadline can close it. Past
-    /// the deadline it is closed at once. The transport is set under the `conns` lock, which
-    /// `set` holds while it closes transports after raising the state: either `set` sees the
-    /// transport, or this sees the state, so none escapes.
-    pub(crate) fn adopt(&self, transport: Arc<Transport>) {
-        {
-            let _conns = self.shared.conns();
-            let _ = self.member.upgraded.set(transport.clone());
-        }
-        if self.is_forced() {
-            self.shared.uncount(&self.member);
+    /// Hands the upgraded connection's transport over, so the deadline can close it; past
+    /// the deadline it is closed at once. `set` raises the state before it takes the lock
+    /// to empty the table, so under the lock either the state shows the force or the
+    /// transport is inserted in time to be closed by it.
+    pub(crate) fn adopt(&mut self, transport: Arc<Transport>) {
+        let mut members = self.shared.members();
+        if self.shared.is_forced() {
+            drop(members);
+            self.upgraded = CLOSED;
             transport.abort();
+            self.shared.uncount();
+        } else {
+            self.upgraded = members.upgraded.insert(transport);
         }
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.shared.conns().try_remove(self.key);
-        self.shared.uncount(&self.member);
+        let counted = {
+            let mut members = self.shared.members();
+            members.wakers.try_remove(self.key);
+            match self.upgraded {
+                PLAIN => true,
+                CLOSED => false,
+                // Gone when the force closed it, and uncounted it then.
+                key => members.upgraded.try_remove(key).is_some(),
+            }
+        };
+        if counted {
+            self.shared.uncount();
+        }
     }
 }
 

@@ -7,10 +7,10 @@
 //!    (a failed write of the 101, a forced shutdown, the connection's future dropped). A live
 //!    `Request` holding another clone of the slot therefore cannot keep a waiter pending.
 //! 2. The server can close an upgraded connection without its owner. The transport sits in a
-//!    [`Transport`] shared with the connection's shutdown membership; at the shutdown deadline
-//!    the server takes the transport out and drops it (the peer sees the close), stops counting
-//!    the connection, and wakes whoever last polled it, so every later poll of the `Upgraded`
-//!    fails with `ConnectionAborted`.
+//!    [`Transport`] that the server's shutdown state also holds (`ConnGuard::adopt`); at the
+//!    shutdown deadline the server takes the transport out and drops it (the peer sees the
+//!    close), stops counting the connection, and wakes whoever last polled it, so every later
+//!    poll of the `Upgraded` fails with `ConnectionAborted`.
 
 use std::fmt;
 use std::future::Future;
@@ -249,9 +249,9 @@ impl fmt::Debug for Upgraded {
 }
 
 impl Upgraded {
-    /// Wraps `io` and hands it to the connection's shutdown membership, which closes it at
-    /// the deadline (at once, when the deadline has already passed).
-    pub(crate) fn new(io: Box<dyn Io>, buffered: Bytes, guard: ConnGuard) -> Upgraded {
+    /// Wraps `io` and hands it to the server's shutdown state, which closes it at the
+    /// deadline (at once, when the deadline has already passed).
+    pub(crate) fn new(io: Box<dyn Io>, buffered: Bytes, mut guard: ConnGuard) -> Upgraded {
         let transport = Arc::new(Transport {
             io: Mutex::new(Some(io)),
             ..Transport::default()
@@ -472,6 +472,23 @@ mod tests {
         let woken = |f: &Flag| f.0.load(std::sync::atomic::Ordering::SeqCst);
         assert!(woken(&reader) && woken(&writer));
         assert_aborted(block_on(up.read(&mut buf)));
+    }
+
+    #[test]
+    fn the_deadline_uncounts_upgraded_connections_only() {
+        let shared = Shared::new();
+        let plain = shared.register();
+        let (first, _p1) = upgraded(&shared);
+        let (second, _p2) = upgraded(&shared);
+        drop(first);
+        assert_eq!(shared.active(), 2);
+        shared.force();
+        // The plain connection's task still has to notice and go.
+        assert_eq!(shared.active(), 1);
+        drop(second);
+        assert_eq!(shared.active(), 1);
+        drop(plain);
+        assert_eq!(shared.active(), 0);
     }
 
     #[test]
