@@ -59,6 +59,8 @@ pub use error::{Failure, GroupError};
 /// Runtime::new().unwrap().block_on(async {
 ///     let group = TaskGroup::new();
 ///     let a = group.spawn(async { Ok::<_, String>(1) });
+///     // A child's handle gives its value (`None` if the group cancelled it first).
+///     assert_eq!(a.await, Some(1));
 ///     group.spawn(async {
 ///         tulip_reactor::sleep(Duration::from_secs(60)).await; // cancelled by the failure below
 ///         Ok(2)
@@ -67,7 +69,6 @@ pub use error::{Failure, GroupError};
 ///
 ///     let err = group.join().await.unwrap_err();
 ///     assert_eq!(err.errors().collect::<Vec<_>>(), ["no disk"]);
-///     assert_eq!(a.await, Some(1));
 /// });
 /// ```
 pub struct TaskGroup<E> {
