@@ -8,9 +8,11 @@
 //! one exception: at the deadline the server closes upgraded connections itself (see
 //! `upgrade::Transport`) and stops counting them at once, because their owner may never drop
 //! them. Upgraded transports sit in their own table, so plain connections pay nothing for
-//! this; whoever removes an upgraded connection's entry (the force or the guard's drop)
-//! uncounts it, so it is uncounted exactly once.
+//! this. The force leaves a forced-out connection's waker entry empty (a tombstone, so its key
+//! is not reused while its guard lives), and the guard's drop uncounts only a connection whose
+//! entry still holds its waker: each connection is uncounted exactly once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -40,17 +42,14 @@ pub(crate) struct Shared {
 /// The connections, behind one lock.
 #[derive(Debug, Default)]
 struct Members {
-    /// Every connection's task, woken when shutdown begins and when it is forced.
-    wakers: Slab<Arc<AtomicWaker>>,
-    /// Upgraded connections' transports, which the server closes at the deadline. Emptied
-    /// then, and never filled again: `ConnGuard::adopt` checks the state under this lock.
-    upgraded: Slab<Arc<Transport>>,
+    /// Every connection's task, woken when shutdown begins and when it is forced. `None`
+    /// for an upgraded connection the force closed and uncounted.
+    wakers: Slab<Option<Arc<AtomicWaker>>>,
+    /// Upgraded connections' transports by the connection's key, which the server closes at
+    /// the deadline. Emptied then, and never filled again: `ConnGuard::adopt` checks the state
+    /// under this lock.
+    upgraded: HashMap<usize, Arc<Transport>>,
 }
-
-/// `ConnGuard::upgraded` for a connection that is not upgraded.
-const PLAIN: usize = usize::MAX;
-/// `ConnGuard::upgraded` for an upgraded connection already closed and uncounted.
-const CLOSED: usize = usize::MAX - 1;
 
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
@@ -68,11 +67,20 @@ impl Shared {
         self.acceptor.wake();
         let upgraded: Vec<Arc<Transport>> = {
             let mut members = self.members();
-            for (_, w) in members.wakers.iter() {
+            for w in members.wakers.iter().filter_map(|(_, w)| w.as_ref()) {
                 w.wake();
             }
             if state == FORCE {
-                members.upgraded.drain().collect()
+                let Members { wakers, upgraded } = &mut *members;
+                upgraded
+                    .drain()
+                    .map(|(key, t)| {
+                        if let Some(w) = wakers.get_mut(key) {
+                            *w = None;
+                        }
+                        t
+                    })
+                    .collect()
             } else {
                 Vec::new()
             }
@@ -116,12 +124,11 @@ impl Shared {
     /// Registers a new connection.
     pub(crate) fn register(self: &Arc<Shared>) -> ConnGuard {
         let waker = Arc::new(AtomicWaker::new());
-        let key = self.members().wakers.insert(waker.clone());
+        let key = self.members().wakers.insert(Some(waker.clone()));
         self.active.fetch_add(1, Ordering::AcqRel);
         ConnGuard {
             shared: self.clone(),
             key,
-            upgraded: PLAIN,
             waker,
         }
     }
@@ -151,8 +158,6 @@ impl Shared {
 pub(crate) struct ConnGuard {
     shared: Arc<Shared>,
     key: usize,
-    /// The key of the transport in `Members::upgraded`, or `PLAIN` or `CLOSED`.
-    upgraded: usize,
     waker: Arc<AtomicWaker>,
 }
 
@@ -179,16 +184,18 @@ impl ConnGuard {
     /// the deadline it is closed at once. `set` raises the state before it takes the lock
     /// to empty the table, so under the lock either the state shows the force or the
     /// transport is inserted in time to be closed by it.
-    pub(crate) fn adopt(&mut self, transport: Arc<Transport>) {
+    pub(crate) fn adopt(&self, transport: Arc<Transport>) {
         let mut members = self.shared.members();
-        if self.shared.is_forced() {
-            drop(members);
-            self.upgraded = CLOSED;
-            transport.abort();
-            self.shared.uncount();
-        } else {
-            self.upgraded = members.upgraded.insert(transport);
+        if !self.shared.is_forced() {
+            members.upgraded.insert(self.key, transport);
+            return;
         }
+        if let Some(w) = members.wakers.get_mut(self.key) {
+            *w = None;
+        }
+        drop(members);
+        transport.abort();
+        self.shared.uncount();
     }
 }
 
@@ -196,13 +203,11 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         let counted = {
             let mut members = self.shared.members();
-            members.wakers.try_remove(self.key);
-            match self.upgraded {
-                PLAIN => true,
-                CLOSED => false,
-                // Gone when the force closed it, and uncounted it then.
-                key => members.upgraded.try_remove(key).is_some(),
+            if !members.upgraded.is_empty() {
+                members.upgraded.remove(&self.key);
             }
+            // An empty entry: the force closed this connection and uncounted it then.
+            matches!(members.wakers.try_remove(self.key), Some(Some(_)))
         };
         if counted {
             self.shared.uncount();

@@ -251,7 +251,7 @@ impl fmt::Debug for Upgraded {
 impl Upgraded {
     /// Wraps `io` and hands it to the server's shutdown state, which closes it at the
     /// deadline (at once, when the deadline has already passed).
-    pub(crate) fn new(io: Box<dyn Io>, buffered: Bytes, mut guard: ConnGuard) -> Upgraded {
+    pub(crate) fn new(io: Box<dyn Io>, buffered: Bytes, guard: ConnGuard) -> Upgraded {
         let transport = Arc::new(Transport {
             io: Mutex::new(Some(io)),
             ..Transport::default()
