@@ -43,11 +43,16 @@ pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Dur
                 }
             }
             in_reactor.store(false, SeqCst);
-            let yielded = lock.take_request();
+            if lock.take_request() {
+                // The requester is parked (a `block_on` thread, woken here) or busy and about
+                // to poll (a worker).
+                lock.yield_to_requester();
+                return true;
+            }
             // We come back here whenever we run out of work; until then the 61-tick polls
             // of busy workers see I/O. Threads that stop driving call `stop_driving`.
             lock.release_keeping_standby();
-            yielded
+            false
         }
         None => {
             match timeout {

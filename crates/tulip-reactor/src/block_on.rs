@@ -86,6 +86,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let cx = &mut Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let reactor = Reactor::get();
+    // We release the reactor quietly while we come back to it; when we return (or unwind)
+    // we stop driving, so the threads on standby must hear of it.
+    let _hand_off = HandOff(reactor);
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return v;
@@ -122,14 +125,31 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
                         break true;
                     }
                 };
-                drop(lock);
                 if yielded {
+                    lock.yield_to_requester();
                     reactor.standby(&parker);
                     parker.park_timeout(YIELD_PAUSE);
+                } else {
+                    // We poll our future and come straight back.
+                    lock.release_keeping_standby();
                 }
             }
-            None => parker.park(),
+            None => {
+                // Another thread drives. If it sits idle in epoll it would forward each of
+                // our events across threads; ask it to leave the reactor to us.
+                reactor.request_for(&parker);
+                parker.park();
+            }
         }
+    }
+}
+
+/// Hands the reactor over when `block_on` returns or unwinds.
+struct HandOff(&'static Reactor);
+
+impl Drop for HandOff {
+    fn drop(&mut self) {
+        self.0.hand_off();
     }
 }
 

@@ -44,9 +44,12 @@ pub struct Reactor {
     standby: Mutex<Vec<parking::Unparker>>,
     /// Whether `standby` may be non-empty, so releasing the lock skips the mutex when not.
     has_standby: AtomicBool,
-    /// A busy thread asked the idle thread blocked in epoll to leave the reactor to it (see
+    /// A thread asked the idle thread blocked in epoll to leave the reactor to it (see
     /// [`Reactor::request`]).
     requested: AtomicBool,
+    /// The requester to wake at the hand-over, when it parks meanwhile
+    /// ([`Reactor::request_for`]).
+    requester: Mutex<Option<parking::Unparker>>,
 }
 
 struct DriverState {
@@ -76,6 +79,7 @@ impl Reactor {
             standby: Mutex::new(Vec::new()),
             has_standby: AtomicBool::new(false),
             requested: AtomicBool::new(false),
+            requester: Mutex::new(None),
         }
     }
 
@@ -113,6 +117,17 @@ impl Reactor {
         {
             self.notify();
         }
+    }
+
+    /// [`Reactor::request`] for a thread that parks on `parker` until it can drive (a
+    /// `block_on` thread): the holder's [`ReactorLock::yield_to_requester`] unparks it, and
+    /// only it, so that other idle threads on standby do not race it for the lock.
+    pub fn request_for(&self, parker: &parking::Parker) {
+        if self.wait_deadline.load(Ordering::SeqCst) == NOT_WAITING {
+            return;
+        }
+        *self.requester.lock().unwrap_or_else(|e| e.into_inner()) = Some(parker.unparker());
+        self.request();
     }
 
     /// Puts `parker` on standby without trying the lock: it is unparked when the lock is
@@ -272,6 +287,20 @@ impl ReactorLock<'_> {
         r.requested.load(Ordering::Relaxed) && r.requested.swap(false, Ordering::SeqCst)
     }
 
+    /// Releases the lock after [`take_request`](ReactorLock::take_request) said a thread
+    /// asked for it: wakes that thread if it parked ([`Reactor::request_for`]), and no
+    /// standby thread, so that the requester gets the lock rather than another idle thread.
+    /// The caller should then stay away for a moment ([`Reactor::standby`] with a timed
+    /// park): the requester drives next.
+    pub fn yield_to_requester(self) {
+        let r = self.reactor;
+        let requester = r.requester.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.release_keeping_standby();
+        if let Some(u) = requester {
+            u.unpark();
+        }
+    }
+
     /// Releases the lock without waking the threads on standby.
     ///
     /// For a caller that promises to come back: an executor worker that leaves the reactor
@@ -357,6 +386,37 @@ mod tests {
         }
         r.request();
         assert_eq!(holder.join().unwrap(), (true, false));
+    }
+
+    #[test]
+    fn a_yield_wakes_the_parked_requester_and_no_standby_thread() {
+        let r = reactor();
+        let (requester, _) = parking::pair();
+        let (bystander, _) = parking::pair();
+        let mut lock = r.try_lock().unwrap();
+        assert!(r.try_lock_or_standby(&bystander).is_none());
+        let holder = std::thread::spawn(move || {
+            let t = Instant::now();
+            lock.react(Some(Duration::from_secs(30))).unwrap();
+            assert!(t.elapsed() < Duration::from_secs(20), "not interrupted");
+            assert!(lock.take_request());
+            lock.yield_to_requester();
+        });
+        while r.wait_deadline.load(Ordering::SeqCst) == NOT_WAITING {
+            std::thread::yield_now();
+        }
+        r.request_for(&requester);
+        assert!(
+            requester.park_timeout(Duration::from_secs(10)),
+            "requester not woken"
+        );
+        holder.join().unwrap();
+        assert!(
+            !bystander.park_timeout(Duration::from_millis(20)),
+            "bystander woken"
+        );
+        let lock = r.try_lock().expect("the lock was released");
+        lock.release_keeping_standby();
     }
 
     #[test]
