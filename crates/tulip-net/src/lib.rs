@@ -65,6 +65,7 @@
 
 mod addr;
 mod connect;
+mod maybe_tls;
 mod rt;
 mod server;
 mod split;
@@ -76,6 +77,7 @@ mod unix;
 
 pub use addr::Address;
 pub use connect::{ConnectOptions, HAPPY_EYEBALLS_DELAY, happy_eyeballs, lookup_host};
+pub use maybe_tls::MaybeTlsStream;
 pub use server::Server;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};
 pub use stream::{

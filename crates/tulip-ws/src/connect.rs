@@ -5,87 +5,16 @@
 //! raced with Happy Eyeballs under [`ClientOptions::connect_timeout`]. `wss://` goes through
 //! tulip-tls with SNI set to the URL's host (the `tls` feature).
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use futures_lite::io::{AsyncRead, AsyncWrite};
 use tulip_net::TcpStream;
 
 use crate::client::{ClientOptions, Negotiated, client_handshake, parse_url};
 use crate::error::{Error, Result};
 use crate::socket::WebSocket;
 
-/// The connection under a WebSocket from [`ws_connect`]: plain TCP, or TLS over TCP.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ClientStream {
-    /// A `ws://` connection.
-    Plain(TcpStream),
-    /// A `wss://` connection (boxed: a TLS session is large).
-    #[cfg(feature = "tls")]
-    Tls(Box<tulip_tls::TlsStream<TcpStream>>),
-}
-
-impl ClientStream {
-    /// The TCP connection underneath (for addresses and socket options).
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            ClientStream::Plain(s) => s,
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => s.get_ref(),
-        }
-    }
-
-    /// Whether the connection is encrypted.
-    pub fn is_tls(&self) -> bool {
-        !matches!(self, ClientStream::Plain(_))
-    }
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
-        }
-    }
-}
+/// The connection under a WebSocket from [`ws_connect`]: plain TCP (`ws://`), or TLS over
+/// TCP (`wss://`, with the `tls` feature). tulip-net's [`MaybeTlsStream`](tulip_net::MaybeTlsStream),
+/// which the HTTP client uses too.
+pub type ClientStream = tulip_net::MaybeTlsStream;
 
 /// Connects to a WebSocket URL with default options (no subprotocol, no compression).
 ///

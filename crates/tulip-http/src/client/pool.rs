@@ -8,69 +8,17 @@
 //! dropped instead of failing the request (aiohttp's ServerDisconnectedError on reuse).
 
 use std::collections::HashMap;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncRead, AsyncWrite, future};
-use tulip_net::TcpStream;
+use futures_lite::future;
 use tulip_sync::Semaphore;
 
 use crate::proto::conn::Conn;
 
-/// The byte stream under a client connection.
-#[derive(Debug)]
-pub(crate) enum Transport {
-    Plain(TcpStream),
-    #[cfg(feature = "tls")]
-    Tls(Box<tulip_tls::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Transport {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Transport {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_close(cx),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => Pin::new(&mut **s).poll_close(cx),
-        }
-    }
-}
+/// The byte stream under a client connection: plain TCP or TLS (tulip-net's, shared with
+/// tulip-ws's `ws_connect`).
+pub(crate) type Transport = tulip_net::MaybeTlsStream;
 
 pub(crate) type Key = (bool, String, u16);
 
