@@ -19,14 +19,35 @@ use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 /// within a few dozen task polls; the bound only matters if it vanished meanwhile.
 const YIELD_PAUSE: Duration = Duration::from_millis(5);
 
+/// How [`wait`] releases the reactor after driving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// Without waking the threads on standby: for a runtime worker, which comes back to the
+    /// reactor when it runs out of work and polls it every 61 tasks meanwhile. (A task that
+    /// blocks its worker thread delays I/O for the tasks parked elsewhere until it returns,
+    /// as in tokio; the cost of the alternative, a standby wake-up per event batch, was what
+    /// made TCP echo 1.6x slower.)
+    Quiet,
+    /// Waking them: for a local executor's thread, which runs `!Send` user code that may well
+    /// block it (asyncio's single-thread model), so another thread must be free to drive.
+    HandOff,
+}
+
 /// Blocks the calling idle thread until `parker` is unparked, or (if it got to drive the
 /// reactor) until I/O or a timer woke something, or at most `timeout`.
 ///
 /// Returns true when it drove the reactor and a busy thread [asked for
 /// it](Reactor::request): the caller, if it still has nothing to do, should call
 /// [`pause_after_yield`] instead of waiting again, or it would take the reactor straight back.
+///
+/// `release` says how to let go of the reactor after driving it: see [`Release`].
 #[must_use]
-pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Duration>) -> bool {
+pub(crate) fn wait(
+    parker: &Parker,
+    in_reactor: &AtomicBool,
+    timeout: Option<Duration>,
+    release: Release,
+) -> bool {
     let reactor = Reactor::get();
     // On standby when another thread drives: its release unparks us to take over.
     match reactor.try_lock_or_standby(parker) {
@@ -49,9 +70,10 @@ pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Dur
                 lock.yield_to_requester();
                 return true;
             }
-            // We come back here whenever we run out of work; until then the 61-tick polls
-            // of busy workers see I/O. Threads that stop driving call `stop_driving`.
-            lock.release_keeping_standby();
+            match release {
+                Release::Quiet => lock.release_keeping_standby(),
+                Release::HandOff => drop(lock),
+            }
             false
         }
         None => {
@@ -66,15 +88,14 @@ pub(crate) fn wait(parker: &Parker, in_reactor: &AtomicBool, timeout: Option<Dur
     }
 }
 
-/// Stays away from the reactor for a while after [`wait`] gave it up on request: on standby
-/// (a hand-off wakes us) and woken early by work, but never taking the lock back at once.
+/// Stays away from the reactor for a while after [`wait`] gave it up on request: woken early
+/// by work, but not on standby (the requester's releases must not call us back at once).
 pub(crate) fn pause_after_yield(parker: &Parker) {
-    Reactor::get().standby(parker);
     parker.park_timeout(YIELD_PAUSE);
 }
 
-/// Called by a thread that used [`wait`] and will not come back to it (a worker that exits, a
-/// local executor whose future completed): hands the reactor to a thread on standby.
+/// Called by a worker that exits: it released the reactor quietly ([`Release::Quiet`]) and
+/// will not come back, so a thread on standby must take over.
 pub(crate) fn stop_driving() {
     Reactor::get().hand_off();
 }
@@ -97,13 +118,15 @@ pub(crate) fn wake(unparker: &parking::Unparker, in_reactor: &AtomicBool) {
 /// Processes ready I/O and due timers without blocking, for a busy thread that comes back
 /// here regularly. When an idle thread sits in epoll instead, it is asked to leave the
 /// reactor to us: we run the tasks, so we should see their events first-hand.
-pub(crate) fn poll_nonblocking() {
+pub(crate) fn poll_nonblocking(release: Release) {
     let reactor = Reactor::get();
     match reactor.try_lock() {
         Some(mut lock) => {
             let _ = lock.react(Some(Duration::ZERO));
-            // We come back within a few dozen polls: no need to wake a standby thread.
-            lock.release_keeping_standby();
+            match release {
+                Release::Quiet => lock.release_keeping_standby(),
+                Release::HandOff => drop(lock),
+            }
         }
         None => reactor.request(),
     }

@@ -258,15 +258,6 @@ impl Wake for MainWaker {
     }
 }
 
-/// Hands the reactor over when a driving `run_until` ends.
-struct StopDriving;
-
-impl Drop for StopDriving {
-    fn drop(&mut self) {
-        crate::driver::stop_driving();
-    }
-}
-
 /// Restores the previous `CURRENT` (invariant 1).
 struct Restore(*const LocalCtx);
 
@@ -287,9 +278,6 @@ pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
 fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let prev = CURRENT.with(|c| c.replace(ctx));
     let _restore = Restore(prev);
-    // `driver::wait` releases the reactor keeping its standby threads asleep; when we return
-    // (or unwind) we stop driving, so they must hear of it.
-    let _stop = drive_io.then_some(StopDriving);
     let main = Arc::new(MainWaker {
         woken: AtomicBool::new(true),
         shared: ctx.shared.clone(),
@@ -315,7 +303,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             tick = tick.wrapping_add(1);
             let r = if tick % REMOTE_INTERVAL == 0 {
                 if drive_io {
-                    crate::driver::poll_nonblocking();
+                    crate::driver::poll_nonblocking(crate::driver::Release::HandOff);
                 }
                 ctx.shared
                     .remote
@@ -340,7 +328,12 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             if std::mem::take(&mut yielded) {
                 crate::driver::pause_after_yield(&ctx.parker);
             } else {
-                yielded = crate::driver::wait(&ctx.parker, &ctx.shared.in_reactor, None);
+                yielded = crate::driver::wait(
+                    &ctx.parker,
+                    &ctx.shared.in_reactor,
+                    None,
+                    crate::driver::Release::HandOff,
+                );
             }
         } else {
             ctx.parker.park();

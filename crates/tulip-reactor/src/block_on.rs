@@ -86,9 +86,6 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let cx = &mut Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let reactor = Reactor::get();
-    // We release the reactor quietly while we come back to it; when we return (or unwind)
-    // we stop driving, so the threads on standby must hear of it.
-    let _hand_off = HandOff(reactor);
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return v;
@@ -127,11 +124,13 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
                 };
                 if yielded {
                     lock.yield_to_requester();
-                    reactor.standby(&parker);
+                    // Not on standby: a release by the requester must not call us back.
                     parker.park_timeout(YIELD_PAUSE);
                 } else {
-                    // We poll our future and come straight back.
-                    lock.release_keeping_standby();
+                    // A normal release, waking the threads on standby: we are about to poll
+                    // our future, and nothing bounds how long that takes (it may even block
+                    // the thread), so another thread must be free to drive meanwhile.
+                    drop(lock);
                 }
             }
             None => {
@@ -141,15 +140,6 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
                 parker.park();
             }
         }
-    }
-}
-
-/// Hands the reactor over when `block_on` returns or unwinds.
-struct HandOff(&'static Reactor);
-
-impl Drop for HandOff {
-    fn drop(&mut self) {
-        self.0.hand_off();
     }
 }
 

@@ -131,9 +131,8 @@ impl Reactor {
     }
 
     /// Puts `parker` on standby without trying the lock: it is unparked when the lock is
-    /// next released normally or [handed off](Reactor::hand_off). For a thread that has just
-    /// given the reactor up on [request](Reactor::request): it must not take it straight back.
-    pub fn standby(&self, parker: &parking::Parker) {
+    /// next released normally or [handed off](Reactor::hand_off).
+    fn standby(&self, parker: &parking::Parker) {
         let mut standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
         if !standby.iter().any(|u| u.will_unpark(parker)) {
             standby.push(parker.unparker());
@@ -280,8 +279,8 @@ impl ReactorLock<'_> {
 
 impl ReactorLock<'_> {
     /// Whether a busy thread asked for the reactor (see [`Reactor::request`]); clears the
-    /// request. A holder that sees `true` should release the lock and go on
-    /// [standby](Reactor::standby) instead of driving again.
+    /// request. A holder that sees `true` should
+    /// [yield to the requester](ReactorLock::yield_to_requester) instead of driving again.
     pub fn take_request(&self) -> bool {
         let r = self.reactor;
         r.requested.load(Ordering::Relaxed) && r.requested.swap(false, Ordering::SeqCst)
@@ -290,8 +289,8 @@ impl ReactorLock<'_> {
     /// Releases the lock after [`take_request`](ReactorLock::take_request) said a thread
     /// asked for it: wakes that thread if it parked ([`Reactor::request_for`]), and no
     /// standby thread, so that the requester gets the lock rather than another idle thread.
-    /// The caller should then stay away for a moment ([`Reactor::standby`] with a timed
-    /// park): the requester drives next.
+    /// The caller should then stay away for a moment (a timed park, not on standby): the
+    /// requester drives next.
     pub fn yield_to_requester(self) {
         let r = self.reactor;
         let requester = r.requester.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -157,7 +157,7 @@ impl Worker {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % GLOBAL_INTERVAL == 0 {
-                crate::driver::poll_nonblocking();
+                crate::driver::poll_nonblocking(crate::driver::Release::Quiet);
             }
             if let Some(r) = self.next_task(tick) {
                 self.run_task(r);
@@ -282,7 +282,12 @@ impl Worker {
             if std::mem::take(&mut yielded) {
                 crate::driver::pause_after_yield(&self.parker);
             } else {
-                yielded = crate::driver::wait(&self.parker, &remote.in_reactor, None);
+                yielded = crate::driver::wait(
+                    &self.parker,
+                    &remote.in_reactor,
+                    None,
+                    crate::driver::Release::Quiet,
+                );
             }
             if shared.shutdown.load(Acquire) {
                 break;

@@ -77,3 +77,35 @@ fn many_threads_share_the_reactor_without_stalling() {
     done.sort();
     assert_eq!(done, [0, 1, 2, 3, 4, 5]);
 }
+
+/// A `block_on` whose future blocks its thread (a synchronous `accept`, say) must not leave
+/// another `block_on` thread's timers undriven: the waiting thread gets the reactor either by
+/// asking the driver for it (`Reactor::request_for`) or from the driver's normal release
+/// before it polls its future. (The suite hung in tulip-tls's tests when that release was
+/// quiet and the request happened to miss the driver; this test covers the two paths
+/// together, it cannot force that interleaving.)
+#[test]
+fn a_thread_blocking_inside_block_on_does_not_stall_another() {
+    use std::time::{Duration, Instant};
+    for _ in 0..3 {
+        let blocker = std::thread::spawn(|| {
+            tulip_reactor::block_on(async {
+                tulip_reactor::sleep(Duration::from_millis(5)).await;
+                // Blocks the thread right after it drove the reactor for its own timer.
+                std::thread::sleep(Duration::from_millis(1200));
+            })
+        });
+        let t = Instant::now();
+        tulip_reactor::block_on(async {
+            for _ in 0..20 {
+                tulip_reactor::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        let took = t.elapsed();
+        blocker.join().unwrap();
+        assert!(
+            took < Duration::from_millis(900),
+            "timers stalled for {took:?}"
+        );
+    }
+}
