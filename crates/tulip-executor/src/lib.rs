@@ -79,7 +79,7 @@ pub use runtime::{Handle, Runtime, TimerHandle};
 pub use task::{JoinError, Task, TaskId, TaskInfo};
 #[cfg(not(loom))]
 pub use toolkit::{
-    AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,
-    ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2,
-    gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
+    AsCompleted, AsCompletedTimeout, CountsAsFailure, Failure, Gather, GroupError, GroupSpawner,
+    GroupTask, ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather,
+    gather2, gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
