@@ -20,10 +20,17 @@
 //!
 //! # Features
 //!
+//! Each feature brings exactly what it names (every internal crate is a dependency with
+//! `default-features = false`; `cargo xtask test` checks each set against an allow-list):
+//!
 //! - `sync`, `net`, `process` (default): the asyncio core.
-//! - `tls`: rustls-based TLS for streams (pulls rustls and ring).
-//! - `http`: the HTTP/1.1 server and client (implies `net`).
-//! - `ws`: WebSockets (implies `http`).
+//! - `tls`: rustls-based TLS for streams (pulls rustls and ring); with `http`, HTTPS for the
+//!   client and TLS serving; with `ws`, `wss://`.
+//! - `http`: the HTTP/1.1 server and client (implies `net`), without TLS, JSON or gzip.
+//! - `json`: `Request::json` / `Response::json` through serde_json (implies `http`).
+//! - `gzip`: gzip response compression and gzip/deflate decoding in the client, through
+//!   flate2 (implies `http`).
+//! - `ws`: WebSockets, `ws_connect` and `WebSocketResponse` routes (implies `http`).
 //! - `full`: all of the above.
 //!
 //! # Examples

@@ -298,7 +298,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to ask for and undo gzip/deflate content encoding (default on).
+    /// Whether to ask for and undo gzip/deflate content encoding (default on; needs the
+    /// `gzip` feature, without which the client neither asks for nor undoes any coding).
     pub fn decompress(mut self, on: bool) -> ClientBuilder {
         self.config.decompress = on;
         self
@@ -332,7 +333,9 @@ impl ClientBuilder {
             return Err(e);
         }
         let mut config = self.config;
-        if config.decompress && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
+        if cfg!(feature = "gzip")
+            && config.decompress
+            && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
             config.default_headers.insert(
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static("gzip, deflate"),
