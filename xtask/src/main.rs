@@ -3,9 +3,11 @@
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
 //! - `bench [--quick] [FILTER..]`: tulip beside its peers, one run, medians and ratios.
 //! - `layering`: the dependency allow-lists alone (part of `test`).
+//! - `tidy`: the docs checks alone (part of `test`): the codemap names every module file.
 //! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
 
 mod layering;
+mod tidy;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         "test" => test(&rest),
         "bench" => bench(&rest),
         "layering" => layering::check(),
+        "tidy" => tidy::check(),
         "conformance" => script("conformance", &rest),
         "fuzz" => script("fuzz", &rest),
         "soak" => script("soak", &rest),
@@ -106,6 +109,7 @@ fn test(extra: &[String]) -> Result {
     run("cargo doc", doc)?;
 
     layering::check()?;
+    tidy::check()?;
     examples()?;
     Ok(())
 }

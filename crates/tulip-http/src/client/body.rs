@@ -7,7 +7,6 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_lite::Stream;
 
-
 /// A request body: nothing, bytes (replayable for redirects and retries), or a stream of
 /// chunks sent with `Transfer-Encoding: chunked` (sent once, never replayed).
 pub(crate) enum ReqBody {
@@ -82,7 +81,9 @@ mod decompress {
         /// From a `Content-Encoding` value, if it is one we undo.
         pub(crate) fn for_encoding(enc: &str) -> Option<Decompress> {
             match enc.trim().to_ascii_lowercase().as_str() {
-                "gzip" | "x-gzip" => Some(Decompress::Gzip(flate2::write::GzDecoder::new(Vec::new()))),
+                "gzip" | "x-gzip" => {
+                    Some(Decompress::Gzip(flate2::write::GzDecoder::new(Vec::new())))
+                }
                 "deflate" => Some(Decompress::Deflate(None)),
                 _ => None,
             }
@@ -173,8 +174,8 @@ mod decompress {
 mod tests {
     use super::*;
     use flate2::Compression;
-    use std::io::Write;
     use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+    use std::io::Write;
 
     fn roundtrip(enc: &str, compressed: Vec<u8>, original: &[u8]) {
         let mut d = Decompress::for_encoding(enc).unwrap();

@@ -335,7 +335,8 @@ impl ClientBuilder {
         let mut config = self.config;
         if cfg!(feature = "gzip")
             && config.decompress
-            && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
+            && !config.default_headers.contains_key(header::ACCEPT_ENCODING)
+        {
             config.default_headers.insert(
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static("gzip, deflate"),
