@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tulip_http::http::StatusCode;
+use tulip_http::StatusCode;
 use tulip_http::{OnUpgrade, Request, Response, Upgraded};
 
 use crate::config::{Config, Role};

@@ -64,8 +64,8 @@ impl fmt::Debug for Decompress {
     }
 }
 
-fn decode_err(_: io::Error) -> Error {
-    Error::new(Kind::Decode, "corrupt compressed body")
+fn decode_err(e: io::Error) -> Error {
+    Error::new(Kind::Decode, "corrupt compressed body").with_cause(e)
 }
 
 impl Decompress {

@@ -26,7 +26,7 @@ pub use pool::PoolStats;
 pub use request::RequestBuilder;
 pub use response::ClientResponse;
 
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use pool::{Pool, PoolConfig};
 
 /// Client-wide timeouts (aiohttp's `ClientTimeout`). `None` disables one.
@@ -218,21 +218,32 @@ impl ClientBuilder {
     pub fn base_url(mut self, url: &str) -> ClientBuilder {
         match url::Target::parse(url) {
             Ok(t) => self.config.base_url = Some(t),
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
         self
     }
 
-    /// A header sent with every request (a request's own header of the same name wins).
-    pub fn default_header(mut self, name: &str, value: &str) -> ClientBuilder {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => {
+    /// A header sent with every request (a request's own header of the same name wins):
+    /// typed or strings, as [`RequestBuilder::header`].
+    ///
+    /// An invalid name or value makes [`try_build`](ClientBuilder::try_build) fail with
+    /// [`Error::is_user`] (and [`build`](ClientBuilder::build) panic).
+    pub fn default_header<K, V>(mut self, name: K, value: V) -> ClientBuilder
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        match crate::error::header_pair(name, value) {
+            Ok((n, v)) => {
                 self.config.default_headers.insert(n, v);
             }
-            _ => self.error = Some(Error::new(Kind::User, "invalid default header")),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
         self
     }

@@ -153,7 +153,8 @@ impl Body {
     /// Not cancel-safe, like [`bytes`](Body::bytes).
     pub async fn text(&mut self) -> Result<String, Error> {
         let b = self.bytes().await?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::new(Kind::Decode, "body is not UTF-8"))
+        String::from_utf8(b.to_vec())
+            .map_err(|e| Error::new(Kind::Decode, "body is not UTF-8").with_cause(e))
     }
 
     /// Reads the whole body as JSON.
@@ -165,7 +166,7 @@ impl Body {
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
         let b = self.bytes().await?;
         serde_json::from_slice(&b)
-            .map_err(|_| Error::new(Kind::Decode, "body is not the expected JSON"))
+            .map_err(|e| Error::new(Kind::Decode, "body is not the expected JSON").with_cause(e))
     }
 
     /// Reads the whole body as an `application/x-www-form-urlencoded` form.

@@ -208,8 +208,8 @@ struct GzipStream {
     enc: Option<GzEncoder<Vec<u8>>>,
 }
 
-fn deflate_err(_: std::io::Error) -> Error {
-    Error::new(Kind::User, "gzip encoder failed")
+fn deflate_err(e: std::io::Error) -> Error {
+    Error::new(Kind::Io, "gzip encoder failed").with_cause(e)
 }
 
 impl Stream for GzipStream {

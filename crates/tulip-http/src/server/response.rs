@@ -38,10 +38,18 @@ impl fmt::Debug for ResponseBody {
 /// # Examples
 ///
 /// ```
-/// use tulip_http::Response;
-/// let r = Response::text("hi").with_status(http::StatusCode::CREATED).with_header("x-a", "b");
-/// assert_eq!(r.status(), http::StatusCode::CREATED);
-/// assert_eq!(r.headers()["x-a"], "b");
+/// use tulip_http::{HeaderValue, Response, StatusCode, header};
+///
+/// let r = Response::text("hi")
+///     .with_status(StatusCode::CREATED)
+///     .with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// assert_eq!(r.status(), StatusCode::CREATED);
+/// assert_eq!(r.headers()["cache-control"], "no-store");
+///
+/// // Names and values from strings are checked: an invalid one is an error, not dropped.
+/// let user_input = "line\nbreak";
+/// let err = Response::text("hi").try_with_header("x-note", user_input).unwrap_err();
+/// assert!(err.is_user());
 /// ```
 #[derive(Debug)]
 pub struct Response {
@@ -147,7 +155,10 @@ impl Response {
     {
         Response::streaming(|w| f(EventSender { w }))
             .with_content_type(HeaderValue::from_static("text/event-stream"))
-            .with_header("cache-control", "no-cache")
+            .with_header(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            )
     }
 
     /// The status code.
@@ -176,19 +187,37 @@ impl Response {
         &mut self.headers
     }
 
-    /// Appends a header; invalid names or values are ignored (and logged).
-    pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) if n == http::header::CONTENT_TYPE => self.content_type = Some(v),
-            (Ok(n), Ok(v)) => {
-                self.headers.append(n, v);
-            }
-            _ => log::warn!("ignoring invalid response header {name:?}"),
+    /// Appends a header (`content-type` replaces the content type instead).
+    ///
+    /// Takes the typed name and value, which cannot be invalid: constants such as
+    /// [`header::CACHE_CONTROL`](crate::header::CACHE_CONTROL) and
+    /// [`HeaderValue::from_static`](crate::HeaderValue::from_static). For names or values
+    /// built from strings at run time use [`try_with_header`](Response::try_with_header).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
+        if name == http::header::CONTENT_TYPE {
+            self.content_type = Some(value);
+        } else {
+            self.headers.append(name, value);
         }
         self
+    }
+
+    /// Appends a header given as strings (or any type the `http` crate converts from),
+    /// checking the name and the value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] for a name or a value that is not valid in HTTP (a newline, a
+    /// space in the name...); the `http` crate's error is its [`source`](std::error::Error::source).
+    pub fn try_with_header<K, V>(self, name: K, value: V) -> Result<Response, Error>
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let (name, value) = crate::error::header_pair(name, value)?;
+        Ok(self.with_header(name, value))
     }
 
     /// The content type, if set.
@@ -203,10 +232,16 @@ impl Response {
     }
 
     /// Adds a `Set-Cookie` header.
-    pub fn set_cookie(&mut self, cookie: &Cookie) {
-        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-            self.headers.append(http::header::SET_COOKIE, v);
-        }
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] when the cookie's text is not a valid header value (a newline or
+    /// another control character in its name, value or path); nothing is added then.
+    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), Error> {
+        let value = HeaderValue::try_from(cookie.to_string())
+            .map_err(|e| Error::new(Kind::User, "invalid cookie").with_cause(e))?;
+        self.headers.append(http::header::SET_COOKIE, value);
+        Ok(())
     }
 
     /// Asks the server to close the connection after this response.
