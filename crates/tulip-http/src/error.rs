@@ -218,6 +218,12 @@ impl Error {
         Error::new(Kind::Timeout, what).with_cause(io::Error::from(io::ErrorKind::TimedOut))
     }
 
+    /// The peer closed the connection mid-message: an `io::Error` of kind `UnexpectedEof` is
+    /// the cause.
+    pub(crate) fn incomplete(what: &'static str) -> Error {
+        Error::new(Kind::Incomplete, what).with_cause(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+
     /// Sets the cause.
     pub(crate) fn with_cause(
         mut self,
@@ -338,7 +344,12 @@ impl Error {
         if let Some(d) = self.inner.detail {
             return d.to_owned();
         }
-        if let Some(io) = self.io_cause() {
+        if self.inner.phase == Some(Phase::Resolve) && self.inner.kind == Kind::Connect {
+            // The resolver's errors have no useful kind ("uncategorized"); the cause has
+            // its words.
+            return "the name did not resolve".to_owned();
+        }
+        if let Some(io) = self.io_cause().filter(|e| e.kind() != io::ErrorKind::Other) {
             return io.kind().to_string();
         }
         match self.inner.kind {
@@ -563,7 +574,7 @@ mod tests {
             .at("h:1");
         assert_eq!(
             Chain(&e).to_string(),
-            "sending the request to h:1 failed: other error: boom"
+            "sending the request to h:1 failed: i/o error: boom"
         );
     }
 

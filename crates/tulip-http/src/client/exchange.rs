@@ -384,14 +384,12 @@ async fn round_trip(
         let conn = &mut pc.conn;
         match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
             Ok(0) if got_any => {
-                return Err(head_late(Error::new(
-                    Kind::Incomplete,
+                return Err(head_late(Error::incomplete(
                     "connection closed inside the response head",
                 )));
             }
             Ok(0) => {
-                return Err(head_early(Error::new(
-                    Kind::Incomplete,
+                return Err(head_early(Error::incomplete(
                     "connection closed before the response",
                 )));
             }

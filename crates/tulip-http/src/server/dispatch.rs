@@ -235,10 +235,7 @@ impl<I: Io> Dispatcher<I> {
                 match self.conn.poll_read_more(cx, deadline) {
                     Poll::Ready(Ok(0)) if self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(Error::new(
-                            Kind::Incomplete,
-                            "closed inside a head",
-                        )));
+                        return Poll::Ready(Err(Error::incomplete("closed inside a head")));
                     }
                     // Parsing again only pays when a line ended in the new bytes.
                     Poll::Ready(Ok(_)) => {
@@ -781,10 +778,7 @@ impl<I: Io> Dispatcher<I> {
                         let deadline = body_deadline(&cfg, pump.started, pump.received);
                         match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
                             Ok(0) => {
-                                return Poll::Ready(Err(Error::new(
-                                    Kind::Incomplete,
-                                    "closed inside a body",
-                                )));
+                                return Poll::Ready(Err(Error::incomplete("closed inside a body")));
                             }
                             Ok(_) => {}
                             Err(e) => return Poll::Ready(Err(e)),

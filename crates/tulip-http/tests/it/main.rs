@@ -5,6 +5,7 @@ mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod errors;
 mod malformed;
 mod peers;
 mod prop;
