@@ -73,6 +73,7 @@ pub(crate) enum Phase {
     /// Client: the TCP connect.
     Connect,
     /// Client: the TLS handshake.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsHandshake,
     /// Client: writing the request head and body.
     SendRequest,

@@ -221,7 +221,10 @@ impl Future for PendingWebSocket {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(u)) => u,
             Poll::Ready(Err(e)) => {
-                return Poll::Ready(Err(Error::handshake(format!("upgrade failed: {e}"))));
+                return Poll::Ready(Err(Error::handshake_caused(
+                    "the HTTP server did not hand the connection over",
+                    e,
+                )));
             }
         };
         let Some(up) = self.upgrade.take() else {

@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use super::body::ReqBody;
 use super::url::Target;
 use super::{Client, ClientResponse, Timeouts};
-use crate::error::{Error, Kind};
+use crate::error::Error;
 
 /// A request being built; [`RequestBuilder::send`] sends it.
 #[derive(Debug)]
@@ -49,10 +49,6 @@ impl RequestBuilder {
             timeouts,
             max_redirects,
         }
-    }
-
-    fn fail(self, context: &'static str) -> RequestBuilder {
-        self.fail_with(Error::new(Kind::User, context))
     }
 
     /// Records the builder's first error; `send` returns it.
@@ -129,7 +125,10 @@ impl RequestBuilder {
     pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(v) => self.body(v).default_type("application/json"),
-            Err(_) => self.fail("value does not serialize to JSON"),
+            Err(e) => self.fail_with(
+                Error::new(crate::error::Kind::User, "value does not serialize to JSON")
+                    .with_cause(e),
+            ),
         }
     }
 
