@@ -125,7 +125,7 @@ impl Phase {
 }
 
 #[derive(Clone)]
-struct Inner {
+struct Repr {
     kind: Kind,
     phase: Option<Phase>,
     /// The host:port, URL, address or path the error concerns.
@@ -170,13 +170,13 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Error {
-    inner: Box<Inner>,
+    inner: Box<Repr>,
 }
 
 impl Error {
     pub(crate) fn new(kind: Kind, detail: &'static str) -> Error {
         Error {
-            inner: Box::new(Inner {
+            inner: Box::new(Repr {
                 kind,
                 phase: None,
                 place: None,
@@ -189,7 +189,7 @@ impl Error {
     /// An error whose kind says it all; the cause or the phase give the rest.
     pub(crate) fn bare(kind: Kind) -> Error {
         Error {
-            inner: Box::new(Inner {
+            inner: Box::new(Repr {
                 kind,
                 phase: None,
                 place: None,

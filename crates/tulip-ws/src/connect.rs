@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tulip_net::TcpStream;
 
 use crate::client::{ClientOptions, Negotiated, client_handshake, parse_url};
-use crate::error::{Error, Phase, Result};
+use crate::error::{DialStep, Error, Result};
 use crate::socket::WebSocket;
 
 /// The connection under a WebSocket from [`ws_connect`]: plain TCP (`ws://`), or TLS over
@@ -83,7 +83,7 @@ pub async fn ws_connect_with(
     let stream = if target.secure {
         secure(tcp, target.host, options)
             .await
-            .map_err(|e| Error::connect(Phase::TlsHandshake, place, e))?
+            .map_err(|e| Error::connect(DialStep::TlsHandshake, place, e))?
     } else {
         ClientStream::Plain(tcp)
     };
@@ -95,17 +95,17 @@ async fn dial(
     host: &str,
     port: u16,
     limit: Option<Duration>,
-) -> std::result::Result<TcpStream, (Phase, io::Error)> {
+) -> std::result::Result<TcpStream, (DialStep, io::Error)> {
     let deadline = limit.map(|d| (Instant::now() + d, d));
     let addrs = within(deadline, tulip_net::lookup_host(host, port))
         .await
-        .map_err(|e| (Phase::Resolve, e))?;
+        .map_err(|e| (DialStep::Resolve, e))?;
     let tcp = within(
         deadline,
         tulip_net::happy_eyeballs(addrs, tulip_net::HAPPY_EYEBALLS_DELAY, TcpStream::connect),
     )
     .await
-    .map_err(|e| (Phase::Connect, e))?;
+    .map_err(|e| (DialStep::Connect, e))?;
     // As tulip-net's `ConnectOptions` does by default: small frames must not wait for Nagle.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)

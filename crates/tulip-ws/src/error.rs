@@ -97,7 +97,7 @@ enum Kind {
     Io(io::Error),
     /// Dialing failed: `phase` of connecting to `place` (`host:port`).
     Connect {
-        phase: Phase,
+        phase: DialStep,
         place: String,
         source: io::Error,
     },
@@ -111,7 +111,7 @@ enum Kind {
 
 /// The step of [`ws_connect`](crate::ws_connect) that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub(crate) enum DialStep {
     Resolve,
     Connect,
     TlsHandshake,
@@ -143,7 +143,7 @@ impl Error {
     }
 
     /// A failed step of dialing `place`.
-    pub(crate) fn connect(phase: Phase, place: String, source: io::Error) -> Error {
+    pub(crate) fn connect(phase: DialStep, place: String, source: io::Error) -> Error {
         Error {
             kind: Kind::Connect {
                 phase,
@@ -274,15 +274,15 @@ impl fmt::Display for Error {
                 source,
             } => {
                 let step = match phase {
-                    Phase::Resolve => "DNS resolution of",
-                    Phase::Connect => "TCP connect to",
-                    Phase::TlsHandshake => "TLS handshake with",
+                    DialStep::Resolve => "DNS resolution of",
+                    DialStep::Connect => "TCP connect to",
+                    DialStep::TlsHandshake => "TLS handshake with",
                 };
                 write!(f, "websocket connect: {step} {place} failed")?;
                 match (phase, source.kind()) {
                     (_, io::ErrorKind::TimedOut) => f.write_str(": timed out"),
-                    (Phase::Resolve, _) => f.write_str(": the name did not resolve"),
-                    (_, io::ErrorKind::InvalidData) if *phase == Phase::TlsHandshake => f
+                    (DialStep::Resolve, _) => f.write_str(": the name did not resolve"),
+                    (_, io::ErrorKind::InvalidData) if *phase == DialStep::TlsHandshake => f
                         .write_str(
                             ": the server's certificate or TLS parameters were refused (see the \
                              cause; a self-signed or private CA certificate needs \
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn connect_errors_name_the_step_and_keep_the_io_error() {
         let e = Error::connect(
-            Phase::Connect,
+            DialStep::Connect,
             "127.0.0.1:9".into(),
             io::Error::from(io::ErrorKind::ConnectionRefused),
         );

@@ -10,7 +10,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri};
 
 use super::body::{Decompress, ReqBody};
-use super::pool::{Key, PoolConn, Transport};
+use super::pool::{ClientStream, Key, PoolConn};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
 use super::url::Target;
@@ -264,7 +264,7 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
             let stream = within(deadline, tls.connect(&target.host, tcp))
                 .await
                 .map_err(|e| Error::connect(e, Phase::TlsHandshake).at(&place))?;
-            Transport::Tls(Box::new(stream))
+            ClientStream::Tls(Box::new(stream))
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -274,7 +274,7 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
             );
         }
     } else {
-        Transport::Plain(tcp)
+        ClientStream::Plain(tcp)
     };
     inner.pool.stat(|s| s.connects += 1);
     // A request write that makes no progress fails after the read timeout; none when unset.
@@ -401,7 +401,7 @@ async fn round_trip(
     }
 }
 
-async fn flush(conn: &mut Conn<Transport>) -> Result<(), Error> {
+async fn flush(conn: &mut Conn<ClientStream>) -> Result<(), Error> {
     future::poll_fn(|cx| conn.poll_flush(cx)).await
 }
 

@@ -65,7 +65,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct ClientShared {
     pub(crate) config: Config,
     pub(crate) pool: Pool,
 }
@@ -97,7 +97,7 @@ pub(crate) struct Inner {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<ClientShared>,
 }
 
 impl Default for Client {
@@ -350,7 +350,7 @@ impl ClientBuilder {
             );
         }
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientShared {
                 config,
                 pool: Pool::new(self.pool),
             }),

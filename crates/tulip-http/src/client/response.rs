@@ -11,7 +11,7 @@ use http::{StatusCode, Uri, Version};
 use super::Client;
 use super::body::Decompress;
 use super::exchange::read_deadline;
-use super::pool::{Key, PoolConn, Slot};
+use super::pool::{ConnPermit, Key, PoolConn};
 use crate::error::{Error, Kind, Phase};
 use crate::proto::decode::{Decoded, Decoder};
 
@@ -20,7 +20,7 @@ pub(crate) struct BodyState {
     client: Client,
     key: Key,
     /// Held until the body ends or the response is dropped.
-    slot: Option<Slot>,
+    slot: Option<ConnPermit>,
     conn: Option<PoolConn>,
     decoder: Decoder,
     decompress: Option<Decompress>,
@@ -37,7 +37,7 @@ impl BodyState {
     pub(crate) fn new(
         client: Client,
         key: Key,
-        slot: Slot,
+        slot: ConnPermit,
         conn: PoolConn,
         decoder: Decoder,
         decompress: Option<Decompress>,

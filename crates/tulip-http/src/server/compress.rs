@@ -197,7 +197,7 @@ fn add_vary(resp: &mut Response) {
     }
 }
 
-type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+use super::response::BoxStream;
 
 /// Compresses a streamed body piece by piece. Each piece is followed by a sync flush, so what
 /// the handler wrote reaches the client now (SSE), and the only state kept between pieces is

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_lite::Stream;
 use futures_lite::future::poll_fn;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
@@ -17,7 +16,7 @@ use super::ServerConfig;
 use super::app::{BoxFuture, Frozen, HandlerSlot, Next, Terminal};
 use super::body::{Body, Feed};
 use super::request::Request;
-use super::response::{Response, ResponseBody};
+use super::response::{BoxStream, Response, ResponseBody};
 use super::router::{Params, Resolved};
 use super::shutdown::ConnGuard;
 use super::upgrade::{Io, UpgradePromise, Upgraded};
@@ -27,8 +26,6 @@ use crate::proto::conn::Conn;
 use crate::proto::decode::{Decoded, Decoder};
 use crate::proto::encode::Encoder;
 use crate::proto::role::{self, Framing, RequestHead, ResponseHeadParts};
-
-type BoxStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// Pipelined responses are batched until this much is waiting to be written.
 const FLUSH_AT: usize = 64 * 1024;

@@ -17,7 +17,7 @@ use futures_lite::future::poll_fn;
 use tulip_reactor::Async;
 
 use super::app::{App, BoxFuture};
-use super::shutdown::{Shared, ShutdownHandle};
+use super::shutdown::{ShutdownHandle, ShutdownState};
 use super::{ServerConfig, Service};
 use crate::error::{Chain, Error, Phase};
 
@@ -385,7 +385,7 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 }
 
 /// Waits for connections to finish until `timeout`, then forces the rest closed.
-async fn graceful(shared: &Arc<Shared>, timeout: std::time::Duration) {
+async fn graceful(shared: &Arc<ShutdownState>, timeout: std::time::Duration) {
     shared.begin();
     if tulip_reactor::timeout(timeout, poll_fn(|cx| shared.poll_idle(cx)))
         .await

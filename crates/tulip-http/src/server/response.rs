@@ -11,9 +11,11 @@ use futures_lite::Stream;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
+use super::app::BoxFuture;
 use crate::error::{Error, Kind};
 
-type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+/// A response body's stream of pieces, boxed.
+pub(crate) type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// A response body.
 pub(crate) enum ResponseBody {
@@ -138,7 +140,7 @@ impl Response {
         F: FnOnce(BodyWriter) -> Fut,
         Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
-        let slot = Arc::new(Mutex::new(Slot::default()));
+        let slot = Arc::new(Mutex::new(Handoff::default()));
         let fut = f(BodyWriter { slot: slot.clone() });
         Response::stream(Producer {
             fut: Some(Box::pin(fut)),
@@ -342,7 +344,7 @@ impl fmt::Display for Cookie {
 }
 
 #[derive(Debug, Default)]
-struct Slot {
+struct Handoff {
     chunk: Option<Bytes>,
     /// The connection's waker, woken when a piece is ready.
     reader: Option<Waker>,
@@ -353,7 +355,7 @@ struct Slot {
 /// Writes a streamed response body; see [`Response::streaming`].
 #[derive(Debug)]
 pub struct BodyWriter {
-    slot: Arc<Mutex<Slot>>,
+    slot: Arc<Mutex<Handoff>>,
 }
 
 impl BodyWriter {
@@ -418,12 +420,10 @@ impl EventSender {
     }
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
-
 /// Drives a `streaming` producer from the connection's side.
 struct Producer {
-    fut: Option<BoxFuture>,
-    slot: Arc<Mutex<Slot>>,
+    fut: Option<BoxFuture<Result<(), Error>>>,
+    slot: Arc<Mutex<Handoff>>,
 }
 
 impl Stream for Producer {
