@@ -122,7 +122,37 @@ impl Client {
         RequestBuilder::new(self.clone(), method, url.as_ref())
     }
 
-    /// A `GET` request.
+    /// A `GET` request; send it with [`RequestBuilder::send`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_http::{App, Client, Request, Server, StatusCode};
+    ///
+    /// tulip_executor::run(async {
+    ///     let app = App::new().get("/hello/{name}", |req: Request| async move {
+    ///         format!("Hello, {}!", req.match_info("name").unwrap_or("you"))
+    ///     });
+    ///     let server = Server::bind("127.0.0.1:0", app)?;
+    ///     let base = format!("http://{}", server.local_addr());
+    ///     let stop = server.shutdown_handle();
+    ///     let running = tulip_executor::spawn(server.run());
+    ///
+    ///     let client = Client::new();
+    ///     let resp = client
+    ///         .get(format!("{base}/hello/tulip"))
+    ///         .header("accept", "text/plain")
+    ///         .send()
+    ///         .await?;
+    ///     assert_eq!(resp.status(), StatusCode::OK);
+    ///     assert_eq!(resp.text().await?, "Hello, tulip!");
+    ///
+    ///     stop.shutdown();
+    ///     running.await.expect("the server task")?;
+    ///     Ok::<_, tulip_http::Error>(())
+    /// })?;
+    /// # Ok::<_, tulip_http::Error>(())
+    /// ```
     pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::GET, url)
     }
