@@ -73,8 +73,8 @@ mod decompress {
         }
     }
 
-    fn decode_err(_: io::Error) -> Error {
-        Error::new(Kind::Decode, "corrupt compressed body")
+    fn decode_err(e: io::Error) -> Error {
+        Error::new(Kind::Decode, "corrupt compressed body").with_cause(e)
     }
 
     impl Decompress {

@@ -111,9 +111,9 @@ pub(crate) fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<Pa
         Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(Error::parse(Parse::Version, "unsupported HTTP version"));
         }
-        Err(_) => {
+        Err(e) => {
             check_request_line_len(buf, limits)?;
-            return Err(err("malformed request head"));
+            return Err(err("malformed request head").with_cause(e));
         }
     };
     let len = match status {
