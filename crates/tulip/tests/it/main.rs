@@ -1,0 +1,4 @@
+//! tulip's (the umbrella crate's) integration tests: what only the whole crate can show, such
+//! as `#[tulip::test]` running real tests.
+
+mod macros;
