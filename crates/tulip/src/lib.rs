@@ -174,6 +174,8 @@ pub use tulip_reactor::{
     Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at,
 };
 
+// This `test` shadows the built-in `#[test]` inside this crate, which therefore keeps its tests
+// in `tests/it` (where `#[test]` is the built-in again).
 /// `#[tulip::main]` and `#[tulip::test]` (feature `macros`).
 #[cfg(feature = "macros")]
 pub use tulip_macros::{main, test};
