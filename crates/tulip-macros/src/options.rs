@@ -60,10 +60,10 @@ pub(crate) struct Options {
 impl Options {
     pub(crate) fn parse(args: TokenStream, kind: Kind) -> Result<Options> {
         let mut options = Options::default();
-        // Where each given option's name is, to point at both when one is given twice and at
-        // the offending one when two do not go together.
+        // Each option given so far and where its name is: to reject a second one, and to
+        // point at the option that does not go with the local flavor.
         let mut seen: Vec<(String, Span)> = Vec::new();
-        let mut tokens = args.into_iter().peekable();
+        let mut tokens = args.into_iter();
         while let Some(token) = tokens.next() {
             let TokenTree::Ident(name) = token else {
                 return Err(Error::new(
