@@ -132,6 +132,8 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # fn main() {}
 /// ```
 ///
+/// Each test builds its own runtime, like `#[tulip::main]` (a multi-thread one with a worker
+/// per core unless `workers` or `flavor` say otherwise) and shuts it down when it ends.
 /// The test may return `()` or `Result<(), E>` with `E: Debug`, and may carry other
 /// attributes (`#[should_panic]`, `#[ignore]`); it must not carry `#[test]` as well.
 ///

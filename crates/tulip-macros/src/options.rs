@@ -162,9 +162,9 @@ impl Options {
     }
 }
 
-/// A value written as `$value` in a `macro_rules!` expansion arrives wrapped in an invisible
-/// group; look through it.
-fn unwrap_none_group(token: TokenTree) -> TokenTree {
+/// A fragment written as `$value` or `$body` in a `macro_rules!` expansion arrives wrapped in
+/// an invisible group; look through it.
+pub(crate) fn unwrap_none_group(token: TokenTree) -> TokenTree {
     if let TokenTree::Group(g) = &token {
         if g.delimiter() == Delimiter::None {
             let mut inner = g.stream().into_iter();

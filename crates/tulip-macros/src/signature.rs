@@ -5,7 +5,7 @@
 use proc_macro::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 
 use crate::error::{Error, Result};
-use crate::options::Kind;
+use crate::options::{Kind, unwrap_none_group};
 
 /// An `async fn name() -> Ret { body }` with its outer attributes and visibility.
 #[derive(Debug)]
@@ -155,6 +155,7 @@ impl Function {
         let mut output = Vec::new();
         let mut body = None;
         for token in tokens {
+            let token = unwrap_none_group(token);
             if body.is_some() {
                 return Err(Error::new(token.span(), "unexpected tokens after the body"));
             }
