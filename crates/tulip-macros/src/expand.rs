@@ -14,7 +14,7 @@
 
 use proc_macro::{Delimiter, Group, Ident, Literal, TokenStream, TokenTree};
 
-use crate::options::{Flavor, Kind, Options};
+use crate::options::{Flavor, Kind, Options, Timeout};
 use crate::signature::Function;
 
 pub(crate) fn expand(kind: Kind, options: Options, function: Function) -> TokenStream {
@@ -52,43 +52,11 @@ pub(crate) fn expand(kind: Kind, options: Options, function: Function) -> TokenS
         out
     };
 
-    // The user's function, nested: `async fn name() -> Ret { body }`.
-    let mut inner = TokenStream::new();
-    inner.extend([
-        TokenTree::Ident(function.asyncness.clone()),
-        TokenTree::Ident(function.fn_token.clone()),
-        TokenTree::Ident(function.name.clone()),
-        group(Delimiter::Parenthesis, TokenStream::new()),
-    ]);
-    if let Some(output) = &function.output {
-        inner.extend(function.arrow.iter().cloned());
-        inner.extend(output.clone());
-    }
-    inner.extend([TokenTree::Group(function.body.clone())]);
-
-    let mut body = inner;
+    let mut body = nested(&function);
     let mut outer_output = function.output.clone();
-    match (&kind, &options.timeout) {
+    match (kind, &options.timeout) {
         (Kind::Test, Some(timeout)) => {
-            // run_test(path, "5s", Duration::from_millis(5000), move || block_on(..))
-            let mut concat_args = code("::core::module_path!(), \"::\",");
-            concat_args.extend([TokenTree::Literal(Literal::string(
-                &function.name.to_string(),
-            ))]);
-            let mut args = code("::core::concat!");
-            args.extend([group(Delimiter::Parenthesis, concat_args)]);
-            args.extend(code(","));
-            args.extend([TokenTree::Literal(Literal::string(&timeout.written))]);
-            args.extend(code(", ::core::time::Duration::from_millis"));
-            args.extend([group(
-                Delimiter::Parenthesis,
-                TokenStream::from(TokenTree::Literal(Literal::u64_suffixed(timeout.millis))),
-            )]);
-            args.extend(code(", move ||"));
-            args.extend(block_on);
-            body.extend(support.clone());
-            body.extend(code("::run_test"));
-            body.extend([group(Delimiter::Parenthesis, args)]);
+            body.extend(run_test(&support, &function.name, timeout, block_on));
             // The harness gets the result in its `Send` form (see `TestOutcome`).
             outer_output = function.output.as_ref().map(|output| {
                 let mut ty = code("<");
@@ -119,6 +87,50 @@ pub(crate) fn expand(kind: Kind, options: Options, function: Function) -> TokenS
     }
     out.extend([group(Delimiter::Brace, body)]);
     out
+}
+
+/// The user's function, to nest in the generated one: `async fn name() -> Ret { body }`.
+fn nested(function: &Function) -> TokenStream {
+    let mut inner = TokenStream::new();
+    inner.extend([
+        TokenTree::Ident(function.asyncness.clone()),
+        TokenTree::Ident(function.fn_token.clone()),
+        TokenTree::Ident(function.name.clone()),
+        group(Delimiter::Parenthesis, TokenStream::new()),
+    ]);
+    if let Some(output) = &function.output {
+        inner.extend(function.arrow.iter().cloned());
+        inner.extend(output.clone());
+    }
+    inner.extend([TokenTree::Group(function.body.clone())]);
+    inner
+}
+
+/// `<support>::run_test(concat!(module_path!(), "::", "name"), "5s",
+/// Duration::from_millis(5000), move || <block_on>)`.
+fn run_test(
+    support: &TokenStream,
+    name: &Ident,
+    timeout: &Timeout,
+    block_on: TokenStream,
+) -> TokenStream {
+    let mut path = code("::core::module_path!(), \"::\",");
+    path.extend([TokenTree::Literal(Literal::string(&name.to_string()))]);
+    let mut args = code("::core::concat!");
+    args.extend([group(Delimiter::Parenthesis, path)]);
+    args.extend(code(","));
+    args.extend([TokenTree::Literal(Literal::string(&timeout.written))]);
+    args.extend(code(", ::core::time::Duration::from_millis"));
+    args.extend([group(
+        Delimiter::Parenthesis,
+        TokenStream::from(TokenTree::Literal(Literal::u64_suffixed(timeout.millis))),
+    )]);
+    args.extend(code(", move ||"));
+    args.extend(block_on);
+    let mut call = support.clone();
+    call.extend(code("::run_test"));
+    call.extend([group(Delimiter::Parenthesis, args)]);
+    call
 }
 
 /// `fn name() -> ! { panic!() }`, in place of a function the macro could not expand. `!`
