@@ -117,6 +117,9 @@ const WS: &[&str] = &[
     "typenum",
 ];
 
+/// `#[tulip::main]` / `#[tulip::test]`: a proc-macro crate with no dependencies at all.
+const MACROS: &[&str] = &["tulip-macros"];
+
 /// One check: `cargo tree -p PACKAGE` with these features may name only these groups' crates.
 struct Rule {
     package: &'static str,
@@ -130,6 +133,11 @@ const RULES: &[Rule] = &[
         package: "tulip-sync",
         features: None,
         allowed: &[SYNC],
+    },
+    Rule {
+        package: "tulip-macros",
+        features: None,
+        allowed: &[MACROS],
     },
     Rule {
         package: "tulip-reactor",
@@ -185,7 +193,7 @@ const RULES: &[Rule] = &[
     Rule {
         package: "tulip",
         features: None,
-        allowed: &[REACTOR, EXECUTOR, SYNC, NET, PROCESS],
+        allowed: &[REACTOR, EXECUTOR, SYNC, NET, PROCESS, MACROS],
     },
     Rule {
         package: "tulip",
@@ -216,7 +224,7 @@ const RULES: &[Rule] = &[
         package: "tulip",
         features: Some("full"),
         allowed: &[
-            REACTOR, EXECUTOR, SYNC, NET, PROCESS, HTTP, TLS, JSON, DEFLATE, WS,
+            REACTOR, EXECUTOR, SYNC, NET, PROCESS, HTTP, TLS, JSON, DEFLATE, WS, MACROS,
         ],
     },
 ];

@@ -55,9 +55,16 @@ mod entry;
 mod idle;
 #[cfg(not(loom))]
 mod local;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use crate::macro_support::*;
+}
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_models;
+#[cfg(not(loom))]
+mod macro_support;
 mod queue;
 #[cfg(not(loom))]
 mod registry;
