@@ -171,7 +171,10 @@ mod tests {
         assert!(!p.rogue_client_chain_pem.contains(&p.ca_pem));
         let files = PemFiles::new("tulip-test-support-pki");
         let dir = files.dir().to_path_buf();
-        assert_eq!(std::fs::read_to_string(files.path("ca.pem")).unwrap(), p.ca_pem);
+        assert_eq!(
+            std::fs::read_to_string(files.path("ca.pem")).unwrap(),
+            p.ca_pem
+        );
         drop(files);
         assert!(!dir.exists());
     }

@@ -60,7 +60,10 @@ mod tests {
         })
         .unwrap_err();
         let msg = err.downcast_ref::<String>().unwrap();
-        assert!(msg.starts_with("the impossible did not happen within 10ms"), "{msg}");
+        assert!(
+            msg.starts_with("the impossible did not happen within 10ms"),
+            "{msg}"
+        );
         assert!(msg.ends_with("(last error: refused)"), "{msg}");
     }
 }

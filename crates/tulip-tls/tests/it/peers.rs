@@ -5,8 +5,8 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -58,9 +58,11 @@ fn free_port() -> u16 {
 
 /// Connects as soon as the peer listens (a refused attempt is not an accepted connection).
 fn connect_when_listening(addr: SocketAddr) -> TcpStream {
-    wait::until(Duration::from_secs(10), &format!("the peer listening on {addr}"), || {
-        TcpStream::connect(addr).map(Some)
-    })
+    wait::until(
+        Duration::from_secs(10),
+        &format!("the peer listening on {addr}"),
+        || TcpStream::connect(addr).map(Some),
+    )
 }
 
 #[test]
