@@ -1,5 +1,5 @@
 //! The client against tulip's own server, scripted raw servers (for misbehaviour), and
-//! Python aiohttp's server when `TULIP_PYTHON` is set.
+//! Python aiohttp's server (skipped through `tulip_test_support::peers` when missing).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -469,8 +469,7 @@ fn per_host_limit_bounds_concurrency() {
 
 #[test]
 fn against_python_aiohttp_server() {
-    let Some(py) = std::env::var_os("TULIP_PYTHON") else {
-        eprintln!("skipped: TULIP_PYTHON is not set");
+    let Some(py) = tulip_test_support::peers::python(&["aiohttp"]) else {
         return;
     };
     let script = r#"
@@ -490,26 +489,19 @@ async def main():
     await asyncio.sleep(30)
 asyncio.run(main())
 "#;
-    let mut child = match std::process::Command::new(py)
+    let mut child = std::process::Command::new(py)
         .arg("-c")
         .arg(script)
         .stdout(std::process::Stdio::piped())
         .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("skipped: cannot start python: {e}");
-            return;
-        }
-    };
+        .unwrap();
     let mut line = String::new();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    let Ok(port) = line.trim().parse::<u16>() else {
-        eprintln!("skipped: aiohttp is not importable by TULIP_PYTHON");
-        let _ = child.kill();
-        return;
-    };
+    let port = line
+        .trim()
+        .parse::<u16>()
+        .unwrap_or_else(|_| panic!("the aiohttp server printed {line:?}, not its port"));
     tulip_executor::run(async move {
         let c = client();
         let base = format!("http://127.0.0.1:{port}");
@@ -545,24 +537,13 @@ asyncio.run(main())
 
 #[test]
 fn https_with_a_test_ca() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tulip-http test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
+    let p = tulip_test_support::pki::pki();
     let acceptor = tulip_tls::TlsAcceptor::from_pem(
-        format!("{}{}", leaf.pem(), ca.pem()).as_bytes(),
-        leaf_key.serialize_pem().as_bytes(),
+        p.server_chain_pem.as_bytes(),
+        p.server_key_pem.as_bytes(),
     )
     .unwrap();
-    let ca_pem = ca.pem();
+    let ca_pem = &p.ca_pem;
 
     tulip_executor::run(async move {
         let listener = tulip_net::TcpListener::bind("127.0.0.1:0".parse().unwrap())

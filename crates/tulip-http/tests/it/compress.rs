@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tulip_http::http::StatusCode;
 use tulip_http::{App, Request, Response, ServerConfig};
+use tulip_test_support::peers;
 
 use crate::support::{TestServer, read_reply};
 
@@ -190,17 +191,12 @@ fn sse_events_leave_compressed_one_by_one() {
 }
 
 fn curl(args: &[&str]) -> Option<std::process::Output> {
-    match Command::new("curl")
+    let out = Command::new(peers::curl()?)
         .args(["-sS", "--max-time", "20"])
         .args(args)
         .output()
-    {
-        Ok(o) => Some(o),
-        Err(e) => {
-            eprintln!("SKIP: curl not runnable: {e}");
-            None
-        }
-    }
+        .unwrap();
+    Some(out)
 }
 
 #[test]
@@ -223,17 +219,9 @@ fn curl_compressed_decodes_whole_and_streamed() {
 
 #[test]
 fn aiohttp_client_decompresses() {
-    let Some(python) = std::env::var_os("TULIP_PYTHON") else {
-        eprintln!("SKIP: TULIP_PYTHON is not set");
+    let Some(python) = peers::python(&["aiohttp"]) else {
         return;
     };
-    let probe = Command::new(&python)
-        .args(["-c", "import aiohttp"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: aiohttp is not importable by {python:?}");
-        return;
-    }
     let (srv, go) = server();
     go.store(true, Ordering::SeqCst);
     let script = r#"
