@@ -11,6 +11,7 @@
 //! - [`peers`]: finds a peer or skips the test with one message format; with
 //!   `TULIP_REQUIRE_PEERS=1` a missing peer fails the test instead, so CI cannot go green by
 //!   skipping.
+//! - [`loopback::tcp_pair`]: a connected TCP pair on 127.0.0.1.
 //! - [`wait::until`]: polls a condition with a deadline and fails with a message naming what
 //!   never happened, for the few waits that have no event to block on.
 //!
@@ -33,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod loopback;
 pub mod peers;
 pub mod pki;
 pub mod wait;

@@ -5,6 +5,8 @@ mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod faults_client;
+mod faults_server;
 mod malformed;
 mod peers;
 mod prop;

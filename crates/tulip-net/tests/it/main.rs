@@ -2,6 +2,7 @@
 
 mod dns;
 mod faults;
+mod faults_stream;
 mod happy_eyeballs;
 mod python;
 mod reader;

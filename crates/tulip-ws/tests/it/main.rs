@@ -3,6 +3,7 @@
 mod behavior;
 #[cfg(feature = "connect")]
 mod connect;
+mod faults_ws;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod forced;
 #[cfg(all(feature = "http", feature = "connect"))]

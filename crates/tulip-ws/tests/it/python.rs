@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 
 use tulip_reactor::{Async, block_on};
-use tulip_test_support::{peers, pki};
+use tulip_test_support::peers;
 use tulip_ws::{ClientOptions, CloseCode, DeflateConfig, Message, ServerOptions};
 
 fn python(module: &str) -> Option<OsString> {
@@ -361,6 +361,7 @@ asyncio.run(main())
 #[cfg(feature = "tls")]
 #[test]
 fn tulip_wss_client_with_websockets_tls_server() {
+    use tulip_test_support::pki;
     use tulip_tls::{TlsConnector, pem};
     let Some(py) = python("websockets") else {
         return;
