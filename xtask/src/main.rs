@@ -2,6 +2,7 @@
 //!
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
 //! - `bench [--quick] [FILTER..]`: tulip beside its peers, one run, medians and ratios.
+//! - `layering`: the dependency checks alone (also part of `test`).
 //! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
 
 use std::env;
@@ -21,9 +22,10 @@ fn main() -> ExitCode {
         "conformance" => script("conformance", &rest),
         "fuzz" => script("fuzz", &rest),
         "soak" => script("soak", &rest),
+        "layering" => layering(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench|conformance|fuzz|soak> [ARGS..]\n\n\
+                "usage: cargo xtask <test|bench|layering|conformance|fuzz|soak> [ARGS..]\n\n\
                  test [CARGO_TEST_ARGS..]   fmt, clippy, tests (unit, integration, doc), rustdoc, examples\n\
                  bench [--quick] [FILTER..] tulip beside tokio/smol/hyper/..., medians and ratios"
             );
@@ -164,7 +166,65 @@ fn layering() -> Result {
             }
         }
     }
+    dev_only()?;
     eprintln!("<== layering: ok");
+    Ok(())
+}
+
+/// The product crates: everything a user can depend on.
+const PRODUCT_CRATES: &[&str] = &[
+    "tulip-reactor",
+    "tulip-executor",
+    "tulip-sync",
+    "tulip-net",
+    "tulip-tls",
+    "tulip-process",
+    "tulip-http",
+    "tulip-ws",
+    "tulip",
+];
+
+/// Test-only crates (publish = false) that may appear only as dev-dependencies of a product
+/// crate: a normal dependency would ship test certificates and fault injection to users.
+const DEV_ONLY_CRATES: &[&str] = &["tulip-test-support", "tulip-faults"];
+
+/// No product crate, with any of its features, has a test-only crate among its normal
+/// dependencies.
+fn dev_only() -> Result {
+    for krate in PRODUCT_CRATES {
+        let out = cargo()
+            .args([
+                "tree",
+                "--quiet",
+                "--edges",
+                "normal",
+                "--all-features",
+                "--prefix",
+                "none",
+                "--package",
+                krate,
+            ])
+            .output()
+            .map_err(|e| format!("cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree -p {krate} --all-features failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for bad in DEV_ONLY_CRATES {
+            if tree
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(bad))
+            {
+                return Err(format!(
+                    "layering: {krate} has the test-only crate {bad} as a normal dependency; \
+                     move it to [dev-dependencies]"
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
