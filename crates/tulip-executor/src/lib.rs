@@ -58,11 +58,15 @@ mod local;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_models;
-mod queue;
 #[cfg(not(loom))]
 mod registry;
 #[cfg(not(loom))]
 pub mod runtime;
+// Under loom the runtime is only its run queue, which `loom_models` exposes to the models.
+#[cfg(loom)]
+mod runtime {
+    pub(crate) mod queue;
+}
 mod sync;
 #[cfg(not(loom))]
 pub mod task;
