@@ -141,11 +141,14 @@ fn pool_reuse_counted_server_side() {
 fn server_closing_idle_connections_is_invisible() {
     // Answers one request per connection without `Connection: close`, then hangs up: the
     // classic stale keep-alive connection.
-    let raw = Raw::start(|mut s, _| {
+    let (hung_up, server_closed) = std::sync::mpsc::channel();
+    let raw = Raw::start(move |mut s, _| {
         if read_request(&mut s).is_some() {
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
                 .unwrap();
         }
+        drop(s);
+        let _ = hung_up.send(());
     });
     tulip_executor::run(async {
         let c = client();
@@ -156,7 +159,10 @@ fn server_closing_idle_connections_is_invisible() {
                 .await
                 .expect("a stale connection leaked an error");
             assert_eq!(r.text().await.unwrap(), "hello");
-            tulip_reactor::sleep(Duration::from_millis(20)).await;
+            // The server has hung up before the next request goes out.
+            server_closed
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server hangs up");
         }
         let s = c.pool_stats();
         assert_eq!(s.connects, 5, "{s:?}");
@@ -260,6 +266,7 @@ fn timeouts_fire_as_configured() {
             // Head, then a body that never comes.
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
         }
+        // The silence is the subject: nothing more comes for 3 s.
         thread::sleep(Duration::from_secs(3));
     });
     tulip_executor::run(async {
@@ -443,7 +450,13 @@ fn per_host_limit_bounds_concurrency() {
         while read_request(&mut s).is_some() {
             let now = l2.fetch_add(1, Ordering::SeqCst) + 1;
             p2.fetch_max(now, Ordering::SeqCst);
-            thread::sleep(Duration::from_millis(20));
+            // Hold each answer until two requests were in at once, so the peak reaches the
+            // limit whatever the scheduling; a third connection would show above it.
+            tulip_test_support::wait::until(
+                Duration::from_secs(10),
+                "two requests in flight at once",
+                || Ok::<_, String>((p2.load(Ordering::SeqCst) >= 2).then_some(())),
+            );
             l2.fetch_sub(1, Ordering::SeqCst);
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 .unwrap();
@@ -527,7 +540,8 @@ asyncio.run(main())
                 .unwrap(),
             payload
         );
-        // aiohttp closes idle keep-alive connections after 0.2 s: no error may reach us.
+        // aiohttp closes idle keep-alive connections after 0.2 s: no error may reach us. The
+        // idle time is the subject, not synchronisation.
         tulip_reactor::sleep(Duration::from_millis(500)).await;
         assert_eq!(get_text(&c, format!("{base}/hello/late")).await, "hi late");
     });
