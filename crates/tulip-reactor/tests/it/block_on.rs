@@ -1,3 +1,6 @@
+//! `block_on` on one and several threads. Its sleeps are timers the reactor must drive (the
+//! subject), never a way to wait for another thread.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};

@@ -1,3 +1,6 @@
+//! Timers, sleeps, timeouts and intervals. The sleeps here are the timers under test, never a
+//! way to wait for another thread.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
