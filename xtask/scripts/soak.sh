@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `cargo xtask soak [--ci] [SCENARIO..]`: tulip's soak and scale runs (crates/tulip-soak),
+# `cargo xtask soak [--ci] [SCENARIO..]`: tulip's soak and scale runs (soak/, package tulip-soak),
 # loopback only, bounded in time.
 #
 #   (default)   full scale: 10,000 keep-alive connections for 60 s, 1,000 slowloris clients,

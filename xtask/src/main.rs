@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         "soak" => script("soak", &rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench|conformance|fuzz|soak> [ARGS..]\n\n\
+                "usage: cargo xtask <test|bench|layering|conformance|fuzz|soak> [ARGS..]\n\n\
                  test [CARGO_TEST_ARGS..]   fmt, clippy, tests (unit, integration, doc), rustdoc, examples\n\
                  bench [--quick] [FILTER..] tulip beside tokio/smol/hyper/..., medians and ratios"
             );

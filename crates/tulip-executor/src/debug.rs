@@ -1,6 +1,10 @@
 //! Debug mode (`TULIP_DEBUG=1` or `runtime::Builder::debug(true)`): asyncio's slow-callback
 //! warnings for task polls, and a list of tasks still pending at shutdown. Unobserved panics are
 //! reported in every mode.
+//!
+//! Reports go through the `log` crate (target `tulip_executor::debug`), like every runtime
+//! warning in tulip: an application sees them through whatever logger it installs
+//! (`env_logger`, `tracing`'s log bridge, ...), and with none they cost nothing.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,13 +29,14 @@ pub(crate) fn env_debug() -> bool {
 
 /// asyncio's "Task exception was never retrieved", for a panic whose handle was dropped.
 pub(crate) fn report_unobserved_panic(task: &str, msg: &str) {
-    eprintln!("tulip: task {task} panicked and nobody awaited it: {msg}");
+    log::error!("task {task} panicked and nobody awaited it: {msg}");
 }
 
 /// A poll that ran longer than the threshold.
 pub(crate) fn report_slow_poll(task: &str, took: Duration) {
-    eprintln!(
-        "tulip: executing task {task} took {:.3} seconds",
+    log::warn!(
+        "executing task {task} took {:.3} seconds (a poll blocks its worker; move blocking work \
+         to spawn_blocking)",
         took.as_secs_f64()
     );
 }
@@ -41,14 +46,16 @@ pub(crate) fn report_pending(tasks: &[crate::task::TaskInfo]) {
     if tasks.is_empty() {
         return;
     }
-    eprintln!(
-        "tulip: runtime shut down with {} pending task(s); cancelling:",
-        tasks.len()
+    let list: Vec<String> = tasks
+        .iter()
+        .map(|t| match &t.name {
+            Some(n) => format!("{} {n:?}", t.id),
+            None => t.id.to_string(),
+        })
+        .collect();
+    log::warn!(
+        "runtime shut down with {} pending task(s); cancelling: {}",
+        tasks.len(),
+        list.join(", ")
     );
-    for t in tasks {
-        match &t.name {
-            Some(n) => eprintln!("  {} {n:?}", t.id),
-            None => eprintln!("  {}", t.id),
-        }
-    }
 }

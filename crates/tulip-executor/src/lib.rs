@@ -65,11 +65,15 @@ pub mod __macro_support {
 pub mod loom_models;
 #[cfg(not(loom))]
 mod macro_support;
-mod queue;
 #[cfg(not(loom))]
 mod registry;
 #[cfg(not(loom))]
 pub mod runtime;
+// Under loom the runtime is only its run queue, which `loom_models` exposes to the models.
+#[cfg(loom)]
+mod runtime {
+    pub(crate) mod queue;
+}
 mod sync;
 #[cfg(not(loom))]
 pub mod task;

@@ -6,7 +6,7 @@
 
 use std::ptr::NonNull;
 
-use crate::queue::{self, RawItem};
+use crate::runtime::queue::{self, RawItem};
 
 pub const CAP: u32 = queue::CAP;
 

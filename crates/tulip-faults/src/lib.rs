@@ -8,7 +8,9 @@
 //! names its seed and reproduces exactly.
 //!
 //! It is a test tool (publish = false): tulip's HTTP, WebSocket and stream layers are driven
-//! through it to show that no fault makes them panic, hang, or lose or duplicate a byte.
+//! through it to show that no fault makes them panic, hang, or lose or duplicate a byte; those
+//! cases live in each tested crate's `tests/it/faults_*.rs` and share [`seeds`], [`HANG`] and
+//! [`payload`].
 //!
 //! # Examples
 //!
@@ -33,8 +35,10 @@
 )]
 #![forbid(unsafe_code)]
 
+mod case;
 mod faulty;
 mod plan;
 
+pub use case::{HANG, payload, seeds};
 pub use faulty::{FaultStats, FaultyIo};
 pub use plan::{Faults, Rng};

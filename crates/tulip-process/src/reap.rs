@@ -330,7 +330,10 @@ impl Reaper {
             match poll(&mut fds, blind.then_some(&second)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
-                    eprintln!("tulip: the reaper thread stops: poll failed: {e}");
+                    log::error!(
+                        "the reaper thread stops: poll failed: {e}; children dropped from now on \
+                         stay zombies until the process exits"
+                    );
                     return;
                 }
             }

@@ -60,6 +60,9 @@
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks
 )]
+// The only unsafe code is the guards' access to a lock's value (`lock`, `rwlock`) and the
+// `UnsafeCell` shim (`sync`); each of those items says `#[allow(unsafe_code)]`.
+#![deny(unsafe_code)]
 
 mod barrier;
 pub mod broadcast;

@@ -38,8 +38,10 @@ pub struct Lock<T> {
 
 // SAFETY: rule 1: the value is reached only through the one guard, so `Lock<T>` hands a `T`
 // from thread to thread but never shares it; `T: Send` is all it needs.
+#[allow(unsafe_code)]
 unsafe impl<T: Send> Send for Lock<T> {}
 // SAFETY: rule 1: `&Lock<T>` gives `&mut T` to one thread at a time, which needs `T: Send`.
+#[allow(unsafe_code)]
 unsafe impl<T: Send> Sync for Lock<T> {}
 
 impl<T: Default> Default for Lock<T> {
@@ -147,6 +149,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for LockGuard<'_, T> {
 impl<T> Deref for LockGuard<'_, T> {
     type Target = T;
 
+    #[allow(unsafe_code)]
     fn deref(&self) -> &T {
         // SAFETY: rule 1: this guard is the only access path to the value while it lives.
         unsafe { &*self.lock.value.get() }
@@ -154,6 +157,7 @@ impl<T> Deref for LockGuard<'_, T> {
 }
 
 impl<T> DerefMut for LockGuard<'_, T> {
+    #[allow(unsafe_code)]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: rule 1: this guard is the only access path, and `&mut self` makes it unique.
         unsafe { &mut *self.lock.value.get() }

@@ -43,9 +43,11 @@ pub struct RwLock<T> {
 
 // SAFETY: rule 1 of `lock` (adapted): a write guard is exclusive, so `T: Send` lets the value
 // move between threads.
+#[allow(unsafe_code)]
 unsafe impl<T: Send> Send for RwLock<T> {}
 // SAFETY: read guards share `&T` across threads (`T: Sync`), a write guard hands `&mut T` to one
 // thread at a time (`T: Send`).
+#[allow(unsafe_code)]
 unsafe impl<T: Send + Sync> Sync for RwLock<T> {}
 
 impl<T> std::fmt::Debug for RwLock<T> {
@@ -201,6 +203,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for RwLockWriteGuard<'_, T> {
 impl<T> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
+    #[allow(unsafe_code)]
     fn deref(&self) -> &T {
         // SAFETY: a read guard holds a permit, so no write guard exists (module doc).
         unsafe { &*self.lock.value.get() }
@@ -210,6 +213,7 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
 impl<T> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
 
+    #[allow(unsafe_code)]
     fn deref(&self) -> &T {
         // SAFETY: a write guard holds every permit, so it is the only guard (module doc).
         unsafe { &*self.lock.value.get() }
@@ -217,6 +221,7 @@ impl<T> Deref for RwLockWriteGuard<'_, T> {
 }
 
 impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    #[allow(unsafe_code)]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: a write guard holds every permit, so it is the only guard (module doc).
         unsafe { &mut *self.lock.value.get() }

@@ -71,6 +71,7 @@ impl<T> UnsafeCell<T> {
         self.0.with_mut(|p| p)
     }
 
+    #[allow(unsafe_code)]
     pub(crate) fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` proves exclusive access (rule 1 of `lock`).
         unsafe { &mut *self.0.with_mut(|p| p) }

@@ -2,6 +2,7 @@
 
 pub(crate) mod handle;
 pub(crate) mod loop_api;
+pub(crate) mod queue;
 pub(crate) mod shared;
 pub(crate) mod worker;
 

@@ -10,8 +10,8 @@ use concurrent_queue::ConcurrentQueue;
 
 use crate::blocking::Pool;
 use crate::idle::Idle;
-use crate::queue::Stealer;
 use crate::registry::Registry;
+use crate::runtime::queue::Stealer;
 use crate::runtime::worker;
 use crate::task::Task;
 use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};

@@ -15,7 +15,7 @@ use std::time::Instant;
 use async_task::ScheduleInfo;
 
 use crate::idle::Woken;
-use crate::queue::{self, Local};
+use crate::runtime::queue::{self, Local};
 use crate::runtime::shared::{Counters, Shared};
 use crate::task::meta::{Runnable, TaskMeta};
 

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::gate::Gate;
 use tulip_executor::{LocalExecutor, Runtime, runtime, spawn, spawn_blocking, spawn_local, task};
 
 #[test]
@@ -65,7 +66,7 @@ fn names_ids_current_task_and_all_tasks() {
             "block_on's future is not a task"
         );
 
-        let gate = Arc::new(tulip_reactor_free_gate());
+        let gate = Gate::new();
         let g = gate.clone();
         let parked = task::Builder::new()
             .name("parked")
@@ -86,60 +87,25 @@ fn names_ids_current_task_and_all_tasks() {
     });
 }
 
-/// A minimal one-shot gate built on a waker slot (no runtime-specific primitives needed).
-struct Gate {
-    open: std::sync::atomic::AtomicBool,
-    waker: std::sync::Mutex<Option<std::task::Waker>>,
-}
-
-fn tulip_reactor_free_gate() -> Gate {
-    Gate {
-        open: false.into(),
-        waker: std::sync::Mutex::new(None),
-    }
-}
-
-impl Gate {
-    fn open(&self) {
-        self.open.store(true, Ordering::SeqCst);
-        if let Some(w) = self.waker.lock().unwrap().take() {
-            w.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.open.load(Ordering::SeqCst) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
 #[test]
 fn dropping_a_handle_detaches() {
     let rt = Runtime::new().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
     rt.block_on(async move {
-        let gate = Arc::new(tulip_reactor_free_gate());
-        let g = gate.clone();
+        let (gate, finished) = (Gate::new(), Gate::new());
+        let (g, f) = (gate.clone(), finished.clone());
         drop(spawn(async move {
             g.wait().await;
             r.fetch_add(1, Ordering::SeqCst);
+            f.open();
         }));
         gate.open();
-        for _ in 0..1000 {
-            if ran.load(Ordering::SeqCst) == 1 {
-                return;
-            }
-            tulip_reactor::sleep(Duration::from_millis(1)).await;
-        }
-        panic!("a dropped handle cancelled its task");
+        // A dropped handle that cancelled its task would leave `finished` shut.
+        tulip_reactor::timeout(Duration::from_secs(10), finished.wait())
+            .await
+            .expect("a dropped handle cancelled its task");
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
     });
 }
 
@@ -253,6 +219,7 @@ fn timers_work_on_workers() {
     let t0 = std::time::Instant::now();
     rt.block_on(async {
         let ts: Vec<_> = (0..10)
+            // The timers are the thing under test: they must fire on worker threads.
             .map(|_| spawn(tulip_reactor::sleep(Duration::from_millis(20))))
             .collect();
         for t in ts {

@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tulip_executor::{runtime, spawn_blocking};
+use tulip_test_support::wait;
 
 #[test]
 fn pool_is_bounded() {
@@ -20,7 +21,13 @@ fn pool_is_bounded() {
                 spawn_blocking(move || {
                     let now = r.fetch_add(1, Ordering::SeqCst) + 1;
                     p.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(10));
+                    // Hold the thread until three jobs ran at once, so the peak reaches the
+                    // bound whatever the scheduling; more than three threads would show above it.
+                    wait::until(
+                        Duration::from_secs(10),
+                        "three blocking jobs at once",
+                        || Ok::<_, String>((p.load(Ordering::SeqCst) >= 3).then_some(())),
+                    );
                     r.fetch_sub(1, Ordering::SeqCst);
                 })
             })
@@ -41,22 +48,17 @@ fn idle_threads_expire() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let ts: Vec<_> = (0..4)
-            .map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(5))))
-            .collect();
+        let ts: Vec<_> = (0..4).map(|i| spawn_blocking(move || i)).collect();
         for t in ts {
             t.await.unwrap();
         }
     });
     assert!(rt.handle().metrics().blocking_threads >= 1);
-    let t = Instant::now();
-    while rt.handle().metrics().blocking_threads > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(3),
-            "idle blocking threads did not expire"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait::until(
+        Duration::from_secs(3),
+        "idle blocking threads expiring",
+        || Ok::<_, String>((rt.handle().metrics().blocking_threads == 0).then_some(())),
+    );
 }
 
 #[test]
@@ -67,9 +69,16 @@ fn shutdown_does_not_wait_for_blocking_work() {
         .build()
         .unwrap();
     let h = rt.handle().clone();
-    let _running = h.spawn_blocking(|| std::thread::sleep(Duration::from_millis(800)));
+    let (started, running) = std::sync::mpsc::channel();
+    let _running = h.spawn_blocking(move || {
+        started.send(()).unwrap();
+        // Long blocking work IS the thing under test: shutdown must not wait for it.
+        std::thread::sleep(Duration::from_millis(800))
+    });
     let queued = h.spawn_blocking(|| 1);
-    std::thread::sleep(Duration::from_millis(20));
+    running
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocking job starts");
     let t = Instant::now();
     drop(rt);
     assert!(

@@ -1,8 +1,8 @@
 //! Done callbacks (asyncio's `Task.add_done_callback`).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use crate::gate::Gate;
 use tulip_executor::task::TaskOutcome;
 use tulip_executor::{runtime, spawn};
 
@@ -18,18 +18,23 @@ fn each_outcome_reaches_the_callbacks_in_order() {
     let log: Log = Arc::default();
     let rt = runtime::Builder::new().worker_threads(2).build().unwrap();
     rt.block_on(async {
-        let ok = spawn(async {
-            tulip_reactor::sleep(Duration::from_millis(5)).await;
-        });
+        // Each task waits on a gate opened only after its callbacks are in place.
+        let gate = Gate::new();
+        let g = gate.clone();
+        let ok = spawn(async move { g.wait().await });
         ok.add_done_callback(recorder(&log, 1));
         ok.add_done_callback(recorder(&log, 2));
+        gate.open();
         ok.await.unwrap();
 
-        let boom = spawn(async {
-            tulip_reactor::sleep(Duration::from_millis(5)).await;
+        let gate = Gate::new();
+        let g = gate.clone();
+        let boom = spawn(async move {
+            g.wait().await;
             panic!("boom");
         });
         boom.add_done_callback(recorder(&log, 3));
+        gate.open();
         assert!(boom.await.unwrap_err().is_panic());
 
         let slow = spawn(std::future::pending::<()>());

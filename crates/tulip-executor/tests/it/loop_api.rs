@@ -1,4 +1,4 @@
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tulip_executor::runtime;
@@ -17,16 +17,19 @@ fn call_later_and_call_at_run_in_deadline_order() {
         }));
     }
     let l = log.clone();
-    let later = h.call_later(Duration::from_millis(40), move || l.lock().unwrap().push(4));
+    let (ran, last_ran) = mpsc::channel();
+    let later = h.call_later(Duration::from_millis(40), move || {
+        l.lock().unwrap().push(4);
+        ran.send(()).unwrap();
+    });
     assert_eq!(
         later.when().map(|w| w >= now + Duration::from_millis(40)),
         Some(true)
     );
-    let t = Instant::now();
-    while !later.is_finished() {
-        assert!(t.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    last_ran
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the 40 ms callback runs within 5 s");
+    assert!(later.is_finished());
     assert_eq!(*log.lock().unwrap(), vec![3, 1, 2, 0, 4]);
 }
 
@@ -36,21 +39,21 @@ fn cancelled_callbacks_never_run() {
     let h = rt.handle();
     let log = Arc::new(Mutex::new(Vec::new()));
     let (l1, l2) = (log.clone(), log.clone());
+    let (ran, b_ran) = mpsc::channel();
     let a = h.call_later(Duration::from_millis(20), move || {
         l1.lock().unwrap().push("a")
     });
     let b = h.call_later(Duration::from_millis(30), move || {
-        l2.lock().unwrap().push("b")
+        l2.lock().unwrap().push("b");
+        ran.send(()).unwrap();
     });
     a.cancel();
     a.cancel();
     assert!(a.cancelled() && !b.cancelled());
-    let t = Instant::now();
-    while !b.is_finished() {
-        assert!(t.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(20));
+    b_ran
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the 30 ms callback runs within 5 s");
+    // Callbacks run in deadline order, so `a` (due 10 ms before `b`) would have run by now.
     assert_eq!(*log.lock().unwrap(), vec!["b"]);
 }
 

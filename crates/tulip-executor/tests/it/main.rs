@@ -4,6 +4,8 @@ mod basic;
 mod blocking;
 mod callbacks;
 mod context;
+mod gate;
+mod logs;
 mod loop_api;
 mod panics;
 mod shutdown;

@@ -1,5 +1,5 @@
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use tulip_executor::{LocalExecutor, Runtime, runtime, spawn_local};
@@ -17,11 +17,14 @@ impl Drop for Guard {
 fn shutdown_drops_pending_tasks() {
     let drops = Arc::new(AtomicUsize::new(0));
     let rt = runtime::Builder::new().worker_threads(2).build().unwrap();
+    let (reached, at_await) = mpsc::channel();
     let handles: Vec<_> = (0..100)
         .map(|i| {
             let g = Guard(drops.clone());
+            let reached = reached.clone();
             rt.spawn(async move {
                 let _g = g;
+                reached.send(()).unwrap();
                 if i % 2 == 0 {
                     // Pending forever with nobody holding a waker.
                     std::future::pending::<()>().await;
@@ -32,8 +35,12 @@ fn shutdown_drops_pending_tasks() {
             })
         })
         .collect();
-    // Let them all reach their await point.
-    std::thread::sleep(Duration::from_millis(50));
+    // Every task has been polled and is at its await point.
+    for _ in 0..100 {
+        at_await
+            .recv_timeout(Duration::from_secs(10))
+            .expect("every task starts within 10 s");
+    }
     assert_eq!(drops.load(Ordering::SeqCst), 0);
     drop(rt);
     assert_eq!(
@@ -50,9 +57,16 @@ fn shutdown_drops_pending_tasks() {
 #[test]
 fn shutdown_timeout_returns_despite_a_stuck_worker() {
     let rt = runtime::Builder::new().worker_threads(1).build().unwrap();
-    rt.spawn(async { std::thread::sleep(Duration::from_millis(600)) })
-        .detach();
-    std::thread::sleep(Duration::from_millis(20));
+    let (started, running) = mpsc::channel();
+    rt.spawn(async move {
+        started.send(()).unwrap();
+        // The stuck worker IS the thing under test: this poll blocks its thread for 600 ms.
+        std::thread::sleep(Duration::from_millis(600))
+    })
+    .detach();
+    running
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the stuck task starts");
     let t = Instant::now();
     rt.shutdown_timeout(Duration::from_millis(50));
     assert!(

@@ -112,23 +112,23 @@ fn cross_thread_wakes_are_never_lost() {
 /// Turns a hang into a failure: when `progress` stands still for 5 s the whole test binary
 /// exits with an error (the stuck test itself would never return to report it).
 struct Watchdog {
-    done: Arc<AtomicBool>,
+    done: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Watchdog {
     fn start() -> (Arc<AtomicUsize>, Watchdog) {
         let progress = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let (p, d) = (progress.clone(), done.clone());
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let p = progress.clone();
         let thread = std::thread::spawn(move || {
             let mut last = 0;
             loop {
-                for _ in 0..100 {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    if d.load(Ordering::SeqCst) {
-                        return;
-                    }
+                // `finish` ends the wait at once (a message, or the sender dropped); a timeout
+                // is the watchdog's 5 s check.
+                match finished.recv_timeout(std::time::Duration::from_secs(5)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
                 }
                 let now = p.load(Ordering::SeqCst);
                 if now == last {
@@ -142,7 +142,7 @@ impl Watchdog {
     }
 
     fn finish(self) {
-        self.done.store(true, Ordering::SeqCst);
+        let _ = self.done.send(());
         self.thread.join().unwrap();
     }
 }
@@ -196,6 +196,8 @@ fn io_progresses_with_competing_reactor_drivers() {
         std::thread::spawn(move || {
             tulip_reactor::block_on(async {
                 while !stop.load(Ordering::SeqCst) {
+                    // Load, not synchronisation: a second thread arming 1 ms timers keeps
+                    // taking and leaving the reactor while the runtimes hand it around.
                     tulip_reactor::sleep(std::time::Duration::from_millis(1)).await;
                 }
             })

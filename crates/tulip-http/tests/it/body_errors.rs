@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tulip_http::{App, Request, Response, ServerConfig};
 
@@ -52,12 +52,13 @@ fn still_serving(srv: &TestServer) {
     assert_eq!(r.text(), "alive");
 }
 
+/// Waits (bounded) until a handler recorded what its body read returned, and returns that.
 fn wait_seen(seen: &Seen) -> usize {
-    let start = Instant::now();
-    while seen.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    seen.load(Ordering::SeqCst)
+    tulip_test_support::wait::until(
+        Duration::from_secs(5),
+        "the handler seeing its body read end",
+        || Ok::<_, String>(Some(seen.load(Ordering::SeqCst)).filter(|&n| n != 0)),
+    )
 }
 
 /// (path, request bytes, half-close after sending, expected status)
@@ -136,13 +137,11 @@ fn reset_mid_body_drops_the_connection() {
         b"POST /swallow HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n",
     )
     .unwrap();
-    let start = Instant::now();
+    // A blocking peek returns once the 100 Continue is here (the handler is reading the body).
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut peeked = [0u8; 8];
-    while s.peek(&mut peeked).unwrap_or(0) == 0 && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(s.peek(&mut peeked).expect("100 Continue within 5 s") > 0);
     s.write_all(b"0123456789").unwrap();
-    std::thread::sleep(Duration::from_millis(50));
     drop(s);
     assert_eq!(wait_seen(&seen), 1, "the handler saw an I/O error");
     still_serving(&srv);
@@ -178,7 +177,6 @@ fn oversized_upload_still_reads_its_answer() {
                 }
             }
         });
-        std::thread::sleep(Duration::from_millis(20));
         let r = read_reply(&mut s, &mut Vec::new(), false).expect("the 413 arrives");
         assert_eq!(r.status, 413);
         assert_eq!(r.header("connection"), Some("close"));

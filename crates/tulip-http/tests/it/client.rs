@@ -1,5 +1,5 @@
 //! The client against tulip's own server, scripted raw servers (for misbehaviour), and
-//! Python aiohttp's server when `TULIP_PYTHON` is set.
+//! Python aiohttp's server (skipped through `tulip_test_support::peers` when missing).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -141,11 +141,14 @@ fn pool_reuse_counted_server_side() {
 fn server_closing_idle_connections_is_invisible() {
     // Answers one request per connection without `Connection: close`, then hangs up: the
     // classic stale keep-alive connection.
-    let raw = Raw::start(|mut s, _| {
+    let (hung_up, server_closed) = std::sync::mpsc::channel();
+    let raw = Raw::start(move |mut s, _| {
         if read_request(&mut s).is_some() {
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
                 .unwrap();
         }
+        drop(s);
+        let _ = hung_up.send(());
     });
     tulip_executor::run(async {
         let c = client();
@@ -156,7 +159,10 @@ fn server_closing_idle_connections_is_invisible() {
                 .await
                 .expect("a stale connection leaked an error");
             assert_eq!(r.text().await.unwrap(), "hello");
-            tulip_reactor::sleep(Duration::from_millis(20)).await;
+            // The server has hung up before the next request goes out.
+            server_closed
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server hangs up");
         }
         let s = c.pool_stats();
         assert_eq!(s.connects, 5, "{s:?}");
@@ -260,6 +266,7 @@ fn timeouts_fire_as_configured() {
             // Head, then a body that never comes.
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
         }
+        // The silence is the subject: nothing more comes for 3 s.
         thread::sleep(Duration::from_secs(3));
     });
     tulip_executor::run(async {
@@ -443,7 +450,13 @@ fn per_host_limit_bounds_concurrency() {
         while read_request(&mut s).is_some() {
             let now = l2.fetch_add(1, Ordering::SeqCst) + 1;
             p2.fetch_max(now, Ordering::SeqCst);
-            thread::sleep(Duration::from_millis(20));
+            // Hold each answer until two requests were in at once, so the peak reaches the
+            // limit whatever the scheduling; a third connection would show above it.
+            tulip_test_support::wait::until(
+                Duration::from_secs(10),
+                "two requests in flight at once",
+                || Ok::<_, String>((p2.load(Ordering::SeqCst) >= 2).then_some(())),
+            );
             l2.fetch_sub(1, Ordering::SeqCst);
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 .unwrap();
@@ -469,8 +482,7 @@ fn per_host_limit_bounds_concurrency() {
 
 #[test]
 fn against_python_aiohttp_server() {
-    let Some(py) = std::env::var_os("TULIP_PYTHON") else {
-        eprintln!("skipped: TULIP_PYTHON is not set");
+    let Some(py) = tulip_test_support::peers::python(&["aiohttp"]) else {
         return;
     };
     let script = r#"
@@ -490,26 +502,19 @@ async def main():
     await asyncio.sleep(30)
 asyncio.run(main())
 "#;
-    let mut child = match std::process::Command::new(py)
+    let mut child = std::process::Command::new(py)
         .arg("-c")
         .arg(script)
         .stdout(std::process::Stdio::piped())
         .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("skipped: cannot start python: {e}");
-            return;
-        }
-    };
+        .unwrap();
     let mut line = String::new();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    let Ok(port) = line.trim().parse::<u16>() else {
-        eprintln!("skipped: aiohttp is not importable by TULIP_PYTHON");
-        let _ = child.kill();
-        return;
-    };
+    let port = line
+        .trim()
+        .parse::<u16>()
+        .unwrap_or_else(|_| panic!("the aiohttp server printed {line:?}, not its port"));
     tulip_executor::run(async move {
         let c = client();
         let base = format!("http://127.0.0.1:{port}");
@@ -535,7 +540,8 @@ asyncio.run(main())
                 .unwrap(),
             payload
         );
-        // aiohttp closes idle keep-alive connections after 0.2 s: no error may reach us.
+        // aiohttp closes idle keep-alive connections after 0.2 s: no error may reach us. The
+        // idle time is the subject, not synchronisation.
         tulip_reactor::sleep(Duration::from_millis(500)).await;
         assert_eq!(get_text(&c, format!("{base}/hello/late")).await, "hi late");
     });
@@ -545,24 +551,13 @@ asyncio.run(main())
 
 #[test]
 fn https_with_a_test_ca() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tulip-http test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
+    let p = tulip_test_support::pki::pki();
     let acceptor = tulip_tls::TlsAcceptor::from_pem(
-        format!("{}{}", leaf.pem(), ca.pem()).as_bytes(),
-        leaf_key.serialize_pem().as_bytes(),
+        p.server_chain_pem.as_bytes(),
+        p.server_key_pem.as_bytes(),
     )
     .unwrap();
-    let ca_pem = ca.pem();
+    let ca_pem = &p.ca_pem;
 
     tulip_executor::run(async move {
         let listener = tulip_net::TcpListener::bind("127.0.0.1:0".parse().unwrap())

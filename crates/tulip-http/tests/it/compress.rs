@@ -4,10 +4,11 @@
 use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tulip_http::{App, HeaderValue, Request, Response, ServerConfig, StatusCode, header};
+use tulip_sync::Event;
+use tulip_test_support::peers;
 
 use crate::support::{TestServer, read_reply};
 
@@ -25,7 +26,7 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn app(go: Arc<AtomicBool>) -> App {
+fn app(go: Arc<Event>) -> App {
     App::new()
         .get("/text", |_r: Request| async { text() })
         .get("/forced", |_r: Request| async {
@@ -62,18 +63,15 @@ fn app(go: Arc<AtomicBool>) -> App {
                     tx.send(Some("first"), "hello").await?;
                     // Hold the second event until the test saw the first: proof that the first
                     // left the server on its own, compressed. Bounded so a failing test ends.
-                    let start = Instant::now();
-                    while !go.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
-                        tulip_reactor::sleep(Duration::from_millis(5)).await;
-                    }
+                    let _ = tulip_reactor::timeout(Duration::from_secs(5), go.wait()).await;
                     tx.send(Some("second"), "world").await
                 })
             }
         })
 }
 
-fn server() -> (TestServer, Arc<AtomicBool>) {
-    let go = Arc::new(AtomicBool::new(false));
+fn server() -> (TestServer, Arc<Event>) {
+    let go = Arc::new(Event::new());
     let mut cfg = ServerConfig::default();
     cfg.compression = true;
     (TestServer::start_with(app(go.clone()), cfg), go)
@@ -178,8 +176,8 @@ fn sse_events_leave_compressed_one_by_one() {
         }
         decoder.flush().unwrap();
     }
-    assert!(!go.load(Ordering::SeqCst));
-    go.store(true, Ordering::SeqCst);
+    assert!(!go.is_set());
+    go.set();
     let mut rest = Vec::new();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     while !rest.ends_with(b"0\r\n\r\n") {
@@ -190,17 +188,12 @@ fn sse_events_leave_compressed_one_by_one() {
 }
 
 fn curl(args: &[&str]) -> Option<std::process::Output> {
-    match Command::new("curl")
+    let out = Command::new(peers::curl()?)
         .args(["-sS", "--max-time", "20"])
         .args(args)
         .output()
-    {
-        Ok(o) => Some(o),
-        Err(e) => {
-            eprintln!("SKIP: curl not runnable: {e}");
-            None
-        }
-    }
+        .unwrap();
+    Some(out)
 }
 
 #[test]
@@ -223,19 +216,11 @@ fn curl_compressed_decodes_whole_and_streamed() {
 
 #[test]
 fn aiohttp_client_decompresses() {
-    let Some(python) = std::env::var_os("TULIP_PYTHON") else {
-        eprintln!("SKIP: TULIP_PYTHON is not set");
+    let Some(python) = peers::python(&["aiohttp"]) else {
         return;
     };
-    let probe = Command::new(&python)
-        .args(["-c", "import aiohttp"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: aiohttp is not importable by {python:?}");
-        return;
-    }
     let (srv, go) = server();
-    go.store(true, Ordering::SeqCst);
+    go.set();
     let script = r#"
 import asyncio, sys, aiohttp
 async def main(base, want):

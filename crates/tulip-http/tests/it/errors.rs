@@ -122,12 +122,9 @@ fn refused_connection_names_the_address_and_keeps_the_os_error() {
 fn untrusted_certificate_fails_the_handshake_with_rustls_reason() {
     use tulip_tls::rustls;
 
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let acceptor = tulip_tls::TlsAcceptor::from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.signing_key.serialize_pem().as_bytes(),
-    )
-    .unwrap();
+    let (cert_pem, key_pem) = tulip_test_support::pki::self_signed(&["localhost"]);
+    let acceptor =
+        tulip_tls::TlsAcceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
     tulip_executor::run(async move {
         let app = App::new().get("/", |_r: Request| async { "secret" });
         let server = Server::bind_tls("127.0.0.1:0", app, acceptor).unwrap();

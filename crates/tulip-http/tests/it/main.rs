@@ -6,6 +6,8 @@ mod client;
 #[cfg(feature = "gzip")]
 mod compress;
 mod errors;
+mod faults_client;
+mod faults_server;
 mod malformed;
 mod peers;
 mod prop;
@@ -54,6 +56,7 @@ async fn stream_echo(mut req: Request) -> Response {
 }
 
 async fn slow(_req: Request) -> &'static str {
+    // A slow handler is what the tests of this route are about.
     tulip_reactor::sleep(Duration::from_millis(400)).await;
     "slow done"
 }

@@ -1,22 +1,19 @@
-//! Real clients against the server: curl and Python aiohttp (skipped, with a note, when absent).
+//! Real clients against the server: curl and Python aiohttp (skipped through
+//! `tulip_test_support::peers` when absent).
 
 use std::process::Command;
+
+use tulip_test_support::peers;
 
 use crate::support::TestServer;
 use crate::test_app;
 
 fn curl(args: &[&str]) -> Option<(String, String)> {
-    let out = match Command::new("curl")
+    let out = Command::new(peers::curl()?)
         .args(["-sS", "--max-time", "20"])
         .args(args)
         .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("SKIP: curl not runnable: {e}");
-            return None;
-        }
-    };
+        .unwrap();
     Some((
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -81,17 +78,9 @@ fn curl_chunked_upload_and_range() {
 
 #[test]
 fn aiohttp_client_against_the_server() {
-    let Some(python) = std::env::var_os("TULIP_PYTHON") else {
-        eprintln!("SKIP: TULIP_PYTHON is not set");
+    let Some(python) = peers::python(&["aiohttp"]) else {
         return;
     };
-    let probe = Command::new(&python)
-        .args(["-c", "import aiohttp"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: aiohttp is not importable by {python:?}");
-        return;
-    }
     let srv = TestServer::start(test_app());
     let script = r#"
 import asyncio, sys, aiohttp

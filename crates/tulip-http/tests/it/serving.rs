@@ -2,13 +2,16 @@
 //! client), Unix domain sockets (curl --unix-socket, raw sockets), and several listeners on
 //! one server.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tulip_http::{App, Request, Server, ServerConfig};
+use tulip_test_support::peers;
+use tulip_test_support::pki::{PemFiles, pki};
 
 use crate::support::{TestServer, closed_within};
 
@@ -30,69 +33,61 @@ fn temp_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tulip-http-{tag}-{}", std::process::id()))
 }
 
-fn run(cmd: &mut Command) -> Option<std::process::Output> {
-    match cmd.output() {
-        Ok(o) => Some(o),
-        Err(e) => {
-            eprintln!("SKIP: {cmd:?} not runnable: {e}");
-            None
-        }
-    }
+/// Runs a command-line peer from `tulip_test_support::peers` with `args`; `None` when the
+/// peer is missing (the helper has reported the skip).
+fn run<S: AsRef<OsStr>>(
+    peer: Option<PathBuf>,
+    args: impl IntoIterator<Item = S>,
+) -> Option<Output> {
+    Some(Command::new(peer?).args(args).output().unwrap())
 }
 
-/// A test CA and an acceptor for a `localhost` leaf it signed; the CA's PEM.
-fn tls_identity() -> (tulip_tls::TlsAcceptor, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tulip-http serving CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
+/// An acceptor with the shared test PKI's `localhost` identity, and the PKI's CA.
+fn tls_identity() -> (tulip_tls::TlsAcceptor, &'static str) {
+    let p = pki();
     let acceptor = tulip_tls::TlsAcceptor::from_pem(
-        format!("{}{}", leaf.pem(), ca.pem()).as_bytes(),
-        leaf_key.serialize_pem().as_bytes(),
+        p.server_chain_pem.as_bytes(),
+        p.server_key_pem.as_bytes(),
     )
     .unwrap();
-    (acceptor, ca.pem())
+    (acceptor, &p.ca_pem)
 }
 
-fn tls_server(tag: &str, handshake: Duration) -> (TestServer, PathBuf, String) {
-    let (acceptor, ca_pem) = tls_identity();
-    let ca_file = temp_path(&format!("{tag}-ca.pem"));
-    std::fs::write(&ca_file, &ca_pem).unwrap();
+/// A TLS server with the shared test PKI's `localhost` identity, and the PKI's PEM files.
+fn tls_server(handshake: Duration) -> (TestServer, PemFiles) {
+    let (acceptor, _) = tls_identity();
     let mut cfg = ServerConfig::default();
     cfg.tls_handshake_timeout = handshake;
     let mut server = Server::unbound(app(), cfg).unwrap();
     server.listen_tls("127.0.0.1:0", acceptor).unwrap();
-    (TestServer::run(server), ca_file, ca_pem)
+    (TestServer::run(server), PemFiles::new("tulip-http-serving"))
 }
 
 #[test]
 fn https_with_curl_openssl_and_tulip_client() {
-    let (srv, ca_file, ca_pem) = tls_server("https", Duration::from_secs(10));
+    let (srv, files) = tls_server(Duration::from_secs(10));
+    let ca_file = files.path("ca.pem");
+    let ca_pem = &pki().ca_pem;
     let port = srv.addr.port();
     let resolve = format!("localhost:{port}:127.0.0.1");
     let a = format!("https://localhost:{port}/curl");
     let b = format!("https://localhost:{port}/again");
-    if let Some(out) = run(Command::new("curl").args([
-        "-sS",
-        "-v",
-        "--max-time",
-        "20",
-        "--http1.1",
-        "--cacert",
-        ca_file.to_str().unwrap(),
-        "--resolve",
-        &resolve,
-        &a,
-        &b,
-    ])) {
+    if let Some(out) = run(
+        peers::curl(),
+        [
+            "-sS",
+            "-v",
+            "--max-time",
+            "20",
+            "--http1.1",
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            &a,
+            &b,
+        ],
+    ) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -109,27 +104,27 @@ fn https_with_curl_openssl_and_tulip_client() {
     }
 
     // openssl s_client: ALPN http/1.1 negotiated, the request answered over TLS.
-    let spawned = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-servername",
-            "localhost",
-            "-alpn",
-            "http/1.1",
-            "-CAfile",
-            ca_file.to_str().unwrap(),
-            "-ign_eof",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    if let Err(e) = &spawned {
-        eprintln!("SKIP: openssl not runnable: {e}");
-    }
-    if let Ok(mut child) = spawned {
+    let spawned = peers::openssl().map(|openssl| {
+        Command::new(openssl)
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-servername",
+                "localhost",
+                "-alpn",
+                "http/1.1",
+                "-CAfile",
+                ca_file.to_str().unwrap(),
+                "-ign_eof",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
+    if let Some(mut child) = spawned {
         child
             .stdin
             .take()
@@ -159,12 +154,12 @@ fn https_with_curl_openssl_and_tulip_client() {
         let s = c.pool_stats();
         assert_eq!((s.connects, s.reuses), (1, 2), "{s:?}");
     });
-    let _ = std::fs::remove_file(ca_file);
 }
 
 #[test]
 fn tls_garbage_and_silence_are_dropped_while_service_goes_on() {
-    let (srv, ca_file, _) = tls_server("garbage", Duration::from_millis(300));
+    let (srv, files) = tls_server(Duration::from_millis(300));
+    let ca_file = files.path("ca.pem");
     // Plain HTTP on the TLS port is not a handshake: closed at once.
     let mut plain = srv.connect();
     plain
@@ -181,8 +176,9 @@ fn tls_garbage_and_silence_are_dropped_while_service_goes_on() {
         start.elapsed()
     );
     // A TLS client that completes the handshake and hangs up harms nothing.
-    if let Some(out) = run(Command::new("openssl")
-        .args([
+    if let Some(out) = run(
+        peers::openssl(),
+        [
             "s_client",
             "-connect",
             &srv.addr.to_string(),
@@ -190,26 +186,27 @@ fn tls_garbage_and_silence_are_dropped_while_service_goes_on() {
             "localhost",
             "-CAfile",
             ca_file.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null()))
-    {
+        ],
+    ) {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("Verify return code: 0 (ok)"), "{stdout}");
     }
     // Still serving.
-    if let Some(out) = run(Command::new("curl").args([
-        "-sS",
-        "--max-time",
-        "20",
-        "--cacert",
-        ca_file.to_str().unwrap(),
-        "--resolve",
-        &format!("localhost:{}:127.0.0.1", srv.addr.port()),
-        &format!("https://localhost:{}/after", srv.addr.port()),
-    ])) {
+    if let Some(out) = run(
+        peers::curl(),
+        [
+            "-sS",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            "--resolve",
+            &format!("localhost:{}:127.0.0.1", srv.addr.port()),
+            &format!("https://localhost:{}/after", srv.addr.port()),
+        ],
+    ) {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, after via tcp");
     }
-    let _ = std::fs::remove_file(ca_file);
 }
 
 #[test]
@@ -219,14 +216,17 @@ fn unix_socket_with_curl_and_raw_keep_alive() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let srv = TestServer::run(Server::bind_unix(&path, app()).unwrap());
-    if let Some(out) = run(Command::new("curl").args([
-        "-sS",
-        "--max-time",
-        "20",
-        "--unix-socket",
-        path.to_str().unwrap(),
-        "http://localhost/curl",
-    ])) {
+    if let Some(out) = run(
+        peers::curl(),
+        [
+            "-sS",
+            "--max-time",
+            "20",
+            "--unix-socket",
+            path.to_str().unwrap(),
+            "http://localhost/curl",
+        ],
+    ) {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "Hello, curl via unix",

@@ -1,14 +1,41 @@
 //! Graceful shutdown: in-flight requests finish, idle connections close, nothing is lost.
 
 use std::io::Write;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use tulip_http::{App, Request};
+
 use crate::support::{TestServer, closed_within, read_reply};
-use crate::test_app;
+
+/// An app whose `/slow` handler reports its start on `entered`, then takes `takes` (the slow
+/// handler is what shutdown must wait for, or cut off).
+fn slow_app(entered: mpsc::Sender<()>, takes: Duration) -> App {
+    App::new()
+        .get("/", |_req: Request| async { "hello" })
+        .get("/slow", move |_req: Request| {
+            let entered = entered.clone();
+            async move {
+                let _ = entered.send(());
+                tulip_reactor::sleep(takes).await;
+                "slow done"
+            }
+        })
+}
+
+/// Waits (bounded) for `n` handlers to have started.
+fn handlers_started(entered: &mpsc::Receiver<()>, n: usize) {
+    for i in 0..n {
+        entered
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {i} of {n} handlers started"));
+    }
+}
 
 #[test]
 fn in_flight_responses_survive_shutdown() {
-    let srv = TestServer::start(test_app());
+    let (entered, started) = mpsc::channel();
+    let srv = TestServer::start(slow_app(entered, Duration::from_millis(400)));
     let mut busy: Vec<_> = (0..8)
         .map(|_| {
             let mut s = srv.connect();
@@ -26,7 +53,8 @@ fn in_flight_responses_survive_shutdown() {
             .status,
         200
     );
-    std::thread::sleep(Duration::from_millis(100));
+    // Every slow request is inside its handler when shutdown starts.
+    handlers_started(&started, 8);
     let t = Instant::now();
     let stop = srv.stop.clone();
     stop.shutdown();
@@ -47,15 +75,13 @@ fn in_flight_responses_survive_shutdown() {
 fn shutdown_deadline_forces_stuck_connections() {
     let mut cfg = tulip_http::ServerConfig::default();
     cfg.shutdown_timeout = Duration::from_millis(300);
-    let app = tulip_http::App::new().get("/hang", |_req: tulip_http::Request| async {
-        tulip_reactor::sleep(Duration::from_secs(30)).await;
-        "late"
-    });
-    let srv = TestServer::start_with(app, cfg);
+    // A handler stuck for 30 s: only the deadline ends it.
+    let (entered, started) = mpsc::channel();
+    let srv = TestServer::start_with(slow_app(entered, Duration::from_secs(30)), cfg);
     let mut s = srv.connect();
-    s.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    handlers_started(&started, 1);
     let t = Instant::now();
     srv.shutdown().unwrap();
     assert!(

@@ -31,6 +31,7 @@ fn slowloris_is_cut_off_and_service_continues() {
             if s.write_all(&[*b]).is_err() {
                 break;
             }
+            // The slow client is the subject: one byte every 100 ms.
             std::thread::sleep(Duration::from_millis(100));
             if start.elapsed() > Duration::from_secs(4) {
                 break;
@@ -51,6 +52,7 @@ fn slowloris_is_cut_off_and_service_continues() {
             "Hello, fast"
         );
         assert!(t.elapsed() < Duration::from_millis(500));
+        // Pacing, not synchronisation: the normal requests spread over the slowloris's life.
         std::thread::sleep(Duration::from_millis(100));
     }
     let (elapsed, status) = slow.join().unwrap();
@@ -101,6 +103,7 @@ fn body_below_the_minimum_rate_is_cut_off() {
             closed = true;
             break;
         }
+        // The trickle is the subject: 10 bytes a second, far below the minimum rate.
         std::thread::sleep(Duration::from_millis(100));
         if closed_within(&mut s, Duration::from_millis(1)) {
             closed = true;
@@ -128,6 +131,7 @@ fn idle_connection_serves_again_after_releasing_buffers() {
         read_reply(&mut s, &mut buf, false).unwrap().text(),
         "Hello, first"
     );
+    // Idling past the 1 s buffer release is the subject, not synchronisation.
     std::thread::sleep(Duration::from_millis(1300));
     let big = format!(
         "GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -142,6 +146,7 @@ fn idle_connection_serves_again_after_releasing_buffers() {
         read_reply(&mut s, &mut buf, false).unwrap().text(),
         "Hello, after"
     );
+    // And idle again, past the release, before a request with a body.
     std::thread::sleep(Duration::from_millis(1300));
     s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
         .unwrap();

@@ -29,6 +29,8 @@ struct Served {
     stop: ShutdownHandle,
     ended: mpsc::Receiver<Instant>,
     thread: Option<std::thread::JoinHandle<Result<(), tulip_http::Error>>>,
+    /// For `upgrade_server`: one message per session task that took its connection.
+    sessions: Option<mpsc::Receiver<()>>,
 }
 
 impl Served {
@@ -42,6 +44,8 @@ impl Served {
             tulip_executor::run(async move {
                 let r = server.run().await;
                 let _ = tx.send(Instant::now());
+                // Not synchronisation: the runtime outlives `run` by 300 ms, so a connection
+                // that closes only when the runtime goes away shows up as late.
                 tulip_reactor::sleep(Duration::from_millis(300)).await;
                 r
             })
@@ -51,6 +55,7 @@ impl Served {
             stop,
             ended,
             thread: Some(thread),
+            sessions: None,
         }
     }
 
@@ -58,6 +63,15 @@ impl Served {
         let s = std::net::TcpStream::connect(self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s
+    }
+
+    /// Waits (bounded) until a session task of `upgrade_server` holds its upgraded connection.
+    fn session_started(&self) {
+        self.sessions
+            .as_ref()
+            .expect("an upgrade_server")
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the session task never took the upgraded connection");
     }
 
     /// Waits (bounded) for `Server::run` to return and the thread to end; returns when `run`
@@ -89,14 +103,16 @@ where
     F: Fn(tulip_http::Upgraded) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let (started, sessions) = mpsc::channel();
     let app = App::new().get("/up", move |mut req: Request| {
-        let session = session.clone();
+        let (session, started) = (session.clone(), started.clone());
         async move {
             let Some(on_upgrade) = req.on_upgrade() else {
                 return Response::new(StatusCode::BAD_REQUEST);
             };
             tulip_executor::spawn(async move {
                 if let Ok(up) = on_upgrade.await {
+                    let _ = started.send(());
                     session(up).await;
                 }
             })
@@ -104,7 +120,9 @@ where
             switching()
         }
     });
-    Served::start(app, shutdown_timeout)
+    let mut served = Served::start(app, shutdown_timeout);
+    served.sessions = Some(sessions);
+    served
 }
 
 /// Connects, upgrades, and returns the socket once the 101 has arrived.
@@ -121,12 +139,13 @@ fn shutdown_deadline_closes_an_upgraded_connection_nobody_reads() {
     let deadline = Duration::from_millis(300);
     // The session keeps the connection and never touches it again.
     let srv = upgrade_server(deadline, |up| async move {
+        // A session that never finishes on its own: only the deadline ends it.
         tulip_reactor::sleep(Duration::from_secs(30)).await;
         drop(up);
     });
     let mut s = upgraded_client(&srv);
-    // Let the session task take the connection before shutdown starts.
-    std::thread::sleep(Duration::from_millis(50));
+    // The session task holds the connection before shutdown starts.
+    srv.session_started();
     let t = Instant::now();
     srv.stop.shutdown();
     // The peer sees the close at the deadline, not when the server's runtime goes away.
@@ -169,7 +188,7 @@ fn shutdown_deadline_aborts_a_session_blocked_in_read() {
         }
     });
     let mut s = upgraded_client(&srv);
-    std::thread::sleep(Duration::from_millis(50));
+    srv.session_started();
     let t = Instant::now();
     srv.stop.shutdown();
     let kinds = rx
@@ -195,7 +214,7 @@ fn shutdown_signal_comes_before_the_forced_close() {
         let _ = up.close().await;
     });
     let mut s = upgraded_client(&srv);
-    std::thread::sleep(Duration::from_millis(50));
+    srv.session_started();
     let t = Instant::now();
     srv.stop.shutdown();
     let mut got = Vec::new();
@@ -216,10 +235,16 @@ enum Outcome {
 
 /// A route whose handler keeps the `Request` alive in a task awaiting the upgrade (as a
 /// WebSocket library may), then waits `before_101` and answers 101.
-fn held_request_app(tx: mpsc::Sender<Outcome>, before_101: Duration) -> App {
+/// `entered` hears from each handler as it starts.
+fn held_request_app(
+    tx: mpsc::Sender<Outcome>,
+    entered: mpsc::Sender<()>,
+    before_101: Duration,
+) -> App {
     App::new().get("/up", move |mut req: Request| {
-        let tx = tx.clone();
+        let (tx, entered) = (tx.clone(), entered.clone());
         async move {
+            let _ = entered.send(());
             let Some(on_upgrade) = req.on_upgrade() else {
                 return Response::new(StatusCode::BAD_REQUEST);
             };
@@ -235,6 +260,7 @@ fn held_request_app(tx: mpsc::Sender<Outcome>, before_101: Duration) -> App {
                 let _ = tx.send(outcome);
             })
             .detach();
+            // A slow handler is the subject, not synchronisation: the 101 comes late.
             tulip_reactor::sleep(before_101).await;
             switching()
         }
@@ -244,8 +270,9 @@ fn held_request_app(tx: mpsc::Sender<Outcome>, before_101: Duration) -> App {
 #[test]
 fn on_upgrade_fails_when_the_client_resets_before_the_101() {
     let (tx, rx) = mpsc::channel();
+    let (entered, _) = mpsc::channel();
     let srv = Served::start(
-        held_request_app(tx, Duration::from_millis(200)),
+        held_request_app(tx, entered, Duration::from_millis(200)),
         Duration::from_secs(1),
     );
     let mut s = srv.connect();
@@ -264,11 +291,14 @@ fn on_upgrade_fails_when_the_client_resets_before_the_101() {
 fn on_upgrade_fails_when_shutdown_forces_the_handler_off() {
     let (tx, rx) = mpsc::channel();
     // The handler is still running at the deadline, so the 101 is never written.
-    let app = held_request_app(tx, Duration::from_secs(30));
+    let (entered, handler_running) = mpsc::channel();
+    let app = held_request_app(tx, entered, Duration::from_secs(30));
     let srv = Served::start(app, Duration::from_millis(200));
     let mut s = srv.connect();
     s.write_all(UPGRADE_REQUEST).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    handler_running
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the handler starts");
     srv.stop.shutdown();
     let outcome = rx
         .recv_timeout(Duration::from_secs(8))

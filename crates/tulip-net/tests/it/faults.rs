@@ -9,7 +9,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tulip_net::{TcpListener, TcpStream, create_server, open_connection, streams};
 
 use crate::transport::{Ev, Recorder};
-use crate::{localhost, run};
+use crate::{localhost, run, until};
 
 #[test]
 fn a_reset_peer_reaches_connection_lost_as_an_error() {
@@ -21,7 +21,11 @@ fn a_reset_peer_reaches_connection_lost_as_an_error() {
             .await
             .unwrap();
         c.write_all_ref(b"x").await;
-        tulip_reactor::sleep(Duration::from_millis(20)).await;
+        // The server has the connection (and its byte) before the reset.
+        until("the server receiving the byte", || {
+            log.lock().unwrap().contains(&Ev::Data(1))
+        })
+        .await;
         // SO_LINGER 0 makes close send a RST.
         c.set_linger(Some(Duration::ZERO)).unwrap();
         drop(c);
@@ -83,11 +87,13 @@ fn writing_to_a_closed_peer_fails_with_a_clear_error() {
     run(async {
         let l = TcpListener::bind(localhost()).await.unwrap();
         let port = l.local_addr().unwrap().port();
-        let (_r, mut w) = open_connection("127.0.0.1", port).await.unwrap();
+        let (mut r, mut w) = open_connection("127.0.0.1", port).await.unwrap();
         let (peer, _) = l.accept().await.unwrap();
         peer.set_linger(Some(Duration::ZERO)).unwrap();
         drop(peer);
-        tulip_reactor::sleep(Duration::from_millis(20)).await;
+        // The reset has arrived once a read reports it.
+        let read = r.read(1).await;
+        assert!(read.is_err(), "a read after the reset: {read:?}");
         let mut err = None;
         for _ in 0..50 {
             w.write(&[0u8; 1024]);

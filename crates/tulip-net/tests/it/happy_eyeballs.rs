@@ -61,6 +61,7 @@ fn run_case(addrs: &[(&str, Fate)], delay_ms: u64) -> (io::Result<SocketAddr>, L
                     let mut flag = flag;
                     let r = match fate {
                         Fate::Blackhole => std::future::pending().await,
+                        // Simulated network latency: the subject, not synchronisation.
                         Fate::Refuse(ms) => {
                             tulip_reactor::sleep(Duration::from_millis(ms)).await;
                             Err(io::ErrorKind::ConnectionRefused.into())

@@ -2,6 +2,7 @@
 
 mod dns;
 mod faults;
+mod faults_stream;
 mod happy_eyeballs;
 mod python;
 mod reader;
@@ -49,4 +50,18 @@ pub(crate) fn temp_sock(tag: &str) -> std::path::PathBuf {
 
 pub(crate) fn localhost() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().unwrap()
+}
+
+/// Waits until `cond` holds, re-checking every millisecond for up to 5 s, and fails naming
+/// `what` otherwise: for state that changes without an event the test could await.
+pub(crate) async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within 5 s"
+        );
+        // Polling pause: the condition is re-checked after it.
+        tulip_reactor::sleep(Duration::from_millis(1)).await;
+    }
 }

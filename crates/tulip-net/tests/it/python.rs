@@ -1,29 +1,15 @@
 //! Interop with Python's asyncio: its echo server against our client, our servers against
-//! its client. Skips (with a message) when no Python 3 is available.
+//! its client. Skips through
+//! `tulip_test_support::peers` when no Python 3 is available.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use tulip_net::{Protocol, Transport, create_server, open_connection, start_server};
+use tulip_test_support::peers;
 
 use crate::{localhost, run};
-
-fn python() -> Option<String> {
-    let cand = std::env::var("TULIP_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&cand)
-        .args(["-c", "import asyncio"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        Some(cand)
-    } else {
-        eprintln!("skipping: no Python 3 with asyncio (set TULIP_PYTHON)");
-        None
-    }
-}
 
 struct Kill(Child);
 
@@ -74,7 +60,9 @@ asyncio.run(main(int(sys.argv[1])))
 
 #[test]
 fn our_client_against_python_asyncio_echo_server() {
-    let Some(py) = python() else { return };
+    let Some(py) = peers::python(&["asyncio"]) else {
+        return;
+    };
     let mut child = Kill(
         Command::new(py)
             .args(["-c", PY_ECHO_SERVER])
@@ -100,7 +88,7 @@ fn our_client_against_python_asyncio_echo_server() {
     });
 }
 
-fn run_python_client(py: &str, port: u16) {
+fn run_python_client(py: &OsStr, port: u16) {
     let out = Command::new(py)
         .args(["-c", PY_CLIENT, &port.to_string()])
         .output()
@@ -114,7 +102,9 @@ fn run_python_client(py: &str, port: u16) {
 
 #[test]
 fn python_asyncio_client_against_our_stream_server() {
-    let Some(py) = python() else { return };
+    let Some(py) = peers::python(&["asyncio"]) else {
+        return;
+    };
     run(async move {
         let server = start_server(
             |mut r, mut w| async move {
@@ -154,7 +144,9 @@ impl Protocol for Echo {
 
 #[test]
 fn python_asyncio_client_against_our_protocol_server() {
-    let Some(py) = python() else { return };
+    let Some(py) = peers::python(&["asyncio"]) else {
+        return;
+    };
     run(async move {
         let server = create_server(|| Echo(None), localhost()).unwrap();
         let port = server.local_addr().unwrap().port();

@@ -75,6 +75,7 @@ fn echo_many_clients_then_close_and_wait() {
         match TcpStream::connect(server.local_addr().unwrap()).await {
             Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused),
             Ok(_other) => {
+                // An absence is the subject: give a stray connection 20 ms to show up.
                 tulip_reactor::sleep(std::time::Duration::from_millis(20)).await;
                 assert_eq!(server.active_connections(), 0);
                 assert_eq!(done.load(Ordering::SeqCst), 8);
@@ -112,8 +113,14 @@ fn serve_forever_returns_on_close_and_closes_when_cancelled() {
         )
         .unwrap();
         let s2 = server.clone();
-        let t = tulip_executor::spawn(async move { s2.serve_forever().await });
-        tulip_reactor::sleep(Duration::from_millis(10)).await;
+        // Polled once here, so serve_forever is waiting before the close.
+        let mut serving = Box::pin(async move { s2.serve_forever().await });
+        assert!(
+            futures_lite::future::poll_once(&mut serving)
+                .await
+                .is_none()
+        );
+        let t = tulip_executor::spawn(serving);
         server.close();
         t.await.unwrap();
 

@@ -1,30 +1,17 @@
-//! Streams over TLS (feature `tls`): a certificate made at test time with rcgen.
+//! Streams over TLS (feature `tls`): the shared test PKI from tulip-test-support.
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tulip_net::{open_connection_tls, start_server_tls};
+use tulip_test_support::pki::{pki, self_signed};
 use tulip_tls::{Identity, TlsAcceptor, TlsConnector, pem};
 
 use crate::{localhost, run};
 
-/// A CA and a `localhost` certificate it signed: (ca_pem, chain_pem, key_pem).
-fn certificates() -> (String, String, String) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &ca).unwrap();
-    (
-        ca.pem(),
-        format!("{}{}", cert.pem(), ca.pem()),
-        key.serialize_pem(),
-    )
-}
-
 #[test]
 fn line_echo_over_tls_and_a_rejected_certificate() {
-    let (ca, chain, key) = certificates();
-    let (other_ca, _, _) = certificates();
+    let p = pki();
+    let (ca, chain, key) = (&p.ca_pem, &p.server_chain_pem, &p.server_key_pem);
+    // A root the server's chain does not lead to.
+    let (other_ca, _) = self_signed(&["localhost"]);
     let acceptor =
         TlsAcceptor::builder(Identity::from_pem(chain.as_bytes(), key.as_bytes()).unwrap())
             .build()

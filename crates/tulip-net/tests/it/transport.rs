@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tulip_net::{Protocol, TcpListener, TcpStream, Transport, create_connection, create_server};
 
-use crate::{localhost, run};
+use crate::{localhost, run, until};
 
 /// Protocol events, as recorded by [`Recorder`].
 #[derive(Debug, Clone, PartialEq)]
@@ -167,8 +167,11 @@ fn flow_control_pauses_then_resumes_in_order_with_a_slow_reader() {
             .await
             .unwrap();
         let (mut peer, _) = l.accept().await.unwrap();
-        // The peer does not read for a while: the writer must pause, not grow or block.
-        tulip_reactor::sleep(Duration::from_millis(100)).await;
+        // The peer does not read: the writer must pause, not grow or block.
+        until("the writer pausing", || {
+            without_data(&log).contains(&Ev::Pause)
+        })
+        .await;
         assert_eq!(without_data(&log), [Ev::Made, Ev::Pause]);
         assert!(transport.write_buffer_size() > 0);
         let mut got = Vec::new();
@@ -255,16 +258,15 @@ fn pause_reading_stops_data_until_resumed() {
             .unwrap();
         let (mut peer, _) = l.accept().await.unwrap();
         peer.write_all(b"data").await.unwrap();
+        // An absence is the subject: for 50 ms, no data may reach the paused protocol.
         tulip_reactor::sleep(Duration::from_millis(50)).await;
         assert!(!t.is_reading());
         assert_eq!(*log.lock().unwrap(), [Ev::Made]);
         t.resume_reading();
-        for _ in 0..100 {
-            if log.lock().unwrap().len() > 1 {
-                break;
-            }
-            tulip_reactor::sleep(Duration::from_millis(5)).await;
-        }
+        until("data after resume_reading", || {
+            log.lock().unwrap().len() > 1
+        })
+        .await;
         assert_eq!(*log.lock().unwrap(), [Ev::Made, Ev::Data(4)]);
         assert!(
             matches!(t.peer_addr().unwrap(), tulip_net::Address::Ip(a) if a == l.local_addr().unwrap())

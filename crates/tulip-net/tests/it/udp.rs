@@ -112,6 +112,8 @@ fn connected_endpoint_reports_refused_sends_as_errors() {
         assert_eq!(t.peer_addr().unwrap(), dead_addr);
         for _ in 0..20 {
             t.send_to(b"anyone?", None);
+            // Resend pacing, bounded: the ICMP error comes back asynchronously and the loop
+            // stops as soon as the protocol logged it.
             tulip_reactor::sleep(Duration::from_millis(10)).await;
             if log.lock().unwrap().len() > 1 {
                 break;

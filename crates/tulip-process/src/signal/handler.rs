@@ -98,7 +98,10 @@ impl Handlers {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    eprintln!("tulip: the signal handler thread stops: poll failed: {e}");
+                    log::error!(
+                        "the signal handler thread stops: poll failed: {e}; registered signal \
+                         handlers will no longer run"
+                    );
                     return;
                 }
             }

@@ -62,7 +62,8 @@ fn still_our_children(pids: &[u32]) -> Vec<(u32, char)> {
         .collect()
 }
 
-/// Waits up to 10 s for every pid in `pids` to be reaped; returns the ones left.
+/// Waits up to 10 s for every pid in `pids` to be reaped; returns the ones left. Reaping shows
+/// only in the process table, so this polls it (the caller asserts on what is left).
 fn wait_reaped(pids: &[u32]) -> Vec<(u32, char)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

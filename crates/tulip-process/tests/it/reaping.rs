@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tulip_process::signal::SignalKind;
 use tulip_process::{Command, ExitStatus, Stdio};
+use tulip_test_support::wait;
 
 use crate::{join_all, run, still_our_children, wait_reaped};
 
@@ -76,14 +77,13 @@ fn a_thousand_sequential_spawns_leave_no_zombie() {
 fn an_exit_before_anyone_waits_is_not_lost() {
     let mut child = Command::shell("exit 7").spawn().unwrap();
     // Exited, not reaped: a zombie that holds the status for us.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while still_our_children(&[child.id()]) != [(child.id(), 'Z')] {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the child never became a zombie"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The process table is the only place that state shows, so it is polled.
+    let pid = child.id();
+    wait::until(
+        Duration::from_secs(10),
+        "the child becoming a zombie",
+        || Ok::<_, String>((still_our_children(&[pid]) == [(pid, 'Z')]).then_some(())),
+    );
     assert_eq!(child.try_wait().unwrap().and_then(|s| s.code()), Some(7));
     let status = run(child.wait()).unwrap();
     assert_eq!(status.code(), Some(7));

@@ -159,6 +159,8 @@ fn child_body() {
     assert!(remove_signal_handler(id));
     // Nobody listens now: SIGUSR2's default action terminates this process.
     raise(SignalKind::USER2).unwrap();
+    // Not synchronisation: the process must already be dead. This bounded wait is only how a
+    // process that survived the signal gets to report it to the parent test.
     std::thread::sleep(Duration::from_secs(5));
     println!("still alive after SIGUSR2");
 }

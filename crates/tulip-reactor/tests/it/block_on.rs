@@ -1,3 +1,6 @@
+//! `block_on` on one and several threads. Its sleeps are timers the reactor must drive (the
+//! subject), never a way to wait for another thread.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
@@ -91,7 +94,8 @@ fn a_thread_blocking_inside_block_on_does_not_stall_another() {
         let blocker = std::thread::spawn(|| {
             tulip_reactor::block_on(async {
                 tulip_reactor::sleep(Duration::from_millis(5)).await;
-                // Blocks the thread right after it drove the reactor for its own timer.
+                // Blocks the thread right after it drove the reactor for its own timer (the
+                // subject of this test, not synchronisation).
                 std::thread::sleep(Duration::from_millis(1200));
             })
         });

@@ -75,6 +75,7 @@ fn readiness_from_another_thread_wakes_the_reader() {
     let t = std::thread::spawn(move || {
         let mut b = b;
         for i in 0..100u8 {
+            // Pacing is the subject: each byte arrives after the reader went back to waiting.
             std::thread::sleep(Duration::from_micros(200));
             b.write_all(&[i]).unwrap();
         }

@@ -1,9 +1,13 @@
+//! Timers, sleeps, timeouts and intervals. The sleeps here are the timers under test, never a
+//! way to wait for another thread.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use tulip_reactor::{MissedTickBehavior, Timer, block_on, interval, sleep, sleep_until, timeout};
+use tulip_test_support::wait;
 
 #[test]
 fn sleeps_fire_in_deadline_order_and_never_early() {
@@ -62,6 +66,7 @@ fn cancelled_timer_never_fires_and_is_freed() {
         // Register it, then cancel.
         assert!(future::poll_once(&mut t).await.is_none());
         t.cancel();
+        // Outlive the cancelled deadline: the subject, not synchronisation.
         sleep(Duration::from_millis(5)).await;
         assert!(
             future::poll_once(&mut t).await.is_none(),
@@ -79,6 +84,7 @@ fn reset_moves_the_deadline_both_ways() {
         let mut t = Timer::after(Duration::from_millis(2));
         assert!(future::poll_once(&mut t).await.is_none());
         t.set_after(Duration::from_secs(5));
+        // Outlive the old deadline: the subject, not synchronisation.
         sleep(Duration::from_millis(5)).await;
         assert!(
             future::poll_once(&mut t).await.is_none(),
@@ -118,7 +124,7 @@ fn interval_skip_keeps_the_grid() {
         let mut iv = interval(period);
         iv.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let t0 = iv.tick().await;
-        // Miss about three ticks.
+        // Miss about three ticks: blocking the thread is the subject, not synchronisation.
         std::thread::sleep(Duration::from_millis(13));
         let t1 = iv.tick().await; // the overdue tick fires at once
         assert_eq!(t1, t0 + period);
@@ -136,6 +142,7 @@ fn interval_burst_catches_up() {
         let mut iv = interval(period);
         iv.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let t0 = iv.tick().await;
+        // Miss three ticks (the subject, not synchronisation).
         std::thread::sleep(Duration::from_millis(10));
         for k in 1..=3u32 {
             assert_eq!(iv.tick().await, t0 + period * k);
@@ -196,8 +203,27 @@ fn timer_armed_from_another_thread_interrupts_the_wait() {
             start.elapsed()
         })
     });
-    let driver = std::thread::spawn(|| block_on(sleep(Duration::from_millis(300))));
-    std::thread::sleep(Duration::from_millis(20));
+    let (tid, driver_tid) = std::sync::mpsc::channel();
+    let driver = std::thread::spawn(move || {
+        tid.send(std::fs::read_link("/proc/thread-self").unwrap())
+            .unwrap();
+        block_on(sleep(Duration::from_millis(300)))
+    });
+    // Only the driver thread uses the reactor until `tx` fires, so once it sleeps in the
+    // kernel it is in epoll_wait. Thread states show only in /proc, so this polls them.
+    let task = std::path::Path::new("/proc").join(driver_tid.recv().unwrap());
+    wait::until(
+        Duration::from_secs(5),
+        "the driver thread blocking in epoll_wait",
+        || {
+            let stat = std::fs::read_to_string(task.join("stat"))?;
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            // wchan names the kernel function where available ("0" or empty where hidden).
+            let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+            let in_epoll = wchan.contains("epoll") || wchan.is_empty() || wchan == "0";
+            std::io::Result::Ok((state.starts_with('S') && in_epoll).then_some(()))
+        },
+    );
     tx.send(()).unwrap();
     let took = h.join().unwrap();
     driver.join().unwrap();

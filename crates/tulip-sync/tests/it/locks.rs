@@ -3,6 +3,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tulip_sync::{Lock, RwLock, Semaphore};
 
+/// Polls `fut` once, so it takes its place in the primitive's queue now (the order under
+/// test), then spawns it; a spawned task's first poll only refreshes its waker.
+async fn queue_then_spawn<F>(fut: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut fut = Box::pin(fut);
+    assert!(
+        futures_lite::future::poll_once(&mut fut).await.is_none(),
+        "the waiter must queue, not finish"
+    );
+    tokio::spawn(fut)
+}
+
+/// Yields until `cond` holds, failing after 5 s with `what`.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within 5 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 #[test]
 fn lock_excludes_under_tokio() {
     let lock = Arc::new(Lock::new(0usize));
@@ -62,9 +88,7 @@ fn lock_hands_off_in_fifo_order() {
             let mut tasks = Vec::new();
             for i in 0..8 {
                 let lock = lock.clone();
-                tasks.push(tokio::spawn(async move { lock.lock().await.push(i) }));
-                // Let task `i` queue before `i + 1` starts.
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tasks.push(queue_then_spawn(async move { lock.lock().await.push(i) }).await);
             }
             drop(held);
             for t in tasks {
@@ -115,15 +139,21 @@ fn semaphore_bounds_concurrency_and_is_fifo() {
             let mut tasks = Vec::new();
             for i in 0..5 {
                 let (sem, order) = (sem.clone(), order.clone());
-                tasks.push(tokio::spawn(async move {
-                    sem.acquire().await.forget();
-                    order.lock().unwrap().push(i);
-                }));
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tasks.push(
+                    queue_then_spawn(async move {
+                        sem.acquire().await.forget();
+                        order.lock().unwrap().push(i);
+                    })
+                    .await,
+                );
             }
-            for _ in 0..5 {
+            // One permit at a time, each taken and recorded before the next is released.
+            for k in 1..=5 {
                 sem.release();
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                until(&format!("waiter {k} taking its permit"), || {
+                    order.lock().unwrap().len() == k
+                })
+                .await;
             }
             for t in tasks {
                 t.await.unwrap();

@@ -86,15 +86,24 @@ fn future_awaited_by_many_threads() {
         assert_eq!(r.as_deref(), Ok("done"));
         c.fetch_add(1, Ordering::SeqCst);
     });
+    let waiting = Arc::new(AtomicUsize::new(0));
     let mut futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = (0..6)
         .map(|_| {
-            let f = fut.clone();
-            Box::pin(async move { assert_eq!(f.await.as_deref(), Ok("done")) }) as _
+            let (f, w) = (fut.clone(), waiting.clone());
+            Box::pin(async move {
+                w.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(f.await.as_deref(), Ok("done"))
+            }) as _
         })
         .collect();
     let setter = fut.clone();
     futs.push(Box::pin(async move {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        // Set once all six threads are at their await, so most of them are parked on it.
+        tulip_test_support::wait::until(
+            std::time::Duration::from_secs(10),
+            "six threads awaiting the future",
+            || Ok::<_, String>((waiting.load(Ordering::SeqCst) == 6).then_some(())),
+        );
         setter.set_result("done".to_string()).unwrap();
     }));
     on_threads(futs);

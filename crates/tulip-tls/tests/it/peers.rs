@@ -1,32 +1,22 @@
 //! Interop with real TLS stacks: `openssl s_server`, `openssl s_client` and `curl`, all on
-//! 127.0.0.1. Each test skips (with a note on stderr) when its tool is not installed.
+//! 127.0.0.1. Each test skips through `tulip_test_support::peers` when its tool is
+//! not installed (and fails instead under `TULIP_REQUIRE_PEERS=1`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tulip_reactor::Async;
+use tulip_test_support::{peers, wait};
 use tulip_tls::rustls::ProtocolVersion;
 use tulip_tls::{Identity, TlsAcceptor, TlsConnector, pem};
 
 use crate::certs::{acceptor_builder, pem_files};
 use crate::run;
-
-fn have(tool: &str, arg: &str) -> bool {
-    let found = Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("SKIP: `{tool}` is not installed");
-    }
-    found
-}
 
 /// A child process that is killed when the test ends, passed or failed.
 struct Peer(Child);
@@ -39,23 +29,21 @@ impl Drop for Peer {
 }
 
 impl Peer {
-    /// Waits up to `limit` for the process to exit, then returns its stdout.
+    /// Waits up to `limit` for the process to close its stdout (it does so by exiting), then
+    /// returns what it wrote. A reader thread blocks on the pipe and hands the text over a
+    /// channel, so the wait ends the moment the peer is done.
     fn output(mut self, limit: Duration) -> String {
-        let start = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < limit,
-                "peer process did not exit within {limit:?}"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        let mut out = String::new();
-        self.0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
+        let mut stdout = self.0.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut out = String::new();
+            let _ = tx.send(stdout.read_to_string(&mut out).map(|_| out));
+        });
+        let out = rx
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("peer process did not finish within {limit:?}"))
             .unwrap();
+        self.0.wait().unwrap();
         out
     }
 }
@@ -70,23 +58,18 @@ fn free_port() -> u16 {
 
 /// Connects as soon as the peer listens (a refused attempt is not an accepted connection).
 fn connect_when_listening(addr: SocketAddr) -> TcpStream {
-    let start = Instant::now();
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => return s,
-            Err(e) if start.elapsed() > Duration::from_secs(10) => {
-                panic!("peer never listened on {addr}: {e}")
-            }
-            Err(_) => thread::sleep(Duration::from_millis(30)),
-        }
-    }
+    wait::until(
+        Duration::from_secs(10),
+        &format!("the peer listening on {addr}"),
+        || TcpStream::connect(addr).map(Some),
+    )
 }
 
 #[test]
 fn our_client_against_openssl_s_server_on_tls12_and_tls13() {
-    if !have("openssl", "version") {
+    let Some(openssl) = peers::openssl() else {
         return;
-    }
+    };
     let files = pem_files();
     for (flag, version) in [
         ("-tls1_2", ProtocolVersion::TLSv1_2),
@@ -94,7 +77,7 @@ fn our_client_against_openssl_s_server_on_tls12_and_tls13() {
     ] {
         let port = free_port();
         let _server = Peer(
-            Command::new("openssl")
+            Command::new(&openssl)
                 .args([
                     "s_server",
                     "-accept",
@@ -145,9 +128,9 @@ fn our_client_against_openssl_s_server_on_tls12_and_tls13() {
 
 #[test]
 fn openssl_s_client_against_our_server_with_client_auth() {
-    if !have("openssl", "version") {
+    let Some(openssl) = peers::openssl() else {
         return;
-    }
+    };
     let files = pem_files();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -175,7 +158,7 @@ fn openssl_s_client_against_our_server_with_client_auth() {
             io::Result::Ok(seen)
         })
     });
-    let mut client = Command::new("openssl")
+    let mut client = Command::new(&openssl)
         .args([
             "s_client",
             "-connect",
@@ -211,9 +194,9 @@ fn openssl_s_client_against_our_server_with_client_auth() {
 
 #[test]
 fn curl_against_a_tiny_https_responder() {
-    if !have("curl", "--version") {
+    let Some(curl) = peers::curl() else {
         return;
-    }
+    };
     let files = pem_files();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -248,7 +231,7 @@ fn curl_against_a_tiny_https_responder() {
             Ok(String::from_utf8_lossy(&head).into_owned())
         })
     });
-    let out = Command::new("curl")
+    let out = Command::new(&curl)
         .args([
             "-sS",
             "--max-time",
@@ -278,9 +261,9 @@ fn curl_against_a_tiny_https_responder() {
 
 #[test]
 fn curl_rejects_our_server_without_the_ca() {
-    if !have("curl", "--version") {
+    let Some(curl) = peers::curl() else {
         return;
-    }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = acceptor_builder().build().unwrap();
@@ -290,7 +273,7 @@ fn curl_rejects_our_server_without_the_ca() {
             acceptor.accept(Async::new(tcp)?).await.map(drop)
         })
     });
-    let out = Command::new("curl")
+    let out = Command::new(&curl)
         .args([
             "-sS",
             "--max-time",

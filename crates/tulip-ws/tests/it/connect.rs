@@ -168,8 +168,7 @@ mod wss {
     use tulip_tls::{TlsAcceptor, TlsConnector, pem};
 
     fn cert() -> (String, String) {
-        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        (c.cert.pem(), c.signing_key.serialize_pem())
+        tulip_test_support::pki::self_signed(&["localhost"])
     }
 
     #[test]

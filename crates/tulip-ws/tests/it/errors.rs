@@ -67,12 +67,9 @@ fn unresolvable_name_says_dns() {
 fn untrusted_certificate_keeps_rustls_reason() {
     use tulip_tls::rustls;
 
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let acceptor = tulip_tls::TlsAcceptor::from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.signing_key.serialize_pem().as_bytes(),
-    )
-    .unwrap();
+    let (cert_pem, key_pem) = tulip_test_support::pki::self_signed(&["localhost"]);
+    let acceptor =
+        tulip_tls::TlsAcceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {

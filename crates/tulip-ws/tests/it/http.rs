@@ -248,6 +248,7 @@ fn shutdown_case(
                         if let Err(e) = ws.send_text("tick").await {
                             break format!("send error closed={}", e.is_closed());
                         }
+                        // Pacing of a sending session, not synchronisation.
                         tulip_reactor::sleep(Duration::from_millis(10)).await;
                     },
                 };

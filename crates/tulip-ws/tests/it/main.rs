@@ -5,6 +5,7 @@ mod behavior;
 mod connect;
 #[cfg(feature = "connect")]
 mod errors;
+mod faults_ws;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod forced;
 #[cfg(all(feature = "http", feature = "connect"))]

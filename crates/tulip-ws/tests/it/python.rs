@@ -1,28 +1,18 @@
 //! Interop with Python's `websockets` and aiohttp, as server and as client, with and without
-//! permessage-deflate. Skipped (with a note) when `TULIP_PYTHON` is unset or lacks a module.
+//! permessage-deflate. Skipped through
+//! `tulip_test_support::peers` when `TULIP_PYTHON` is unset or lacks a module.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 
 use tulip_reactor::{Async, block_on};
+use tulip_test_support::peers;
 use tulip_ws::{ClientOptions, CloseCode, DeflateConfig, Message, ServerOptions};
 
-fn python(module: &str) -> Option<String> {
-    let Ok(py) = std::env::var("TULIP_PYTHON") else {
-        eprintln!("skipping: TULIP_PYTHON is not set");
-        return None;
-    };
-    let ok = Command::new(&py)
-        .args(["-c", &format!("import {module}")])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: {py} cannot import {module}");
-        return None;
-    }
-    Some(py)
+fn python(module: &str) -> Option<OsString> {
+    peers::python(&[module])
 }
 
 /// Kills the child if a test fails before it exits.
@@ -371,16 +361,13 @@ asyncio.run(main())
 #[cfg(feature = "tls")]
 #[test]
 fn tulip_wss_client_with_websockets_tls_server() {
+    use tulip_test_support::pki;
     use tulip_tls::{TlsConnector, pem};
     let Some(py) = python("websockets") else {
         return;
     };
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("tulip-ws-wss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, c.cert.pem()).unwrap();
-    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let files = pki::PemFiles::new("tulip-ws-wss");
+    let (cert, key) = (files.path("server.pem"), files.path("server.key"));
     let child = Command::new(&py)
         .args(["-c", WSS_SERVER])
         .arg(&cert)
@@ -395,7 +382,7 @@ fn tulip_wss_client_with_websockets_tls_server() {
         .unwrap();
     let port: u16 = line.trim().parse().expect("the server prints its port");
     let connector = TlsConnector::builder()
-        .root_store(pem::root_store_from_pem(c.cert.pem().as_bytes()).unwrap())
+        .root_store(pem::root_store_from_pem(pki::pki().ca_pem.as_bytes()).unwrap())
         .build()
         .unwrap();
     let mut opts = ClientOptions {
@@ -421,5 +408,4 @@ fn tulip_wss_client_with_websockets_tls_server() {
         ws.close(CloseCode::NORMAL, "").await.unwrap();
     });
     assert!(child.0.wait().unwrap().success(), "wss server failed");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,6 @@
 //! `wait`, `shield`, `as_completed`, `gather`, `try_gather` and `yield_now` over spawned tasks.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
@@ -12,27 +11,7 @@ use tulip_executor::{
 use tulip_reactor::sleep;
 
 use super::{eventually, flag, ms};
-
-/// A latch the test opens; tasks wait on it instead of on sleeps, so that which task finishes
-/// first never depends on how the OS schedules threads on a loaded machine.
-#[derive(Clone)]
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn new() -> Gate {
-        Gate(flag())
-    }
-
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    async fn wait(&self) {
-        while !self.0.load(Ordering::SeqCst) {
-            sleep(ms(1)).await;
-        }
-    }
-}
+use crate::gate::Gate;
 
 /// A task that returns `value` (or panics, when `fail`) once `gate` opens.
 fn gated(gate: &Gate, value: u64, fail: bool) -> tulip_executor::Task<u64> {
@@ -160,6 +139,7 @@ fn combinators_over_spawned_tasks() {
     Runtime::new().unwrap().block_on(async {
         let tasks = (0..20u64).map(|i| {
             spawn(async move {
+                // Finishing in reverse order is the point: gather keeps the input order.
                 sleep(ms(20 - i)).await;
                 i
             })

@@ -10,6 +10,7 @@ use tulip_executor::{
 use tulip_reactor::sleep;
 
 use super::{DropFlag, LONG, eventually, flag, ms};
+use crate::gate::Gate;
 
 #[test]
 fn group_of_successes_joins_ok_and_hands_out_values() {
@@ -18,6 +19,7 @@ fn group_of_successes_joins_ok_and_hands_out_values() {
         let handles: Vec<_> = (0..50u64)
             .map(|i| {
                 group.spawn(async move {
+                    // Staggered finishes, not synchronisation: join must wait for the last.
                     sleep(ms(i % 5)).await;
                     Ok(i * 2)
                 })
@@ -51,6 +53,8 @@ fn first_error_cancels_siblings_before_join_returns() {
         });
         group
             .spawn(async {
+                // Fails a little later, not synchronisation: the sibling is cancelled whether
+                // or not it was polled yet (its guard lives in its future).
                 sleep(ms(5)).await;
                 Err::<(), _>("boom")
             })
@@ -155,6 +159,7 @@ async fn cancel_case(point: AwaitPoint, trigger: Trigger) {
                 yield_now().await;
                 sleep(ms(1)).await;
                 parked.store(1, Ordering::SeqCst);
+                let started = parked.clone();
                 match point {
                     AwaitPoint::Sleep => sleep(LONG).await,
                     AwaitPoint::InsideGather => {
@@ -169,6 +174,7 @@ async fn cancel_case(point: AwaitPoint, trigger: Trigger) {
                         inner
                             .spawn(async move {
                                 let _guard = guard;
+                                started.store(2, Ordering::SeqCst);
                                 sleep(LONG).await;
                                 Ok(())
                             })
@@ -188,11 +194,14 @@ async fn cancel_case(point: AwaitPoint, trigger: Trigger) {
             .detach();
     }
     assert!(
-        eventually(|| parked.load(Ordering::SeqCst) == 1).await,
+        eventually(|| parked.load(Ordering::SeqCst) >= 1).await,
         "{case}: child never parked"
     );
     if matches!(point, AwaitPoint::NestedGroup) {
-        sleep(ms(2)).await; // let the grandchild start
+        assert!(
+            eventually(|| parked.load(Ordering::SeqCst) == 2).await,
+            "{case}: the grandchild never started"
+        );
     }
     let joined_in_scope = match trigger {
         Trigger::Cancel => {
@@ -266,6 +275,7 @@ fn cancelling_one_child_leaves_the_others_running() {
             Ok(1)
         });
         let fast = group.spawn(async {
+            // Not synchronisation: `fast` just finishes on its own while `slow` is cancelled.
             sleep(ms(5)).await;
             Ok(2)
         });
@@ -289,6 +299,8 @@ fn children_spawn_siblings_and_join_waits_for_them() {
                     let d = d.clone();
                     spawner
                         .spawn(async move {
+                            // Work that outlasts its spawner, not synchronisation: join must
+                            // wait for these late siblings.
                             sleep(ms(3)).await;
                             d.fetch_add(1, Ordering::SeqCst);
                             Ok(())
@@ -349,12 +361,16 @@ fn cancelling_one_child_returns_after_its_drop_guard_ran() {
         let group = TaskGroup::<()>::new();
         let dropped = flag();
         let guard = DropFlag(dropped.clone());
+        let started = Gate::new();
+        let s = started.clone();
         let child = group.spawn(async move {
             let _guard = guard;
+            s.open();
             sleep(LONG).await;
             Ok(())
         });
-        sleep(ms(2)).await;
+        // The child is parked in its sleep when cancelled.
+        started.wait().await;
         assert_eq!(group.len(), 1);
         assert_eq!(child.cancel().await, None);
         assert!(dropped.load(Ordering::SeqCst));
@@ -395,6 +411,7 @@ fn group_stress_random_failures_keep_the_invariants() {
                         for _ in 0..delay {
                             yield_now().await;
                         }
+                        // A random schedule, not synchronisation.
                         sleep(ms(delay)).await;
                         match kind {
                             0 => Err(i as u64),

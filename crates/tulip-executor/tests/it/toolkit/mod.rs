@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use tulip_reactor::sleep;
 
+/// Outlasts every test: a child sleeping this long stays pending until it is cancelled. Such
+/// sleeps stand for "pending forever" and never order anything.
 pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 pub(crate) fn ms(n: u64) -> Duration {
@@ -29,7 +31,8 @@ pub(crate) fn flag() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
 
-/// Polls `cond` every millisecond for up to two seconds.
+/// Polls `cond` every millisecond for up to two seconds (a bounded poll for state another
+/// task changes; callers assert on the result with a message).
 pub(crate) async fn eventually(cond: impl Fn() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) {

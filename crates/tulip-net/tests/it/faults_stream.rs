@@ -6,7 +6,7 @@ use futures_lite::io::Cursor;
 use tulip_faults::{Faults, FaultyIo};
 use tulip_net::{ReadError, StreamReader};
 
-use crate::support::seeds;
+use tulip_faults::seeds;
 
 /// Lines of varied length, some longer than the reader's limit.
 fn lines(seed: u64) -> Vec<u8> {
@@ -93,7 +93,7 @@ fn reset_mid_line_loses_nothing_already_received() {
 #[test]
 fn read_exactly_through_faults() {
     for seed in seeds() {
-        let data = crate::support::payload(seed, 5000);
+        let data = tulip_faults::payload(seed, 5000);
         let io = FaultyIo::new(Cursor::new(data.clone()), Faults::benign(seed));
         let mut reader = StreamReader::new(io);
         let out = tulip_reactor::block_on(async {

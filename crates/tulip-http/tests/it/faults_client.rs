@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tulip_executor::{spawn, wait_for};
-use tulip_faults::{Faults, FaultyIo};
+use tulip_faults::{Faults, FaultyIo, HANG, payload, seeds};
 use tulip_http::{App, Client, Request, Server};
 use tulip_reactor::Async;
-
-use crate::support::{HANG, payload, seeds};
 
 /// Copies `from` to `to` until end of stream or an error, then shuts `to` down.
 async fn pipe<R: futures_lite::AsyncRead + Unpin, W: futures_lite::AsyncWrite + Unpin>(

@@ -1,12 +1,19 @@
 //! tulip-http's server (`Service::serve_connection`) on a faulty transport, fed keep-alive
 //! requests with Content-Length and chunked bodies by a plain client.
 
+use std::net::TcpStream;
+
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tulip_executor::{spawn, wait_for};
-use tulip_faults::{Faults, FaultyIo};
+use tulip_faults::{Faults, FaultyIo, HANG, payload, seeds};
 use tulip_http::{App, Request, ServerConfig, Service};
+use tulip_reactor::Async;
 
-use crate::support::{HANG, payload, seeds, tcp_pair};
+/// A connected loopback TCP pair, registered with the reactor.
+fn tcp_pair() -> (Async<TcpStream>, Async<TcpStream>) {
+    let (client, server) = tulip_test_support::loopback::tcp_pair();
+    (Async::new(client).unwrap(), Async::new(server).unwrap())
+}
 
 const REQUESTS: usize = 12;
 

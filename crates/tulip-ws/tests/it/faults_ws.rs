@@ -1,14 +1,20 @@
 //! tulip-ws's `WebSocket` with both ends on faulty transports: an echo of text and binary
 //! messages of many sizes, with and without permessage-deflate, and peers that vanish.
 
+use std::net::TcpStream;
 use std::time::Duration;
 
 use futures_lite::future::zip;
 use tulip_executor::wait_for;
-use tulip_faults::{Faults, FaultyIo};
+use tulip_faults::{Faults, FaultyIo, HANG, payload, seeds};
+use tulip_reactor::Async;
 use tulip_ws::{CloseCode, Config, DeflateParams, Message, Role, WebSocket};
 
-use crate::support::{HANG, payload, seeds, tcp_pair};
+/// A connected loopback TCP pair, registered with the reactor.
+fn tcp_pair() -> (Async<TcpStream>, Async<TcpStream>) {
+    let (client, server) = tulip_test_support::loopback::tcp_pair();
+    (Async::new(client).unwrap(), Async::new(server).unwrap())
+}
 
 fn config() -> Config {
     let mut c = Config::default();
