@@ -26,7 +26,9 @@
 //!    the registration), or the holder's release comes later in the word's modification
 //!    order and sees `STANDBY`. The two sides meet on one atomic, so the argument needs no
 //!    ordering across variables (a `SeqCst` store on one flag and a load of another would,
-//!    and loom found a standby seat left asleep that way).
+//!    and loom found a standby seat left asleep that way). Registering, trying and
+//!    withdrawing happen under the standby mutex, so a release never finds the registration
+//!    of a seat that took the lock itself.
 //! 3. **A normal release wakes standby.** The holder clears `LOCKED | STANDBY` in one
 //!    read-modify-write and, if `STANDBY` was set, unparks every registration. A seat that
 //!    may not come back soon (a `block_on` about to run user code that may block its thread,
@@ -39,12 +41,15 @@
 //!    release or hand-off does it; a seat registering meanwhile is covered by rule 2).
 //! 5. **Publish, check, then block.** A holder sets its signal's `in_reactor` flag before it
 //!    consumes its parker's token and waits; a waker sets the token and then reads the flag,
-//!    and notifies the backend when it is set *whatever `unpark` returned*. Both `SeqCst`, so
-//!    one of them sees the other. A token may be stale (rule 3 unparks a registration whose
-//!    seat took the lock on its retry) while its holder blocks in the backend, which never
-//!    looks at tokens: skipping the notification then was the lost wake-up of issue #3. The
-//!    backend clears the flag as soon as its wait is over ([`Wait::end`]), so the wakes of its
-//!    own dispatch only unpark.
+//!    and notifies the backend when it is set *whatever `unpark` returned*. Both sides are
+//!    `SeqCst` (and `parking` sets and takes tokens with `SeqCst` read-modify-writes), so one
+//!    of them sees the other. A token already set while its holder blocks in the backend,
+//!    which never looks at tokens, would otherwise hide the wake: the lost wake-up of issue
+//!    #3, where a release had unparked the standby registration of a seat that took the lock
+//!    on its retry. Rule 2 now rules that source out as well; the models check that either
+//!    defence alone keeps the wake-up and that the wake-up is lost without both. The
+//!    backend clears the flag as soon as its wait is over ([`Wait::end`]), so the wakes of
+//!    its own dispatch only unpark.
 //! 6. **A request reaches a waiting holder, or nobody.** The wait word holds the holder's
 //!    wake-up deadline while it may block (`NOT_WAITING` otherwise) plus a `REQUESTED` bit. A
 //!    busy seat that finds the lock taken sets the bit by compare-exchange on a word that is
