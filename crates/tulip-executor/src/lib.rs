@@ -47,8 +47,6 @@ pub mod context;
 #[cfg(not(loom))]
 mod debug;
 #[cfg(not(loom))]
-mod driver;
-#[cfg(not(loom))]
 mod enter;
 #[cfg(not(loom))]
 mod entry;

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::task::{Context, Poll, Wake, Waker};
 
 use concurrent_queue::ConcurrentQueue;
+use tulip_reactor::{Release, Seat, SeatWaker};
 
 use crate::registry::Registry;
 use crate::runtime::worker::CURRENT_TASK;
@@ -37,14 +38,16 @@ const REMOTE_INTERVAL: u32 = 61;
 pub(crate) struct LocalShared {
     remote: ConcurrentQueue<Runnable>,
     pub(crate) registry: Registry,
-    unparker: parking::Unparker,
-    in_reactor: AtomicBool,
+    /// Unparks the executor's thread, or interrupts the reactor when it waits there.
+    waker: SeatWaker,
 }
 
 struct LocalCtx {
     shared: Arc<LocalShared>,
     queue: RefCell<VecDeque<Runnable>>,
-    parker: parking::Parker,
+    /// The thread's place at the reactor. Released normally after each turn: the thread
+    /// runs `!Send` user code next, which may block it, so another must be free to drive.
+    seat: Seat,
 }
 
 thread_local! {
@@ -81,18 +84,17 @@ impl Default for LocalExecutor {
 impl LocalExecutor {
     /// A new executor, bound to the calling thread.
     pub fn new() -> LocalExecutor {
-        let (parker, unparker) = parking::pair();
+        let seat = Seat::new(Release::HandOff);
         let shared = Arc::new(LocalShared {
             remote: ConcurrentQueue::unbounded(),
             registry: Registry::with_shards(1),
-            unparker,
-            in_reactor: AtomicBool::new(false),
+            waker: seat.waker(),
         });
         LocalExecutor {
             ctx: Rc::new(LocalCtx {
                 shared,
                 queue: RefCell::new(VecDeque::new()),
-                parker,
+                seat,
             }),
             _not_send: PhantomData,
         }
@@ -237,7 +239,7 @@ fn schedule(runnable: Runnable) {
     // Hold our own reference: the runnable may run and free the task once queued.
     let shared = shared.clone();
     let _ = shared.remote.push(runnable);
-    crate::driver::wake(&shared.unparker, &shared.in_reactor);
+    shared.waker.wake();
 }
 
 /// Wakes the main future of a `block_on`.
@@ -253,7 +255,7 @@ impl Wake for MainWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, AcqRel) {
-            crate::driver::wake(&self.shared.unparker, &self.shared.in_reactor);
+            self.shared.waker.wake();
         }
     }
 }
@@ -289,8 +291,6 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     // it sees what was set before, and what it sets does not outlive the call.
     let mut vars = crate::context::capture();
     let mut tick: u32 = 0;
-    // Whether our last `driver::wait` gave the reactor up on request.
-    let mut yielded = false;
     loop {
         if main.woken.swap(false, AcqRel) {
             let polled = crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx));
@@ -303,7 +303,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             tick = tick.wrapping_add(1);
             let r = if tick % REMOTE_INTERVAL == 0 {
                 if drive_io {
-                    crate::driver::poll_nonblocking(crate::driver::Release::HandOff);
+                    ctx.seat.poll();
                 }
                 ctx.shared
                     .remote
@@ -325,18 +325,12 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
             continue;
         }
         if drive_io {
-            if std::mem::take(&mut yielded) {
-                crate::driver::pause_after_yield(&ctx.parker);
-            } else {
-                yielded = crate::driver::wait(
-                    &ctx.parker,
-                    &ctx.shared.in_reactor,
-                    None,
-                    crate::driver::Release::HandOff,
-                );
+            if let Err(e) = ctx.seat.wait(&ctx.shared.waker) {
+                // epoll itself failed: say so; the seat pauses before its next try.
+                eprintln!("tulip: the reactor failed: {e}");
             }
         } else {
-            ctx.parker.park();
+            ctx.seat.park();
         }
     }
 }

@@ -9,7 +9,10 @@
 //!   edge-triggered mode, and provides `AsyncRead`/`AsyncWrite` and `read_with`/`write_with`.
 //! - [`sleep`], [`timeout`], [`interval`] and the low-level [`Timer`] fire within a few
 //!   microseconds of their deadline (timerfd-backed waits, 4 µs wheel ticks).
-//! - [`Reactor`] and [`ReactorLock`] are the hooks an executor uses to drive the loop.
+//! - [`Seat`] is the one hook an executor uses to drive the loop: an idle thread waits in the
+//!   reactor or parks, a busy one polls it, and a [`SeatWaker`] wakes either. Which thread
+//!   drives follows a small state machine with numbered rules, model-checked with loom
+//!   (`handoff.rs`, `tests/loom.rs`).
 //!
 //! # Examples
 //!
@@ -29,18 +32,43 @@
 //! # }
 //! ```
 
-#![warn(clippy::undocumented_unsafe_blocks)]
+// `unsafe` is allowed only where it is needed, item by item (`sys`'s `Send` for epoll's event
+// records), each with a `// SAFETY:` comment.
+#![deny(unsafe_code)]
 
+// Under `--cfg loom` only the hand-off state machine and its sync shim are built, for
+// `tests/loom.rs`: epoll, sources and timers are std-only (and loom has no clock).
+#[cfg(not(loom))]
 mod block_on;
+mod handoff;
+#[cfg(not(loom))]
 mod io;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_models;
+#[cfg(not(loom))]
 mod reactor;
+#[cfg(not(loom))]
+mod seat;
+#[cfg(not(loom))]
 mod source;
+mod sync;
+#[cfg(not(loom))]
 mod sys;
+#[cfg(not(loom))]
 mod timer;
 
+#[cfg(not(loom))]
 pub use block_on::{EnterGuard, block_on, enter, try_enter};
+#[cfg(not(loom))]
+pub use handoff::Release;
+#[cfg(not(loom))]
 pub use io::{Async, Readable};
-pub use reactor::{Reactor, ReactorLock};
+#[cfg(not(loom))]
+pub use reactor::Reactor;
+#[cfg(not(loom))]
+pub use seat::{Seat, SeatWaker};
+#[cfg(not(loom))]
 pub use timer::{
     Elapsed, Interval, MissedTickBehavior, Sleep, TICK_NANOS, Timeout, Timer, armed_timers,
     interval, interval_at, sleep, sleep_until, timeout, timeout_at,

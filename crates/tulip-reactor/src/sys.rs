@@ -61,6 +61,7 @@ struct RawEvents(Vec<epoll::Event>);
 
 // SAFETY: the records are plain data: we only ever store `u64` keys in them, never pointers,
 // and the buffer is only touched by the thread holding the reactor lock.
+#[allow(unsafe_code)]
 unsafe impl Send for RawEvents {}
 
 impl Events {

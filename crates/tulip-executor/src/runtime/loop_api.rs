@@ -105,7 +105,28 @@ impl Handle {
         self.call_soon(f)
     }
 
-    /// Runs `f` on a worker after `delay` (asyncio's `call_later`).
+    /// Runs `f` on a worker after `delay` (asyncio's `call_later`). The returned handle
+    /// cancels the callback if it has not run yet; dropping it does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let rt = tulip_executor::Runtime::new()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let (tx2, handle) = (tx.clone(), rt.handle().clone());
+    /// let cancelled = handle.call_later(Duration::from_millis(1), move || tx2.send("cancelled").unwrap());
+    /// cancelled.cancel();
+    /// let later = handle.call_later(Duration::from_millis(2), move || tx.send("later").unwrap());
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("later"));
+    /// assert!(later.when().is_some() && cancelled.cancelled());
+    /// // The cancelled callback never runs: its sender is dropped unused.
+    /// drop(later);
+    /// assert!(rx.recv_timeout(Duration::from_secs(10)).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
         self.call_at(Instant::now() + delay, f)
     }

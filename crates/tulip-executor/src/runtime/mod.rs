@@ -228,12 +228,11 @@ impl Builder {
         let mut parts = Vec::with_capacity(n);
         let mut remotes = Vec::with_capacity(n);
         for _ in 0..n {
-            let (p, stealer, unparker) = worker::parts();
+            let (p, stealer, waker) = worker::parts();
             parts.push(p);
             remotes.push(Remote {
                 stealer,
-                unparker,
-                in_reactor: AtomicBool::new(false),
+                waker,
                 counters: Counters::default(),
             });
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_task::{ScheduleInfo, WithInfo};
 use concurrent_queue::ConcurrentQueue;
+use tulip_reactor::SeatWaker;
 
 use crate::blocking::Pool;
 use crate::idle::Idle;
@@ -43,14 +44,14 @@ impl Counters {
 /// What other threads need of a worker: its stealer and how to wake it.
 pub(crate) struct Remote {
     pub(crate) stealer: Stealer<Runnable>,
-    pub(crate) unparker: parking::Unparker,
-    pub(crate) in_reactor: AtomicBool,
+    /// Unparks the worker, or interrupts the reactor when the worker waits in it.
+    pub(crate) waker: SeatWaker,
     pub(crate) counters: Counters,
 }
 
 impl Remote {
     pub(crate) fn wake(&self) {
-        crate::driver::wake(&self.unparker, &self.in_reactor);
+        self.waker.wake();
     }
 }
 
@@ -139,7 +140,7 @@ impl Shared {
         for r in self.remotes.iter() {
             r.wake();
         }
-        crate::driver::notify_reactor();
+        tulip_reactor::Reactor::get().notify();
     }
 
     /// After the workers stopped: cancel every task left, running their destructors here.

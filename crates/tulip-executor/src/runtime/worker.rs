@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering::*;
 use std::time::Instant;
 
 use async_task::ScheduleInfo;
+use tulip_reactor::{Release, Seat, SeatWaker};
 
 use crate::idle::Woken;
 use crate::runtime::queue::{self, Local};
@@ -31,7 +32,8 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     local: Local<Runnable>,
     lifo: Cell<Option<Runnable>>,
-    parker: parking::Parker,
+    /// The worker's place at the reactor: it drives it when idle, polls it when busy.
+    seat: Seat,
     is_searching: Cell<bool>,
     /// True while the worker waits for work: wakes it receives are run after the wait.
     parked: Cell<bool>,
@@ -49,13 +51,16 @@ thread_local! {
 /// What `Runtime::new` makes for each worker before starting its thread.
 pub(crate) struct Parts {
     pub(crate) local: Local<Runnable>,
-    pub(crate) parker: parking::Parker,
+    pub(crate) seat: Seat,
 }
 
-pub(crate) fn parts() -> (Parts, queue::Stealer<Runnable>, parking::Unparker) {
+pub(crate) fn parts() -> (Parts, queue::Stealer<Runnable>, SeatWaker) {
     let (local, stealer) = queue::new();
-    let (parker, unparker) = parking::pair();
-    (Parts { local, parker }, stealer, unparker)
+    // Quiet: a worker comes back to the reactor by itself (it polls every GLOBAL_INTERVAL
+    // tasks and drives when idle); its seat hands the reactor over when the thread exits.
+    let seat = Seat::new(Release::Quiet);
+    let waker = seat.waker();
+    (Parts { local, seat }, stealer, waker)
 }
 
 /// Runs `f` with the worker of this thread, if this thread is a worker.
@@ -157,7 +162,7 @@ impl Worker {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % GLOBAL_INTERVAL == 0 {
-                crate::driver::poll_nonblocking(crate::driver::Release::Quiet);
+                self.seat.poll();
             }
             if let Some(r) = self.next_task(tick) {
                 self.run_task(r);
@@ -274,20 +279,14 @@ impl Worker {
         Counters::bump(&self.counters().parks, 1);
         self.parked.set(true);
         let remote = &shared.remotes[self.index];
-        let mut yielded = false;
         loop {
             if shared.shutdown.load(Acquire) {
                 break;
             }
-            if std::mem::take(&mut yielded) {
-                crate::driver::pause_after_yield(&self.parker);
-            } else {
-                yielded = crate::driver::wait(
-                    &self.parker,
-                    &remote.in_reactor,
-                    None,
-                    crate::driver::Release::Quiet,
-                );
+            if let Err(e) = self.seat.wait(&remote.waker) {
+                // epoll itself failed: nothing sensible is left but to say so (the seat
+                // pauses before its next try, so this does not spin).
+                eprintln!("tulip: the reactor failed: {e}");
             }
             if shared.shutdown.load(Acquire) {
                 break;
@@ -342,7 +341,7 @@ pub(crate) fn main(index: usize, shared: Arc<Shared>, parts: Parts) {
         shared: shared.clone(),
         local: parts.local,
         lifo: Cell::new(None),
-        parker: parts.parker,
+        seat: parts.seat,
         is_searching: Cell::new(false),
         parked: Cell::new(false),
         tick: Cell::new(0),
@@ -355,7 +354,9 @@ pub(crate) fn main(index: usize, shared: Arc<Shared>, parts: Parts) {
         worker.run();
     }
     worker.drain();
-    crate::driver::stop_driving();
+    // The seat released the reactor quietly; dropping it hands the reactor over to the
+    // threads standing by, since this one will not come back.
+    drop(worker);
     if let Some(f) = &shared.config.on_thread_stop {
         f();
     }
