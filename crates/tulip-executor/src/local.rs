@@ -327,7 +327,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
         if drive_io {
             if let Err(e) = ctx.seat.wait(&ctx.shared.waker) {
                 // epoll itself failed: say so; the seat pauses before its next try.
-                eprintln!("tulip: the reactor failed: {e}");
+                log::error!("tulip: the reactor failed: {e}");
             }
         } else {
             ctx.seat.park();

@@ -286,7 +286,7 @@ impl Worker {
             if let Err(e) = self.seat.wait(&remote.waker) {
                 // epoll itself failed: nothing sensible is left but to say so (the seat
                 // pauses before its next try, so this does not spin).
-                eprintln!("tulip: the reactor failed: {e}");
+                log::error!("tulip: the reactor failed: {e}");
             }
             if shared.shutdown.load(Acquire) {
                 break;
