@@ -131,7 +131,7 @@ impl Drop for Sentinel {
 /// more progress. Bind new work to a live runtime, or use the shared one (`.compat()`).
 ///
 /// Converts into an `io::Error` (kind `Other`) for I/O.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeGone(());
 
 impl RuntimeGone {
@@ -174,7 +174,9 @@ pub(crate) fn shared_handle() -> io::Result<&'static Handle> {
     }
     // One starter at a time, so two first callers cannot both spawn a driver thread; a
     // failed start leaves `HANDLE` empty for the next caller to retry.
-    let _starting = STARTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _starting = STARTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(handle) = HANDLE.get() {
         return Ok(handle);
     }

@@ -272,7 +272,11 @@ mod tests {
         let mut buf = ReadBuf::uninit(&mut storage);
         tokio_read(&mut io, &mut buf).unwrap();
         assert_eq!(buf.filled(), &[0, 1, 2]);
-        assert_eq!(buf.initialized().len(), 16, "the unfilled part was zeroed once");
+        assert_eq!(
+            buf.initialized().len(),
+            16,
+            "the unfilled part was zeroed once"
+        );
         tokio_read(&mut io, &mut buf).unwrap();
         assert_eq!(buf.filled(), &[0, 1, 2, 0, 1]);
         assert_eq!(io.get_ref().offered, vec![16, 13]);
