@@ -5,6 +5,7 @@
 //! tokio context too: some tokio-bound types spawn a task when dropped (a pooled database
 //! connection going back to its pool), which panics outside a runtime.
 
+use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -100,6 +101,12 @@ impl<T> Compat<T> {
 
     pub(crate) fn inner_pin(self: Pin<&mut Self>) -> Pin<&mut T> {
         self.project().inner.as_pin_mut().expect(PRESENT)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Compat<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Compat").field(&self.inner).finish()
     }
 }
 
@@ -212,6 +219,15 @@ impl<T> CompatWith<T> {
             Err(payload) if this.ctx.is_alive() => panic::resume_unwind(payload),
             Err(_) => Err(RuntimeGone::new()),
         }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for CompatWith<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompatWith")
+            .field("inner", &self.inner)
+            .field("ctx", &self.ctx)
+            .finish()
     }
 }
 
