@@ -42,6 +42,36 @@ fn a_pending_timer_completes_with_runtime_gone() {
 }
 
 #[test]
+fn a_task_waiting_on_a_timer_is_woken_with_runtime_gone() {
+    // Nobody polls the future by hand here: tokio's shutdown must wake it (it fires every
+    // timer), and the poll that follows must report the runtime gone. The runtime is dropped
+    // while the bound future may still be inside its first poll, so this also runs the path
+    // where tokio panics in the middle of a poll.
+    let rt = runtime();
+    let ctx = TokioContext::from_handle(rt.handle().clone());
+    tulip_executor::run(async move {
+        let (armed_tx, armed_rx) = std::sync::mpsc::channel();
+        let waiter = tulip_executor::spawn(
+            async move {
+                armed_tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            .compat_with(&ctx),
+        );
+        tulip_executor::spawn_blocking(move || {
+            armed_rx.recv().unwrap();
+            drop(rt);
+        })
+        .await
+        .unwrap();
+        let out = tulip_reactor::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken by the shutdown, not left hanging");
+        assert_eq!(out.unwrap(), Err(RuntimeGone::new()));
+    });
+}
+
+#[test]
 fn a_pending_socket_read_completes_with_runtime_gone() {
     let rt = runtime();
     let ctx = TokioContext::from_handle(rt.handle().clone());
