@@ -314,6 +314,109 @@ mod tests {
         assert!(buf.filled().is_empty(), "end of stream is an empty read");
     }
 
+    /// A writer of either family that records what it was asked to do.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+    }
+
+    impl FWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.calls.push(format!("write {}", buf.len()));
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let lens: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
+            self.calls.push(format!("writev {lens:?}"));
+            Poll::Ready(Ok(lens.iter().sum()))
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.calls.push("flush".into());
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.calls.push("close".into());
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl TWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            FWrite::poll_write(self, cx, buf)
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            FWrite::poll_write_vectored(self, cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            FWrite::poll_flush(self, cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.calls.push("shutdown".into());
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn ready<T>(p: Poll<T>) -> T {
+        match p {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the recorder never pends"),
+        }
+    }
+
+    #[test]
+    fn tokio_side_forwards_vectored_writes_flush_and_shutdown_as_close() {
+        let mut io = Compat::new(Recorder::default());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(TWrite::is_write_vectored(&io));
+        let bufs = [IoSlice::new(b"ab"), IoSlice::new(b"cde")];
+        let n = ready(TWrite::poll_write_vectored(
+            Pin::new(&mut io),
+            &mut cx,
+            &bufs,
+        ))
+        .unwrap();
+        assert_eq!(n, 5);
+        ready(TWrite::poll_flush(Pin::new(&mut io), &mut cx)).unwrap();
+        ready(TWrite::poll_shutdown(Pin::new(&mut io), &mut cx)).unwrap();
+        assert_eq!(io.get_ref().calls, ["writev [2, 3]", "flush", "close"]);
+    }
+
+    #[test]
+    fn futures_side_forwards_vectored_writes_flush_and_close_as_shutdown() {
+        let mut io = Compat::new(Recorder::default());
+        let mut cx = Context::from_waker(Waker::noop());
+        let bufs = [IoSlice::new(b"a"), IoSlice::new(b"bc")];
+        let n = ready(FWrite::poll_write_vectored(
+            Pin::new(&mut io),
+            &mut cx,
+            &bufs,
+        ))
+        .unwrap();
+        assert_eq!(n, 3);
+        ready(FWrite::poll_flush(Pin::new(&mut io), &mut cx)).unwrap();
+        ready(FWrite::poll_close(Pin::new(&mut io), &mut cx)).unwrap();
+        assert_eq!(io.get_ref().calls, ["writev [1, 2]", "flush", "shutdown"]);
+    }
+
     #[test]
     fn a_tokio_reader_reads_into_a_slice() {
         // `&[u8]` is a tokio `AsyncRead`.
