@@ -4,9 +4,9 @@
 //! A caller's runtime can go away while futures bound to it still exist. tokio then fails
 //! I/O resources with an error but *panics* in a timer poll ("A Tokio 1.x context was found,
 //! but it is being shutdown"), so a bound future must find out before it polls. tokio has no
-//! public "is this runtime shut down?" query; what it does guarantee is that shutting a runtime
-//! down drops every task it owns before it stops its drivers, and that a task spawned on a
-//! runtime already shut down is dropped at once. So [`TokioContext::from_handle`] spawns one
+//! public "is this runtime shut down?" query. What it does (every tokio 1.x scheduler; this
+//! crate's tests check it) is drop every task it owns before it stops its drivers when it
+//! shuts down, and drop a task spawned on a runtime already shut down at once. So [`TokioContext::from_handle`] spawns one
 //! never-ending sentinel task whose drop raises a flag: the flag is up before the drivers stop,
 //! and bound futures check it before every poll.
 
