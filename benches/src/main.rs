@@ -2,6 +2,7 @@
 //! written for its peers, run interleaved in one process so that the ratios compare like with
 //! like on a noisy machine. Prints per benchmark each contender's median and `tulip ÷ peer`.
 
+mod compat;
 mod executor;
 mod harness;
 mod http;
@@ -25,6 +26,7 @@ fn main() {
     for group in [
         reactor::benches,
         executor::benches,
+        compat::benches,
         http::benches,
         http_client::benches,
         net::benches,

@@ -3,7 +3,8 @@
 //! Each chapter is included as the documentation of an empty module that exists only under
 //! `cfg(doctest)`, so `cargo test -p tulip --all-features --doc` compiles and runs every
 //! `rust` block in the guide while normal builds and the API docs never see it. The chapters
-//! use every layer, so they are only included when all features are on.
+//! use every layer, so they are only included when all features are on (chapter 10 also
+//! needs the `tokio` feature, which `full` leaves out).
 
 #[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../../../docs/guide/README.md")]
@@ -44,3 +45,7 @@ mod http_client {}
 #[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../../../docs/guide/09-websockets.md")]
 mod websockets {}
+
+#[cfg(all(doctest, feature = "full", feature = "tokio"))]
+#[doc = include_str!("../../../docs/guide/10-tokio-crates.md")]
+mod tokio_crates {}

@@ -17,6 +17,7 @@
 //! | `create_subprocess_exec`, signals | [`process`] (feature `process`) |
 //! | `aiohttp.web`, `ClientSession` | [`http`] (feature `http`) |
 //! | `WebSocketResponse`, `ws_connect` | [`ws`] (feature `ws`) |
+//! | — (tokio-based drivers: redis, sqlx, hyper, reqwest) | [`compat`] (feature `tokio`) |
 //!
 //! # Features
 //!
@@ -35,6 +36,8 @@
 //!   asyncio user expects `async fn main` to just work, and it is cheap: tulip-macros has no
 //!   dependencies (no `syn`), so it adds one small crate to the build.
 //! - `full`: all of the above.
+//! - `tokio`: [`compat`], for tokio-bound crates inside tulip and tokio's io traits on
+//!   tulip's streams. Not in `full`: it is the only feature that pulls tokio's runtime.
 //!
 //! # Examples
 //!
@@ -113,6 +116,13 @@ pub mod http {
 #[cfg(feature = "ws")]
 pub mod ws {
     pub use tulip_ws::*;
+}
+
+/// tokio-bound crates inside tulip: `.compat()` enters a tokio context around each poll, and
+/// `Compat` bridges tokio's and futures-io's I/O traits (re-export of `tulip-compat`).
+#[cfg(feature = "tokio")]
+pub mod compat {
+    pub use tulip_compat::*;
 }
 
 /// asyncio's `loop.add_signal_handler` / `loop.remove_signal_handler`, on a runtime [`Handle`]:
