@@ -47,7 +47,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    local::spawn_local_named(fut, None)
+    local::spawn_local_named(fut, None, false)
 }
 
 /// Runs a blocking closure on the blocking pool (asyncio's `to_thread`): the current runtime's
@@ -81,11 +81,7 @@ pub fn current_task() -> Option<TaskInfo> {
         return None;
     }
     // SAFETY: invariant 4 of `task`: the pointer is published only while its runnable runs.
-    let meta = unsafe { &*p };
-    Some(TaskInfo {
-        id: meta.id,
-        name: meta.name.as_deref().map(str::to_owned),
-    })
+    Some(unsafe { &*p }.info())
 }
 
 /// The live tasks of the current runtime and of this thread's `LocalExecutor` (asyncio's

@@ -15,9 +15,10 @@ use crate::{JoinError, Task, TaskId};
 /// [`wait_for`](crate::wait_for) timed out — detaches `task`: it runs on to completion. To
 /// shield a plain future, spawn it first: `shield(spawn(fut))`.
 ///
-/// A bare `Task` handle already detaches on drop; `shield` states the intent in the code,
-/// keeps doing so if the handle's drop behaviour is ever made configurable, and offers no
-/// `cancel` to call by mistake.
+/// A bare `Task` handle that is dropped while being awaited *cancels* its task (asyncio's rule;
+/// see [Dropping a handle](crate::Task#dropping-a-handle)), so `wait_for(task, dur)` cancels
+/// the task on time-out and `wait_for(shield(task), dur)` does not, as in asyncio. A `Shield`
+/// always detaches, whether or not it was polled, and offers no `cancel` to call by mistake.
 ///
 /// # Cancel safety
 ///
