@@ -392,6 +392,12 @@ impl<T> Task<T> {
         pending
     }
 
+    /// Forgets that the handle was awaited, so that dropping it detaches (a `Shield` hands
+    /// its task back this way: waits through a shield never own the task).
+    pub(crate) fn forget_await(&mut self) {
+        self.awaited = false;
+    }
+
     /// Cancels without waiting: the future is dropped by its scheduler (at once if it is not
     /// running). A panic it already raised is reported as unobserved.
     pub(crate) fn cancel_now(mut self) {
@@ -461,7 +467,8 @@ impl<T> Future for Task<T> {
         match Pin::new(inner).poll(cx) {
             Poll::Pending => {
                 let me = std::ptr::from_ref::<Self>(&*self).cast::<()>();
-                self.awaited = UNOWNED.with(Cell::get) != me;
+                let unowned = UNOWNED.try_with(Cell::get).unwrap_or(std::ptr::null());
+                self.awaited = unowned != me;
                 Poll::Pending
             }
             Poll::Ready(out) => {

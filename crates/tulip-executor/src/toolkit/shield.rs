@@ -73,11 +73,15 @@ impl<T> Shield<T> {
         self.task.as_ref().is_none_or(Task::is_finished)
     }
 
-    /// Takes the task handle back out.
+    /// Takes the task handle back out. Polls through the shield do not count as awaiting the
+    /// handle: dropping it right away detaches the task, as dropping the shield would.
     pub fn into_inner(mut self) -> Task<T> {
-        self.task
+        let mut task = self
+            .task
             .take()
-            .expect("a Shield holds its task until into_inner")
+            .expect("a Shield holds its task until into_inner");
+        task.forget_await();
+        task
     }
 }
 

@@ -191,6 +191,13 @@ fn shield_detach_wait_and_as_completed_keep_the_task() {
         // asyncio: `wait_for(shield(task))` times out, the task runs on.
         assert_kept_by(|t| async move { assert!(wait_for(shield(t), SHORT).await.is_err()) }).await;
         assert_kept_by(|t| async move { assert!(timeout(SHORT, shield(t)).await.is_err()) }).await;
+        // A handle taken back out of a shield that was awaited still detaches when dropped.
+        assert_kept_by(|t| async move {
+            let mut shielded = shield(t);
+            assert!(wait_for(&mut shielded, SHORT).await.is_err());
+            drop(shielded.into_inner());
+        })
+        .await;
         // Never awaited: a drop detaches.
         assert_kept_by(|t| async move { drop(t) }).await;
         // Awaited, then explicitly detached.
