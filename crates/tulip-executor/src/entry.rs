@@ -7,7 +7,8 @@ use crate::local;
 use crate::runtime::{self, Runtime};
 use crate::task::{Task, TaskInfo};
 
-/// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it.
+/// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it (unless
+/// it was being awaited: see [`Task`]).
 ///
 /// # Panics
 ///
@@ -37,7 +38,8 @@ where
 }
 
 /// Spawns a `!Send` task onto the [`LocalExecutor`](crate::LocalExecutor) running on this thread (also the one
-/// inside [`Runtime::block_on`] and [`run`]). Dropping the returned [`Task`] detaches it.
+/// inside [`Runtime::block_on`] and [`run`]). Dropping the returned [`Task`] detaches it (unless
+/// it was being awaited: see [`Task`]).
 ///
 /// # Panics
 ///

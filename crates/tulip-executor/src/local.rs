@@ -105,7 +105,8 @@ impl LocalExecutor {
         }
     }
 
-    /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task.
+    /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task, unless
+    /// it was being awaited (see [`Task`]).
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,

@@ -114,7 +114,7 @@ impl Builder {
 /// Spawns a task onto the current runtime and polls it once right here before returning
 /// (asyncio 3.12's `eager_task_factory`); shorthand for
 /// [`Builder::new().eager(true).spawn(fut)`](Builder::eager), whose documentation gives the
-/// semantics. Dropping the returned [`Task`] detaches it.
+/// semantics. Dropping the returned [`Task`] detaches it, as for [`spawn`](crate::spawn).
 ///
 /// # Panics
 ///
