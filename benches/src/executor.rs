@@ -482,5 +482,75 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     for (name, unit, work) in table {
         out.extend(pair(name, &unit, move |e: &dyn Any2| e.run(work)));
     }
+    out.extend(eager_benches(spawn_n));
+    out
+}
+
+/// Eager start (asyncio 3.12's `eager_task_factory`, `task::Builder::eager`) against a normal
+/// spawn, tulip only: `n` spawns from inside a task, joined, of a future that completes at once
+/// (the eager spawn finishes it in the spawn call) and of one that awaits once (a yield, so
+/// the eager first poll is extra work before the task is queued anyway).
+fn eager_benches(n: usize) -> Vec<Bench> {
+    use tulip_executor::task::Builder;
+
+    /// The spawned future: ready at once, or after one yield.
+    async fn job(i: usize, yields: bool) -> usize {
+        if yields {
+            tulip_executor::yield_now().await;
+        }
+        i
+    }
+
+    async fn spawn_join(n: usize, yields: bool, eager: bool, local: bool) {
+        let b = Builder::new().eager(eager);
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                if local {
+                    b.clone().spawn_local(job(i, yields))
+                } else {
+                    b.clone().spawn(job(i, yields))
+                }
+            })
+            .collect();
+        for h in hs {
+            std::hint::black_box(h.await.unwrap());
+        }
+    }
+
+    // Both contenders share one runtime (and one local executor), built on first use, so
+    // that only the spawn mode differs and no idle second runtime competes for the reactor.
+    static RT: OnceLock<TulipMulti> = OnceLock::new();
+    let rt = || RT.get_or_init(tulip_multi);
+    let mut out = Vec::new();
+    for (shape, yields) in [("ready", false), ("await_once", true)] {
+        let unit = format!("{n} spawns from a task, joined");
+        let multi = |eager: bool| {
+            move || {
+                timed(rt(), async move {
+                    TulipMulti::spawn(spawn_join(n, yields, eager, false)).await
+                })
+            }
+        };
+        out.push(
+            Bench::new(format!("executor/eager_spawn/{shape}/2w"), unit.clone())
+                .with("tulip-eager", multi(true))
+                .with("tulip-spawn", multi(false)),
+        );
+        let ex: std::rc::Rc<std::cell::OnceCell<TulipLocal>> = Default::default();
+        let local = |eager: bool| {
+            let ex = ex.clone();
+            move || {
+                let ex = ex.get_or_init(|| TulipLocal(tulip_executor::LocalExecutor::new()));
+                timed(ex, async move {
+                    TulipLocal::spawn(spawn_join(n, yields, eager, true)).await
+                })
+            }
+        };
+        out.push(
+            Bench::new(format!("executor/eager_spawn/{shape}/1t"), unit)
+                .with("tulip-eager", local(true))
+                .with("tulip-spawn", local(false)),
+        );
+    }
     out
 }

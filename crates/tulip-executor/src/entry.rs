@@ -7,7 +7,8 @@ use crate::local;
 use crate::runtime::{self, Runtime};
 use crate::task::{Task, TaskInfo};
 
-/// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it.
+/// Spawns a task onto the current runtime. Dropping the returned [`Task`] detaches it (unless
+/// it was being awaited: see [`Task`]).
 ///
 /// # Panics
 ///
@@ -37,7 +38,8 @@ where
 }
 
 /// Spawns a `!Send` task onto the [`LocalExecutor`](crate::LocalExecutor) running on this thread (also the one
-/// inside [`Runtime::block_on`] and [`run`]). Dropping the returned [`Task`] detaches it.
+/// inside [`Runtime::block_on`] and [`run`]). Dropping the returned [`Task`] detaches it (unless
+/// it was being awaited: see [`Task`]).
 ///
 /// # Panics
 ///
@@ -47,7 +49,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    local::spawn_local_named(fut, None)
+    local::spawn_local_named(fut, None, false)
 }
 
 /// Runs a blocking closure on the blocking pool (asyncio's `to_thread`): the current runtime's
@@ -81,11 +83,7 @@ pub fn current_task() -> Option<TaskInfo> {
         return None;
     }
     // SAFETY: invariant 4 of `task`: the pointer is published only while its runnable runs.
-    let meta = unsafe { &*p };
-    Some(TaskInfo {
-        id: meta.id,
-        name: meta.name.as_deref().map(str::to_owned),
-    })
+    Some(unsafe { &*p }.info())
 }
 
 /// The live tasks of the current runtime and of this thread's `LocalExecutor` (asyncio's

@@ -8,8 +8,10 @@
 //! own model. Blocking closures go to a bounded pool ([`spawn_blocking`]).
 //!
 //! [`Task`] handles await to `Result<T, JoinError>`: a panic in a task is caught and handed to
-//! whoever awaits it (reported on stderr when nobody does). **Dropping a `Task` detaches it**;
-//! cancellation is explicit ([`Task::cancel`]).
+//! whoever awaits it (reported on stderr when nobody does). **Dropping a `Task` detaches it**,
+//! unless the handle was being awaited: an abandoned await (a `wait_for` or `timeout` that
+//! expired, a dropped `gather`) cancels the task, as in asyncio (see [`Task`]). Cancellation
+//! is otherwise explicit ([`Task::cancel`], [`Task::cancel_with`]).
 //!
 //! # Examples
 //!
@@ -85,7 +87,7 @@ pub use local::LocalExecutor;
 #[cfg(not(loom))]
 pub use runtime::{Handle, Runtime, TimerHandle};
 #[cfg(not(loom))]
-pub use task::{JoinError, Task, TaskId, TaskInfo};
+pub use task::{JoinError, Task, TaskId, TaskInfo, spawn_eager};
 #[cfg(not(loom))]
 pub use toolkit::{
     AsCompleted, AsCompletedTimeout, CountsAsFailure, Failure, Gather, GroupError, GroupSpawner,

@@ -9,6 +9,10 @@
 //! 1. `CURRENT` points to the `LocalCtx` of the `LocalExecutor` whose `block_on` runs on this
 //!    thread; it is set for the duration of that call (a guard restores the previous value,
 //!    also on unwind) while the executor is borrowed, so the pointee outlives every read.
+//! 2. The main future's `TaskMeta` (its task identity) is boxed by `run_until` and outlives
+//!    both its registry entry (removed by `MainTask`'s drop, before the box is freed) and its
+//!    publication in `CURRENT_TASK` (restored by a guard right after each poll of the main
+//!    future), so `current_task()` and `all_tasks()` only ever read it alive.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -29,6 +33,9 @@ use crate::registry::Registry;
 use crate::runtime::worker::CURRENT_TASK;
 use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};
 use crate::task::{Task, TaskInfo};
+
+/// The name `current_task()` and `all_tasks()` give the main future of a `block_on`.
+pub(crate) const MAIN_TASK_NAME: &str = "main";
 
 /// Local tasks run per turn before the main future and the remote queue get a look.
 const BATCH: usize = 128;
@@ -100,7 +107,8 @@ impl LocalExecutor {
         }
     }
 
-    /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task.
+    /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task, unless
+    /// it was being awaited (see [`Task`]).
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -166,13 +174,22 @@ impl fmt::Debug for LocalExecutor {
     }
 }
 
-fn spawn_on<F>(shared: &Arc<LocalShared>, fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+fn spawn_on<F>(
+    shared: &Arc<LocalShared>,
+    fut: F,
+    name: Option<Arc<str>>,
+    eager: bool,
+) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let (runnable, task) = make_task(shared, fut, name);
-    runnable.schedule();
+    if eager {
+        crate::task::run_eagerly(runnable);
+    } else {
+        runnable.schedule();
+    }
     task
 }
 
@@ -196,8 +213,8 @@ where
     (runnable, Task::new(task))
 }
 
-/// `spawn_local` with an optional name.
-pub(crate) fn spawn_local_named<F>(fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+/// `spawn_local` with an optional name, started eagerly or queued.
+pub(crate) fn spawn_local_named<F>(fut: F, name: Option<Arc<str>>, eager: bool) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -210,7 +227,7 @@ where
     );
     // SAFETY: invariant 1: a non-null `CURRENT` is the running executor's context.
     let ctx = unsafe { &*p };
-    spawn_on(&ctx.shared, fut, name)
+    spawn_on(&ctx.shared, fut, name, eager)
 }
 
 /// The tasks of the `LocalExecutor` running on this thread, if any.
@@ -286,6 +303,10 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     });
     let waker = Waker::from(main.clone());
     let mut cx = Context::from_waker(&waker);
+    // asyncio's main coroutine is a task: give the main future an id and the name "main",
+    // list it in this executor's registry (so `all_tasks()` shows it) and publish it as the
+    // current task while it is polled (invariant 2).
+    let main_task = MainTask::register(ctx, &waker);
     let mut fut = pin!(fut);
     // Like `asyncio.run`, the main future runs in a copy of the caller's context variables:
     // it sees what was set before, and what it sets does not outlive the call.
@@ -293,7 +314,8 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let mut tick: u32 = 0;
     loop {
         if main.woken.swap(false, AcqRel) {
-            let polled = crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx));
+            let polled =
+                main_task.poll(|| crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx)));
             if let Poll::Ready(v) = polled {
                 return v;
             }
@@ -332,6 +354,47 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
         } else {
             ctx.seat.park();
         }
+    }
+}
+
+/// The main future's task identity for the duration of one `run_until`.
+struct MainTask<'a> {
+    meta: Box<TaskMeta>,
+    registry: &'a Registry,
+}
+
+impl<'a> MainTask<'a> {
+    fn register(ctx: &'a LocalCtx, waker: &Waker) -> MainTask<'a> {
+        let meta = Box::new(TaskMeta::new(
+            Some(Arc::from(MAIN_TASK_NAME)),
+            Scheduler::Local(ctx.shared.clone()),
+        ));
+        ctx.shared.registry.insert(&meta, waker.clone());
+        MainTask {
+            meta,
+            registry: &ctx.shared.registry,
+        }
+    }
+
+    /// Runs `poll` with the main task published as the current task, restoring the previous
+    /// one after (also on unwind).
+    fn poll<R>(&self, poll: impl FnOnce() -> R) -> R {
+        struct Restore(*const TaskMeta);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT_TASK.with(|c| c.set(self.0));
+            }
+        }
+        let me: *const TaskMeta = &*self.meta;
+        let _restore = Restore(CURRENT_TASK.with(|c| c.replace(me)));
+        poll()
+    }
+}
+
+impl Drop for MainTask<'_> {
+    fn drop(&mut self) {
+        // Invariant 2: the registry entry points at `meta`, so it leaves before `meta` is freed.
+        self.registry.remove(&self.meta);
     }
 }
 

@@ -79,16 +79,29 @@ impl Registry {
         drop(taken);
     }
 
+    /// Wakes a registered task (so that a cancellation request is seen at its next poll).
+    /// Does nothing when the task has left the registry: it has ended, or shutdown took it.
+    pub(crate) fn wake(&self, meta: &TaskMeta) {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == usize::MAX {
+            return;
+        }
+        let waker = match lock(self.shard(meta.id)).get(key) {
+            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
+            _ => None,
+        };
+        // Woken outside the lock: the schedule function may run the task right here.
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Lists the live tasks.
     pub(crate) fn list(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             for (_, e) in lock(shard).iter() {
-                let m = e.meta();
-                out.push(TaskInfo {
-                    id: m.id,
-                    name: m.name.as_deref().map(str::to_owned),
-                });
+                out.push(e.meta().info());
             }
         }
         out.sort_by_key(|t| t.id);

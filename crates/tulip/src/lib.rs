@@ -184,8 +184,8 @@ impl HandleSignalExt for Handle {
 pub use tulip_executor::{
     CountsAsFailure, Failure, GroupError, GroupSpawner, GroupTask, Handle, JoinError,
     LocalExecutor, ReturnWhen, Runtime, Shield, Task, TaskGroup, all_tasks, as_completed,
-    current_task, gather, gather2, gather3, run, shield, spawn, spawn_blocking, spawn_local,
-    try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
+    current_task, gather, gather2, gather3, run, shield, spawn, spawn_blocking, spawn_eager,
+    spawn_local, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
 pub use tulip_reactor::{
     Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout, timeout_at,

@@ -77,7 +77,8 @@ impl Handle {
         &self.shared
     }
 
-    /// Spawns a task onto this runtime. Dropping the returned handle detaches the task.
+    /// Spawns a task onto this runtime. Dropping the returned handle detaches the task, unless
+    /// it was being awaited (see [`Task`]).
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,

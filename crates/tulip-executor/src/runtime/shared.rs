@@ -77,6 +77,21 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_with(fut, name, false)
+    }
+
+    /// Spawns `fut` onto this runtime; `eager`: poll it once on this thread first, instead
+    /// of queueing it (see `task::Builder::eager`).
+    pub(crate) fn spawn_with<F>(
+        self: &Arc<Self>,
+        fut: F,
+        name: Option<Arc<str>>,
+        eager: bool,
+    ) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
         let (runnable, task) = async_task::Builder::new()
             .metadata(meta)
@@ -93,7 +108,11 @@ impl Shared {
             drop(runnable);
             return Task::new(task);
         }
-        runnable.schedule();
+        if eager {
+            crate::task::run_eagerly(runnable);
+        } else {
+            runnable.schedule();
+        }
         Task::new(task)
     }
 

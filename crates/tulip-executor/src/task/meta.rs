@@ -30,6 +30,9 @@ const COMPLETED: u8 = 8;
 const CANCELLED: u8 = 16;
 /// Set by whoever ran (or found nothing in) the done-callback list at the end.
 const ENDED: u8 = 32;
+/// Set by `Task::cancel_with`: the next poll drops the future instead of polling it. Never
+/// cleared; the message waits in `TaskMeta::cancel_msg`.
+const CANCEL_REQUESTED: u8 = 64;
 
 /// How a task ended, as its done callbacks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +58,26 @@ pub(crate) enum Scheduler {
     Blocking(Arc<crate::blocking::Pool>),
 }
 
+/// Why a task's future produced no output, as the task's output carries it to the handle.
+pub(crate) enum Stop {
+    /// The future panicked.
+    Panic(Panic),
+    /// `Task::cancel_with` asked the task to stop; its future was dropped in place.
+    Cancelled,
+}
+
 /// Metadata stored in the task allocation (one allocation per task, async-task's header).
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
-    pub(crate) name: Option<Arc<str>>,
+    /// The task's name; `Task::set_name` replaces it after spawn (asyncio's `Task.set_name`).
+    name: Mutex<Option<Arc<str>>>,
     pub(crate) scheduler: Scheduler,
     /// Slot of this task in its scheduler's registry, `usize::MAX` when not registered.
     pub(crate) reg_key: AtomicUsize,
     flags: AtomicU8,
     panic_msg: OnceLock<String>,
+    /// The message of the first `Task::cancel_with` (asyncio's `cancel(msg)`).
+    cancel_msg: OnceLock<Arc<str>>,
     /// Done callbacks (asyncio's `add_done_callback`); allocated by the first one added.
     callbacks: OnceLock<Box<Mutex<Vec<DoneCallback>>>>,
 }
@@ -74,11 +88,12 @@ impl TaskMeta {
     pub(crate) fn new(name: Option<Arc<str>>, scheduler: Scheduler) -> TaskMeta {
         TaskMeta {
             id: TaskId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-            name,
+            name: Mutex::new(name),
             scheduler,
             reg_key: AtomicUsize::new(usize::MAX),
             flags: AtomicU8::new(0),
             panic_msg: OnceLock::new(),
+            cancel_msg: OnceLock::new(),
             callbacks: OnceLock::new(),
         }
     }
@@ -135,9 +150,53 @@ impl TaskMeta {
         }
     }
 
+    /// The task's current name.
+    pub(crate) fn name(&self) -> Option<Arc<str>> {
+        self.name
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Renames the task (the old name is dropped outside the lock).
+    pub(crate) fn set_name(&self, name: Option<Arc<str>>) {
+        let old = std::mem::replace(
+            &mut *self.name.lock().unwrap_or_else(PoisonError::into_inner),
+            name,
+        );
+        drop(old);
+    }
+
+    /// A snapshot for `current_task()` and `all_tasks()`.
+    pub(crate) fn info(&self) -> crate::task::TaskInfo {
+        crate::task::TaskInfo {
+            id: self.id,
+            name: self.name().as_deref().map(str::to_owned),
+        }
+    }
+
+    /// Asks the task to stop at its next poll, keeping the first message given. Returns
+    /// whether the task had not ended yet (asyncio's `cancel()` result).
+    pub(crate) fn request_cancel(&self, msg: Option<Arc<str>>) -> bool {
+        if let Some(m) = msg {
+            let _ = self.cancel_msg.set(m);
+        }
+        let prev = self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
+        prev & ENDED == 0
+    }
+
+    fn cancel_requested(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
+    }
+
+    /// The message given to `Task::cancel_with`, if any.
+    pub(crate) fn cancel_message(&self) -> Option<Arc<str>> {
+        self.cancel_msg.get().cloned()
+    }
+
     /// A display label: the name, or `Task-<id>` as asyncio names unnamed tasks.
     pub(crate) fn label(&self) -> String {
-        match &self.name {
+        match &self.name() {
             Some(n) => format!("{n:?} ({})", self.id),
             None => format!("{}", self.id),
         }
@@ -175,7 +234,7 @@ impl TaskMeta {
         crate::debug::report_unobserved_panic(&self.label(), msg);
     }
 
-    fn registry(&self) -> Option<&crate::registry::Registry> {
+    pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
         match &self.scheduler {
             Scheduler::Multi(s) => Some(&s.registry),
             Scheduler::Local(s) => Some(&s.registry),
@@ -188,7 +247,7 @@ impl fmt::Debug for TaskMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMeta")
             .field("id", &self.id)
-            .field("name", &self.name)
+            .field("name", &self.name())
             .finish()
     }
 }
@@ -207,7 +266,8 @@ pub(crate) fn panic_message(payload: &Panic) -> String {
 /// The future async-task runs: the user's future, with panics caught and the task's registry
 /// slot released when the future is dropped (completed or cancelled).
 pub(crate) struct TaskFuture<F> {
-    fut: F,
+    /// `None` once a cancellation request dropped the future in place.
+    fut: Option<F>,
     meta: *const TaskMeta,
     /// The task's context variables: the spawner's, copied at spawn (asyncio's contextvars).
     ctx: Option<crate::context::Map>,
@@ -220,7 +280,7 @@ unsafe impl<F: Send> Send for TaskFuture<F> {}
 impl<F> TaskFuture<F> {
     pub(crate) fn new(fut: F, meta: &TaskMeta) -> TaskFuture<F> {
         TaskFuture {
-            fut,
+            fut: Some(fut),
             meta,
             ctx: crate::context::capture(),
         }
@@ -234,27 +294,46 @@ impl<F> TaskFuture<F> {
 }
 
 impl<F: Future> Future for TaskFuture<F> {
-    type Output = Result<F::Output, Panic>;
+    type Output = Result<F::Output, Stop>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of `fut`: it is never moved out of `self`, and `TaskFuture`
-        // has no `Unpin` impl of its own beyond the auto impl that follows `F`.
+        // SAFETY: structural pinning of `fut`: it is never moved out of `self` (only dropped in
+        // place, by `Pin::set` below or with `self`), and `TaskFuture` has no `Unpin` impl of
+        // its own beyond the auto impl that follows `F`.
         let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: invariant 1 of `crate::task`, as in `TaskFuture::meta`; read through a copy
+        // of the pointer so that it does not borrow `this` beside `this.fut`.
+        let meta = unsafe { &*this.meta };
         // SAFETY: as above; `this.fut` stays pinned in the task allocation.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let mut fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        if meta.cancel_requested() {
+            // `Task::cancel_with`: drop the future here, in the task's own context (its drop
+            // guards see its context variables), and hand the handle a cancellation.
+            // A panicking destructor is swallowed, as the worker does for one run by
+            // async-task's own cancellation; the slot holds `None` afterwards either way.
+            let _ = crate::context::enter(&mut this.ctx, || {
+                catch_unwind(AssertUnwindSafe(|| fut.set(None)))
+            });
+            meta.finished(CANCELLED);
+            return Poll::Ready(Err(Stop::Cancelled));
+        }
+        let Some(fut) = fut.as_mut().as_pin_mut() else {
+            // async-task never polls a future that returned `Ready`.
+            unreachable!("a cancelled task polled again")
+        };
         let polled = crate::context::enter(&mut this.ctx, || {
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
         });
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => {
-                this.meta().finished(COMPLETED);
+                meta.finished(COMPLETED);
                 Poll::Ready(Ok(v))
             }
             Err(payload) => {
-                this.meta().panicked(&payload);
-                this.meta().finished(PANICKED);
-                Poll::Ready(Err(payload))
+                meta.panicked(&payload);
+                meta.finished(PANICKED);
+                Poll::Ready(Err(Stop::Panic(payload)))
             }
         }
     }

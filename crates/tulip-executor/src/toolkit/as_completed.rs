@@ -24,7 +24,9 @@ use super::set::FutureSet;
 /// # Cancel safety
 ///
 /// `next()` on the stream is cancel-safe: an output is taken out of the set only by the poll
-/// that returns it. Dropping the stream drops (cancels) the futures still running.
+/// that returns it. Dropping the stream drops (cancels) the futures still running; `Task`
+/// handles among them are detached instead (their tasks run on), as asyncio's
+/// `as_completed` never cancels a task.
 ///
 /// # Examples
 ///
@@ -50,7 +52,11 @@ where
     I::Item: Future,
 {
     AsCompleted {
-        set: FutureSet::new(futs.into_iter().map(Box::pin)),
+        // Like asyncio's, `as_completed` never cancels a task it was given: dropping the
+        // stream detaches the `Task` handles it still holds (plain futures are dropped).
+        set: FutureSet::new_unowned(futs.into_iter().map(Box::pin), |b| {
+            std::ptr::from_ref::<I::Item>(&**b).cast()
+        }),
     }
 }
 

@@ -8,9 +8,10 @@
 //! runtime's workers instead. `TaskGroup` and `shield` need the runtime's tasks.
 //!
 //! Cancellation in Rust is dropping a future. Every function here documents what a drop
-//! cancels; the rule of thumb is that combinators cancel the futures they own, while a `Task`
-//! handle dropped by a combinator only detaches its task — except in a `TaskGroup`, whose
-//! drop cancels its children.
+//! cancels; the rule is that combinators cancel the futures they own, and a `Task` handle
+//! that a combinator has polled and then drops cancels its task too (the await was
+//! abandoned; asyncio cancels an awaited task the same way). Hand a combinator
+//! `shield(task)` to have the task outlive it. A `TaskGroup`'s drop cancels its children.
 #![forbid(unsafe_code)]
 
 mod as_completed;

@@ -31,6 +31,9 @@ pub(crate) struct FutureSet<F> {
     batch: Vec<usize>,
     cursor: usize,
     remaining: usize,
+    /// For `wait` and `as_completed`, which never cancel what they hold: where the member's
+    /// own future lives, so that a `Task` member is polled as not awaited (its drop detaches).
+    unowned: Option<fn(&F) -> *const ()>,
 }
 
 struct Slot<F> {
@@ -125,6 +128,20 @@ impl<F: Future + Unpin> FutureSet<F> {
             slots,
             queue,
             remaining,
+            unowned: None,
+        }
+    }
+
+    /// A set whose `Task` members stay detachable: dropping the set, or a member handed back
+    /// by `into_pending`, detaches those tasks instead of cancelling them. `addr` gives the
+    /// address of the future a member polls (the member itself, or what its box points to).
+    pub(crate) fn new_unowned(
+        futs: impl IntoIterator<Item = F>,
+        addr: fn(&F) -> *const (),
+    ) -> Self {
+        FutureSet {
+            unowned: Some(addr),
+            ..FutureSet::new(futs)
         }
     }
 
@@ -165,7 +182,14 @@ impl<F: Future + Unpin> FutureSet<F> {
             };
             // Invariant 1: a wake during the poll below must queue the index again.
             slot.member.queued.store(false, Ordering::Release);
-            if let Poll::Ready(out) = Pin::new(fut).poll(&mut Context::from_waker(&slot.waker)) {
+            let mut member_cx = Context::from_waker(&slot.waker);
+            let polled = match self.unowned {
+                Some(addr) => crate::task::poll_unowned(addr(fut), || {
+                    Pin::new(&mut *fut).poll(&mut member_cx)
+                }),
+                None => Pin::new(fut).poll(&mut member_cx),
+            };
+            if let Poll::Ready(out) = polled {
                 slot.fut = None;
                 self.remaining -= 1;
                 return Poll::Ready(Some((index, out)));

@@ -15,9 +15,10 @@ use crate::{JoinError, Task, TaskId};
 /// [`wait_for`](crate::wait_for) timed out — detaches `task`: it runs on to completion. To
 /// shield a plain future, spawn it first: `shield(spawn(fut))`.
 ///
-/// A bare `Task` handle already detaches on drop; `shield` states the intent in the code,
-/// keeps doing so if the handle's drop behaviour is ever made configurable, and offers no
-/// `cancel` to call by mistake.
+/// A bare `Task` handle that is dropped while being awaited *cancels* its task (asyncio's rule;
+/// see [Dropping a handle](crate::Task#dropping-a-handle)), so `wait_for(task, dur)` cancels
+/// the task on time-out and `wait_for(shield(task), dur)` does not, as in asyncio. A `Shield`
+/// always detaches, whether or not it was polled, and offers no `cancel` to call by mistake.
 ///
 /// # Cancel safety
 ///
@@ -72,11 +73,15 @@ impl<T> Shield<T> {
         self.task.as_ref().is_none_or(Task::is_finished)
     }
 
-    /// Takes the task handle back out.
+    /// Takes the task handle back out. Polls through the shield do not count as awaiting the
+    /// handle: dropping it right away detaches the task, as dropping the shield would.
     pub fn into_inner(mut self) -> Task<T> {
-        self.task
+        let mut task = self
+            .task
             .take()
-            .expect("a Shield holds its task until into_inner")
+            .expect("a Shield holds its task until into_inner");
+        task.forget_await();
+        task
     }
 }
 

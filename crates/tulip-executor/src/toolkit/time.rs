@@ -13,10 +13,20 @@ use tulip_reactor::Timeout;
 /// A result that is ready when the deadline passes wins over the time-out. This is the
 /// reactor's [`timeout`](tulip_reactor::timeout) with asyncio's argument order.
 ///
-/// Cancelling a [`Task`](crate::Task) handle only detaches the task, so `wait_for(task, dur)`
-/// stops *waiting* for it but leaves it running, like [`shield`](crate::shield); to stop the
-/// task as well, cancel it on time-out: `if let Err(_) = wait_for(&mut task, d).await {
-/// task.cancel().await; }`.
+/// # On a task
+///
+/// As in asyncio, `wait_for(task, dur)` **cancels the task** on time-out: the task handle was
+/// being awaited, and a [`Task`](crate::Task) handle dropped while awaited cancels its task
+/// (see [Dropping a handle](crate::Task#dropping-a-handle)). The same holds for the reactor's
+/// `timeout(dur, task)`, which knows nothing of tasks: the rule lives in the handle's `Drop`.
+/// The task's future is dropped by its scheduler (its destructors run there) shortly after
+/// `wait_for` returns; a done callback sees [`TaskOutcome::Cancelled`](crate::task::TaskOutcome).
+/// To stop only the waiting:
+///
+/// - `wait_for(shield(task), dur)`: the task runs on, detached (asyncio's `shield`);
+/// - `wait_for(&mut task, dur)`: the task runs on and the handle stays yours, to await again,
+///   [`cancel_with`](crate::Task::cancel_with) a message (then awaiting it gives the
+///   `JoinError` with that message) or detach.
 ///
 /// # Cancel safety
 ///
@@ -31,6 +41,28 @@ use tulip_reactor::Timeout;
 ///
 /// assert_eq!(block_on(wait_for(async { 7 }, Duration::from_secs(1))), Ok(7));
 /// assert!(block_on(wait_for(sleep(Duration::from_secs(60)), Duration::from_millis(5))).is_err());
+/// ```
+///
+/// On a task:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+/// use tulip_executor::task::TaskOutcome;
+/// use tulip_executor::{spawn, wait_for, yield_now};
+///
+/// tulip_executor::run(async {
+///     let task = spawn(tulip_reactor::sleep(Duration::from_secs(60)));
+///     let cancelled = Arc::new(AtomicBool::new(false));
+///     let c = cancelled.clone();
+///     task.add_done_callback(move |o| c.store(o == TaskOutcome::Cancelled, Ordering::SeqCst));
+///     assert!(wait_for(task, Duration::from_millis(1)).await.is_err());
+///     // A worker drops the task's future soon after (asyncio's `task.cancelled()`).
+///     while !cancelled.load(Ordering::SeqCst) {
+///         yield_now().await;
+///     }
+/// });
 /// ```
 pub fn wait_for<F: IntoFuture>(fut: F, dur: Duration) -> Timeout<F::IntoFuture> {
     tulip_reactor::timeout(dur, fut.into_future())

@@ -55,8 +55,9 @@ impl<T, E> CountsAsFailure for Result<T, E> {
 /// # Cancel safety
 ///
 /// Not cancel-safe: dropping the `Wait` drops every future it holds, and outputs already
-/// collected are lost. For `Task` handles, dropping only detaches them (the tasks keep
-/// running), but their outputs are lost. Use `timeout` rather than an outer time-out.
+/// collected are lost. `Task` handles are only detached (the tasks keep running, as asyncio's
+/// `wait` never cancels), but their outputs are lost; the same holds for the handles handed
+/// back in `pending`, which detach when dropped. Use `timeout` rather than an outer time-out.
 ///
 /// # Examples
 ///
@@ -86,7 +87,11 @@ where
         tulip_reactor::timeout_at(deadline, std::future::pending())
     });
     Wait {
-        set: Some(FutureSet::new(futs)),
+        // `wait` never cancels a task (asyncio's rule): its `Task` members are polled as not
+        // awaited, so dropping the `Wait` or a handle from `pending` detaches them.
+        set: Some(FutureSet::new_unowned(futs, |f| {
+            std::ptr::from_ref(f).cast()
+        })),
         done: Vec::new(),
         when,
         timer,

@@ -3,6 +3,7 @@
 mod basic;
 mod blocking;
 mod callbacks;
+mod cancellation;
 mod context;
 mod gate;
 mod logs;

@@ -109,8 +109,10 @@ impl<E> Future for Cancelled<'_, E> {
 ///
 /// Awaiting it gives `Some(value)` when the child returned `Ok(value)`, and `None` when it
 /// failed (its failure goes to the group's [`join`](crate::TaskGroup::join)) or was cancelled.
-/// Dropping the handle does not affect the child: it stays in the group.
-#[must_use = "dropping a GroupTask leaves the child running in its group"]
+/// Dropping the handle follows [`Task`]'s rule: a handle never awaited (or
+/// [`detach`](GroupTask::detach)ed) leaves the child running in its group; one dropped while
+/// awaited (a `wait_for` around it expired) cancels that child, which is not a group failure.
+#[must_use = "dropping a GroupTask before awaiting it leaves the child running in its group"]
 pub struct GroupTask<T> {
     pub(super) task: Task<Option<T>>,
 }
@@ -121,8 +123,8 @@ impl<T> GroupTask<T> {
         self.task.id()
     }
 
-    /// The child task's name, if it was spawned with one.
-    pub fn name(&self) -> Option<&str> {
+    /// The child task's name, if it was given one.
+    pub fn name(&self) -> Option<Arc<str>> {
         self.task.name()
     }
 

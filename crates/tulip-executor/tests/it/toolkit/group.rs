@@ -341,7 +341,7 @@ fn named_and_local_children() {
     Runtime::new().unwrap().block_on(async {
         let group = TaskGroup::<()>::new();
         let named = group.spawn_with(Builder::new().name("fetcher"), async { Ok(1) });
-        assert_eq!(named.name(), Some("fetcher"));
+        assert_eq!(named.name().as_deref(), Some("fetcher"));
         assert!(group.join().await.is_ok());
         assert_eq!(named.await, Some(1));
     });
