@@ -65,9 +65,13 @@
 
 mod addr;
 mod connect;
+mod fd_watch;
 mod maybe_tls;
+mod pipe;
 mod rt;
+mod sendfile;
 mod server;
+mod sock;
 mod split;
 mod stream;
 mod tcp;
@@ -77,8 +81,12 @@ mod unix;
 
 pub use addr::Address;
 pub use connect::{ConnectOptions, HAPPY_EYEBALLS_DELAY, happy_eyeballs, lookup_host};
+pub use fd_watch::{add_reader, add_writer, remove_reader, remove_writer};
 pub use maybe_tls::MaybeTlsStream;
+pub use pipe::{PipeReader, PipeWriter, connect_read_pipe, connect_write_pipe, stdin, stdout};
+pub use sendfile::Sendfile;
 pub use server::Server;
+pub use sock::{sock_accept, sock_connect, sock_recv, sock_recv_into, sock_sendall, sock_sendfile};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};
 pub use stream::{
     DEFAULT_HIGH_WATER, DEFAULT_LIMIT, ReadError, StreamReader, StreamWriter, open_connection,

@@ -3,6 +3,8 @@
 mod dns;
 mod faults;
 mod happy_eyeballs;
+mod loop_api;
+mod pipes;
 mod python;
 mod reader;
 mod sockets;

@@ -1,0 +1,66 @@
+//! Async pipes: `connect_read_pipe`/`connect_write_pipe` with streams, and the flag restore.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use rustix::fs::OFlags;
+use tulip_net::{StreamReader, StreamWriter, connect_read_pipe, connect_write_pipe};
+
+use crate::run;
+
+#[test]
+fn lines_through_a_pipe_pair_and_blocking_mode_comes_back() {
+    run(async {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        // Keep duplicates to look at the shared description's flags after the drop.
+        let r_probe = r.try_clone().unwrap();
+        let w_probe = w.try_clone().unwrap();
+        let mut reader = StreamReader::new(connect_read_pipe(r).unwrap());
+        let mut writer = StreamWriter::new(connect_write_pipe(w).unwrap());
+        assert!(
+            rustix::fs::fcntl_getfl(&r_probe)
+                .unwrap()
+                .contains(OFlags::NONBLOCK)
+        );
+
+        // More than a pipe buffer (64 KiB): the writer must wait for the reader.
+        let line = vec![b'x'; 999];
+        let lines = 200;
+        let producer = tulip_executor::spawn(async move {
+            for _ in 0..lines {
+                writer.write(&line);
+                writer.write(b"\n");
+                writer.drain().await.unwrap();
+            }
+            writer
+        });
+        for _ in 0..lines {
+            assert_eq!(reader.read_line().await.unwrap().len(), 1000);
+        }
+        let writer = producer.await.unwrap();
+        drop(writer);
+        drop(w_probe);
+        assert_eq!(reader.read_line().await.unwrap(), b"");
+        drop(reader);
+        assert!(
+            !rustix::fs::fcntl_getfl(&r_probe)
+                .unwrap()
+                .contains(OFlags::NONBLOCK),
+            "dropping the reader must restore blocking mode"
+        );
+        // Blocking mode really is back: a blocking read sees the (closed) pipe's EOF.
+        let mut rest = Vec::new();
+        File::from(r_probe).read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    });
+}
+
+#[test]
+fn a_regular_file_is_refused_with_a_reason() {
+    let p = std::env::temp_dir().join(format!("tulip-net-{}-pipe-regular", std::process::id()));
+    File::create(&p).unwrap().write_all(b"x").unwrap();
+    let err = connect_read_pipe(File::open(&p).unwrap()).unwrap_err();
+    std::fs::remove_file(&p).unwrap();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("regular file"), "{err}");
+}
