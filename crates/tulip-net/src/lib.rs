@@ -73,6 +73,8 @@ mod sendfile;
 mod server;
 mod sock;
 mod split;
+#[cfg(feature = "tls")]
+mod start_tls;
 mod stream;
 mod tcp;
 mod transport;
@@ -88,6 +90,8 @@ pub use sendfile::Sendfile;
 pub use server::Server;
 pub use sock::{sock_accept, sock_connect, sock_recv, sock_recv_into, sock_sendall, sock_sendfile};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};
+#[cfg(feature = "tls")]
+pub use start_tls::StartTls;
 pub use stream::{
     DEFAULT_HIGH_WATER, DEFAULT_LIMIT, ReadError, StreamReader, StreamWriter, open_connection,
     open_unix_connection, serve_tcp, serve_unix, start_server, start_server_on, start_unix_server,

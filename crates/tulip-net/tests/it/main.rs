@@ -8,6 +8,8 @@ mod pipes;
 mod python;
 mod reader;
 mod sockets;
+#[cfg(feature = "tls")]
+mod starttls;
 mod streams;
 #[cfg(feature = "tls")]
 mod tls;
