@@ -148,8 +148,15 @@ fn remove(fd: RawFd, dir: Dir) -> bool {
 
 /// Calls `callback` on the current runtime each time `fd` is readable, until
 /// [`remove_reader`] (asyncio's `loop.add_reader`). A reader already on this descriptor
-/// number is replaced. See the [module docs](self) for the readiness semantics: the callback
-/// should consume what is readable.
+/// number is replaced.
+///
+/// The watch owns a duplicate of the descriptor (its own epoll entry), so the descriptor may
+/// also be registered elsewhere; its blocking mode is left alone. The reactor is
+/// edge-triggered, but after each callback the watch asks the kernel (`poll(2)`, zero
+/// timeout) whether the descriptor is still readable and calls again if so, after yielding:
+/// asyncio's level-triggered behaviour. So the callback should consume what is ready —
+/// ideally drain to `WouldBlock` on a non-blocking descriptor — or it is called again at once.
+/// Remove the watch before closing the descriptor: the duplicate keeps the file open.
 ///
 /// # Errors
 ///

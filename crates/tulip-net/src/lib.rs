@@ -101,9 +101,12 @@ pub use stream::{
 pub use stream::{TlsStreamReader, TlsStreamWriter, open_connection_tls, start_server_tls};
 pub use tcp::{DEFAULT_BACKLOG, Incoming, TcpListener, TcpListenerBuilder, TcpStream};
 pub use transport::{
-    DatagramProtocol, DatagramTransport, Protocol, Transport, connect_accepted_socket,
-    connect_accepted_unix_socket, create_connection, create_datagram_endpoint, create_server,
+    BufferedProtocol, DatagramProtocol, DatagramTransport, Protocol, Transport,
+    connect_accepted_socket, connect_accepted_unix_socket, create_buffered_connection,
+    create_buffered_server, create_connection, create_datagram_endpoint, create_server,
     create_server_on, create_unix_connection, create_unix_server,
 };
+#[cfg(feature = "tls")]
+pub use transport::{create_connection_tls, create_server_tls};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -136,9 +136,13 @@ pub fn connect_write_pipe(pipe: impl Into<OwnedFd>) -> io::Result<PipeWriter> {
 
 /// This process's standard input, readable without blocking a thread (aioconsole's
 /// `ainput`, asyncio's `connect_read_pipe(sys.stdin)`). It works on a *duplicate* of
-/// descriptor 0, so dropping it leaves stdin open; see the [module docs](self) for the
-/// `O_NONBLOCK` caveat on a terminal shared with the shell (restored on drop). Hold one at a
-/// time: two readers share one description and split the input between them.
+/// descriptor 0, so dropping it leaves stdin open.
+///
+/// Caveat: `O_NONBLOCK` belongs to the open file description, and a terminal's is shared
+/// with the parent shell, which may exit on `EAGAIN` if it finds its terminal non-blocking.
+/// The reader restores the flags it found when dropped; a process killed before that leaves
+/// the terminal non-blocking (`reset` or `stty sane` repairs it). Hold one at a time: two
+/// readers share one description and split the input between them.
 ///
 /// # Errors
 ///

@@ -50,7 +50,7 @@ pub trait Sendfile: AsyncWrite + Unpin {
 }
 
 /// Runs sendfile(2) on a registered descriptor, waiting for writability on `WouldBlock`.
-fn poll_sendfile_fd<T: AsFd>(
+pub(crate) fn poll_sendfile_fd<T: AsFd>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     file: &File,

@@ -101,7 +101,9 @@ pub async fn sock_sendall<T: AsFd>(sock: &Async<T>, data: &[u8]) -> io::Result<(
 /// Connects `sock` to `addr` and returns it registered with the reactor (asyncio's
 /// `loop.sock_connect`). The socket is switched to non-blocking mode first.
 ///
-/// It takes the socket unregistered: see the [module docs](self) for why.
+/// It takes the socket unregistered (unlike asyncio): Linux reports an unconnected TCP
+/// socket as hung up, and the reactor latches a hang-up for good, so a socket registered
+/// before its connect would look closed forever.
 ///
 /// # Errors
 ///

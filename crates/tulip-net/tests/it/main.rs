@@ -14,6 +14,7 @@ mod streams;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+mod transport_more;
 mod udp;
 mod unix;
 
