@@ -13,13 +13,22 @@
 //!   water marks, both generic over any `AsyncRead`/`AsyncWrite` (TLS streams, pipes);
 //!   [`open_connection`], [`start_server`] and a [`Server`] handle.
 //! - **Transports and protocols** (the callback API): [`Protocol`] / [`Transport`] with
-//!   asyncio's flow control, [`create_server`], [`create_connection`]; [`DatagramProtocol`]
-//!   with [`create_datagram_endpoint`].
+//!   asyncio's flow control, [`create_server`], [`create_connection`]; [`BufferedProtocol`]
+//!   (reads into the protocol's own buffer) with [`create_buffered_server`];
+//!   [`Transport::sendfile`]; [`DatagramProtocol`] with [`create_datagram_endpoint`].
+//! - **The low-level loop API** (the executor never sees a socket, so it lives here):
+//!   [`sock_recv`], [`sock_recv_into`], [`sock_sendall`], [`sock_connect`], [`sock_accept`],
+//!   [`sock_sendfile`] on a reactor-registered socket; [`add_reader`] / [`add_writer`] and
+//!   their `remove_*`; [`connect_read_pipe`] / [`connect_write_pipe`] and async [`stdin`] /
+//!   [`stdout`]; sendfile(2) through the [`Sendfile`] trait ([`StreamWriter::sendfile`],
+//!   [`TcpStream::sendfile`]).
 //!
 //! # Feature flags
 //!
-//! - `tls` (off by default): [`open_connection_tls`] and [`start_server_tls`], streams over
-//!   tulip-tls (asyncio's `ssl=`).
+//! - `tls` (off by default): asyncio's `ssl=` on tulip-tls. Streams: `open_connection_tls`,
+//!   `start_server_tls` and STARTTLS with `StreamWriter::start_tls`; transports:
+//!   `create_connection_tls`, `create_server_tls` and `Transport::start_tls`; `StartTls`
+//!   says which side of the handshake to run.
 //!
 //! Everything that spawns (servers, transports) must run inside a tulip runtime
 //! (`tulip_executor::run`, `Runtime::block_on`, or a task); plain sockets and streams work
@@ -89,6 +98,9 @@ pub use pipe::{PipeReader, PipeWriter, connect_read_pipe, connect_write_pipe, st
 pub use sendfile::Sendfile;
 pub use server::Server;
 pub use sock::{sock_accept, sock_connect, sock_recv, sock_recv_into, sock_sendall, sock_sendfile};
+/// The socket2 crate, whose [`Socket`](socket2::Socket) the `sock_*` calls take (asyncio's
+/// `socket.socket`), re-exported so callers need not match its version.
+pub use socket2;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};
 #[cfg(feature = "tls")]
 pub use start_tls::StartTls;
