@@ -285,7 +285,7 @@ impl Transport {
     }
 
     /// Whether the transport runs TLS (from the start, or after
-    /// [`start_tls`](Transport::start_tls) was called).
+    /// `start_tls` was called, feature `tls`).
     pub fn is_tls(&self) -> bool {
         self.shared.lock().tls_mode
     }
