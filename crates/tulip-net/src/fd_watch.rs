@@ -84,6 +84,9 @@ fn add<F>(fd: impl AsFd, dir: Dir, mut callback: F) -> io::Result<()>
 where
     F: FnMut() + Send + 'static,
 {
+    let runtime = tulip_executor::Handle::try_current().ok_or_else(|| {
+        io::Error::other("add_reader/add_writer must be called inside a tulip runtime")
+    })?;
     let raw = fd.as_fd().as_raw_fd();
     let dup = fd.as_fd().try_clone_to_owned()?;
     // `new_nonblocking` registers without touching O_NONBLOCK: that flag lives on the open
@@ -124,7 +127,7 @@ where
             t.remove(&(raw, dir));
         }
     };
-    tulip_executor::spawn(task).detach();
+    runtime.spawn(task).detach();
     Ok(())
 }
 
@@ -160,11 +163,8 @@ fn remove(fd: RawFd, dir: Dir) -> bool {
 ///
 /// # Errors
 ///
-/// If the descriptor cannot be duplicated or registered (a regular file: epoll refuses it).
-///
-/// # Panics
-///
-/// Outside a tulip runtime.
+/// If the descriptor cannot be duplicated or registered (a regular file: epoll refuses it),
+/// or when called outside a tulip runtime.
 ///
 /// # Examples
 ///
@@ -210,11 +210,8 @@ where
 ///
 /// # Errors
 ///
-/// If the descriptor cannot be duplicated or registered.
-///
-/// # Panics
-///
-/// Outside a tulip runtime.
+/// If the descriptor cannot be duplicated or registered, or when called outside a tulip
+/// runtime.
 pub fn add_writer<F>(fd: impl AsFd, callback: F) -> io::Result<()>
 where
     F: FnMut() + Send + 'static,

@@ -241,20 +241,9 @@ impl<E: Events> Conn<E> {
         self
     }
 
-    /// Writes `data` to the connection: through the TLS session when there is one.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            self.tls_unflushed = true;
-            return Pin::new(&mut **tls).poll_write(cx, data);
-        }
-        on_sock!(self.shared.sock, |s| s.as_mut().poll_write(cx, data))
-    }
-
     /// Writes out the queue and settles the state; returns the next step.
     fn settle(&mut self, cx: &mut Context<'_>) -> Step {
-        let shared = self.shared.clone();
-        let mut st = shared.lock();
+        let mut st = self.shared.lock();
         st.dirty = false;
         if st.aborted {
             return Step::Finish(None);
@@ -312,7 +301,20 @@ impl<E: Events> Conn<E> {
         while st.queued() > 0 && !st.sending_file {
             let start = st.start;
             let buf = std::mem::take(&mut st.buf);
-            let res = self.poll_write_out(cx, &buf[start..]);
+            #[cfg(feature = "tls")]
+            let res = match &mut self.tls {
+                Some(tls) => {
+                    self.tls_unflushed = true;
+                    Pin::new(&mut **tls).poll_write(cx, &buf[start..])
+                }
+                None => on_sock!(self.shared.sock, |s| s
+                    .as_mut()
+                    .poll_write(cx, &buf[start..])),
+            };
+            #[cfg(not(feature = "tls"))]
+            let res = on_sock!(self.shared.sock, |s| s
+                .as_mut()
+                .poll_write(cx, &buf[start..]));
             st.buf = buf;
             match res {
                 Poll::Ready(Ok(n)) if n > 0 => {

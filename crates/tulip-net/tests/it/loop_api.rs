@@ -273,3 +273,11 @@ fn a_writer_writes_until_it_removes_itself() {
         assert_eq!(got, "chunk5;chunk4;chunk3;chunk2;chunk1;");
     });
 }
+
+#[test]
+fn a_watch_outside_a_runtime_is_an_error() {
+    let (a, _b) = StdUnixStream::pair().unwrap();
+    let err = add_reader(&a, || {}).unwrap_err();
+    assert!(err.to_string().contains("inside a tulip runtime"), "{err}");
+    assert!(!remove_reader(a.as_raw_fd()));
+}
