@@ -44,9 +44,12 @@ impl PipeFd {
         }
         let restore = (!flags.contains(OFlags::NONBLOCK)).then_some(flags);
         rustix::fs::fcntl_setfl(&file, flags | OFlags::NONBLOCK)?;
-        let io = match Async::new_nonblocking(file) {
+        let io = match Async::new_nonblocking(file.try_clone()?) {
             Ok(io) => io,
             Err(e) => {
+                if let Some(flags) = restore {
+                    let _ = rustix::fs::fcntl_setfl(&file, flags);
+                }
                 return Err(io::Error::new(
                     e.kind(),
                     format!("cannot register {what} with the reactor: {e}"),

@@ -69,18 +69,19 @@ where
     P: Protocol,
     F: Fn() -> P + Send + Sync + 'static,
 {
+    let protocol_factory = Arc::new(protocol_factory);
     Server::spawn_plain(
         TcpListener::builder().bind(addr)?,
         move |s: TcpStream, guard| {
             let _ = s.set_nodelay(true);
             let shared = Arc::new(Shared::new(Sock::Tcp(s)));
             let acceptor = acceptor.clone();
-            let protocol = protocol_factory();
+            let protocol_factory = protocol_factory.clone();
             tulip_executor::spawn(async move {
                 // The acceptor applies its handshake timeout, so a silent client cannot pin
                 // this task.
                 if let Ok(tls) = acceptor.accept(SockIo(shared.clone())).await {
-                    let (conn, _) = Conn::new(shared, Plain::new(protocol), Some(guard));
+                    let (conn, _) = Conn::new(shared, Plain::new(protocol_factory()), Some(guard));
                     conn.with_tls(tls).await;
                 }
             })

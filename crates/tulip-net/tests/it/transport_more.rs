@@ -362,4 +362,44 @@ mod tls {
             server.close();
         });
     }
+
+    #[test]
+    fn a_failed_server_handshake_creates_no_protocol() {
+        let (acceptor, connector) = tls_pair();
+        let (_, untrusting) = tls_pair();
+        run(async move {
+            let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let m = made.clone();
+            let server = create_server_tls(
+                move || {
+                    m.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    EchoServer {
+                        t: None,
+                        acceptor: None,
+                        line: Vec::new(),
+                    }
+                },
+                localhost(),
+                acceptor,
+            )
+            .unwrap();
+            let port = server.local_addr().unwrap().port();
+            let (tx, _rx) = mpsc::unbounded();
+            let err =
+                create_connection_tls(move || Forward(tx, None), "localhost", port, &untrusting)
+                    .await
+                    .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+            let (tx, mut rx) = mpsc::unbounded();
+            let t = create_connection_tls(move || Forward(tx, None), "localhost", port, &connector)
+                .await
+                .unwrap();
+            t.write(b"x\n");
+            let mut acc = Vec::new();
+            assert_eq!(read_until_nl(&mut rx, &mut acc).await, b"tls:x\n");
+            assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+            t.close();
+            server.close();
+        });
+    }
 }
