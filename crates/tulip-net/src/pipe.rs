@@ -50,9 +50,18 @@ impl PipeFd {
                 if let Some(flags) = restore {
                     let _ = rustix::fs::fcntl_setfl(&file, flags);
                 }
+                // epoll answers EPERM for descriptors it cannot watch (/dev/null too).
+                let kind = if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+                    io::ErrorKind::InvalidInput
+                } else {
+                    e.kind()
+                };
                 return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot register {what} with the reactor: {e}"),
+                    kind,
+                    format!(
+                        "cannot register {what} with the reactor ({e}); epoll cannot watch \
+                         regular files or /dev/null: read or write those directly"
+                    ),
                 ));
             }
         };
@@ -149,7 +158,8 @@ pub fn connect_write_pipe(pipe: impl Into<OwnedFd>) -> io::Result<PipeWriter> {
 ///
 /// # Errors
 ///
-/// `InvalidInput` when stdin is a regular file (`prog < file`): read it with `std::fs`.
+/// `InvalidInput` when stdin is a regular file (`prog < file`) or `/dev/null`, which epoll
+/// cannot watch: read it with `std::fs`.
 pub fn stdin() -> io::Result<PipeReader> {
     let fd = io::stdin().as_fd().try_clone_to_owned()?;
     Ok(PipeReader {

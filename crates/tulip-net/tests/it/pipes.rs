@@ -64,3 +64,10 @@ fn a_regular_file_is_refused_with_a_reason() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("regular file"), "{err}");
 }
+
+#[test]
+fn dev_null_is_refused_as_unwatchable() {
+    let err = connect_read_pipe(File::open("/dev/null").unwrap()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("/dev/null"), "{err}");
+}
