@@ -17,8 +17,8 @@
 //!   (reads into the protocol's own buffer) with [`create_buffered_server`];
 //!   [`Transport::sendfile`]; [`DatagramProtocol`] with [`create_datagram_endpoint`].
 //! - **The low-level loop API** (the executor never sees a socket, so it lives here):
-//!   [`sock_recv`], [`sock_recv_into`], [`sock_sendall`], [`sock_connect`], [`sock_accept`],
-//!   [`sock_sendfile`] on a reactor-registered socket; [`add_reader`] / [`add_writer`] and
+//!   [`sock_recv`], [`sock_recv_into`], [`sock_sendall`], [`sock_recvfrom`], [`sock_sendto`],
+//!   [`sock_connect`], [`sock_accept`], [`sock_sendfile`] on a reactor-registered socket; [`add_reader`] / [`add_writer`] and
 //!   their `remove_*`; [`connect_read_pipe`] / [`connect_write_pipe`] and async [`stdin`] /
 //!   [`stdout`]; sendfile(2) through the [`Sendfile`] trait ([`StreamWriter::sendfile`],
 //!   [`TcpStream::sendfile`]).
@@ -97,7 +97,10 @@ pub use maybe_tls::MaybeTlsStream;
 pub use pipe::{PipeReader, PipeWriter, connect_read_pipe, connect_write_pipe, stdin, stdout};
 pub use sendfile::Sendfile;
 pub use server::Server;
-pub use sock::{sock_accept, sock_connect, sock_recv, sock_recv_into, sock_sendall, sock_sendfile};
+pub use sock::{
+    sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom, sock_recvfrom_into,
+    sock_sendall, sock_sendfile, sock_sendto,
+};
 /// The socket2 crate, whose [`Socket`](socket2::Socket) the `sock_*` calls take (asyncio's
 /// `socket.socket`), re-exported so callers need not match its version.
 pub use socket2;

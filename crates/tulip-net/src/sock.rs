@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::io;
+use std::net::SocketAddr;
 
 use socket2::{SockAddr, SockRef, Socket};
 use tulip_reactor::Async;
@@ -69,6 +70,94 @@ pub async fn sock_recv_into<T: AsFd>(sock: &Async<T>, buf: &mut [u8]) -> io::Res
     sock.read_with(|s| {
         rustix::net::recv(s, &mut *buf, rustix::net::RecvFlags::empty())
             .map(|(n, _)| n)
+            .map_err(io::Error::from)
+    })
+    .await
+}
+
+/// Receives one datagram of up to `n` bytes and its sender (asyncio's `loop.sock_recvfrom`,
+/// 3.11). A longer datagram is truncated to `n` bytes. The address is `None` for a sender
+/// with no IP address (an unnamed or Unix-domain socket).
+///
+/// # Errors
+///
+/// The socket's error (`ConnectionRefused` after an ICMP port unreachable, ...).
+///
+/// # Cancel safety
+///
+/// Cancel-safe: nothing is received unless the future completes.
+///
+/// # Examples
+///
+/// ```
+/// use socket2::{Domain, Socket, Type};
+/// use tulip_net::{sock_recvfrom, sock_sendto};
+/// use tulip_reactor::Async;
+///
+/// # fn main() -> std::io::Result<()> {
+/// tulip_reactor::block_on(async {
+///     let bind = |s: &Socket| s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into());
+///     let (a, b) = (Socket::new(Domain::IPV4, Type::DGRAM, None)?, Socket::new(Domain::IPV4, Type::DGRAM, None)?);
+///     bind(&a)?;
+///     bind(&b)?;
+///     let b_addr = b.local_addr()?.as_socket().unwrap();
+///     let (a, b) = (Async::new(a)?, Async::new(b)?);
+///     sock_sendto(&a, b"hi", b_addr).await?;
+///     let (data, from) = sock_recvfrom(&b, 1500).await?;
+///     assert_eq!(data, b"hi");
+///     assert_eq!(from, a.get_ref().local_addr()?.as_socket());
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub async fn sock_recvfrom<T: AsFd>(
+    sock: &Async<T>,
+    n: usize,
+) -> io::Result<(Vec<u8>, Option<SocketAddr>)> {
+    let mut buf = vec![0; n];
+    let (got, from) = sock_recvfrom_into(sock, &mut buf).await?;
+    buf.truncate(got);
+    Ok((buf, from))
+}
+
+/// Receives one datagram into `buf` (asyncio's `loop.sock_recvfrom_into`, 3.11): the bytes
+/// stored and the sender, as [`sock_recvfrom`].
+///
+/// # Errors
+///
+/// The socket's error.
+///
+/// # Cancel safety
+///
+/// Cancel-safe: nothing is received unless the future completes.
+pub async fn sock_recvfrom_into<T: AsFd>(
+    sock: &Async<T>,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<SocketAddr>)> {
+    sock.read_with(|s| {
+        let (n, _, from) = rustix::net::recvfrom(s, &mut *buf, rustix::net::RecvFlags::empty())?;
+        Ok((n, from.and_then(|a| SocketAddr::try_from(a).ok())))
+    })
+    .await
+}
+
+/// Sends `data` as one datagram to `addr` (asyncio's `loop.sock_sendto`, 3.11) and returns
+/// the bytes sent.
+///
+/// # Errors
+///
+/// The socket's error (`EMSGSIZE` for a datagram too large, ...).
+///
+/// # Cancel safety
+///
+/// Cancel-safe: the datagram is sent whole or not at all.
+pub async fn sock_sendto<T: AsFd>(
+    sock: &Async<T>,
+    data: &[u8],
+    addr: SocketAddr,
+) -> io::Result<usize> {
+    sock.write_with(|s| {
+        rustix::net::sendto(s, data, rustix::net::SendFlags::NOSIGNAL, &addr)
             .map_err(io::Error::from)
     })
     .await

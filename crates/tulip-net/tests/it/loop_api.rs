@@ -281,3 +281,35 @@ fn a_watch_outside_a_runtime_is_an_error() {
     assert!(err.to_string().contains("inside a tulip runtime"), "{err}");
     assert!(!remove_reader(a.as_raw_fd()));
 }
+
+#[test]
+fn datagrams_with_sock_sendto_and_sock_recvfrom_into() {
+    use tulip_net::{sock_recvfrom, sock_recvfrom_into, sock_sendto};
+    run(async {
+        let udp = || {
+            let s = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+            s.bind(&localhost().into()).unwrap();
+            let addr = s.local_addr().unwrap().as_socket().unwrap();
+            (Async::new(s).unwrap(), addr)
+        };
+        let ((a, a_addr), (b, b_addr)) = (udp(), udp());
+        assert_eq!(sock_sendto(&a, b"one", b_addr).await.unwrap(), 3);
+        assert_eq!(sock_sendto(&a, b"two!", b_addr).await.unwrap(), 4);
+        let mut buf = [0; 16];
+        assert_eq!(
+            sock_recvfrom_into(&b, &mut buf).await.unwrap(),
+            (3, Some(a_addr))
+        );
+        assert_eq!(&buf[..3], b"one");
+        // A datagram longer than the buffer is truncated, and the rest is gone.
+        assert_eq!(
+            sock_recvfrom(&b, 2).await.unwrap(),
+            (b"tw".to_vec(), Some(a_addr))
+        );
+        sock_sendto(&b, b"back", a_addr).await.unwrap();
+        assert_eq!(
+            sock_recvfrom(&a, 100).await.unwrap(),
+            (b"back".to_vec(), Some(b_addr))
+        );
+    });
+}
