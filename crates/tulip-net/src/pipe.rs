@@ -95,10 +95,25 @@ pub struct PipeReader {
 }
 
 /// The writing end of a pipe (or any pollable descriptor), registered with the reactor:
-/// [`AsyncWrite`], for [`StreamWriter::new`](crate::StreamWriter::new). Closing it closes
-/// nothing early; dropping it closes the descriptor.
+/// [`AsyncWrite`], for [`StreamWriter::new`](crate::StreamWriter::new). Closing it
+/// (`AsyncWriteExt::close`, `StreamWriter::wait_closed`) closes the descriptor, so the
+/// reader sees end of file once no other copy of the write end is open; writes after that
+/// fail with `BrokenPipe`. For [`stdout`], only the duplicate closes.
 pub struct PipeWriter {
-    fd: PipeFd,
+    /// `None` once closed.
+    fd: Option<PipeFd>,
+}
+
+impl PipeWriter {
+    fn io(&self) -> io::Result<&Async<std::fs::File>> {
+        match &self.fd {
+            Some(fd) => Ok(fd.io()),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write to a pipe writer that was closed",
+            )),
+        }
+    }
 }
 
 /// Makes `pipe` non-blocking and registers it for reading (asyncio's
@@ -142,7 +157,7 @@ pub fn connect_read_pipe(pipe: impl Into<OwnedFd>) -> io::Result<PipeReader> {
 /// `InvalidInput` for a regular file; a registration error otherwise.
 pub fn connect_write_pipe(pipe: impl Into<OwnedFd>) -> io::Result<PipeWriter> {
     Ok(PipeWriter {
-        fd: PipeFd::new(pipe.into(), "the pipe")?,
+        fd: Some(PipeFd::new(pipe.into(), "the pipe")?),
     })
 }
 
@@ -177,7 +192,7 @@ pub fn stdin() -> io::Result<PipeReader> {
 pub fn stdout() -> io::Result<PipeWriter> {
     let fd = io::stdout().as_fd().try_clone_to_owned()?;
     Ok(PipeWriter {
-        fd: PipeFd::new(fd, "stdout")?,
+        fd: Some(PipeFd::new(fd, "stdout")?),
     })
 }
 
@@ -205,7 +220,7 @@ impl AsyncWrite for PipeWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.fd.io()).poll_write(cx, buf)
+        Pin::new(&mut self.io()?).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -213,15 +228,30 @@ impl AsyncWrite for PipeWriter {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.fd.io()).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io()?).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Dropping restores the flags and closes the descriptor.
+        self.fd = None;
         Poll::Ready(Ok(()))
+    }
+}
+
+impl fmt::Debug for PipeWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.fd {
+            Some(fd) => f
+                .debug_struct("PipeWriter")
+                .field("fd", &fd.io().as_raw_fd())
+                .field("restores_flags", &fd.restore.is_some())
+                .finish(),
+            None => f.debug_struct("PipeWriter").field("closed", &true).finish(),
+        }
     }
 }
 
@@ -252,4 +282,4 @@ macro_rules! fd_traits {
     )*};
 }
 
-fd_traits!(PipeReader, PipeWriter);
+fd_traits!(PipeReader);

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+use futures_lite::AsyncWriteExt;
 use rustix::fs::OFlags;
 use tulip_net::{StreamReader, StreamWriter, connect_read_pipe, connect_write_pipe};
 
@@ -52,10 +53,20 @@ fn lines_through_a_pipe_pair_and_blocking_mode_comes_back() {
         for _ in 0..lines {
             assert_eq!(reader.read_line().await.unwrap().len(), 1000);
         }
-        let writer = producer.await.unwrap();
-        drop(writer);
+        let mut writer = producer.await.unwrap();
         drop(w_probe);
+        // Closing the writer closes the pipe: the reader sees end of file.
+        writer.wait_closed().await.unwrap();
         assert_eq!(reader.read_line().await.unwrap(), b"");
+        writer.write(b"late");
+        assert!(
+            writer.drain().await.is_ok(),
+            "writes after close are dropped, as asyncio"
+        );
+        assert_eq!(
+            writer.get_mut().write_all(b"x").await.unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
         drop(reader);
         assert!(
             !rustix::fs::fcntl_getfl(&r_probe)
