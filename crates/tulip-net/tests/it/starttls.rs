@@ -159,9 +159,20 @@ fn upgrade_mid_session_with_our_client() {
             Some("localhost".to_string())
         );
         assert!(r.get_ref().with_stream(|s| s.protocol_version().is_some()));
-        w.write(b"STATUS\r\nECHO secret\r\nQUIT\r\n");
+        // StreamWriter::sendfile over TLS takes the read-and-write path.
+        let path = std::env::temp_dir().join(format!(
+            "tulip-net-{}-starttls-sendfile",
+            std::process::id()
+        ));
+        std::fs::write(&path, b"ECHO from a file\r\n").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        w.write(b"STATUS\r\n");
+        assert_eq!(w.sendfile(&file, 0, None).await.unwrap(), 18);
+        std::fs::remove_file(&path).unwrap();
+        w.write(b"ECHO secret\r\nQUIT\r\n");
         w.drain().await.unwrap();
         assert_eq!(r.read_line().await.unwrap(), b"250 encrypted\r\n");
+        assert_eq!(r.read_line().await.unwrap(), b"250 from a file\r\n");
         assert_eq!(r.read_line().await.unwrap(), b"250 secret\r\n");
         assert_eq!(r.read_line().await.unwrap(), b"221 Bye\r\n");
         assert_eq!(r.read_line().await.unwrap(), b"");
