@@ -47,7 +47,9 @@ impl TransportFile<'_> {
             }
             return Poll::Ready(Ok(()));
         }
-        st.drain_waiters.push(cx.waker().clone());
+        if !st.drain_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            st.drain_waiters.push(cx.waker().clone());
+        }
         notify(st);
         Poll::Pending
     }
