@@ -97,3 +97,66 @@ fn dev_null_is_refused_as_unwatchable() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("/dev/null"), "{err}");
 }
+
+/// The child half of `stdin_and_stdout_in_a_child_process`: ignored in normal runs, run by
+/// that test in a child process of this binary with its stdin and stdout piped.
+#[test]
+#[ignore = "run as a child process by stdin_and_stdout_in_a_child_process"]
+fn stdin_stdout_child() {
+    use tulip_net::{stdin, stdout};
+    run(async {
+        let mut input = StreamReader::new(stdin().unwrap());
+        let mut output = StreamWriter::new(stdout().unwrap());
+        let line = input.read_line().await.unwrap();
+        output.write(b"UPPER:");
+        output.write(&line.to_ascii_uppercase());
+        output.wait_closed().await.unwrap();
+        assert!(
+            rustix::fs::fcntl_getfl(std::io::stdin())
+                .unwrap()
+                .contains(OFlags::NONBLOCK)
+        );
+        drop(input);
+        drop(output);
+        let restored = !rustix::fs::fcntl_getfl(std::io::stdin())
+            .unwrap()
+            .contains(OFlags::NONBLOCK)
+            && !rustix::fs::fcntl_getfl(std::io::stdout())
+                .unwrap()
+                .contains(OFlags::NONBLOCK);
+        println!("RESTORED:{restored}");
+    });
+}
+
+#[test]
+fn stdin_and_stdout_in_a_child_process() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "pipes::stdin_stdout_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello from the parent\n")
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{out}");
+    assert!(out.contains("UPPER:HELLO FROM THE PARENT\n"), "{out}");
+    assert!(out.contains("RESTORED:true"), "{out}");
+}
