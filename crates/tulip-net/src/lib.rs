@@ -13,13 +13,22 @@
 //!   water marks, both generic over any `AsyncRead`/`AsyncWrite` (TLS streams, pipes);
 //!   [`open_connection`], [`start_server`] and a [`Server`] handle.
 //! - **Transports and protocols** (the callback API): [`Protocol`] / [`Transport`] with
-//!   asyncio's flow control, [`create_server`], [`create_connection`]; [`DatagramProtocol`]
-//!   with [`create_datagram_endpoint`].
+//!   asyncio's flow control, [`create_server`], [`create_connection`]; [`BufferedProtocol`]
+//!   (reads into the protocol's own buffer) with [`create_buffered_server`];
+//!   [`Transport::sendfile`]; [`DatagramProtocol`] with [`create_datagram_endpoint`].
+//! - **The low-level loop API** (the executor never sees a socket, so it lives here):
+//!   [`sock_recv`], [`sock_recv_into`], [`sock_sendall`], [`sock_recvfrom`], [`sock_sendto`],
+//!   [`sock_connect`], [`sock_accept`], [`sock_sendfile`] on a reactor-registered socket; [`add_reader`] / [`add_writer`] and
+//!   their `remove_*`; [`connect_read_pipe`] / [`connect_write_pipe`] and async [`stdin`] /
+//!   [`stdout`]; sendfile(2) through the [`Sendfile`] trait ([`StreamWriter::sendfile`],
+//!   [`TcpStream::sendfile`]).
 //!
 //! # Feature flags
 //!
-//! - `tls` (off by default): [`open_connection_tls`] and [`start_server_tls`], streams over
-//!   tulip-tls (asyncio's `ssl=`).
+//! - `tls` (off by default): asyncio's `ssl=` on tulip-tls. Streams: `open_connection_tls`,
+//!   `start_server_tls` and STARTTLS with `StreamWriter::start_tls`; transports:
+//!   `create_connection_tls`, `create_server_tls` and `Transport::start_tls`; `StartTls`
+//!   says which side of the handshake to run.
 //!
 //! Everything that spawns (servers, transports) must run inside a tulip runtime
 //! (`tulip_executor::run`, `Runtime::block_on`, or a task); plain sockets and streams work
@@ -65,10 +74,16 @@
 
 mod addr;
 mod connect;
+mod fd_watch;
 mod maybe_tls;
+mod pipe;
 mod rt;
+mod sendfile;
 mod server;
+mod sock;
 mod split;
+#[cfg(feature = "tls")]
+mod start_tls;
 mod stream;
 mod tcp;
 mod transport;
@@ -79,9 +94,21 @@ pub use addr::Address;
 pub use connect::{
     ConnectDeadline, ConnectOptions, HAPPY_EYEBALLS_DELAY, happy_eyeballs, lookup_host,
 };
+pub use fd_watch::{add_reader, add_writer, remove_reader, remove_writer};
 pub use maybe_tls::MaybeTlsStream;
+pub use pipe::{PipeReader, PipeWriter, connect_read_pipe, connect_write_pipe, stdin, stdout};
+pub use sendfile::Sendfile;
 pub use server::Server;
+pub use sock::{
+    sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom, sock_recvfrom_into,
+    sock_sendall, sock_sendfile, sock_sendto,
+};
+/// The socket2 crate, whose [`Socket`](socket2::Socket) the `sock_*` calls take (asyncio's
+/// `socket.socket`), re-exported so callers need not match its version.
+pub use socket2;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};
+#[cfg(feature = "tls")]
+pub use start_tls::StartTls;
 pub use stream::{
     DEFAULT_HIGH_WATER, DEFAULT_LIMIT, ReadError, StreamReader, StreamWriter, open_connection,
     open_unix_connection, serve_tcp, serve_unix, start_server, start_server_on, start_unix_server,
@@ -91,9 +118,12 @@ pub use stream::{
 pub use stream::{TlsStreamReader, TlsStreamWriter, open_connection_tls, start_server_tls};
 pub use tcp::{DEFAULT_BACKLOG, Incoming, TcpListener, TcpListenerBuilder, TcpStream};
 pub use transport::{
-    DatagramProtocol, DatagramTransport, Protocol, Transport, connect_accepted_socket,
-    connect_accepted_unix_socket, create_connection, create_datagram_endpoint, create_server,
+    BufferedProtocol, DatagramProtocol, DatagramTransport, Protocol, Transport,
+    connect_accepted_socket, connect_accepted_unix_socket, create_buffered_connection,
+    create_buffered_server, create_connection, create_datagram_endpoint, create_server,
     create_server_on, create_unix_connection, create_unix_server,
 };
+#[cfg(feature = "tls")]
+pub use transport::{create_connection_tls, create_server_tls};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

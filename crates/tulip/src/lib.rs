@@ -12,8 +12,8 @@
 //! | `loop.call_soon/call_later/call_at`, `run_forever` | [`Handle`] |
 //! | `to_thread`, `run_in_executor` | [`spawn_blocking`] |
 //! | `Lock`, `Event`, `Queue`, ... | [`sync`] (feature `sync`) |
-//! | `open_connection`, `start_server`, transports | [`net`] (feature `net`) |
-//! | `ssl=` | [`tls`] (feature `tls`) |
+//! | `open_connection`, `start_server`, transports, `loop.sock_*`, `add_reader`, pipes | [`net`] (feature `net`) |
+//! | `ssl=`, `start_tls` | [`tls`] and [`net`] (feature `tls`) |
 //! | `create_subprocess_exec`, signals | [`process`] (feature `process`) |
 //! | `aiohttp.web`, `ClientSession` | [`http`] (feature `http`) |
 //! | `WebSocketResponse`, `ws_connect` | [`ws`] (feature `ws`) |
@@ -25,7 +25,7 @@
 //! `default-features = false`; `cargo xtask test` checks each set against an allow-list):
 //!
 //! - `sync`, `net`, `process` (default): the asyncio core.
-//! - `tls`: rustls-based TLS for streams (pulls rustls and ring); with `http`, HTTPS for the
+//! - `tls`: rustls-based TLS for streams and transports, and STARTTLS (pulls rustls and ring); with `http`, HTTPS for the
 //!   client and TLS serving; with `ws`, `wss://`.
 //! - `http`: the HTTP/1.1 server and client (implies `net`), without TLS, JSON or gzip.
 //! - `json`: `Request::json` / `Response::json` through serde_json (implies `http`).

@@ -87,6 +87,18 @@ impl<W: AsyncWrite + Unpin> StreamWriter<W> {
         self.peer.as_ref()
     }
 
+    /// Takes the writer apart after a drain: the inner writer, the peer and the water marks
+    /// `(high, low)` (for `start_tls`, which builds the TLS writer from them).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn into_parts(self) -> (W, Option<Address>, usize, usize) {
+        debug_assert_eq!(
+            self.write_buffer_size(),
+            0,
+            "drain before taking a writer apart"
+        );
+        (self.inner, self.peer, self.high, self.low)
+    }
+
     /// Sets the water marks (asyncio's `transport.set_write_buffer_limits`); `low` defaults
     /// to a quarter of `high` and is capped at `high`.
     pub fn set_write_buffer_limits(&mut self, high: usize, low: Option<usize>) {

@@ -79,11 +79,57 @@ pub(crate) struct State {
     pub(crate) in_task: bool,
     pub(crate) dirty: bool,
     pub(crate) waker: Option<Waker>,
+    /// The connection runs (or is about to run) TLS: writes never go straight to the socket.
+    pub(crate) tls_mode: bool,
+    /// `sendfile` owns the socket: writes queue, and the task does not write the queue out.
+    pub(crate) sending_file: bool,
+    /// Tasks waiting for the queue to shrink (`sendfile`).
+    pub(crate) drain_waiters: Vec<Waker>,
+    /// Plaintext queued before `start_tls`, written in the clear before the handshake.
+    #[cfg(feature = "tls")]
+    pub(crate) plain_tail: Vec<u8>,
+    /// A `start_tls` the task has not begun yet.
+    #[cfg(feature = "tls")]
+    pub(crate) upgrade: Option<crate::StartTls>,
+    /// Where the task reports the upgrade's outcome.
+    #[cfg(feature = "tls")]
+    pub(crate) upgraded: Option<Arc<UpgradeSignal>>,
 }
 
 impl State {
     pub(crate) fn queued(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    pub(crate) fn wake_drain_waiters(&mut self) {
+        for w in self.drain_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// The outcome of a `start_tls`, handed from the connection task to the caller.
+#[cfg(feature = "tls")]
+#[derive(Debug, Default)]
+pub(crate) struct UpgradeSignal {
+    result: Mutex<Option<io::Result<()>>>,
+    done: Event,
+}
+
+#[cfg(feature = "tls")]
+impl UpgradeSignal {
+    pub(crate) fn finish(&self, res: io::Result<()>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(res);
+        self.done.set();
+    }
+
+    pub(crate) async fn wait(&self) -> io::Result<()> {
+        self.done.wait().await;
+        self.result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Ok(()))
     }
 }
 
@@ -114,6 +160,15 @@ impl Shared {
                 in_task: false,
                 dirty: false,
                 waker: None,
+                tls_mode: false,
+                sending_file: false,
+                drain_waiters: Vec::new(),
+                #[cfg(feature = "tls")]
+                plain_tail: Vec::new(),
+                #[cfg(feature = "tls")]
+                upgrade: None,
+                #[cfg(feature = "tls")]
+                upgraded: None,
             }),
             lost: Event::new(),
         }
@@ -127,7 +182,7 @@ impl Shared {
 }
 
 /// Tells the connection task that `st` changed: a flag when the task is running, else a wake.
-fn notify(mut st: MutexGuard<'_, State>) {
+pub(crate) fn notify(mut st: MutexGuard<'_, State>) {
     if st.in_task {
         st.dirty = true;
     } else if let Some(w) = st.waker.take() {
@@ -179,7 +234,7 @@ impl Transport {
             return;
         }
         let mut data = data;
-        if st.queued() == 0 {
+        if st.queued() == 0 && !st.tls_mode && !st.sending_file {
             loop {
                 match self.shared.sock.raw_write(data) {
                     Ok(n) if n == data.len() => return,
@@ -211,18 +266,28 @@ impl Transport {
     }
 
     /// Sends end-of-stream (a FIN) after the queued data; the read side stays open.
+    ///
+    /// TLS has no half-close, so on a TLS transport this does nothing (asyncio raises
+    /// there); check [`can_write_eof`](Transport::can_write_eof).
     pub fn write_eof(&self) {
         let mut st = self.shared.lock();
-        if st.eof_requested || st.lost {
+        if st.eof_requested || st.lost || st.tls_mode {
             return;
         }
         st.eof_requested = true;
         notify(st);
     }
 
-    /// Whether [`write_eof`](Transport::write_eof) is supported (always, for sockets).
+    /// Whether [`write_eof`](Transport::write_eof) is supported: for plain sockets, not for
+    /// TLS.
     pub fn can_write_eof(&self) -> bool {
-        true
+        !self.shared.lock().tls_mode
+    }
+
+    /// Whether the transport runs TLS (from the start, or after
+    /// `start_tls` was called, feature `tls`).
+    pub fn is_tls(&self) -> bool {
+        self.shared.lock().tls_mode
     }
 
     /// Closes the transport: stops reading, writes out the queue, then closes the socket and

@@ -16,16 +16,23 @@
 //! any other event.
 
 mod api;
+mod buffered;
 mod conn;
 mod datagram;
 mod handle;
+mod sendfile;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use api::{
     connect_accepted_socket, connect_accepted_unix_socket, create_connection, create_server,
     create_server_on, create_unix_connection, create_unix_server,
 };
+pub use buffered::{BufferedProtocol, create_buffered_connection, create_buffered_server};
 pub use datagram::{DatagramProtocol, DatagramTransport, create_datagram_endpoint};
 pub use handle::Transport;
+#[cfg(feature = "tls")]
+pub use tls::{create_connection_tls, create_server_tls};
 
 pub(crate) use conn::spawn_driver;
 pub(crate) use handle::Sock;

@@ -4,13 +4,18 @@ mod dns;
 mod faults;
 mod faults_stream;
 mod happy_eyeballs;
+mod loop_api;
+mod pipes;
 mod python;
 mod reader;
 mod sockets;
+#[cfg(feature = "tls")]
+mod starttls;
 mod streams;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+mod transport_more;
 mod udp;
 mod unix;
 
