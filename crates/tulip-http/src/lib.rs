@@ -50,6 +50,7 @@
 
 mod client;
 mod error;
+mod h2;
 mod proto;
 mod server;
 

@@ -41,6 +41,18 @@ pub struct ServerConfig {
     /// Time a TLS client has to complete its handshake, counted from accept. Default 10 s.
     #[cfg(feature = "tls")]
     pub tls_handshake_timeout: Duration,
+    /// Serve HTTP/2 too: on plain listeners to clients that open with the HTTP/2 connection
+    /// preface (prior knowledge), on TLS listeners when ALPN picks `h2`. Default on.
+    pub http2: bool,
+    /// Most HTTP/2 streams (requests) served at once on one connection; the peer is told, and
+    /// streams beyond it are refused. Default 100.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 flow-control window of each request body: how much a client may send ahead of
+    /// the handler reading it. Default 64 KiB.
+    pub http2_stream_window: u32,
+    /// HTTP/2 flow-control window of a whole connection (all request bodies together).
+    /// Default 1 MiB.
+    pub http2_connection_window: u32,
     /// Log one line per request at `info` level through the `log` crate. Default off.
     pub access_log: bool,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
@@ -73,6 +85,10 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             #[cfg(feature = "tls")]
             tls_handshake_timeout: Duration::from_secs(10),
+            http2: true,
+            http2_max_concurrent_streams: 100,
+            http2_stream_window: 64 * 1024,
+            http2_connection_window: 1 << 20,
             access_log: false,
             #[cfg(feature = "gzip")]
             compression: false,

@@ -809,7 +809,7 @@ fn accept_encoding(head: &RequestHead) -> Option<Bytes> {
 
 /// The time by which more body bytes must have arrived: a grace period plus the time the
 /// bytes received so far would take at the minimum rate.
-fn body_deadline(cfg: &ServerConfig, started: Instant, received: u64) -> Instant {
+pub(crate) fn body_deadline(cfg: &ServerConfig, started: Instant, received: u64) -> Instant {
     if cfg.min_body_rate == 0 {
         return Instant::now() + cfg.keep_alive_timeout;
     }

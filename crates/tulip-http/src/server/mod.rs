@@ -51,8 +51,10 @@ impl App {
 }
 
 impl Service {
-    /// Serves HTTP/1.1 on `io` until the peer closes, a timeout fires or the server shuts down.
-    /// Spawn one of these per accepted connection.
+    /// Serves `io` until the peer closes, a timeout fires or the server shuts down: HTTP/2
+    /// when the client opens with the HTTP/2 connection preface (prior knowledge) and
+    /// [`ServerConfig::http2`] is on, HTTP/1.1 otherwise. Spawn one of these per accepted
+    /// connection.
     ///
     /// # Cancel safety
     ///
@@ -63,7 +65,23 @@ impl Service {
         peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let guard = self.shared.register();
-        dispatch::serve(io, self.app.clone(), self.cfg.clone(), peer, guard)
+        crate::h2::serve_auto(io, self.app.clone(), self.cfg.clone(), peer, guard)
+    }
+
+    /// Serves HTTP/2 on `io` (a TLS stream whose ALPN picked `h2`).
+    pub(crate) fn serve_h2<I: Io>(
+        &self,
+        io: I,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let guard = self.shared.register();
+        Box::pin(crate::h2::server::serve(
+            io,
+            self.app.clone(),
+            self.cfg.clone(),
+            peer,
+            guard,
+        ))
     }
 
     /// A handle that starts graceful shutdown of every connection of this service.

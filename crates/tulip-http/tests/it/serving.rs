@@ -41,7 +41,7 @@ fn run(cmd: &mut Command) -> Option<std::process::Output> {
 }
 
 /// A test CA and an acceptor for a `localhost` leaf it signed; the CA's PEM.
-fn tls_identity() -> (tulip_tls::TlsAcceptor, String) {
+pub(crate) fn tls_identity() -> (tulip_tls::TlsAcceptor, String) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -1,0 +1,105 @@
+//! HTTP/2 on the `h2` crate: the same [`App`](crate::App) served over a second protocol.
+//!
+//! A plain connection is sniffed for the HTTP/2 connection preface (prior knowledge, RFC 9113
+//! §3.3) and handed to HTTP/1.1 or HTTP/2 with the sniffed bytes replayed ([`io::Rewind`]); a
+//! TLS connection goes by the protocol ALPN picked. `h2` speaks tokio's io traits, which the
+//! small [`io::Compat`] adapter provides over tulip's futures-io transports: no tokio runtime
+//! is involved, only its trait definitions.
+
+pub(crate) mod io;
+pub(crate) mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures_lite::future::poll_fn;
+
+use crate::error::{Error, Kind};
+use crate::server::ServerConfig;
+use crate::server::app::Frozen;
+use crate::server::shutdown::ConnGuard;
+use crate::server::upgrade::Io;
+
+/// The client connection preface that opens every HTTP/2 connection.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How much the sniffing read asks for: a whole typical HTTP/1.1 request, so HTTP/1.1 pays no
+/// extra read for the sniff (the bytes are replayed from memory).
+const SNIFF_READ: usize = 4096;
+
+/// Serves one connection with the protocol the client speaks: HTTP/2 when its first bytes are
+/// the connection preface, HTTP/1.1 otherwise.
+pub(crate) async fn serve_auto<I: Io>(
+    mut io: I,
+    app: Arc<Frozen>,
+    cfg: Arc<ServerConfig>,
+    peer: Option<SocketAddr>,
+    guard: ConnGuard,
+) -> Result<(), Error> {
+    if !cfg.http2 {
+        return crate::server::dispatch::serve(io, app, cfg, peer, guard).await;
+    }
+    let Some((is_h2, prefix)) = sniff(&mut io, &cfg, &guard).await? else {
+        return Ok(());
+    };
+    let io = io::Rewind::new(prefix, io);
+    if is_h2 {
+        Box::pin(server::serve(io, app, cfg, peer, guard)).await
+    } else {
+        crate::server::dispatch::serve(io, app, cfg, peer, guard).await
+    }
+}
+
+/// Reads until the first bytes decide the protocol. `None`: close quietly (the client left,
+/// stayed silent past the header timeout, or the server is shutting down before a byte came).
+async fn sniff<I: Io>(
+    io: &mut I,
+    cfg: &ServerConfig,
+    guard: &ConnGuard,
+) -> Result<Option<(bool, bytes::Bytes)>, Error> {
+    let mut buf = BytesMut::zeroed(SNIFF_READ);
+    let mut filled = 0;
+    let mut timer = tulip_reactor::Timer::at(Instant::now() + cfg.header_timeout);
+    let decided = poll_fn(|cx| {
+        loop {
+            if guard.is_forced() || (filled == 0 && guard.poll_shutdown(cx).is_ready()) {
+                return Poll::Ready(Ok(None));
+            }
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut buf[filled..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Some(false))),
+                Poll::Ready(Ok(n)) => {
+                    filled += n;
+                    let seen = filled.min(PREFACE.len());
+                    if buf[..seen] != PREFACE[..seen] {
+                        return Poll::Ready(Ok(Some(false)));
+                    }
+                    if seen == PREFACE.len() {
+                        return Poll::Ready(Ok(Some(true)));
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(&e))),
+                Poll::Pending => {
+                    return match std::future::Future::poll(std::pin::Pin::new(&mut timer), cx) {
+                        Poll::Ready(_) => Poll::Ready(Ok(None)),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
+    })
+    .await?;
+    buf.truncate(filled);
+    Ok(decided.map(|h2| (h2, buf.freeze())))
+}
+
+/// An `h2` failure as this crate's error: transport errors keep their kind, protocol errors
+/// read as a reset connection.
+pub(crate) fn error(e: &h2::Error, context: &'static str) -> Error {
+    match e.get_io() {
+        Some(io) => Error::io(io),
+        None => Error::new(Kind::Io(std::io::ErrorKind::ConnectionReset), context),
+    }
+}
