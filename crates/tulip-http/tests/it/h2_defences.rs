@@ -88,6 +88,13 @@ fn get_block(path: &str) -> Vec<u8> {
     b
 }
 
+/// A `POST path` header block (`:method POST` is static index 3), body to follow.
+fn post(stream: u32, path: &str) -> Vec<u8> {
+    let mut b = get_block(path);
+    b[0] = 0x83;
+    frame(HEADERS, END_HEADERS, stream, &b)
+}
+
 fn get(stream: u32, path: &str) -> Vec<u8> {
     frame(HEADERS, END_HEADERS | END_STREAM, stream, &get_block(path))
 }
@@ -220,6 +227,15 @@ impl Drop for LiveGuard {
 
 fn app(live: Arc<Live>) -> App {
     App::new()
+        .route_with_limit(
+            tulip_http::http::Method::POST,
+            "/small",
+            1000,
+            |mut r: Request| async move { r.bytes().await.map(Response::bytes) },
+        )
+        .post("/never-read", |_r: Request| {
+            std::future::pending::<&'static str>()
+        })
         .get("/", |_r: Request| async { "root" })
         .get("/big", |_r: Request| async {
             Response::bytes(vec![b'b'; 1 << 20])
@@ -447,4 +463,63 @@ fn graceful_shutdown_sends_goaway_and_lets_streams_finish() {
         "connection closes after its last stream"
     );
     srv.shutdown().unwrap();
+}
+
+#[test]
+fn request_body_is_never_buffered_beyond_the_window() {
+    let srv = TestServer::start(app(Arc::default()));
+    let mut c = Client::connect(&srv, &[]);
+    assert!(c.settings.contains(&(4, 64 * 1024)), "{:?}", c.settings);
+    // A handler that never reads: the client may fill the stream window, and no more.
+    c.send(&post(1, "/never-read"));
+    let piece = vec![b'd'; 16 * 1024];
+    for _ in 0..4 {
+        c.send(&frame(DATA, 0, 1, &piece));
+    }
+    let seen = c.ping_round_trip();
+    assert!(
+        !seen.iter().any(|f| f.ty == 8 && f.stream == 1),
+        "the window of an unread body was reopened: {seen:?}"
+    );
+    // One byte past the window is a flow-control violation, not a bigger buffer.
+    c.send(&frame(DATA, 0, 1, b"x"));
+    let rst = c
+        .read_until(|f| f.ty == RST_STREAM || f.ty == GOAWAY)
+        .unwrap();
+    assert_eq!(rst.code(), 3, "FLOW_CONTROL_ERROR expected: {rst:?}");
+}
+
+#[test]
+fn body_over_the_route_limit_without_length_gets_413() {
+    let srv = TestServer::start(app(Arc::default()));
+    let mut c = Client::connect(&srv, &[]);
+    c.send(&post(1, "/small"));
+    c.send(&frame(DATA, 0, 1, &[b'a'; 800]));
+    c.send(&frame(DATA, END_STREAM, 1, &[b'a'; 800]));
+    let f = c
+        .read_until(|f| f.stream == 1 && (f.ty == HEADERS || f.ty == RST_STREAM))
+        .unwrap();
+    // `:status: 413`: literal with indexed name 8, Huffman "413" (the bytes checked against
+    // Python's hpack decoder).
+    assert_eq!(f.ty, HEADERS, "{f:?}");
+    assert_eq!(f.payload[..5], [0x48, 0x83, 0x68, 0x2c, 0xff], "{f:?}");
+    // Under the limit the same route answers.
+    c.send(&post(3, "/small"));
+    c.send(&frame(DATA, END_STREAM, 3, b"fits"));
+    assert_eq!(c.response(3).1, b"fits");
+}
+
+#[test]
+fn silent_request_body_times_out_with_408() {
+    let mut cfg = ServerConfig::default();
+    cfg.body_rate_grace = Duration::from_millis(200);
+    let srv = TestServer::start_with(app(Arc::default()), cfg);
+    let mut c = Client::connect(&srv, &[]);
+    c.send(&post(1, "/small"));
+    let f = c
+        .read_until(|f| f.stream == 1 && (f.ty == HEADERS || f.ty == RST_STREAM))
+        .unwrap();
+    assert_eq!(f.ty, HEADERS, "{f:?}");
+    // `:status: 408` is not in the static table either: literal, Huffman "408".
+    assert_eq!(f.payload[..5], [0x48, 0x83, 0x68, 0x0f, 0x7f], "{f:?}");
 }

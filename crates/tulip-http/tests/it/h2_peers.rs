@@ -271,3 +271,44 @@ fn curl_http2_over_tls_by_alpn() {
     assert_eq!(out, "Hello, tulip|1.1", "{err}");
     let _ = std::fs::remove_file(ca_file);
 }
+
+#[cfg(feature = "gzip")]
+#[test]
+fn static_files_and_gzip_over_h2() {
+    let dir = std::env::temp_dir().join(format!("tulip-http-h2-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = "<p>tulip</p>\n".repeat(2000);
+    std::fs::write(dir.join("page.html"), &page).unwrap();
+    let mut cfg = ServerConfig::default();
+    cfg.compression = true;
+    let app = tulip_http::App::new()
+        .static_dir("/static", &dir)
+        .get("/text", |_r: tulip_http::Request| async {
+            tulip_http::Response::text("compress me ".repeat(1000))
+        });
+    let srv = TestServer::start_with(app, cfg);
+    let base = format!("http://{}", srv.addr);
+    let Some((out, err)) = curl_h2c(&[
+        "-w",
+        "|%{http_version}|%{size_download}",
+        &format!("{base}/static/page.html"),
+    ]) else {
+        return;
+    };
+    assert_eq!(out, format!("{page}|2|{}", page.len()), "{err}");
+    // gzip: fewer bytes on the wire, the same text after decoding.
+    let (out, err) = curl_h2c(&[
+        "--compressed",
+        "-D",
+        "/dev/stderr",
+        "-w",
+        "|%{size_download}",
+        &format!("{base}/text"),
+    ])
+    .unwrap();
+    let (body, size) = out.rsplit_once('|').unwrap();
+    assert_eq!(body, "compress me ".repeat(1000));
+    assert!(size.parse::<usize>().unwrap() < 1000, "{size}");
+    assert!(err.contains("content-encoding: gzip"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
