@@ -27,6 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
@@ -96,12 +97,14 @@ pub(crate) async fn serve<I: Io>(
         Err(_) => return Ok(()),
     };
     let ctx = Arc::new(Ctx { app, cfg, peer });
+    let ready = Arc::new(ReadyQueue::default());
     Driver {
         conn,
         ctx,
         guard,
         streams: Slab::new(),
-        ready: Arc::new(ReadyQueue::default()),
+        conn_waker: Waker::from(ready.clone()),
+        ready,
         closing: false,
         idle: Timer::never(),
         idle_armed: false,
@@ -111,11 +114,19 @@ pub(crate) async fn serve<I: Io>(
     .await
 }
 
-/// Stream keys woken since the connection task last polled them.
+/// Stream keys woken since the connection task last polled them, and the connection's own
+/// wake-ups.
+///
+/// While the driver is polling, a wake-up (from `h2` for the connection, or from a stream)
+/// only marks the queue dirty and the driver loops; the task itself is woken only when the
+/// driver is parked. Without this, every response `h2` queues during a poll would wake the
+/// running task and cost a whole extra poll (a `read` that finds nothing) per request.
 #[derive(Default)]
 struct ReadyQueue {
     keys: Mutex<Vec<usize>>,
-    conn: AtomicWaker,
+    task: AtomicWaker,
+    polling: AtomicBool,
+    dirty: AtomicBool,
 }
 
 impl ReadyQueue {
@@ -124,7 +135,16 @@ impl ReadyQueue {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(key);
-        self.conn.wake();
+        self.notify();
+    }
+
+    /// Dirty first, then the check: either the driver sees the flag after it stops polling,
+    /// or this sees it stopped and wakes the task.
+    fn notify(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
+            self.task.wake();
+        }
     }
 
     fn take(&self, into: &mut Vec<usize>) {
@@ -133,6 +153,17 @@ impl ReadyQueue {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::mem::swap(&mut *keys, into);
+    }
+}
+
+/// The waker `h2` gets for the connection.
+impl Wake for ReadyQueue {
+    fn wake(self: Arc<Self>) {
+        self.notify();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.notify();
     }
 }
 
@@ -163,6 +194,8 @@ struct Driver<I: Io> {
     guard: ConnGuard,
     streams: Slab<Entry>,
     ready: Arc<ReadyQueue>,
+    /// `ready` as a waker: what `h2` wakes when the connection needs polling.
+    conn_waker: Waker,
     /// GOAWAY was sent (shutdown or idle): no new streams; the connection ends when the open
     /// ones do.
     closing: bool,
@@ -179,7 +212,7 @@ impl<I: Io> Driver<I> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, keys: &mut Vec<usize>) -> Poll<Result<(), Error>> {
-        self.ready.conn.register(cx.waker());
+        self.ready.task.register(cx.waker());
         if self.guard.is_forced() {
             return Poll::Ready(Ok(()));
         }
@@ -189,15 +222,33 @@ impl<I: Io> Driver<I> {
             self.conn.graceful_shutdown();
             self.closing = true;
         }
+        self.ready.polling.store(true, Ordering::SeqCst);
+        let polled = self.poll_streams(keys);
+        self.ready.polling.store(false, Ordering::SeqCst);
+        if self.ready.dirty.swap(false, Ordering::SeqCst) {
+            // Woken after the last look (or out of budget): come back.
+            cx.waker().wake_by_ref();
+        }
+        match polled {
+            Poll::Pending => self.poll_idle(cx),
+            done => done,
+        }
+    }
+
+    /// Drives the connection and the woken streams until neither has anything left to do.
+    fn poll_streams(&mut self, keys: &mut Vec<usize>) -> Poll<Result<(), Error>> {
+        let waker = self.conn_waker.clone();
+        let mut ccx = Context::from_waker(&waker);
         let mut budget = POLL_BUDGET;
         loop {
+            self.ready.dirty.store(false, Ordering::SeqCst);
             let accepting = self.streams.len() < self.ctx.cfg.http2_max_concurrent_streams as usize;
             let polled = if accepting {
-                self.conn.poll_accept(cx)
+                self.conn.poll_accept(&mut ccx)
             } else {
                 // At the limit: drive the connection (frames for running streams) without
                 // taking new streams; h2 refuses them.
-                self.conn.poll_closed(cx).map(|r| r.err().map(Err))
+                self.conn.poll_closed(&mut ccx).map(|r| r.err().map(Err))
             };
             match polled {
                 Poll::Ready(Some(Ok((req, respond)))) => {
@@ -211,9 +262,6 @@ impl<I: Io> Driver<I> {
                 Poll::Pending => {}
             }
             self.ready.take(keys);
-            if keys.is_empty() {
-                break;
-            }
             for key in keys.drain(..) {
                 budget = budget.saturating_sub(1);
                 let Some(entry) = self.streams.get_mut(key) else {
@@ -234,12 +282,16 @@ impl<I: Io> Driver<I> {
                     }
                 }
             }
-            if budget == 0 {
-                cx.waker().wake_by_ref();
-                break;
+            // Streams that queued frames, or h2 asking to be polled again, set `dirty`.
+            if !self.ready.dirty.load(Ordering::SeqCst) {
+                return Poll::Pending;
             }
+            if budget == 0 {
+                // Yield to other tasks; `dirty` stays set, so `poll` reschedules us.
+                return Poll::Pending;
+            }
+            budget -= 1;
         }
-        self.poll_idle(cx)
     }
 
     /// Closes a connection left without streams for the keep-alive timeout, and drops one
