@@ -11,9 +11,29 @@ use bytes::{Buf, Bytes};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use tokio::io::ReadBuf;
 
+/// Smallest and largest read offered to the transport.
+const MIN_READ: usize = 1024;
+const MAX_READ: usize = 64 * 1024;
+
 /// A futures-io transport seen through tokio's io traits.
 #[derive(Debug)]
-pub(crate) struct Compat<I>(pub(crate) I);
+pub(crate) struct Compat<I> {
+    pub(crate) io: I,
+    /// How much the next read offers: futures-io reads into initialised memory, so every
+    /// read zeroes what it offers first (the price of no `unsafe`). Offering what the last
+    /// reads needed, not the caller's whole spare capacity, keeps that memset small for small
+    /// frames; a read that fills its offer doubles the next one.
+    offer: usize,
+}
+
+impl<I> Compat<I> {
+    pub(crate) fn new(io: I) -> Compat<I> {
+        Compat {
+            io,
+            offer: 4 * MIN_READ,
+        }
+    }
+}
 
 impl<I: AsyncRead + Unpin> tokio::io::AsyncRead for Compat<I> {
     fn poll_read(
@@ -21,11 +41,16 @@ impl<I: AsyncRead + Unpin> tokio::io::AsyncRead for Compat<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        // Zeroing the unfilled part is the price of no `unsafe`: futures-io reads into `&mut
-        // [u8]`, which must be initialised.
-        let n =
-            futures_lite::ready!(Pin::new(&mut self.0).poll_read(cx, buf.initialize_unfilled()))?;
+        let offer = self.offer.min(buf.remaining());
+        let n = futures_lite::ready!(
+            Pin::new(&mut self.io).poll_read(cx, buf.initialize_unfilled_to(offer))
+        )?;
         buf.advance(n);
+        self.offer = if n == offer {
+            (offer * 2).min(MAX_READ)
+        } else {
+            (n * 2).clamp(MIN_READ, MAX_READ)
+        };
         Poll::Ready(Ok(()))
     }
 }
@@ -36,7 +61,7 @@ impl<I: AsyncWrite + Unpin> tokio::io::AsyncWrite for Compat<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -44,7 +69,7 @@ impl<I: AsyncWrite + Unpin> tokio::io::AsyncWrite for Compat<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -53,11 +78,11 @@ impl<I: AsyncWrite + Unpin> tokio::io::AsyncWrite for Compat<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
@@ -134,7 +159,7 @@ mod tests {
 
     #[test]
     fn compat_reads_and_writes_through_tokio_traits() {
-        let mut c = Compat(futures_lite::io::Cursor::new(b"abc".to_vec()));
+        let mut c = Compat::new(futures_lite::io::Cursor::new(b"abc".to_vec()));
         futures_lite::future::block_on(async {
             let mut v = Vec::new();
             c.read_to_end(&mut v).await.unwrap();
@@ -142,6 +167,6 @@ mod tests {
             c.write_all(b"de").await.unwrap();
             c.flush().await.unwrap();
         });
-        assert_eq!(c.0.into_inner(), b"abcde");
+        assert_eq!(c.io.into_inner(), b"abcde");
     }
 }

@@ -89,7 +89,7 @@ pub(crate) async fn serve<I: Io>(
         .max_send_buffer_size(SEND_BUFFER)
         .max_pending_accept_reset_streams(PENDING_ACCEPT_RESETS)
         .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS));
-    let handshake = builder.handshake::<_, Bytes>(Compat(io));
+    let handshake = builder.handshake::<_, Bytes>(Compat::new(io));
     let conn = match tulip_reactor::timeout(cfg.header_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err(super::error(&e, "HTTP/2 handshake failed")),
