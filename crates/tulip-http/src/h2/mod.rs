@@ -6,6 +6,7 @@
 //! small [`io::Compat`] adapter provides over tulip's futures-io transports: no tokio runtime
 //! is involved, only its trait definitions.
 
+pub(crate) mod client;
 pub(crate) mod io;
 pub(crate) mod server;
 

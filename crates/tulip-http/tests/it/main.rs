@@ -5,6 +5,7 @@ mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod h2_client;
 mod h2_defences;
 mod h2_peers;
 mod malformed;
