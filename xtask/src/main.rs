@@ -164,7 +164,44 @@ fn layering() -> Result {
             }
         }
     }
+    tokio_traits_only()?;
     eprintln!("<== layering: ok");
+    Ok(())
+}
+
+/// tulip-http reaches `h2` through tokio's io traits: tokio may be in its tree, but only
+/// its trait definitions, never a runtime, reactor or timer.
+fn tokio_traits_only() -> Result {
+    let out = cargo()
+        .args([
+            "tree",
+            "--quiet",
+            "--edges",
+            "normal,features",
+            "--package",
+            "tulip-http",
+            "--invert",
+            "tokio",
+        ])
+        .output()
+        .map_err(|e| format!("cargo tree: {e}"))?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    for feature in [
+        "rt",
+        "rt-multi-thread",
+        "net",
+        "time",
+        "process",
+        "signal",
+        "fs",
+        "full",
+    ] {
+        if tree.contains(&format!("tokio feature \"{feature}\"")) {
+            return Err(format!(
+                "layering: tulip-http enables tokio's `{feature}` feature (only the io traits are allowed)"
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP/1.1 client, in the spirit of aiohttp's `ClientSession`.
+//! The HTTP client (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge), in the spirit of
+//! aiohttp's `ClientSession`.
 //!
 //! [`Client`] is cheap to clone and shares one connection pool. Requests are built with
 //! [`Client::get`] and friends, sent with [`RequestBuilder::send`], and answered with a

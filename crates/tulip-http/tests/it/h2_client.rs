@@ -160,3 +160,95 @@ fn without_prior_knowledge_http_stays_http1() {
         assert_eq!(body, b"Hello, tulip");
     });
 }
+
+/// A minimal HTTP/2 server on Python's `h2` (sans-io) and asyncio, cleartext: answers
+/// `METHOD PATH BODYLEN` and `x-server: python-h2`. Prints its port, serves until killed.
+const PY_H2_SERVER: &str = r#"
+import asyncio, sys
+import h2.config, h2.connection, h2.events
+
+async def handle(reader, writer):
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+        client_side=False, header_encoding="utf-8"))
+    conn.initiate_connection()
+    writer.write(conn.data_to_send())
+    heads, bodies = {}, {}
+    def respond(sid):
+        h = heads.pop(sid)
+        body = ("%s %s %d" % (h[":method"], h[":path"], len(bodies.pop(sid)))).encode()
+        conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body))),
+                                ("x-server", "python-h2")])
+        conn.send_data(sid, body, end_stream=True)
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                heads[ev.stream_id] = dict(ev.headers)
+                bodies[ev.stream_id] = b""
+            elif isinstance(ev, h2.events.DataReceived):
+                bodies[ev.stream_id] += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                respond(ev.stream_id)
+        writer.write(conn.data_to_send())
+        await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+/// Kills the Python server when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn client_against_a_python_h2_server() {
+    use std::io::BufRead;
+    let Some(python) = std::env::var_os("TULIP_PYTHON") else {
+        let required = std::env::var_os("TULIP_REQUIRE_PEERS").is_some_and(|v| v == "1");
+        assert!(!required, "TULIP_PYTHON is required but not set");
+        eprintln!("SKIP: TULIP_PYTHON is not set");
+        return;
+    };
+    let mut child = Child(
+        std::process::Command::new(python)
+            .args(["-c", PY_H2_SERVER])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the Python h2 server"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("the server's port");
+    let base = format!("http://127.0.0.1:{port}");
+    tulip_executor::run(async move {
+        let c = Client::builder().http2_prior_knowledge(true).build();
+        let r = c.get(format!("{base}/a?b=c")).send().await.unwrap();
+        assert_eq!(r.version(), Version::HTTP_2);
+        assert_eq!(r.headers()["x-server"], "python-h2");
+        assert_eq!(r.text().await.unwrap(), "GET /a?b=c 0");
+        let r = c
+            .post(format!("{base}/up"))
+            .body(vec![b'u'; 100_000])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "POST /up 100000");
+        assert_eq!(c.pool_stats().connects, 1);
+    });
+}
