@@ -523,3 +523,21 @@ fn silent_request_body_times_out_with_408() {
     // `:status: 408` is not in the static table either: literal, Huffman "408".
     assert_eq!(f.payload[..5], [0x48, 0x83, 0x68, 0x0f, 0x7f], "{f:?}");
 }
+
+#[test]
+fn expect_100_continue_is_answered_when_the_handler_reads() {
+    let srv = TestServer::start(app(Arc::default()));
+    let mut c = Client::connect(&srv, &[]);
+    let mut block = get_block("/small");
+    block[0] = 0x83; // POST
+    hpack_literal(&mut block, b"expect", b"100-continue");
+    c.send(&frame(HEADERS, END_HEADERS, 1, &block));
+    let interim = c
+        .read_until(|f| f.stream == 1 && f.ty == HEADERS)
+        .expect("an interim response");
+    // `:status: 100`: literal, indexed name 8, Huffman "100"; the stream stays open.
+    assert_eq!(interim.payload, [0x48, 0x82, 0x08, 0x01], "{interim:?}");
+    assert_eq!(interim.flags & END_STREAM, 0);
+    c.send(&frame(DATA, END_STREAM, 1, b"go on"));
+    assert_eq!(c.response(1).1, b"go on");
+}
