@@ -109,6 +109,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
             let n = self.prefix.len().min(buf.len());
             buf[..n].copy_from_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An emptied `Bytes` still holds its allocation: let the sniff buffer go, so
+                // an idle keep-alive connection does not keep it.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(n));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
