@@ -16,16 +16,19 @@ pub struct ServerConfig {
     /// Time allowed to receive a complete request head, counted from accept for the first
     /// request and from its first byte for later ones. Default 10 s.
     pub header_timeout: Duration,
-    /// Time an idle keep-alive connection is kept open. Default 75 s (aiohttp's).
+    /// Time an idle keep-alive connection is kept open (over HTTP/2: a connection with no open
+    /// stream, closed with GOAWAY). Default 75 s (aiohttp's).
     pub keep_alive_timeout: Duration,
     /// Minimum request body receive rate in bytes per second, after `body_rate_grace`.
     /// Default 1024.
     pub min_body_rate: u64,
     /// Time a body may take before `min_body_rate` applies. Default 10 s.
     pub body_rate_grace: Duration,
-    /// Time a blocked response write may make no progress. Default 30 s.
+    /// Time a blocked response write may make no progress (over HTTP/2: a stream whose
+    /// flow-control window stays shut is reset). Default 30 s.
     pub write_timeout: Duration,
-    /// Longest request head (request line plus headers). Default 16 KiB; 431 beyond.
+    /// Longest request head (request line plus headers; over HTTP/2, the header list size).
+    /// Default 16 KiB; 431 beyond.
     pub max_head: usize,
     /// Longest request line. Default 8 KiB; 414 beyond.
     pub max_request_line: usize,
