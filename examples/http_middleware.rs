@@ -14,17 +14,19 @@
 use std::time::Instant;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use tulip_http::http::StatusCode;
-use tulip_http::{App, Next, Request, Response, Server};
+use tulip_http::{App, HeaderName, HeaderValue, Next, Request, Response, Server, StatusCode};
 
 /// Outermost: measures every request and adds a header.
 async fn timing(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let path = req.path().to_string();
     let resp = next.run(req).await;
-    let us = start.elapsed().as_micros().to_string();
+    let us = start.elapsed().as_micros();
     eprintln!("{path} -> {} in {us} us", resp.status().as_u16());
-    resp.with_header("x-elapsed-us", &us)
+    resp.with_header(
+        HeaderName::from_static("x-elapsed-us"),
+        HeaderValue::from(us as u64),
+    )
 }
 
 /// Replaces bare 404s with an HTML error page.

@@ -2,7 +2,12 @@
 //!
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
 //! - `bench [--quick] [FILTER..]`: tulip beside its peers, one run, medians and ratios.
+//! - `layering`: the dependency allow-lists alone (part of `test`).
+//! - `tidy`: the docs checks alone (part of `test`): the codemap names every module file.
 //! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
+
+mod layering;
+mod tidy;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ fn main() -> ExitCode {
     let res = match cmd.as_str() {
         "test" => test(&rest),
         "bench" => bench(&rest),
+        "layering" => layering::check(),
+        "tidy" => tidy::check(),
         "conformance" => script("conformance", &rest),
         "fuzz" => script("fuzz", &rest),
         "soak" => script("soak", &rest),
@@ -101,107 +108,9 @@ fn test(extra: &[String]) -> Result {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("cargo doc", doc)?;
 
-    layering()?;
+    layering::check()?;
+    tidy::check()?;
     examples()?;
-    Ok(())
-}
-
-/// The layering promise: a user of only the lower layers builds none of the upper ones' heavy
-/// dependencies, and no runtime crate pulls a peer runtime.
-fn layering() -> Result {
-    let checks: &[(&str, &[&str])] = &[
-        (
-            "tulip-sync",
-            &[
-                "tulip-reactor",
-                "tulip-executor",
-                "rustls",
-                "httparse",
-                "tokio",
-            ],
-        ),
-        (
-            "tulip-reactor",
-            &["tulip-executor", "rustls", "httparse", "tokio", "async-io"],
-        ),
-        (
-            "tulip-executor",
-            &["tulip-net", "rustls", "httparse", "tokio", "async-io"],
-        ),
-        ("tulip-net", &["rustls", "httparse", "tokio"]),
-        ("tulip", &["rustls", "httparse", "tokio"]),
-    ];
-    eprintln!("\n==> layering (cargo tree)");
-    for (krate, forbidden) in checks {
-        let out = cargo()
-            .args([
-                "tree",
-                "--quiet",
-                "--edges",
-                "normal",
-                "--prefix",
-                "none",
-                "--package",
-                krate,
-            ])
-            .output()
-            .map_err(|e| format!("cargo tree: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cargo tree -p {krate} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let tree = String::from_utf8_lossy(&out.stdout);
-        for bad in *forbidden {
-            if tree
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(bad))
-            {
-                return Err(format!(
-                    "layering: {krate} (default features) depends on {bad}"
-                ));
-            }
-        }
-    }
-    tokio_traits_only()?;
-    eprintln!("<== layering: ok");
-    Ok(())
-}
-
-/// tulip-http reaches `h2` through tokio's io traits: tokio may be in its tree, but only
-/// its trait definitions, never a runtime, reactor or timer.
-fn tokio_traits_only() -> Result {
-    let out = cargo()
-        .args([
-            "tree",
-            "--quiet",
-            "--edges",
-            "normal,features",
-            "--package",
-            "tulip-http",
-            "--invert",
-            "tokio",
-        ])
-        .output()
-        .map_err(|e| format!("cargo tree: {e}"))?;
-    let tree = String::from_utf8_lossy(&out.stdout);
-    for feature in [
-        "rt",
-        "rt-multi-thread",
-        "net",
-        "time",
-        "process",
-        "signal",
-        "fs",
-        "full",
-    ] {
-        if tree.contains(&format!("tokio feature \"{feature}\"")) {
-            return Err(format!(
-                "layering: tulip-http enables tokio's `{feature}` feature (only the io traits are allowed)"
-            ));
-        }
-    }
     Ok(())
 }
 

@@ -55,9 +55,16 @@ mod entry;
 mod idle;
 #[cfg(not(loom))]
 mod local;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use crate::macro_support::*;
+}
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_models;
+#[cfg(not(loom))]
+mod macro_support;
 mod queue;
 #[cfg(not(loom))]
 mod registry;
@@ -79,7 +86,7 @@ pub use runtime::{Handle, Runtime, TimerHandle};
 pub use task::{JoinError, Task, TaskId, TaskInfo};
 #[cfg(not(loom))]
 pub use toolkit::{
-    AsCompleted, AsCompletedTimeout, Failure, Gather, GroupError, GroupSpawner, GroupTask, Outcome,
-    ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather, gather2,
-    gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
+    AsCompleted, AsCompletedTimeout, CountsAsFailure, Failure, Gather, GroupError, GroupSpawner,
+    GroupTask, ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather,
+    gather2, gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };

@@ -1,8 +1,23 @@
 //! The one opaque error type of the crate.
 //!
-//! Callers branch on the `is_xxx()` predicates; the message text is not an API.
+//! Callers branch on the `is_xxx()` predicates; the message text is not an API. An error
+//! records three things: what went wrong (a private [`Kind`], behind the predicates), where
+//! (the [`Phase`] of the exchange and the host, URL or peer it was talking to), and why (the
+//! underlying error, returned by `source()`).
+//!
+//! `Display` names the phase, the place and, where one helps, what to do; it does not repeat
+//! the cause's text, which `source()` returns (so error reporters that walk the chain, such
+//! as anyhow's `{:#}`, print every link once). Construction sites low in the stack (the
+//! connection's reads and writes) know only the kind and the cause; the layers above add the
+//! phase and the place with [`Error::during`] and [`Error::at`], which never overwrite what a
+//! lower layer already said.
 
 use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The cause of an error: any error type, shared so that [`Error`] stays cheap to clone.
+pub(crate) type Cause = Arc<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong, privately: the public surface is the `is_xxx()` predicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +31,17 @@ pub(crate) enum Kind {
     /// The connection closed before a message was complete.
     Incomplete,
     /// An I/O error from the transport.
-    Io(std::io::ErrorKind),
+    Io,
     /// The body was already taken, or the connection is gone.
     BodyUnavailable,
     /// Bad user input to a constructor (e.g. an invalid header value).
     User,
+    /// A handler panicked.
+    Panic,
     /// Decoding a body as text, JSON or form failed.
     Decode,
     /// The client could not connect (DNS, TCP or TLS handshake).
-    Connect(std::io::ErrorKind),
+    Connect,
     /// The client followed more redirects than allowed.
     Redirect,
 }
@@ -48,78 +65,254 @@ pub(crate) enum Parse {
     Version,
 }
 
+/// Where in an exchange an error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Client: resolving the host name.
+    Resolve,
+    /// Client: the TCP connect.
+    Connect,
+    /// Client: the TLS handshake.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    TlsHandshake,
+    /// Client: writing the request head and body.
+    SendRequest,
+    /// Client: reading the response's status line and headers.
+    ReadResponseHead,
+    /// Client: reading the response body.
+    ReadResponseBody,
+    /// Client: following a redirect.
+    Redirect,
+    /// Server: binding a listener.
+    Bind,
+    /// Server: accepting a connection.
+    Accept,
+    /// Server: reading a request's head.
+    ReadRequestHead,
+    /// Server: reading a request's body.
+    ReadRequestBody,
+    /// Server: running the handler.
+    Handler,
+    /// Server: writing the response.
+    WriteResponse,
+    /// Server: handing the connection over after `101 Switching Protocols`.
+    Upgrade,
+    /// Server: reading a file to serve it.
+    ServeFile,
+}
+
+impl Phase {
+    /// The phrase a message starts with; the place, if known, follows it.
+    fn phrase(self) -> &'static str {
+        match self {
+            Phase::Resolve => "DNS resolution of",
+            Phase::Connect => "TCP connect to",
+            Phase::TlsHandshake => "TLS handshake with",
+            Phase::SendRequest => "sending the request to",
+            Phase::ReadResponseHead => "reading the response head from",
+            Phase::ReadResponseBody => "reading the response body from",
+            Phase::Redirect => "following the redirect from",
+            Phase::Bind => "binding",
+            Phase::Accept => "accepting a connection on",
+            Phase::ReadRequestHead => "reading the request head from",
+            Phase::ReadRequestBody => "reading the request body from",
+            Phase::Handler => "the handler for",
+            Phase::WriteResponse => "writing the response to",
+            Phase::Upgrade => "upgrading the connection from",
+            Phase::ServeFile => "serving the file",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Repr {
+    kind: Kind,
+    phase: Option<Phase>,
+    /// The host:port, URL, address or path the error concerns.
+    place: Option<Arc<str>>,
+    /// A short description of what broke, when the kind alone does not say it.
+    detail: Option<&'static str>,
+    cause: Option<Cause>,
+}
+
 /// The error type of tulip-http.
 ///
-/// Opaque on purpose: use [`is_timeout`](Error::is_timeout), [`is_parse`](Error::is_parse)
-/// and friends to branch; the `Display` text may change.
+/// Opaque on purpose: use [`is_timeout`](Error::is_timeout), [`is_connect`](Error::is_connect)
+/// and friends to branch, and [`source`](std::error::Error::source) for the underlying error
+/// (an [`io::Error`] from the socket or the resolver, rustls's error inside the `io::Error` of
+/// a failed TLS handshake, a `serde_json::Error`, ...). The `Display` text names the phase
+/// that failed (DNS resolution, TCP connect, TLS handshake, sending the request, reading the
+/// response head or body; on the server, reading the request, writing the response) and the
+/// host, URL or peer, and may change between versions.
+///
+/// `Display` does not repeat the cause: print the whole chain to see it.
+///
+/// ```
+/// use std::error::Error as _;
+///
+/// tulip_executor::run(async {
+///     let client = tulip_http::Client::new();
+///     // `.invalid` names never resolve (RFC 6761).
+///     let err = client.get("http://no-such-host.invalid/").send().await.unwrap_err();
+///     assert!(err.is_connect());
+///     assert!(err.to_string().starts_with("DNS resolution of no-such-host.invalid:80 failed"));
+///     // The resolver's own error is the cause.
+///     let cause = err.source().unwrap();
+///     assert!(cause.downcast_ref::<std::io::Error>().is_some());
+///
+///     // The whole chain, one link per line:
+///     let mut link: Option<&dyn std::error::Error> = Some(&err);
+///     while let Some(e) = link {
+///         println!("{e}");
+///         link = e.source();
+///     }
+/// });
+/// ```
 #[derive(Clone)]
 pub struct Error {
-    kind: Kind,
-    context: &'static str,
+    inner: Box<Repr>,
 }
 
 impl Error {
-    pub(crate) fn new(kind: Kind, context: &'static str) -> Error {
-        Error { kind, context }
+    pub(crate) fn new(kind: Kind, detail: &'static str) -> Error {
+        Error {
+            inner: Box::new(Repr {
+                kind,
+                phase: None,
+                place: None,
+                detail: Some(detail),
+                cause: None,
+            }),
+        }
     }
 
-    pub(crate) fn parse(p: Parse, context: &'static str) -> Error {
-        Error::new(Kind::Parse(p), context)
+    /// An error whose kind says it all; the cause or the phase give the rest.
+    pub(crate) fn bare(kind: Kind) -> Error {
+        Error {
+            inner: Box::new(Repr {
+                kind,
+                phase: None,
+                place: None,
+                detail: None,
+                cause: None,
+            }),
+        }
     }
 
-    pub(crate) fn io(e: &std::io::Error) -> Error {
-        Error::new(Kind::Io(e.kind()), "i/o error")
+    pub(crate) fn parse(p: Parse, detail: &'static str) -> Error {
+        Error::new(Kind::Parse(p), detail)
+    }
+
+    /// A transport error: a timeout when the I/O error is `TimedOut`, else [`Kind::Io`]. The
+    /// `io::Error` is kept as the cause.
+    pub(crate) fn io(e: io::Error) -> Error {
+        let kind = match e.kind() {
+            io::ErrorKind::TimedOut => Kind::Timeout,
+            _ => Kind::Io,
+        };
+        Error::bare(kind).with_cause(e)
+    }
+
+    /// A timeout with an `io::Error` of kind `TimedOut` as its cause, so that code which
+    /// only looks at I/O error kinds sees it too.
+    pub(crate) fn timeout(what: &'static str) -> Error {
+        Error::new(Kind::Timeout, what).with_cause(io::Error::from(io::ErrorKind::TimedOut))
+    }
+
+    /// The peer closed the connection mid-message: an `io::Error` of kind `UnexpectedEof` is
+    /// the cause.
+    pub(crate) fn incomplete(what: &'static str) -> Error {
+        Error::new(Kind::Incomplete, what).with_cause(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+
+    /// Sets the cause.
+    pub(crate) fn with_cause(
+        mut self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        self.inner.cause = Some(Arc::from(cause.into()));
+        self
+    }
+
+    /// Says in which phase the error happened, unless a lower layer already did.
+    pub(crate) fn during(mut self, phase: Phase) -> Error {
+        self.inner.phase.get_or_insert(phase);
+        self
+    }
+
+    /// Says which host, URL, peer or path the error concerns, unless a lower layer already did.
+    pub(crate) fn at(mut self, place: impl fmt::Display) -> Error {
+        if self.inner.place.is_none() {
+            self.inner.place = Some(place.to_string().into());
+        }
+        self
+    }
+
+    /// Turns an error of the transport into a connect error of `phase` (a timeout stays one).
+    pub(crate) fn connect(e: io::Error, phase: Phase) -> Error {
+        let kind = match e.kind() {
+            io::ErrorKind::TimedOut => Kind::Timeout,
+            _ => Kind::Connect,
+        };
+        Error::bare(kind).with_cause(e).during(phase)
     }
 
     /// The peer sent malformed HTTP.
     pub fn is_parse(&self) -> bool {
-        matches!(self.kind, Kind::Parse(_))
+        matches!(self.inner.kind, Kind::Parse(_))
     }
 
-    /// A configured timeout fired (header read, idle, body rate, write).
+    /// A configured timeout fired (connect, read, total; on the server header read, idle,
+    /// body rate, write).
     pub fn is_timeout(&self) -> bool {
-        self.kind == Kind::Timeout
+        self.inner.kind == Kind::Timeout
     }
 
     /// A body exceeded its size limit.
     pub fn is_body_too_large(&self) -> bool {
-        self.kind == Kind::BodyTooLarge
+        self.inner.kind == Kind::BodyTooLarge
     }
 
     /// The connection ended in the middle of a message.
     pub fn is_incomplete(&self) -> bool {
-        self.kind == Kind::Incomplete
+        self.inner.kind == Kind::Incomplete
     }
 
-    /// The transport failed.
+    /// The transport failed after the connection was established.
     pub fn is_io(&self) -> bool {
-        matches!(self.kind, Kind::Io(_))
+        self.inner.kind == Kind::Io
     }
 
     /// A value given to a constructor was invalid, or a body was read twice.
     pub fn is_user(&self) -> bool {
-        matches!(self.kind, Kind::User | Kind::BodyUnavailable)
+        matches!(self.inner.kind, Kind::User | Kind::BodyUnavailable)
+    }
+
+    /// A handler panicked.
+    pub fn is_panic(&self) -> bool {
+        self.inner.kind == Kind::Panic
     }
 
     /// A body could not be decoded as UTF-8 text, JSON or a form.
     pub fn is_decode(&self) -> bool {
-        self.kind == Kind::Decode
+        self.inner.kind == Kind::Decode
     }
 
-    /// The client could not connect: name resolution, TCP connect or the TLS handshake failed.
+    /// The client could not connect: name resolution, TCP connect or the TLS handshake failed
+    /// (a connect that timed out is [`is_timeout`](Error::is_timeout) instead).
     pub fn is_connect(&self) -> bool {
-        matches!(self.kind, Kind::Connect(_))
+        self.inner.kind == Kind::Connect
     }
 
     /// The client stopped after too many redirects.
     pub fn is_redirect(&self) -> bool {
-        self.kind == Kind::Redirect
+        self.inner.kind == Kind::Redirect
     }
 
     /// The status code a server answers this error with.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
-        match self.kind {
+        match self.inner.kind {
             Kind::Parse(Parse::HeadTooLarge | Parse::TooManyHeaders) => {
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
@@ -128,61 +321,268 @@ impl Error {
             Kind::Parse(_) | Kind::Decode | Kind::Incomplete => S::BAD_REQUEST,
             Kind::BodyTooLarge => S::PAYLOAD_TOO_LARGE,
             Kind::Timeout => S::REQUEST_TIMEOUT,
-            Kind::Io(_) | Kind::BodyUnavailable | Kind::User => S::INTERNAL_SERVER_ERROR,
-            Kind::Connect(_) | Kind::Redirect => S::BAD_GATEWAY,
+            Kind::Io | Kind::BodyUnavailable | Kind::User | Kind::Panic => S::INTERNAL_SERVER_ERROR,
+            Kind::Connect | Kind::Redirect => S::BAD_GATEWAY,
+        }
+    }
+
+    /// The first `io::Error` in the cause chain.
+    fn io_cause(&self) -> Option<&io::Error> {
+        let mut link: Option<&(dyn std::error::Error + 'static)> =
+            self.inner.cause.as_deref().map(|c| c as _);
+        while let Some(e) = link {
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                return Some(io);
+            }
+            link = e.source();
+        }
+        None
+    }
+
+    /// What broke, in a few words: the detail given at construction, else the I/O error's
+    /// kind, else the kind's own description.
+    fn what(&self) -> String {
+        if let Some(d) = self.inner.detail {
+            return d.to_owned();
+        }
+        if self.inner.phase == Some(Phase::Resolve) && self.inner.kind == Kind::Connect {
+            // The resolver's errors have no useful kind ("uncategorized"); the cause has
+            // its words.
+            return "the name did not resolve".to_owned();
+        }
+        if let Some(io) = self.io_cause().filter(|e| e.kind() != io::ErrorKind::Other) {
+            return io.kind().to_string();
+        }
+        match self.inner.kind {
+            Kind::Parse(_) => "malformed HTTP",
+            Kind::Timeout => "timed out",
+            Kind::BodyTooLarge => "body too large",
+            Kind::Incomplete => "connection closed mid-message",
+            Kind::Io => "i/o error",
+            Kind::BodyUnavailable => "body unavailable",
+            Kind::User => "invalid argument",
+            Kind::Panic => "handler panicked",
+            Kind::Decode => "body decode failed",
+            Kind::Connect => "could not connect",
+            Kind::Redirect => "too many redirects",
+        }
+        .to_owned()
+    }
+
+    /// What the user can do about it, where that is clear from the phase and the cause.
+    fn hint(&self) -> Option<&'static str> {
+        let io_kind = self.io_cause().map(io::Error::kind);
+        match (self.inner.phase?, self.inner.kind) {
+            (Phase::Resolve, Kind::Timeout) => Some("the resolver did not answer in time"),
+            (Phase::Resolve, _) => Some("check the host name and the system's DNS settings"),
+            (Phase::Connect, Kind::Timeout) => Some(
+                "nothing answered in time; check the address and firewalls, or raise the connect timeout",
+            ),
+            (Phase::Connect, _) if io_kind == Some(io::ErrorKind::ConnectionRefused) => {
+                Some("is a server listening on that port?")
+            }
+            (Phase::TlsHandshake, Kind::Timeout) => None,
+            (Phase::TlsHandshake, _) if io_kind == Some(io::ErrorKind::InvalidData) => Some(
+                "if the server's certificate is self-signed or from a private CA, trust it with \
+                 ClientBuilder::tls; see the cause for rustls's reason",
+            ),
+            (Phase::ReadResponseHead | Phase::ReadResponseBody, Kind::Timeout) => {
+                Some("the server sent nothing for the read timeout; raise it if the server is slow")
+            }
+            (Phase::ReadResponseHead, Kind::Incomplete) => {
+                Some("the server closed the connection without answering")
+            }
+            (Phase::ReadResponseBody, Kind::BodyTooLarge) => {
+                Some("raise ClientBuilder::max_body_size, or stream the body with chunk()")
+            }
+            (Phase::Redirect, Kind::Redirect) => {
+                Some("raise max_redirects, or set it to 0 to see the redirect")
+            }
+            (Phase::Bind, _) if io_kind == Some(io::ErrorKind::AddrInUse) => {
+                Some("another process listens on that address")
+            }
+            _ => None,
         }
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("context", &self.context)
-            .finish()
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(p) = self.inner.phase {
+            d.field("phase", &p);
+        }
+        if let Some(p) = &self.inner.place {
+            d.field("place", p);
+        }
+        if let Some(x) = self.inner.detail {
+            d.field("detail", &x);
+        }
+        if let Some(c) = &self.inner.cause {
+            d.field("cause", c);
+        }
+        d.finish()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            Kind::Parse(_) => "malformed HTTP",
-            Kind::Timeout => "timed out",
-            Kind::BodyTooLarge => "body too large",
-            Kind::Incomplete => "connection closed mid-message",
-            Kind::Io(_) => "i/o error",
-            Kind::BodyUnavailable => "body unavailable",
-            Kind::User => "invalid argument",
-            Kind::Decode => "body decode failed",
-            Kind::Connect(_) => "connect failed",
-            Kind::Redirect => "too many redirects",
-        };
-        write!(f, "{what}: {}", self.context)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Error {
-        if e.kind() == std::io::ErrorKind::TimedOut {
-            return Error::new(Kind::Timeout, "i/o timed out");
+        match self.inner.phase {
+            Some(phase) => {
+                f.write_str(phase.phrase())?;
+                if let Some(place) = &self.inner.place {
+                    write!(f, " {place}")?;
+                }
+                write!(f, " failed: {}", self.what())?;
+            }
+            None => {
+                f.write_str(&self.what())?;
+                if let Some(place) = &self.inner.place {
+                    write!(f, " ({place})")?;
+                }
+            }
         }
-        Error::io(&e)
+        if let Some(hint) = self.hint() {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
     }
 }
 
-impl From<Error> for std::io::Error {
-    fn from(e: Error) -> std::io::Error {
-        let kind = match e.kind {
-            Kind::Io(k) | Kind::Connect(k) => k,
-            Kind::Timeout => std::io::ErrorKind::TimedOut,
-            Kind::Incomplete => std::io::ErrorKind::UnexpectedEof,
-            _ => std::io::ErrorKind::InvalidData,
-        };
-        std::io::Error::new(kind, e)
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.cause.as_deref().map(|c| c as _)
     }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::io(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.inner.kind {
+            Kind::Timeout => io::ErrorKind::TimedOut,
+            Kind::Incomplete => io::ErrorKind::UnexpectedEof,
+            Kind::Io | Kind::Connect => e.io_cause().map_or(io::ErrorKind::Other, io::Error::kind),
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Converts a header name and value the way the `http` crate does; an invalid one is a
+/// [`Kind::User`] error with the `http` crate's error as its cause.
+pub(crate) fn header_pair<K, V>(
+    name: K,
+    value: V,
+) -> Result<(http::HeaderName, http::HeaderValue), Error>
+where
+    http::HeaderName: TryFrom<K>,
+    <http::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+    http::HeaderValue: TryFrom<V>,
+    <http::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+{
+    let name = http::HeaderName::try_from(name)
+        .map_err(|e| Error::new(Kind::User, "invalid header name").with_cause(e.into()))?;
+    let value = http::HeaderValue::try_from(value).map_err(|e| {
+        Error::new(Kind::User, "invalid header value")
+            .with_cause(e.into())
+            .at(name.as_str())
+    })?;
+    Ok((name, value))
 }
 
 /// A `Result` with tulip-http's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats an error with its whole cause chain on one line, for logs.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut link = self.0.source();
+        while let Some(e) = link {
+            write!(f, ": {e}")?;
+            link = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_phase_place_and_hint() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let e = Error::connect(refused, Phase::Connect).at("127.0.0.1:9");
+        assert_eq!(
+            e.to_string(),
+            "TCP connect to 127.0.0.1:9 failed: connection refused (is a server listening on that port?)"
+        );
+        assert!(e.is_connect());
+        let cause = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            cause.downcast_ref::<io::Error>().unwrap().kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+    }
+
+    #[test]
+    fn lower_layers_win() {
+        let e = Error::new(Kind::Incomplete, "closed inside a body")
+            .during(Phase::ReadRequestBody)
+            .at("1.2.3.4:5")
+            .during(Phase::WriteResponse)
+            .at("elsewhere");
+        assert_eq!(
+            e.to_string(),
+            "reading the request body from 1.2.3.4:5 failed: closed inside a body"
+        );
+    }
+
+    #[test]
+    fn no_phase_reads_like_before() {
+        let e = Error::new(Kind::User, "invalid header value");
+        assert_eq!(e.to_string(), "invalid header value");
+        assert!(std::error::Error::source(&e).is_none());
+    }
+
+    #[test]
+    fn timeouts_carry_a_timed_out_io_error() {
+        let e = Error::timeout("no response within the read timeout")
+            .during(Phase::ReadResponseHead)
+            .at("http://h/");
+        assert!(e.is_timeout());
+        let io: io::Error = e.clone().into();
+        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            e.to_string()
+                .starts_with("reading the response head from http://h/ failed")
+        );
+    }
+
+    #[test]
+    fn chain_prints_every_link() {
+        let e = Error::io(io::Error::other("boom"))
+            .during(Phase::SendRequest)
+            .at("h:1");
+        assert_eq!(
+            Chain(&e).to_string(),
+            "sending the request to h:1 failed: i/o error: boom"
+        );
+    }
+
+    #[test]
+    fn error_is_send_sync_and_small() {
+        fn is<T: Send + Sync + 'static>() {}
+        is::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+}

@@ -67,8 +67,13 @@ pub use server::{
     Upgraded,
 };
 
-/// Re-exported so users name status codes, methods and headers without a direct dependency.
-pub use http;
+/// The `http` crate's types that tulip-http's API uses, re-exported so that users name
+/// status codes, methods and headers without a direct dependency: `tulip_http::StatusCode`,
+/// `tulip_http::header::CONTENT_TYPE`. They *are* the `http` 1.x types (not copies), so they
+/// mix with code written for hyper, axum or reqwest. The `http` crate itself is not
+/// re-exported: every type the API needs is here, and one path per type keeps paths short
+/// (`tulip::http::StatusCode` through the umbrella crate).
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 
 /// Entry points for property tests and fuzzers; not a stable API.
 #[doc(hidden)]

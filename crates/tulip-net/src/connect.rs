@@ -255,3 +255,64 @@ mod tests {
         }
     }
 }
+
+/// One connect timeout shared by the steps of a connection attempt (resolve, connect, TLS
+/// handshake), as aiohttp's `ClientTimeout.connect` covers them all.
+///
+/// A step is never started once the deadline has passed, so a resolution that finished late
+/// cannot lead to a connect; a step still running at the deadline fails with `TimedOut`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tulip_net::ConnectDeadline;
+///
+/// tulip_executor::run(async {
+///     let deadline = Some(ConnectDeadline::after(Duration::ZERO));
+///     let err = ConnectDeadline::within(deadline, async { Ok(()) }).await.unwrap_err();
+///     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+///     // No deadline: the step just runs.
+///     assert_eq!(ConnectDeadline::within(None, async { Ok(7) }).await.unwrap(), 7);
+/// });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectDeadline {
+    at: std::time::Instant,
+    limit: Duration,
+}
+
+impl ConnectDeadline {
+    /// The deadline `limit` from now.
+    pub fn after(limit: Duration) -> ConnectDeadline {
+        ConnectDeadline {
+            at: std::time::Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// Runs `step` under `deadline`, if any. The `TimedOut` error's message names the limit.
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `step`: dropping this drops `step`.
+    pub async fn within<T>(
+        deadline: Option<ConnectDeadline>,
+        step: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let Some(ConnectDeadline { at, limit }) = deadline else {
+            return step.await;
+        };
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the connect timeout ({limit:?}) passed"),
+            )
+        };
+        if std::time::Instant::now() >= at {
+            return Err(timed_out());
+        }
+        match tulip_reactor::timeout_at(at, step).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out()),
+        }
+    }
+}

@@ -76,7 +76,9 @@ mod udp;
 mod unix;
 
 pub use addr::Address;
-pub use connect::{ConnectOptions, HAPPY_EYEBALLS_DELAY, happy_eyeballs, lookup_host};
+pub use connect::{
+    ConnectDeadline, ConnectOptions, HAPPY_EYEBALLS_DELAY, happy_eyeballs, lookup_host,
+};
 pub use maybe_tls::MaybeTlsStream;
 pub use server::Server;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, StreamSocket, WriteHalf};

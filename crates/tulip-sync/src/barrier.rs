@@ -39,12 +39,12 @@ pub struct Barrier {
 struct State {
     arrived: usize,
     broken: bool,
-    waiters: WaitList<Outcome>,
+    waiters: WaitList<Release>,
 }
 
 /// What a waiter learns when it is notified (set by the notifier before it notifies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum Release {
     Waiting,
     Passed,
     Broken,
@@ -52,7 +52,7 @@ enum Outcome {
 
 impl State {
     /// Releases every waiter of the current round with `outcome`.
-    fn release(&mut self, outcome: Outcome) -> WakeList {
+    fn release(&mut self, outcome: Release) -> WakeList {
         let mut wakers = WakeList::new();
         while let Some(data) = self.waiters.front_mut() {
             *data = outcome;
@@ -125,7 +125,7 @@ impl Barrier {
     pub fn abort(&self) {
         let mut st = lock(&self.state);
         st.broken = true;
-        let wakers = st.release(Outcome::Broken);
+        let wakers = st.release(Release::Broken);
         drop(st);
         wake_all(wakers);
     }
@@ -135,7 +135,7 @@ impl Barrier {
     pub fn reset(&self) {
         let mut st = lock(&self.state);
         st.broken = false;
-        let wakers = st.release(Outcome::Broken);
+        let wakers = st.release(Release::Broken);
         drop(st);
         wake_all(wakers);
     }
@@ -173,7 +173,7 @@ impl Future for BarrierWait<'_> {
                 drop(st);
                 self.key = None;
                 return Poll::Ready(match outcome {
-                    Outcome::Broken => Err(BrokenBarrierError),
+                    Release::Broken => Err(BrokenBarrierError),
                     _ => Ok(BarrierWaitResult { leader: false }),
                 });
             }
@@ -185,12 +185,12 @@ impl Future for BarrierWait<'_> {
         }
         st.arrived += 1;
         if st.arrived >= self.barrier.parties {
-            let wakers = st.release(Outcome::Passed);
+            let wakers = st.release(Release::Passed);
             drop(st);
             wake_all(wakers);
             return Poll::Ready(Ok(BarrierWaitResult { leader: true }));
         }
-        let key = st.waiters.push_back(cx.waker(), Outcome::Waiting);
+        let key = st.waiters.push_back(cx.waker(), Release::Waiting);
         drop(st);
         self.key = Some(key);
         Poll::Pending

@@ -47,13 +47,13 @@ impl<V> fmt::Display for InvalidStateError<V> {
 impl<V> std::error::Error for InvalidStateError<V> {}
 
 /// The settled outcome of a [`Future`].
-pub type Outcome<T, E> = Result<T, FutureError<E>>;
+pub type FutureResult<T, E> = Result<T, FutureError<E>>;
 
-type Callback<T, E> = Box<dyn FnOnce(&Outcome<T, E>) + Send>;
+type Callback<T, E> = Box<dyn FnOnce(&FutureResult<T, E>) + Send>;
 
 struct Shared<T, E> {
     /// Written once, under `state`, then read without locking.
-    outcome: OnceLock<Outcome<T, E>>,
+    outcome: OnceLock<FutureResult<T, E>>,
     state: Mutex<Pending<T, E>>,
 }
 
@@ -134,7 +134,7 @@ impl<T, E> Future<T, E> {
         }
     }
 
-    fn settle(&self, outcome: Outcome<T, E>) -> Result<(), Outcome<T, E>> {
+    fn settle(&self, outcome: FutureResult<T, E>) -> Result<(), FutureResult<T, E>> {
         let mut st = lock(&self.shared.state);
         self.shared.outcome.set(outcome)?;
         let mut wakers = WakeList::new();
@@ -184,13 +184,13 @@ impl<T, E> Future<T, E> {
     }
 
     /// The outcome, if settled, by reference.
-    pub fn outcome(&self) -> Option<&Outcome<T, E>> {
+    pub fn outcome(&self) -> Option<&FutureResult<T, E>> {
         self.shared.outcome.get()
     }
 
     /// Runs `callback` with the outcome once the future is settled: at once, on this thread,
     /// if it already is; otherwise on the thread that settles it.
-    pub fn add_done_callback(&self, callback: impl FnOnce(&Outcome<T, E>) + Send + 'static) {
+    pub fn add_done_callback(&self, callback: impl FnOnce(&FutureResult<T, E>) + Send + 'static) {
         let mut st = lock(&self.shared.state);
         if let Some(outcome) = self.shared.outcome.get() {
             drop(st);
@@ -203,7 +203,7 @@ impl<T, E> Future<T, E> {
 
 impl<T: Clone, E: Clone> Future<T, E> {
     /// A clone of the outcome, if settled (asyncio's `result()` without the exception).
-    pub fn result(&self) -> Option<Outcome<T, E>> {
+    pub fn result(&self) -> Option<FutureResult<T, E>> {
         self.shared.outcome.get().cloned()
     }
 
@@ -219,7 +219,7 @@ impl<T: Clone, E: Clone> Future<T, E> {
 }
 
 impl<T: Clone, E: Clone> std::future::Future for Future<T, E> {
-    type Output = Outcome<T, E>;
+    type Output = FutureResult<T, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.key.is_none() {

@@ -78,7 +78,7 @@ mod wait_list;
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
-pub use future::{Future, FutureError, InvalidStateError, Outcome};
+pub use future::{Future, FutureError, FutureResult, InvalidStateError};
 pub use lock::{Lock, LockFuture, LockGuard};
 pub use queue::{
     GenericQueue, LifoQueue, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError,

@@ -53,5 +53,27 @@ where
 }
 
 fn handshake_error(e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("TLS handshake failed: {e}"))
+    io::Error::new(e.kind(), HandshakeFailed(e))
+}
+
+/// Says that an I/O error happened in the handshake, and keeps that error (with rustls's
+/// error inside, for a protocol or certificate failure) as its source.
+#[derive(Debug)]
+struct HandshakeFailed(io::Error);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {
+    /// rustls's error itself when it failed the handshake (so a walk over `source()` finds
+    /// it), else the transport's error.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.0.get_ref() {
+            Some(inner) if inner.is::<rustls::Error>() => Some(inner),
+            _ => Some(&self.0),
+        }
+    }
 }

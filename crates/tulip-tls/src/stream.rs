@@ -63,7 +63,7 @@ pub struct TlsStream<IO> {
     write_closed: bool,
     /// Why reading failed for good (a corrupt record, a fatal alert): every later read fails
     /// the same way once the plaintext that came before the failure has been returned.
-    read_error: Option<(io::ErrorKind, String)>,
+    read_error: Option<rustls::Error>,
 }
 
 /// Ciphertext read from the transport and not yet handed to rustls: `buf[start..end]`.
@@ -226,7 +226,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     // goes along: a no-op one would replace a waiting writer's registration.
                     let _ = self.poll_flush_tls(cx);
                     self.recv.start = self.recv.end;
-                    self.read_error = Some((io::ErrorKind::InvalidData, e.to_string()));
+                    self.read_error = Some(e);
                     return self.sticky_error().map_or(Ok(()), Err);
                 }
             };
@@ -249,13 +249,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
     /// The recorded read failure, once no plaintext from before it is left to return.
     fn sticky_error(&mut self) -> Option<io::Error> {
-        let (kind, msg) = self.read_error.as_ref()?;
+        let error = self.read_error.as_ref()?;
         let pending = self
             .conn
             .reader()
             .fill_buf()
             .is_ok_and(|chunk| !chunk.is_empty());
-        (!pending).then(|| io::Error::new(*kind, msg.clone()))
+        // rustls's own error is the payload, so callers can downcast to it.
+        (!pending).then(|| io::Error::new(io::ErrorKind::InvalidData, error.clone()))
     }
 
     /// One step towards more plaintext: process buffered ciphertext, tell rustls about the

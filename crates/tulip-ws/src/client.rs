@@ -143,7 +143,9 @@ impl ClientHandshake {
             .iter()
             .filter_map(|v| v.to_str().ok());
         let deflate = match &options.config.deflate {
-            Some(cfg) => accept_client_response(ext, cfg).map_err(Error::handshake)?,
+            Some(cfg) => accept_client_response(ext, cfg).map_err(|reason| {
+                Error::handshake_caused("invalid permessage-deflate answer", reason)
+            })?,
             None if headers.contains_key(SEC_WEBSOCKET_EXTENSIONS) => {
                 return Err(Error::handshake(
                     "server chose an extension we did not offer",
@@ -250,7 +252,8 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     if !headers.contains_key(HOST) {
         headers.insert(
             HOST,
-            HeaderValue::from_str(target.authority).map_err(|_| Error::handshake("bad host"))?,
+            HeaderValue::from_str(target.authority)
+                .map_err(|e| Error::handshake_caused("bad host", e))?,
         );
     }
     let config: &Config = &options.config;
@@ -273,10 +276,13 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         let mut resp = httparse::Response::new(&mut raw);
         match resp.parse(&buf[..head_len]) {
             Ok(httparse::Status::Complete(_)) => {}
-            _ => return Err(Error::handshake("malformed response head")),
+            Ok(httparse::Status::Partial) => {
+                return Err(Error::handshake("malformed response head"));
+            }
+            Err(e) => return Err(Error::handshake_caused("malformed response head", e)),
         }
         let status = StatusCode::from_u16(resp.code.unwrap_or(0))
-            .map_err(|_| Error::handshake("bad status code"))?;
+            .map_err(|e| Error::handshake_caused("bad status code", e))?;
         let resp_headers = to_header_map(resp.headers)?;
         let negotiated = hs.verify(status, &resp_headers, options)?;
         Ok((negotiated, buf[head_len..].to_vec()))

@@ -5,10 +5,13 @@
 //! raced with Happy Eyeballs under [`ClientOptions::connect_timeout`]. `wss://` goes through
 //! tulip-tls with SNI set to the URL's host (the `tls` feature).
 
+use std::io;
+use std::time::Duration;
+
 use tulip_net::TcpStream;
 
 use crate::client::{ClientOptions, Negotiated, client_handshake, parse_url};
-use crate::error::{Error, Result};
+use crate::error::{DialStep, Error, Result};
 use crate::socket::WebSocket;
 
 /// The connection under a WebSocket from [`ws_connect`]: plain TCP (`ws://`), or TLS over
@@ -32,7 +35,9 @@ pub async fn ws_connect(url: &str) -> Result<(WebSocket<ClientStream>, Negotiate
 /// permessage-deflate parameters, the 101's headers).
 ///
 /// Errors: a bad URL is [`Error::is_handshake`]; DNS, refused connections, TLS failures and
-/// the connect timeout are [`Error::is_io`] (the timeout as `io::ErrorKind::TimedOut`); a
+/// the connect timeout are [`Error::is_connect`] (and [`Error::is_io`]), with the step and
+/// `host:port` in the message and the `io::Error` as the source (the timeout as
+/// `io::ErrorKind::TimedOut`); a
 /// server that answers with anything but 101 gives [`Error::handshake_status`]; a handshake
 /// slower than `config.handshake_timeout` is [`Error::is_timeout`].
 ///
@@ -66,20 +71,47 @@ pub async fn ws_connect_with(
     if target.secure && !cfg!(feature = "tls") {
         return Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"));
     }
-    let tcp = tulip_net::ConnectOptions::new()
-        .timeout(options.connect_timeout)
-        .connect(target.host, target.port)
-        .await?;
+    let place = if target.host.contains(':') {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    let tcp = dial(target.host, target.port, options.connect_timeout)
+        .await
+        .map_err(|(phase, e)| Error::connect(phase, place.clone(), e))?;
     let stream = if target.secure {
-        secure(tcp, target.host, options).await?
+        secure(tcp, target.host, options)
+            .await
+            .map_err(|e| Error::connect(DialStep::TlsHandshake, place, e))?
     } else {
         ClientStream::Plain(tcp)
     };
     client_handshake(stream, url, options).await
 }
 
+/// Resolves `host` and races its addresses, both under `limit`; a failure says which step.
+async fn dial(
+    host: &str,
+    port: u16,
+    limit: Option<Duration>,
+) -> std::result::Result<TcpStream, (DialStep, io::Error)> {
+    let deadline = limit.map(tulip_net::ConnectDeadline::after);
+    let addrs = tulip_net::ConnectDeadline::within(deadline, tulip_net::lookup_host(host, port))
+        .await
+        .map_err(|e| (DialStep::Resolve, e))?;
+    let tcp = tulip_net::ConnectDeadline::within(
+        deadline,
+        tulip_net::happy_eyeballs(addrs, tulip_net::HAPPY_EYEBALLS_DELAY, TcpStream::connect),
+    )
+    .await
+    .map_err(|e| (DialStep::Connect, e))?;
+    // As tulip-net's `ConnectOptions` does by default: small frames must not wait for Nagle.
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
 #[cfg(feature = "tls")]
-async fn secure(tcp: TcpStream, host: &str, options: &ClientOptions) -> Result<ClientStream> {
+async fn secure(tcp: TcpStream, host: &str, options: &ClientOptions) -> io::Result<ClientStream> {
     use std::sync::OnceLock;
     // Parsing the Mozilla roots costs a few milliseconds: do it once per process.
     static WEBPKI: OnceLock<tulip_tls::TlsConnector> = OnceLock::new();
@@ -92,6 +124,9 @@ async fn secure(tcp: TcpStream, host: &str, options: &ClientOptions) -> Result<C
 }
 
 #[cfg(not(feature = "tls"))]
-async fn secure(_: TcpStream, _: &str, _: &ClientOptions) -> Result<ClientStream> {
-    Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"))
+async fn secure(_: TcpStream, _: &str, _: &ClientOptions) -> io::Result<ClientStream> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "wss:// needs tulip-ws's `tls` feature",
+    ))
 }

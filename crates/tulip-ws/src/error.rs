@@ -89,28 +89,67 @@ impl fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
+/// The cause of a failed handshake, when there is one (an HTTP error, a parse error).
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug)]
 enum Kind {
     Io(io::Error),
+    /// Dialing failed: `phase` of connecting to `place` (`host:port`).
+    Connect {
+        phase: DialStep,
+        place: String,
+        source: io::Error,
+    },
     Protocol(ProtocolError),
     Closed,
-    Handshake(String),
+    Handshake(&'static str, Option<Cause>),
     Rejected(http::StatusCode),
     Timeout,
     WrongType,
 }
 
+/// The step of [`ws_connect`](crate::ws_connect) that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DialStep {
+    Resolve,
+    Connect,
+    TlsHandshake,
+}
+
 /// Everything that can go wrong with a WebSocket; ask with the `is_xxx()` methods.
 ///
-/// The message text is for people, not an API.
+/// The message text is for people, not an API. `Display` says what failed (and for
+/// `ws_connect`, which step and which `host:port`); the underlying error (an `io::Error`
+/// from the socket or the resolver, rustls's error inside the `io::Error` of a failed TLS
+/// handshake, tulip-http's error for a failed upgrade) is [`source`](std::error::Error::source),
+/// and `Display` does not repeat it.
 pub struct Error {
     kind: Kind,
 }
 
 impl Error {
-    pub(crate) fn handshake(msg: impl Into<String>) -> Error {
+    pub(crate) fn handshake(msg: &'static str) -> Error {
         Error {
-            kind: Kind::Handshake(msg.into()),
+            kind: Kind::Handshake(msg, None),
+        }
+    }
+
+    /// A handshake failure with the error that caused it.
+    pub(crate) fn handshake_caused(msg: &'static str, cause: impl Into<Cause>) -> Error {
+        Error {
+            kind: Kind::Handshake(msg, Some(cause.into())),
+        }
+    }
+
+    /// A failed step of dialing `place`.
+    pub(crate) fn connect(phase: DialStep, place: String, source: io::Error) -> Error {
+        Error {
+            kind: Kind::Connect {
+                phase,
+                place,
+                source,
+            },
         }
     }
 
@@ -141,9 +180,16 @@ impl Error {
         matches!(self.kind, Kind::WrongType)
     }
 
-    /// The transport failed (including an unexpected end of stream).
+    /// The transport failed (including an unexpected end of stream), or dialing did (then
+    /// [`is_connect`](Error::is_connect) is true too).
     pub fn is_io(&self) -> bool {
-        matches!(self.kind, Kind::Io(_))
+        matches!(self.kind, Kind::Io(_) | Kind::Connect { .. })
+    }
+
+    /// `ws_connect` could not connect: name resolution, the TCP connect or the TLS handshake
+    /// failed, or the connect timeout passed.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.kind, Kind::Connect { .. })
     }
 
     /// The peer violated the protocol; the connection was failed with
@@ -159,7 +205,7 @@ impl Error {
 
     /// The opening handshake failed (bad request, bad response, refused upgrade).
     pub fn is_handshake(&self) -> bool {
-        matches!(self.kind, Kind::Handshake(_) | Kind::Rejected(_))
+        matches!(self.kind, Kind::Handshake(..) | Kind::Rejected(_))
     }
 
     /// The status the server answered the upgrade request with, when it was not 101
@@ -210,15 +256,49 @@ impl fmt::Debug for Error {
     }
 }
 
+/// An I/O error's kind in words, unless it says nothing ("other error").
+fn io_words(e: &io::Error) -> Option<String> {
+    (e.kind() != io::ErrorKind::Other).then(|| e.kind().to_string())
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Io(e) => write!(f, "websocket i/o: {e}"),
+            Kind::Io(e) => match io_words(e) {
+                Some(w) => write!(f, "websocket i/o failed: {w}"),
+                None => f.write_str("websocket i/o failed"),
+            },
+            Kind::Connect {
+                phase,
+                place,
+                source,
+            } => {
+                let step = match phase {
+                    DialStep::Resolve => "DNS resolution of",
+                    DialStep::Connect => "TCP connect to",
+                    DialStep::TlsHandshake => "TLS handshake with",
+                };
+                write!(f, "websocket connect: {step} {place} failed")?;
+                match (phase, source.kind()) {
+                    (_, io::ErrorKind::TimedOut) => f.write_str(": timed out"),
+                    (DialStep::Resolve, _) => f.write_str(": the name did not resolve"),
+                    (_, io::ErrorKind::InvalidData) if *phase == DialStep::TlsHandshake => f
+                        .write_str(
+                            ": the server's certificate or TLS parameters were refused (see the \
+                             cause; a self-signed or private CA certificate needs \
+                             ClientOptions::tls)",
+                        ),
+                    _ => match io_words(source) {
+                        Some(w) => write!(f, ": {w}"),
+                        None => Ok(()),
+                    },
+                }
+            }
             Kind::Protocol(p) => write!(f, "websocket protocol error: {p}"),
             Kind::Closed => f.write_str("websocket closed"),
-            Kind::Handshake(m) => write!(f, "websocket handshake: {m}"),
-            Kind::Rejected(s) => write!(f, "websocket handshake: server answered {s}"),
-            Kind::Timeout => f.write_str("websocket timeout"),
+            Kind::Handshake(m, _) => write!(f, "websocket handshake failed: {m}"),
+            Kind::Rejected(s) => write!(f, "websocket handshake failed: the server answered {s}"),
+            Kind::Timeout => f.write_str("websocket timed out"),
             Kind::WrongType => f.write_str("websocket message of the wrong type"),
         }
     }
@@ -227,8 +307,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            Kind::Io(e) => Some(e),
-            Kind::Protocol(p) => Some(p),
+            Kind::Io(e) | Kind::Connect { source: e, .. } => Some(e),
+            Kind::Handshake(_, Some(cause)) => Some(&**cause),
+            // The protocol error is this error's own content (`protocol_error()`), not a
+            // cause below it.
             _ => None,
         }
     }
@@ -236,3 +318,41 @@ impl std::error::Error for Error {
 
 /// A result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn connect_errors_name_the_step_and_keep_the_io_error() {
+        let e = Error::connect(
+            DialStep::Connect,
+            "127.0.0.1:9".into(),
+            io::Error::from(io::ErrorKind::ConnectionRefused),
+        );
+        assert!(e.is_io() && e.is_connect());
+        assert_eq!(
+            e.to_string(),
+            "websocket connect: TCP connect to 127.0.0.1:9 failed: connection refused"
+        );
+        let io = e.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn handshake_keeps_its_cause() {
+        let cause = io::Error::other("upstream");
+        let e = Error::handshake_caused("upgrade failed", cause);
+        assert!(e.is_handshake());
+        assert_eq!(e.to_string(), "websocket handshake failed: upgrade failed");
+        assert_eq!(e.source().unwrap().to_string(), "upstream");
+        assert!(Error::handshake("x").source().is_none());
+    }
+
+    #[test]
+    fn error_is_send_and_sync() {
+        fn is<T: Send + Sync + 'static>() {}
+        is::<Error>();
+    }
+}

@@ -109,9 +109,9 @@ pub(crate) fn to_header_map(raw: &[httparse::Header<'_>]) -> Result<HeaderMap> {
     let mut map = HeaderMap::with_capacity(raw.len());
     for h in raw {
         let name = http::HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| Error::handshake("invalid header name"))?;
+            .map_err(|e| Error::handshake_caused("invalid header name", e))?;
         let value = http::HeaderValue::from_bytes(h.value)
-            .map_err(|_| Error::handshake("invalid header value"))?;
+            .map_err(|e| Error::handshake_caused("invalid header value", e))?;
         map.append(name, value);
     }
     Ok(map)

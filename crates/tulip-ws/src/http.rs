@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tulip_http::http::StatusCode;
+use tulip_http::StatusCode;
 use tulip_http::{OnUpgrade, Request, Response, Upgraded};
 
 use crate::config::{Config, Role};
@@ -221,7 +221,10 @@ impl Future for PendingWebSocket {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(u)) => u,
             Poll::Ready(Err(e)) => {
-                return Poll::Ready(Err(Error::handshake(format!("upgrade failed: {e}"))));
+                return Poll::Ready(Err(Error::handshake_caused(
+                    "the HTTP server did not hand the connection over",
+                    e,
+                )));
             }
         };
         let Some(up) = self.upgrade.take() else {

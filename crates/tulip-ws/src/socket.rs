@@ -87,6 +87,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// Cancel safe: partial frames stay buffered in the WebSocket, and no message is lost if
     /// the future is dropped before it completes.
+    ///
+    /// # Examples
+    ///
+    /// A client that reads until the server closes, over loopback TCP:
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use tulip_reactor::Async;
+    /// use tulip_ws::{ClientOptions, CloseCode, Message, ServerOptions};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let server = std::thread::spawn(move || {
+    ///     tulip_reactor::block_on(async {
+    ///         let stream = Async::new(listener.accept()?.0)?;
+    ///         let (mut ws, _) = tulip_ws::accept(stream, &ServerOptions::default()).await?;
+    ///         ws.send_text("hello").await?;
+    ///         ws.send_binary(&[1, 2, 3]).await?;
+    ///         ws.close(CloseCode::NORMAL, "done").await?;
+    ///         Ok::<_, tulip_ws::Error>(())
+    ///     })
+    /// });
+    ///
+    /// let received = tulip_reactor::block_on(async {
+    ///     let stream = Async::new(TcpStream::connect(addr)?)?;
+    ///     let url = format!("ws://{addr}/");
+    ///     let (mut ws, _) = tulip_ws::client_handshake(stream, &url, &ClientOptions::default()).await?;
+    ///     let mut received = Vec::new();
+    ///     loop {
+    ///         match ws.receive().await? {
+    ///             Message::Close(frame) => {
+    ///                 received.push(format!("close {:?}", frame.map(|f| f.code)));
+    ///                 break;
+    ///             }
+    ///             other => received.push(format!("{other:?}")),
+    ///         }
+    ///     }
+    ///     // After the close, receiving fails with `is_closed`.
+    ///     assert!(ws.receive().await.unwrap_err().is_closed());
+    ///     Ok::<_, tulip_ws::Error>(received)
+    /// })?;
+    /// server.join().unwrap()?;
+    /// assert_eq!(received.len(), 3);
+    /// assert!(received[2].starts_with("close"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn receive(&mut self) -> Result<Message> {
         poll_fn(|cx| self.core.poll_receive(cx)).await
     }

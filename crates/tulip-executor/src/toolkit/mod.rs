@@ -30,4 +30,4 @@ pub use gather::{
 pub use group::{Failure, GroupError, GroupSpawner, GroupTask, TaskGroup};
 pub use shield::{Shield, shield};
 pub use time::{YieldNow, wait_for, yield_now};
-pub use wait::{Outcome, ReturnWhen, Wait, wait};
+pub use wait::{CountsAsFailure, ReturnWhen, Wait, wait};

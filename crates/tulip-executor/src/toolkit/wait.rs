@@ -17,7 +17,7 @@ use super::set::FutureSet;
 pub enum ReturnWhen {
     /// As soon as at least one future has finished.
     FirstCompleted,
-    /// As soon as a future has finished with a failure (see [`Outcome`]), or when all have
+    /// As soon as a future has finished with a failure (see [`CountsAsFailure`]), or when all have
     /// finished.
     FirstException,
     /// When every future has finished.
@@ -29,13 +29,13 @@ pub enum ReturnWhen {
 /// Implemented for every `Result`: `Err` is a failure. A [`Task<T>`](crate::Task) outputs
 /// `Result<T, JoinError>`, so a task fails when it panicked or was cancelled; a task whose body
 /// itself returns `Result<U, E>` fails for `wait` only through its `JoinError`. Wrap such tasks
-/// in a type of your own that implements `Outcome` to count the inner `Err` too.
-pub trait Outcome {
+/// in a type of your own that implements `CountsAsFailure` to count the inner `Err` too.
+pub trait CountsAsFailure {
     /// Whether this output is a failure.
     fn is_failure(&self) -> bool;
 }
 
-impl<T, E> Outcome for Result<T, E> {
+impl<T, E> CountsAsFailure for Result<T, E> {
     fn is_failure(&self) -> bool {
         self.is_err()
     }
@@ -79,7 +79,7 @@ pub fn wait<I>(futs: I, when: ReturnWhen, timeout: Option<Duration>) -> Wait<I::
 where
     I: IntoIterator,
     I::Item: Future + Unpin,
-    <I::Item as Future>::Output: Outcome,
+    <I::Item as Future>::Output: CountsAsFailure,
 {
     let timer = timeout.map(|dur| {
         let deadline = Instant::now().checked_add(dur).unwrap_or_else(far_future);
@@ -109,7 +109,7 @@ impl<F: Future> Unpin for Wait<F> {}
 impl<F> Future for Wait<F>
 where
     F: Future + Unpin,
-    F::Output: Outcome,
+    F::Output: CountsAsFailure,
 {
     type Output = (Vec<F::Output>, Vec<F>);
 

@@ -1,7 +1,6 @@
 //! One request, end to end: redirects around retries around a single round trip.
 
 use std::future::Future;
-use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,12 +9,12 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::body::{Decompress, ReqBody};
-use super::pool::{Key, PoolConn, Transport};
+use super::pool::{ClientStream, Key, PoolConn};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
 use super::url::Target;
 use super::{Client, Timeouts};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Phase};
 use crate::proto::client::{encode_request_head, keeps_alive, parse_response, response_framing};
 use crate::proto::conn::Conn;
 use crate::proto::decode::Decoder;
@@ -30,22 +29,19 @@ pub(crate) async fn until<T>(
         None => fut.await,
         Some(d) => match tulip_reactor::timeout_at(d, fut).await {
             Ok(r) => r,
-            Err(_) => Err(Error::new(
-                Kind::Timeout,
-                "request exceeded its total timeout",
-            )),
+            Err(_) => Err(Error::timeout("request exceeded its total timeout")),
         },
     }
 }
 
-fn far() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-/// The deadline for the next read: the read timeout from now, capped by the total deadline.
-pub(crate) fn read_deadline(read: Option<Duration>, total: Option<Instant>) -> Instant {
-    let r = read.map_or_else(far, |d| Instant::now() + d);
-    total.map_or(r, |t| t.min(r))
+/// The deadline for the next read: the read timeout from now, capped by the total deadline;
+/// `None` when neither is set.
+pub(crate) fn read_deadline(read: Option<Duration>, total: Option<Instant>) -> Option<Instant> {
+    let r = read.map(|d| Instant::now() + d);
+    match (r, total) {
+        (Some(r), Some(t)) => Some(r.min(t)),
+        (r, t) => r.or(t),
+    }
 }
 
 pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
@@ -75,7 +71,8 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
                 &client, &method, &target, &headers, &query, this_body, timeouts, total,
             ),
         )
-        .await?;
+        .await
+        .map_err(|e| e.at(&target.uri))?;
         let status = resp.status();
         let location = match status.as_u16() {
             301 | 302 | 303 | 307 | 308 => resp
@@ -92,14 +89,18 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
             return Ok(resp.finish(target.uri, history));
         }
         if history.len() >= max_redirects {
-            return Err(Error::new(Kind::Redirect, "redirect limit reached"));
+            return Err(Error::new(Kind::Redirect, "redirect limit reached")
+                .during(Phase::Redirect)
+                .at(&target.uri));
         }
         let keep_method = matches!(status.as_u16(), 307 | 308);
         if keep_method && !body.as_ref().is_some_and(ReqBody::is_replayable) {
             // A streamed body is gone; the caller gets the redirect to act on.
             return Ok(resp.finish(target.uri, history));
         }
-        let next = target.join(&location)?;
+        let next = target
+            .join(&location)
+            .map_err(|e| e.during(Phase::Redirect).at(&target.uri))?;
         if !keep_method && method != Method::HEAD {
             method = Method::GET;
             body = Some(ReqBody::Empty);
@@ -208,7 +209,7 @@ async fn exchange(
                     h2_gone += 1;
                     if h2_gone > 2 {
                         return Err(Error::new(
-                            Kind::Io(io::ErrorKind::ConnectionReset),
+                            Kind::Io,
                             "HTTP/2 connections kept closing before the request was sent",
                         ));
                     }
@@ -236,7 +237,8 @@ async fn exchange(
         {
             Ok((pc, head)) => {
                 let limit = u64::MAX;
-                let decoder = response_framing(method, &head, limit)?;
+                let decoder = response_framing(method, &head, limit)
+                    .map_err(|e| e.during(Phase::ReadResponseHead))?;
                 let keep_alive = keeps_alive(&head)
                     && !matches!(decoder, Decoder::Eof { .. })
                     && head.status != StatusCode::SWITCHING_PROTOCOLS;
@@ -313,43 +315,54 @@ fn tls_connector(client: &Client) -> tulip_tls::TlsConnector {
     tulip_tls::TlsConnector::new(std::sync::Arc::new(rustls))
 }
 
+/// Resolves, connects and (for https) runs the TLS handshake, each step under what is left of
+/// the connect timeout; a failure says which step failed and for which `host:port`.
 async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<Connected, Error> {
     let inner = &client.inner;
-    let attempt = async {
-        let tcp = tulip_net::TcpStream::connect_host(&target.host, target.port).await?;
-        let _ = tcp.set_nodelay(true);
-        if !target.https {
-            return Ok(Transport::Plain(tcp));
-        }
+    let place = target.host_port();
+    let deadline = timeouts.connect.map(tulip_net::ConnectDeadline::after);
+    let addrs = tulip_net::ConnectDeadline::within(
+        deadline,
+        tulip_net::lookup_host(&target.host, target.port),
+    )
+    .await
+    .map_err(|e| Error::connect(e, Phase::Resolve).at(&place))?;
+    let tcp = tulip_net::ConnectDeadline::within(
+        deadline,
+        tulip_net::happy_eyeballs(
+            addrs,
+            tulip_net::HAPPY_EYEBALLS_DELAY,
+            tulip_net::TcpStream::connect,
+        ),
+    )
+    .await
+    .map_err(|e| Error::connect(e, Phase::Connect).at(&place))?;
+    let _ = tcp.set_nodelay(true);
+    let transport = if target.https {
         #[cfg(feature = "tls")]
         {
             let tls = tls_connector(client);
-            Ok(Transport::Tls(Box::new(
-                tls.connect(&target.host, tcp).await?,
-            )))
+            let stream =
+                tulip_net::ConnectDeadline::within(deadline, tls.connect(&target.host, tcp))
+                    .await
+                    .map_err(|e| Error::connect(e, Phase::TlsHandshake).at(&place))?;
+            ClientStream::Tls(Box::new(stream))
         }
         #[cfg(not(feature = "tls"))]
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "https:// needs tulip-http's `tls` feature",
-        ))
+        {
+            drop(tcp);
+            return Err(
+                Error::new(Kind::User, "https:// needs tulip-http's `tls` feature").at(&target.uri),
+            );
+        }
+    } else {
+        ClientStream::Plain(tcp)
     };
-    let transport: io::Result<Transport> = match timeouts.connect {
-        Some(d) => match tulip_reactor::timeout(d, attempt).await {
-            Ok(r) => r,
-            Err(_) => return Err(Error::new(Kind::Timeout, "connect timed out")),
-        },
-        None => attempt.await,
-    };
-    let transport = transport.map_err(|e| match e.kind() {
-        io::ErrorKind::TimedOut => Error::new(Kind::Timeout, "connect timed out"),
-        k => Error::new(Kind::Connect(k), "could not connect"),
-    })?;
     inner.pool.stat(|s| s.connects += 1);
     let h2 = match &transport {
-        Transport::Plain(_) => inner.config.http2_prior_knowledge,
+        ClientStream::Plain(_) => inner.config.http2_prior_knowledge,
         #[cfg(feature = "tls")]
-        Transport::Tls(t) => t.alpn_protocol() == Some(b"h2"),
+        ClientStream::Tls(t) => t.alpn_protocol() == Some(b"h2"),
         #[allow(unreachable_patterns)]
         _ => false,
     };
@@ -358,15 +371,17 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
         return match timeouts.connect {
             Some(d) => match tulip_reactor::timeout(d, handshake).await {
                 Ok(r) => r.map(Connected::H2),
-                Err(_) => Err(Error::new(Kind::Timeout, "HTTP/2 handshake timed out")),
+                Err(_) => Err(Error::timeout("HTTP/2 handshake timed out")
+                    .during(Phase::Connect)
+                    .at(&place)),
             },
             None => handshake.await.map(Connected::H2),
         };
     }
-    let write_timeout = timeouts.read.unwrap_or(Duration::from_secs(86_400 * 365));
+    // A request write that makes no progress fails after the read timeout; none when unset.
     Ok(Connected::H1(PoolConn::new(Conn::new(
         transport,
-        write_timeout,
+        timeouts.read,
     ))))
 }
 
@@ -393,6 +408,10 @@ async fn round_trip(
         error,
         stale: false,
     };
+    let sending_early = |e: Error| early(e.during(Phase::SendRequest));
+    let sending_late = |e: Error| late(e.during(Phase::SendRequest));
+    let head_early = |e: Error| early(e.during(Phase::ReadResponseHead));
+    let head_late = |e: Error| late(e.during(Phase::ReadResponseHead));
 
     let mut all = cfg.default_headers.clone();
     for name in headers.keys() {
@@ -431,18 +450,24 @@ async fn round_trip(
 
     match body {
         ReqBody::Empty => {}
-        ReqBody::Bytes(b) => encoder.encode(b, &mut pc.conn.wb).map_err(late)?,
+        ReqBody::Bytes(b) => encoder.encode(b, &mut pc.conn.wb).map_err(sending_late)?,
         ReqBody::Stream(mut s) => {
-            flush(&mut pc.conn).await.map_err(early)?;
+            flush(&mut pc.conn).await.map_err(sending_early)?;
             while let Some(chunk) = s.next().await {
-                let chunk = chunk.map_err(|e| late(Error::io(&e)))?;
-                encoder.encode(chunk, &mut pc.conn.wb).map_err(late)?;
-                flush(&mut pc.conn).await.map_err(late)?;
+                let chunk = chunk.map_err(|e| {
+                    sending_late(
+                        Error::new(Kind::Io, "the request body stream failed").with_cause(e),
+                    )
+                })?;
+                encoder
+                    .encode(chunk, &mut pc.conn.wb)
+                    .map_err(sending_late)?;
+                flush(&mut pc.conn).await.map_err(sending_late)?;
             }
-            encoder.finish(&mut pc.conn.wb).map_err(late)?;
+            encoder.finish(&mut pc.conn.wb).map_err(sending_late)?;
         }
     }
-    flush(&mut pc.conn).await.map_err(early)?;
+    flush(&mut pc.conn).await.map_err(sending_early)?;
 
     // Read the head, skipping interim 1xx responses (but not 101).
     loop {
@@ -456,33 +481,31 @@ async fn round_trip(
                 return Ok((pc, head));
             }
             Ok(None) => {}
-            Err(e) => return Err(late(e)),
+            Err(e) => return Err(head_late(e)),
         }
         let got_any = !pc.conn.rb.is_empty();
         let deadline = read_deadline(timeouts.read, total);
         let conn = &mut pc.conn;
         match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
             Ok(0) if got_any => {
-                return Err(late(Error::new(
-                    Kind::Incomplete,
+                return Err(head_late(Error::incomplete(
                     "connection closed inside the response head",
                 )));
             }
             Ok(0) => {
-                return Err(early(Error::new(
-                    Kind::Incomplete,
+                return Err(head_early(Error::incomplete(
                     "connection closed before the response",
                 )));
             }
             Ok(_) => {}
-            Err(e) if e.is_timeout() => return Err(late(e)),
-            Err(e) if got_any => return Err(late(e)),
-            Err(e) => return Err(early(e)),
+            Err(e) if e.is_timeout() => return Err(head_late(e)),
+            Err(e) if got_any => return Err(head_late(e)),
+            Err(e) => return Err(head_early(e)),
         }
     }
 }
 
-async fn flush(conn: &mut Conn<Transport>) -> Result<(), Error> {
+async fn flush(conn: &mut Conn<ClientStream>) -> Result<(), Error> {
     future::poll_fn(|cx| conn.poll_flush(cx)).await
 }
 

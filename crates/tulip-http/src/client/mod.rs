@@ -27,7 +27,7 @@ pub use pool::PoolStats;
 pub use request::RequestBuilder;
 pub use response::ClientResponse;
 
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use pool::{Pool, PoolConfig};
 
 /// Client-wide timeouts (aiohttp's `ClientTimeout`). `None` disables one.
@@ -70,7 +70,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct ClientShared {
     pub(crate) config: Config,
     pub(crate) pool: Pool,
 }
@@ -102,7 +102,7 @@ pub(crate) struct Inner {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<ClientShared>,
 }
 
 impl Default for Client {
@@ -127,7 +127,37 @@ impl Client {
         RequestBuilder::new(self.clone(), method, url.as_ref())
     }
 
-    /// A `GET` request.
+    /// A `GET` request; send it with [`RequestBuilder::send`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_http::{App, Client, Request, Server, StatusCode};
+    ///
+    /// tulip_executor::run(async {
+    ///     let app = App::new().get("/hello/{name}", |req: Request| async move {
+    ///         format!("Hello, {}!", req.match_info("name").unwrap_or("you"))
+    ///     });
+    ///     let server = Server::bind("127.0.0.1:0", app)?;
+    ///     let base = format!("http://{}", server.local_addr());
+    ///     let stop = server.shutdown_handle();
+    ///     let running = tulip_executor::spawn(server.run());
+    ///
+    ///     let client = Client::new();
+    ///     let resp = client
+    ///         .get(format!("{base}/hello/tulip"))
+    ///         .header("accept", "text/plain")
+    ///         .send()
+    ///         .await?;
+    ///     assert_eq!(resp.status(), StatusCode::OK);
+    ///     assert_eq!(resp.text().await?, "Hello, tulip!");
+    ///
+    ///     stop.shutdown();
+    ///     running.await.expect("the server task")?;
+    ///     Ok::<_, tulip_http::Error>(())
+    /// })?;
+    /// # Ok::<_, tulip_http::Error>(())
+    /// ```
     pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::GET, url)
     }
@@ -225,21 +255,32 @@ impl ClientBuilder {
     pub fn base_url(mut self, url: &str) -> ClientBuilder {
         match url::Target::parse(url) {
             Ok(t) => self.config.base_url = Some(t),
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
         self
     }
 
-    /// A header sent with every request (a request's own header of the same name wins).
-    pub fn default_header(mut self, name: &str, value: &str) -> ClientBuilder {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => {
+    /// A header sent with every request (a request's own header of the same name wins):
+    /// typed or strings, as [`RequestBuilder::header`].
+    ///
+    /// An invalid name or value makes [`try_build`](ClientBuilder::try_build) fail with
+    /// [`Error::is_user`] (and [`build`](ClientBuilder::build) panic).
+    pub fn default_header<K, V>(mut self, name: K, value: V) -> ClientBuilder
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        match crate::error::header_pair(name, value) {
+            Ok((n, v)) => {
                 self.config.default_headers.insert(n, v);
             }
-            _ => self.error = Some(Error::new(Kind::User, "invalid default header")),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
         self
     }
@@ -305,7 +346,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to ask for and undo gzip/deflate content encoding (default on).
+    /// Whether to ask for and undo gzip/deflate content encoding (default on; needs the
+    /// `gzip` feature, without which the client neither asks for nor undoes any coding).
     pub fn decompress(mut self, on: bool) -> ClientBuilder {
         self.config.decompress = on;
         self
@@ -355,14 +397,17 @@ impl ClientBuilder {
             return Err(e);
         }
         let mut config = self.config;
-        if config.decompress && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
+        if cfg!(feature = "gzip")
+            && config.decompress
+            && !config.default_headers.contains_key(header::ACCEPT_ENCODING)
+        {
             config.default_headers.insert(
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static("gzip, deflate"),
             );
         }
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientShared {
                 config,
                 pool: Pool::new(self.pool),
             }),

@@ -18,21 +18,21 @@ use crate::proto::conn::Conn;
 
 /// The byte stream under a client connection: plain TCP or TLS (tulip-net's, shared with
 /// tulip-ws's `ws_connect`).
-pub(crate) type Transport = tulip_net::MaybeTlsStream;
+pub(crate) type ClientStream = tulip_net::MaybeTlsStream;
 
 pub(crate) type Key = (bool, String, u16);
 
 /// A pooled connection and what the pool knows about it.
 #[derive(Debug)]
 pub(crate) struct PoolConn {
-    pub(crate) conn: Conn<Transport>,
+    pub(crate) conn: Conn<ClientStream>,
     /// Whether it served a request before (a failure on it may be a stale keep-alive).
     pub(crate) reused: bool,
     idle_since: Instant,
 }
 
 impl PoolConn {
-    pub(crate) fn new(conn: Conn<Transport>) -> PoolConn {
+    pub(crate) fn new(conn: Conn<ClientStream>) -> PoolConn {
         PoolConn {
             conn,
             reused: false,
@@ -77,12 +77,12 @@ pub(crate) struct Pool {
 
 /// Permission to run one exchange: a slot in the total and the per-host limit.
 #[derive(Debug)]
-pub(crate) struct Slot {
+pub(crate) struct ConnPermit {
     total: Arc<Semaphore>,
     host: Arc<Semaphore>,
 }
 
-impl Drop for Slot {
+impl Drop for ConnPermit {
     fn drop(&mut self) {
         self.host.release();
         self.total.release();
@@ -129,7 +129,7 @@ impl Pool {
     /// # Cancel safety
     ///
     /// Cancel-safe: a dropped wait holds no permit.
-    pub(crate) async fn slot(&self, key: &Key) -> Slot {
+    pub(crate) async fn slot(&self, key: &Key) -> ConnPermit {
         let host = {
             let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(key.clone())
@@ -140,7 +140,7 @@ impl Pool {
         let guard = HostOnly(host.clone());
         self.total.acquire().await.forget();
         std::mem::forget(guard);
-        Slot {
+        ConnPermit {
             total: self.total.clone(),
             host,
         }

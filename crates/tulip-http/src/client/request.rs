@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use super::body::ReqBody;
 use super::url::Target;
 use super::{Client, ClientResponse, Timeouts};
-use crate::error::{Error, Kind};
+use crate::error::Error;
 
 /// A request being built; [`RequestBuilder::send`] sends it.
 #[derive(Debug)]
@@ -51,24 +51,33 @@ impl RequestBuilder {
         }
     }
 
-    fn fail(mut self, context: &'static str) -> RequestBuilder {
+    /// Records the builder's first error; `send` returns it.
+    fn fail_with(mut self, e: Error) -> RequestBuilder {
         if self.target.is_ok() {
-            self.target = Err(Error::new(Kind::User, context));
+            self.target = Err(e);
         }
         self
     }
 
-    /// Adds a header (repeated names are all sent).
-    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> RequestBuilder {
-        match (
-            HeaderName::from_bytes(name.as_ref().as_bytes()),
-            HeaderValue::from_str(value.as_ref()),
-        ) {
-            (Ok(n), Ok(v)) => {
+    /// Adds a header (repeated names are all sent): typed ([`header::ACCEPT`](crate::header::ACCEPT),
+    /// a [`HeaderValue`](crate::HeaderValue)) or strings.
+    ///
+    /// An invalid name or value is not dropped: [`send`](RequestBuilder::send) fails with
+    /// [`Error::is_user`] (the builder's errors all surface there, as in reqwest and
+    /// `http::request::Builder`).
+    pub fn header<K, V>(mut self, name: K, value: V) -> RequestBuilder
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        match crate::error::header_pair(name, value) {
+            Ok((n, v)) => {
                 self.headers.append(n, v);
                 self
             }
-            _ => self.fail("invalid header name or value"),
+            Err(e) => self.fail_with(e),
         }
     }
 
@@ -116,7 +125,10 @@ impl RequestBuilder {
     pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(v) => self.body(v).default_type("application/json"),
-            Err(_) => self.fail("value does not serialize to JSON"),
+            Err(e) => self.fail_with(
+                Error::new(crate::error::Kind::User, "value does not serialize to JSON")
+                    .with_cause(e),
+            ),
         }
     }
 

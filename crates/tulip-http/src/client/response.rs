@@ -11,8 +11,8 @@ use http::{StatusCode, Uri, Version};
 use super::Client;
 use super::body::Decompress;
 use super::exchange::read_deadline;
-use super::pool::{Key, PoolConn, Slot};
-use crate::error::{Error, Kind};
+use super::pool::{ConnPermit, Key, PoolConn};
+use crate::error::{Error, Kind, Phase};
 use crate::proto::decode::{Decoded, Decoder};
 
 /// The body side of a response: the connection it streams from, until the end.
@@ -20,7 +20,7 @@ pub(crate) struct BodyState {
     client: Client,
     key: Key,
     /// Held until the body ends or the response is dropped.
-    slot: Option<Slot>,
+    slot: Option<ConnPermit>,
     conn: Option<PoolConn>,
     decoder: Decoder,
     decompress: Option<Decompress>,
@@ -39,7 +39,7 @@ impl BodyState {
     pub(crate) fn new(
         client: Client,
         key: Key,
-        slot: Slot,
+        slot: ConnPermit,
         conn: PoolConn,
         decoder: Decoder,
         decompress: Option<Decompress>,
@@ -67,7 +67,7 @@ impl BodyState {
     pub(crate) fn h2(
         client: Client,
         key: Key,
-        slot: Slot,
+        slot: ConnPermit,
         recv: h2::RecvStream,
         decompress: Option<Decompress>,
         read_timeout: Option<Duration>,
@@ -277,7 +277,13 @@ impl ClientResponse {
     /// Not cancel-safe: bytes read into a dropped call's chunk are lost, and the connection
     /// is then not reused.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        self.body.next().await
+        let next = self.body.next().await;
+        next.map_err(|e| self.body_error(e))
+    }
+
+    /// Says where a body error happened.
+    fn body_error(&self, e: Error) -> Error {
+        e.during(Phase::ReadResponseBody).at(&self.url)
     }
 
     /// Up to `n` bytes of the body (fewer at its end; empty once it is over).
@@ -290,7 +296,7 @@ impl ClientResponse {
     ///
     /// Not cancel-safe, as [`chunk`](Self::chunk).
     pub async fn read(&mut self, n: usize) -> Result<Bytes, Error> {
-        let mut piece = match self.body.next().await? {
+        let mut piece = match self.chunk().await? {
             Some(b) => b,
             None => return Ok(Bytes::new()),
         };
@@ -330,19 +336,21 @@ impl ClientResponse {
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let max = self.body.client.inner.config.max_body;
         if self.content_length().is_some_and(|n| n > max) && self.body.decompress.is_none() {
-            return Err(Error::new(
+            return Err(self.body_error(Error::new(
                 Kind::BodyTooLarge,
                 "Content-Length exceeds max_body_size",
-            ));
+            )));
         }
         // A body that arrives in one piece is returned as that piece, without a copy.
         let mut first: Option<Bytes> = None;
         let mut out = BytesMut::new();
         let mut total: u64 = 0;
-        while let Some(b) = self.body.next().await? {
+        while let Some(b) = self.chunk().await? {
             total += b.len() as u64;
             if total > max {
-                return Err(Error::new(Kind::BodyTooLarge, "body exceeds max_body_size"));
+                return Err(
+                    self.body_error(Error::new(Kind::BodyTooLarge, "body exceeds max_body_size"))
+                );
             }
             match first.take() {
                 None if out.is_empty() => first = Some(b),
@@ -368,6 +376,7 @@ impl ClientResponse {
     ///
     /// Not cancel-safe: the response is consumed.
     pub async fn text(self) -> Result<String, Error> {
+        let url = self.url.clone();
         let charset = self
             .headers
             .get(header::CONTENT_TYPE)
@@ -381,12 +390,18 @@ impl ClientResponse {
             .unwrap_or_else(|| "utf-8".into());
         let body = self.bytes().await?;
         match charset.as_str() {
-            "utf-8" | "utf8" => String::from_utf8(body.to_vec())
-                .map_err(|_| Error::new(Kind::Decode, "body is not valid UTF-8")),
+            "utf-8" | "utf8" => String::from_utf8(body.to_vec()).map_err(|e| {
+                Error::new(Kind::Decode, "body is not valid UTF-8")
+                    .with_cause(e)
+                    .during(Phase::ReadResponseBody)
+                    .at(url)
+            }),
             "iso-8859-1" | "latin1" | "latin-1" | "us-ascii" | "ascii" => {
                 Ok(body.iter().map(|&b| b as char).collect())
             }
-            _ => Err(Error::new(Kind::Decode, "unsupported charset")),
+            _ => Err(Error::new(Kind::Decode, "unsupported charset")
+                .during(Phase::ReadResponseBody)
+                .at(url)),
         }
     }
 
@@ -401,9 +416,14 @@ impl ClientResponse {
     /// Not cancel-safe: the response is consumed.
     #[cfg(feature = "json")]
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let url = self.url.clone();
         let body = self.bytes().await?;
-        serde_json::from_slice(&body)
-            .map_err(|_| Error::new(Kind::Decode, "body is not the expected JSON"))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::new(Kind::Decode, "body is not the expected JSON")
+                .with_cause(e)
+                .during(Phase::ReadResponseBody)
+                .at(url)
+        })
     }
 
     /// The body as a stream of chunks.

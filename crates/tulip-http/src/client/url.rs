@@ -16,16 +16,33 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Target, Error> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| Error::new(Kind::User, "invalid URL"))?;
+        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+            Error::new(Kind::User, "invalid URL").with_cause(e).at(url)
+        })?;
         Target::from_uri(uri)
     }
 
     pub(crate) fn from_uri(uri: Uri) -> Result<Target, Error> {
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
+        Target::check(&uri).map_err(|e| e.at(&uri))?;
+        let https = uri.scheme_str() == Some("https");
+        let auth = uri.authority().map_or("", |a| a.host());
+        let host = auth
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Target {
+            uri,
+            https,
+            host,
+            port,
+        })
+    }
+
+    /// Whether `uri` is an absolute `http`/`https` URL with a host and without credentials.
+    fn check(uri: &Uri) -> Result<(), Error> {
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
             Some(_) => return Err(Error::new(Kind::User, "URL scheme must be http or https")),
             None => {
                 return Err(Error::new(
@@ -33,7 +50,7 @@ impl Target {
                     "URL must be absolute (http://host/...)",
                 ));
             }
-        };
+        }
         let auth = uri
             .authority()
             .ok_or_else(|| Error::new(Kind::User, "URL has no host"))?;
@@ -43,21 +60,24 @@ impl Target {
                 "credentials in URLs are not supported; set Authorization",
             ));
         }
-        let host = auth
+        if auth
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']')
-            .to_string();
-        if host.is_empty() {
+            .is_empty()
+        {
             return Err(Error::new(Kind::User, "URL has no host"));
         }
-        let port = auth.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Ok(Target {
-            uri,
-            https,
-            host,
-            port,
-        })
+        Ok(())
+    }
+
+    /// `host:port` as a person writes it (IPv6 literals in brackets), for messages.
+    pub(crate) fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     /// `(scheme, host, port)`: the pool key and the origin for redirect rules.
@@ -107,9 +127,10 @@ impl Target {
                 Kind::Parse(crate::error::Parse::Syntax),
                 "invalid Location header",
             )
+            .at(location)
         };
         if location.starts_with("http://") || location.starts_with("https://") {
-            return Target::parse(location).map_err(|_| bad());
+            return Target::parse(location).map_err(|e| bad().with_cause(e));
         }
         let scheme = if self.https {
             Scheme::HTTPS

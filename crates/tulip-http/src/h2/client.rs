@@ -21,18 +21,18 @@ use http::{Method, Request, Uri, Version};
 use super::io::Compat;
 use crate::client::Timeouts;
 use crate::client::body::ReqBody;
-use crate::client::pool::Transport;
+use crate::client::pool::ClientStream;
 use crate::error::{Error, Kind};
 
 /// Starts HTTP/2 on a fresh connection: the preface and settings exchange, then the
 /// connection's driver as a task of its own. Returns the handle requests are sent through.
-pub(crate) async fn handshake(io: Transport) -> Result<SendRequest<Bytes>, Error> {
+pub(crate) async fn handshake(io: ClientStream) -> Result<SendRequest<Bytes>, Error> {
     let (send, conn) = h2::client::Builder::new()
         .initial_window_size(256 * 1024)
         .initial_connection_window_size(1 << 20)
         .handshake::<_, Bytes>(Compat::new(io))
         .await
-        .map_err(|e| super::error(&e, "HTTP/2 handshake failed"))?;
+        .map_err(|e| super::error(e, "HTTP/2 handshake failed"))?;
     tulip_executor::spawn(async move {
         if let Err(e) = conn.await {
             log::debug!("HTTP/2 client connection ended: {e}");
@@ -105,14 +105,18 @@ pub(crate) async fn round_trip(
     *req.headers_mut() = all;
     let (response, stream) = send
         .send_request(req, end)
-        .map_err(|e| Some(super::error(&e, "sending the request head")))?;
+        .map_err(|e| Some(super::error(e, "sending the request head")))?;
     if !end {
         tulip_executor::spawn(send_body(stream, body, timeouts)).detach();
     }
     let deadline = crate::client::exchange::read_deadline(timeouts.read, total);
-    let resp = match tulip_reactor::timeout_at(deadline, response).await {
+    let waited = match deadline {
+        Some(d) => tulip_reactor::timeout_at(d, response).await,
+        None => Ok(response.await),
+    };
+    let resp = match waited {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(Some(super::error(&e, "awaiting the response"))),
+        Ok(Err(e)) => return Err(Some(super::error(e, "awaiting the response"))),
         Err(_) => {
             return Err(Some(Error::new(
                 Kind::Timeout,
@@ -128,7 +132,7 @@ async fn send_body(mut stream: SendStream<Bytes>, body: ReqBody, timeouts: Timeo
     let res = match body {
         ReqBody::Empty => stream
             .send_data(Bytes::new(), true)
-            .map_err(|e| super::error(&e, "ending the request")),
+            .map_err(|e| super::error(e, "ending the request")),
         ReqBody::Bytes(b) => send_piece(&mut stream, b, true, timeouts).await,
         ReqBody::Stream(mut s) => {
             let mut res = Ok(());
@@ -137,7 +141,7 @@ async fn send_body(mut stream: SendStream<Bytes>, body: ReqBody, timeouts: Timeo
                     Ok(b) => {
                         res = send_piece(&mut stream, b, false, timeouts).await;
                     }
-                    Err(e) => res = Err(Error::io(&e)),
+                    Err(e) => res = Err(Error::io(e)),
                 }
                 if res.is_err() {
                     break;
@@ -146,7 +150,7 @@ async fn send_body(mut stream: SendStream<Bytes>, body: ReqBody, timeouts: Timeo
             match res {
                 Ok(()) => stream
                     .send_data(Bytes::new(), true)
-                    .map_err(|e| super::error(&e, "ending the request")),
+                    .map_err(|e| super::error(e, "ending the request")),
                 e => e,
             }
         }
@@ -168,7 +172,7 @@ async fn send_piece(
         return if end {
             stream
                 .send_data(piece, true)
-                .map_err(|e| super::error(&e, "ending the request"))
+                .map_err(|e| super::error(e, "ending the request"))
         } else {
             Ok(())
         };
@@ -182,12 +186,11 @@ async fn send_piece(
             match stream.poll_capacity(cx) {
                 std::task::Poll::Ready(Some(Ok(n))) => std::task::Poll::Ready(Ok(n)),
                 std::task::Poll::Ready(Some(Err(e))) => {
-                    std::task::Poll::Ready(Err(super::error(&e, "request stream failed")))
+                    std::task::Poll::Ready(Err(super::error(e, "request stream failed")))
                 }
-                std::task::Poll::Ready(None) => std::task::Poll::Ready(Err(Error::new(
-                    Kind::Io(std::io::ErrorKind::ConnectionReset),
-                    "request stream closed",
-                ))),
+                std::task::Poll::Ready(None) => {
+                    std::task::Poll::Ready(Err(Error::new(Kind::Io, "request stream closed")))
+                }
                 std::task::Poll::Pending => std::task::Poll::Pending,
             }
         });
@@ -209,7 +212,7 @@ async fn send_piece(
         let chunk = piece.split_to(cap.min(piece.len()));
         stream
             .send_data(chunk, end && piece.is_empty())
-            .map_err(|e| super::error(&e, "sending request data"))?;
+            .map_err(|e| super::error(e, "sending request data"))?;
     }
     Ok(())
 }
@@ -218,14 +221,18 @@ async fn send_piece(
 /// out; `None` at the end.
 pub(crate) async fn next_data(
     recv: &mut h2::RecvStream,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> Result<Option<Bytes>, Error> {
     loop {
-        let got = tulip_reactor::timeout_at(deadline, poll_fn(|cx| recv.poll_data(cx))).await;
+        let data = poll_fn(|cx| recv.poll_data(cx));
+        let got = match deadline {
+            Some(d) => tulip_reactor::timeout_at(d, data).await,
+            None => Ok(data.await),
+        };
         match got {
             Err(_) => return Err(Error::new(Kind::Timeout, "response body read timed out")),
             Ok(None) => return Ok(None),
-            Ok(Some(Err(e))) => return Err(super::error(&e, "response stream failed")),
+            Ok(Some(Err(e))) => return Err(super::error(e, "response stream failed")),
             Ok(Some(Ok(b))) => {
                 let _ = recv.flow_control().release_capacity(b.len());
                 if !b.is_empty() {

@@ -81,7 +81,7 @@ async fn sniff<I: Io>(
                         return Poll::Ready(Ok(Some(true)));
                     }
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(&e))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(e))),
                 Poll::Pending => {
                     return match std::future::Future::poll(std::pin::Pin::new(&mut timer), cx) {
                         Poll::Ready(_) => Poll::Ready(Ok(None)),
@@ -96,11 +96,12 @@ async fn sniff<I: Io>(
     Ok(decided.map(|h2| (h2, buf.freeze())))
 }
 
-/// An `h2` failure as this crate's error: transport errors keep their kind, protocol errors
-/// read as a reset connection.
-pub(crate) fn error(e: &h2::Error, context: &'static str) -> Error {
-    match e.get_io() {
-        Some(io) => Error::io(io),
-        None => Error::new(Kind::Io(std::io::ErrorKind::ConnectionReset), context),
-    }
+/// An `h2` failure as this crate's error, keeping it as the cause: a timed-out transport
+/// reads as a timeout, anything else (a reset, a GOAWAY, a protocol error) as I/O.
+pub(crate) fn error(e: h2::Error, context: &'static str) -> Error {
+    let timed_out = e
+        .get_io()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+    let kind = if timed_out { Kind::Timeout } else { Kind::Io };
+    Error::new(kind, context).with_cause(e)
 }

@@ -92,7 +92,7 @@ pub(crate) async fn serve<I: Io>(
     let handshake = builder.handshake::<_, Bytes>(Compat::new(io));
     let conn = match tulip_reactor::timeout(cfg.header_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(super::error(&e, "HTTP/2 handshake failed")),
+        Ok(Err(e)) => return Err(super::error(e, "HTTP/2 handshake failed")),
         // A silent client: close quietly, as HTTP/1.1 does.
         Err(_) => return Ok(()),
     };
@@ -256,7 +256,7 @@ impl<I: Io> Driver<I> {
                     continue;
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(super::error(&e, "HTTP/2 connection error")));
+                    return Poll::Ready(Err(super::error(e, "HTTP/2 connection error")));
                 }
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => {}
@@ -442,15 +442,14 @@ fn start(ctx: &Ctx, req: http::Request<RecvStream>) -> Result<Started, Box<(Resp
     let app = ctx.app.clone();
     let (route, params, fixed) = match app.router.resolve(&head.method, head.str(head.path)) {
         Resolved::Found(r, p) => (Some(r.clone()), p, None),
-        Resolved::MethodNotAllowed(allow) => (
-            None,
-            Params::new(),
-            Some(
-                StatusCode::METHOD_NOT_ALLOWED
-                    .into_response()
-                    .with_header("allow", &allow),
-            ),
-        ),
+        Resolved::MethodNotAllowed(allow) => {
+            let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            // The router builds `allow` from method names, which are valid header text.
+            if let Ok(v) = HeaderValue::try_from(allow.as_str()) {
+                r = r.with_header(header::ALLOW, v);
+            }
+            (None, Params::new(), Some(r))
+        }
         Resolved::NotFound => (
             None,
             Params::new(),
@@ -618,7 +617,7 @@ impl Pump {
                 true
             }
             Poll::Ready(Some(Err(e))) => {
-                self.fail(super::error(&e, "request stream reset"), waker);
+                self.fail(super::error(e, "request stream reset"), waker);
                 true
             }
             Poll::Ready(None) => {
@@ -723,7 +722,7 @@ async fn send(
         };
     let mut stream = respond
         .send_response(head, empty)
-        .map_err(|e| super::error(&e, "sending the response head"))?;
+        .map_err(|e| super::error(e, "sending the response head"))?;
     if empty {
         return Ok(());
     }
@@ -758,7 +757,7 @@ async fn send(
                             return Poll::Ready(
                                 out.stream
                                     .send_data(Bytes::new(), true)
-                                    .map_err(|e| super::error(&e, "ending the response")),
+                                    .map_err(|e| super::error(e, "ending the response")),
                             );
                         }
                         Poll::Pending => {
@@ -770,7 +769,7 @@ async fn send(
                             }
                             if out.stream.poll_reset(cx).is_ready() {
                                 return Poll::Ready(Err(Error::new(
-                                    Kind::Io(std::io::ErrorKind::ConnectionReset),
+                                    Kind::Io,
                                     "stream reset by the peer",
                                 )));
                             }
@@ -825,13 +824,10 @@ impl Sender<'_> {
                 match self.stream.poll_capacity(cx) {
                     Poll::Ready(Some(Ok(n))) => cap = n,
                     Poll::Ready(Some(Err(e))) => {
-                        return Poll::Ready(Err(super::error(&e, "response stream failed")));
+                        return Poll::Ready(Err(super::error(e, "response stream failed")));
                     }
                     Poll::Ready(None) => {
-                        return Poll::Ready(Err(Error::new(
-                            Kind::Io(std::io::ErrorKind::ConnectionReset),
-                            "response stream closed",
-                        )));
+                        return Poll::Ready(Err(Error::new(Kind::Io, "response stream closed")));
                     }
                     Poll::Pending => {
                         if let Some(p) = pump.as_deref_mut() {
@@ -862,7 +858,7 @@ impl Sender<'_> {
             }
             self.stream
                 .send_data(chunk, end && last)
-                .map_err(|e| super::error(&e, "sending response data"))?;
+                .map_err(|e| super::error(e, "sending response data"))?;
         }
     }
 }

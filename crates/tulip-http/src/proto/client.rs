@@ -45,7 +45,7 @@ pub(crate) fn parse_response(buf: &[u8], max_head: usize) -> Result<Option<Respo
         Err(httparse::Error::Version) => {
             return Err(Error::parse(Parse::Version, "unsupported HTTP version"));
         }
-        Err(_) => return Err(syntax("malformed response head")),
+        Err(e) => return Err(syntax("malformed response head").with_cause(e)),
     };
     if len > max_head {
         return Err(Error::parse(Parse::HeadTooLarge, "response head too large"));
@@ -56,15 +56,17 @@ pub(crate) fn parse_response(buf: &[u8], max_head: usize) -> Result<Option<Respo
         _ => return Err(Error::parse(Parse::Version, "unsupported HTTP version")),
     };
     let code = res.code.ok_or_else(|| syntax("missing status code"))?;
-    let status = StatusCode::from_u16(code).map_err(|_| syntax("invalid status code"))?;
+    let status =
+        StatusCode::from_u16(code).map_err(|e| syntax("invalid status code").with_cause(e))?;
     let mut headers = HeaderMap::with_capacity(res.headers.len());
     for h in res.headers.iter() {
-        let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| syntax("invalid header name"))?;
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|e| syntax("invalid header name").with_cause(e))?;
         if h.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
             return Err(syntax("invalid byte in header value"));
         }
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| syntax("invalid header value"))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .map_err(|e| syntax("invalid header value").with_cause(e))?;
         headers.append(name, value);
     }
     Ok(Some(ResponseHead {

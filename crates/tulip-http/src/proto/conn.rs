@@ -14,7 +14,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use tulip_reactor::Timer;
 
 use super::buf::{ReadBuf, WriteBuf};
-use crate::error::{Error, Kind};
+use crate::error::Error;
 
 /// One HTTP/1 connection's I/O state; shared by the server dispatcher and the client.
 #[derive(Debug)]
@@ -23,14 +23,14 @@ pub(crate) struct Conn<I> {
     pub(crate) rb: ReadBuf,
     pub(crate) wb: WriteBuf,
     timer: Timer,
-    /// How long a blocked write may make no progress.
-    write_timeout: Duration,
+    /// How long a blocked write may make no progress; `None`: as long as it takes.
+    write_timeout: Option<Duration>,
     /// When the current blocked write started waiting.
     write_stalled: Option<Instant>,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
-    pub(crate) fn new(io: I, write_timeout: Duration) -> Conn<I> {
+    pub(crate) fn new(io: I, write_timeout: Option<Duration>) -> Conn<I> {
         Conn {
             io,
             rb: ReadBuf::new(),
@@ -59,12 +59,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
-    /// Reads once more into the read buffer, failing with a timeout error at `deadline`.
-    /// Returns the number of bytes read; 0 means the peer closed its side.
+    /// Reads once more into the read buffer, failing with a timeout error at `deadline` (if
+    /// any). Returns the number of bytes read; 0 means the peer closed its side.
     pub(crate) fn poll_read_more(
         &mut self,
         cx: &mut Context<'_>,
-        deadline: Instant,
+        deadline: impl Into<Option<Instant>>,
     ) -> Poll<Result<usize, Error>> {
         match self.rb.poll_fill(&mut self.io, cx) {
             Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
@@ -72,10 +72,13 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&e))),
-            Poll::Pending => match self.poll_deadline(cx, deadline) {
-                Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::Timeout, "read timed out"))),
-                Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
+            Poll::Pending => match deadline.into() {
+                None => Poll::Pending,
+                Some(deadline) => match self.poll_deadline(cx, deadline) {
+                    Poll::Ready(()) => Poll::Ready(Err(Error::timeout("read timed out"))),
+                    Poll::Pending => Poll::Pending,
+                },
             },
         }
     }
@@ -93,17 +96,18 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 self.write_stalled = None;
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&e))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
             Poll::Pending => {
+                let Some(write_timeout) = self.write_timeout else {
+                    return Poll::Pending;
+                };
                 let now = Instant::now();
                 if self.wb.pending() < before || self.write_stalled.is_none() {
                     self.write_stalled = Some(now);
                 }
-                let deadline = self.write_stalled.unwrap_or(now) + self.write_timeout;
+                let deadline = self.write_stalled.unwrap_or(now) + write_timeout;
                 match self.poll_deadline(cx, deadline) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Err(Error::new(Kind::Timeout, "write timed out")))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Err(Error::timeout("write timed out"))),
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -115,7 +119,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         futures_lite::future::poll_fn(|cx| self.poll_flush(cx)).await?;
         futures_lite::AsyncWriteExt::close(&mut self.io)
             .await
-            .map_err(|e| Error::io(&e))
+            .map_err(Error::io)
     }
 
     /// After [`shutdown`](Conn::shutdown) on an error close: reads and discards what the peer

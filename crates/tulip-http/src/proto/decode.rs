@@ -114,10 +114,7 @@ impl Decoder {
         match self {
             Decoder::Eof { .. } => Ok(Decoded::Done),
             _ if self.is_done() => Ok(Decoded::Done),
-            _ => Err(Error::new(
-                Kind::Incomplete,
-                "connection closed inside a body",
-            )),
+            _ => Err(Error::incomplete("connection closed inside a body")),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! HTTP/1.1 protocol layers, crate-private and shared by the server and (later) the client.
+//! HTTP/1.1 protocol layers, crate-private and shared by the server and the client.
 //!
 //! Bottom-up, each layer knowing only the ones below it:
 //!

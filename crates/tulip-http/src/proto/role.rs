@@ -108,12 +108,12 @@ pub(crate) fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<Pa
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Error::parse(Parse::TooManyHeaders, "too many headers"));
         }
-        Err(httparse::Error::Version) => {
+        Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(Error::parse(Parse::Version, "unsupported HTTP version"));
         }
-        Err(_) => {
+        Err(e) => {
             check_request_line_len(buf, limits)?;
-            return Err(err("malformed request head"));
+            return Err(err("malformed request head").with_cause(e));
         }
     };
     let len = match status {
@@ -198,6 +198,25 @@ fn check_request_line_len(buf: &[u8], limits: &HeadLimits) -> Result<(), Error> 
         return Err(Error::parse(Parse::UriTooLong, "request line too long"));
     }
     Ok(())
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y` token as its third and last
+/// field. httparse reports a version error for anything after the target that is not
+/// `HTTP/1.x`, including a target with a space in it (`GET /a b HTTP/1.1`): only a real
+/// version it does not speak earns a 505, the rest is a malformed request (400).
+fn names_a_version(buf: &[u8]) -> bool {
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let mut fields = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return false;
+    };
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
 /// httparse accepts a bare LF as a line end; RFC 9112 requires CRLF and forbids a bare CR.

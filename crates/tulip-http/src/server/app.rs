@@ -277,6 +277,47 @@ impl App {
     }
 
     /// Adds a route for `method` (or every method when `None`).
+    ///
+    /// `pattern` is a path with `{name}` segments (read with
+    /// [`Request::match_info`](crate::Request::match_info)) and an optional greedy last one,
+    /// `{tail:.*}`. A path that matches with another method answers 405 with `Allow`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tulip_http::{App, Client, Method, Request, Server, StatusCode};
+    ///
+    /// async fn put_item(req: Request) -> String {
+    ///     format!("stored item {}", req.match_info("id").unwrap_or("?"))
+    /// }
+    ///
+    /// tulip_executor::run(async {
+    ///     let app = App::new()
+    ///         .route(Some(Method::PUT), "/items/{id}", put_item)
+    ///         .route(None, "/echo-method", |req: Request| async move {
+    ///             req.method().to_string()
+    ///         });
+    ///     let server = Server::bind("127.0.0.1:0", app)?;
+    ///     let base = format!("http://{}", server.local_addr());
+    ///     let stop = server.shutdown_handle();
+    ///     let running = tulip_executor::spawn(server.run());
+    ///
+    ///     let client = Client::new();
+    ///     let r = client.put(format!("{base}/items/7")).send().await?;
+    ///     assert_eq!(r.text().await?, "stored item 7");
+    ///     let r = client.delete(format!("{base}/echo-method")).send().await?;
+    ///     assert_eq!(r.text().await?, "DELETE");
+    ///     // The path exists, but not for GET.
+    ///     let r = client.get(format!("{base}/items/7")).send().await?;
+    ///     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    ///     assert_eq!(r.headers()["allow"], "PUT");
+    ///
+    ///     stop.shutdown();
+    ///     running.await.expect("the server task")?;
+    ///     Ok::<_, tulip_http::Error>(())
+    /// })?;
+    /// # Ok::<_, tulip_http::Error>(())
+    /// ```
     pub fn route(self, method: Option<Method>, pattern: &str, handler: impl Handler) -> App {
         self.route_inner(method, pattern, handler.erase(), None)
     }

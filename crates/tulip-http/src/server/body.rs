@@ -17,7 +17,7 @@ use crate::error::{Error, Kind};
 
 /// State shared between a [`Body`] and the connection driver.
 #[derive(Debug, Default)]
-pub(crate) struct Shared {
+pub(crate) struct FeedState {
     /// A piece handed over and not yet taken.
     pub(crate) chunk: Option<Bytes>,
     /// The reader is waiting for a piece.
@@ -33,15 +33,15 @@ pub(crate) struct Shared {
 
 /// The driver's end of a body channel.
 #[derive(Debug, Clone)]
-pub(crate) struct Feed(pub(crate) Arc<Mutex<Shared>>);
+pub(crate) struct Feed(pub(crate) Arc<Mutex<FeedState>>);
 
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+fn lock(m: &Mutex<FeedState>) -> MutexGuard<'_, FeedState> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Feed {
     pub(crate) fn new() -> Feed {
-        Feed(Arc::new(Mutex::new(Shared::default())))
+        Feed(Arc::new(Mutex::new(FeedState::default())))
     }
 
     /// Resets a channel whose reader is gone so the next request can reuse it.
@@ -49,7 +49,7 @@ impl Feed {
         if Arc::strong_count(&self.0) != 1 {
             return false;
         }
-        *lock(&self.0) = Shared::default();
+        *lock(&self.0) = FeedState::default();
         true
     }
 
@@ -62,7 +62,7 @@ impl Feed {
         s.want && s.chunk.is_none() && !s.done
     }
 
-    fn wake_reader(s: &mut Shared, driver: &Waker) {
+    fn wake_reader(s: &mut FeedState, driver: &Waker) {
         if let Some(w) = s.reader.take() {
             // The common case: reader and driver are one task, which is running right now.
             if !w.will_wake(driver) {
@@ -94,25 +94,25 @@ impl Feed {
 /// limit of its route (413 when exceeded) and the server's minimum receive rate.
 #[derive(Debug)]
 pub struct Body {
-    inner: Inner,
+    inner: BodySource,
 }
 
 #[derive(Debug)]
-enum Inner {
+enum BodySource {
     Empty,
-    Feed(Arc<Mutex<Shared>>),
+    Feed(Arc<Mutex<FeedState>>),
 }
 
 impl Body {
     pub(crate) fn empty() -> Body {
         Body {
-            inner: Inner::Empty,
+            inner: BodySource::Empty,
         }
     }
 
     pub(crate) fn from_feed(feed: &Feed) -> Body {
         Body {
-            inner: Inner::Feed(feed.0.clone()),
+            inner: BodySource::Feed(feed.0.clone()),
         }
     }
 
@@ -153,7 +153,8 @@ impl Body {
     /// Not cancel-safe, like [`bytes`](Body::bytes).
     pub async fn text(&mut self) -> Result<String, Error> {
         let b = self.bytes().await?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::new(Kind::Decode, "body is not UTF-8"))
+        String::from_utf8(b.to_vec())
+            .map_err(|e| Error::new(Kind::Decode, "body is not UTF-8").with_cause(e))
     }
 
     /// Reads the whole body as JSON.
@@ -165,7 +166,7 @@ impl Body {
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
         let b = self.bytes().await?;
         serde_json::from_slice(&b)
-            .map_err(|_| Error::new(Kind::Decode, "body is not the expected JSON"))
+            .map_err(|e| Error::new(Kind::Decode, "body is not the expected JSON").with_cause(e))
     }
 
     /// Reads the whole body as an `application/x-www-form-urlencoded` form.
@@ -183,7 +184,7 @@ impl Stream for Body {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Inner::Feed(shared) = &self.inner else {
+        let BodySource::Feed(shared) = &self.inner else {
             return Poll::Ready(None);
         };
         let mut s = lock(shared);

@@ -197,7 +197,7 @@ fn add_vary(resp: &mut Response) {
     }
 }
 
-type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+use super::response::BoxStream;
 
 /// Compresses a streamed body piece by piece. Each piece is followed by a sync flush, so what
 /// the handler wrote reaches the client now (SSE), and the only state kept between pieces is
@@ -208,8 +208,8 @@ struct GzipStream {
     enc: Option<GzEncoder<Vec<u8>>>,
 }
 
-fn deflate_err(_: std::io::Error) -> Error {
-    Error::new(Kind::User, "gzip encoder failed")
+fn deflate_err(e: std::io::Error) -> Error {
+    Error::new(Kind::Io, "gzip encoder failed").with_cause(e)
 }
 
 impl Stream for GzipStream {

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_lite::Stream;
 use futures_lite::future::poll_fn;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
@@ -17,18 +16,16 @@ use super::ServerConfig;
 use super::app::{BoxFuture, Frozen, HandlerSlot, Next, Terminal};
 use super::body::{Body, Feed};
 use super::request::Request;
-use super::response::{Response, ResponseBody};
+use super::response::{BoxStream, Response, ResponseBody};
 use super::router::{Params, Resolved};
 use super::shutdown::ConnGuard;
 use super::upgrade::{Io, UpgradePromise, Upgraded};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Phase};
 use crate::proto::buf::COPY_LIMIT;
 use crate::proto::conn::Conn;
 use crate::proto::decode::{Decoded, Decoder};
 use crate::proto::encode::Encoder;
 use crate::proto::role::{self, Framing, RequestHead, ResponseHeadParts};
-
-type BoxStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// Pipelined responses are batched until this much is waiting to be written.
 const FLUSH_AT: usize = 64 * 1024;
@@ -54,7 +51,7 @@ pub(crate) async fn serve<I: Io>(
 ) -> Result<(), Error> {
     let accepted = Instant::now();
     let mut d = Dispatcher {
-        conn: Conn::new(io, cfg.write_timeout),
+        conn: Conn::new(io, Some(cfg.write_timeout)),
         app,
         cfg,
         peer,
@@ -69,6 +66,7 @@ pub(crate) async fn serve<I: Io>(
             Ok(Some(h)) => h,
             Ok(None) => break,
             Err(e) => {
+                let e = from_peer(e.during(Phase::ReadRequestHead), d.peer);
                 if e.is_parse() || (e.is_timeout() && !d.conn.rb.is_empty()) || e.is_incomplete() {
                     d.write_error(&e);
                     d.linger = !e.is_incomplete();
@@ -83,11 +81,15 @@ pub(crate) async fn serve<I: Io>(
         let Some(started) = d.start(head) else {
             break;
         };
-        match Box::pin(d.handle(started)).await? {
-            Next_::KeepAlive => {}
-            Next_::Close => break,
-            Next_::Upgrade(promise) => {
+        let after = Box::pin(d.handle(started))
+            .await
+            .map_err(|e| from_peer(e.during(Phase::WriteResponse), d.peer))?;
+        match after {
+            AfterResponse::KeepAlive => {}
+            AfterResponse::Close => break,
+            AfterResponse::Upgrade(promise) => {
                 if let Err(e) = poll_fn(|cx| d.conn.poll_flush(cx)).await {
+                    let e = from_peer(e.during(Phase::Upgrade), d.peer);
                     promise.complete(Err(e.clone()));
                     return Err(e);
                 }
@@ -107,10 +109,22 @@ pub(crate) async fn serve<I: Io>(
     Ok(())
 }
 
-enum Next_ {
+/// What the connection does once a response is written.
+enum AfterResponse {
+    /// Read the next request.
     KeepAlive,
+    /// Close the connection.
     Close,
+    /// Hand the connection to the upgrade's owner (after `101 Switching Protocols`).
     Upgrade(UpgradePromise),
+}
+
+/// Adds the peer's address (unknown for Unix sockets) to an error.
+fn from_peer(e: Error, peer: Option<SocketAddr>) -> Error {
+    match peer {
+        Some(p) => e.at(p),
+        None => e,
+    }
 }
 
 struct Dispatcher<I> {
@@ -218,10 +232,7 @@ impl<I: Io> Dispatcher<I> {
                 match self.conn.poll_read_more(cx, deadline) {
                     Poll::Ready(Ok(0)) if self.conn.rb.is_empty() => return Poll::Ready(Ok(None)),
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(Error::new(
-                            Kind::Incomplete,
-                            "closed inside a head",
-                        )));
+                        return Poll::Ready(Err(Error::incomplete("closed inside a head")));
                     }
                     // Parsing again only pays when a line ended in the new bytes.
                     Poll::Ready(Ok(_)) => {
@@ -395,7 +406,10 @@ impl<I: Io> Dispatcher<I> {
     ///
     /// Written as a function returning an `async move` block: an `async fn` would keep its
     /// argument and a moved copy of it side by side in the future.
-    fn handle(&mut self, started: Started) -> impl Future<Output = Result<Next_, Error>> + '_ {
+    fn handle(
+        &mut self,
+        started: Started,
+    ) -> impl Future<Output = Result<AfterResponse, Error>> + '_ {
         let Started {
             mut running,
             mut pump,
@@ -459,7 +473,7 @@ impl<I: Io> Dispatcher<I> {
             };
             if upgrading {
                 if let Some(promise) = upgrade {
-                    return Ok(Next_::Upgrade(promise));
+                    return Ok(AfterResponse::Upgrade(promise));
                 }
             }
             if let Some(promise) = upgrade {
@@ -469,7 +483,7 @@ impl<I: Io> Dispatcher<I> {
                 )));
             }
             if status == StatusCode::SWITCHING_PROTOCOLS {
-                return Ok(Next_::Close);
+                return Ok(AfterResponse::Close);
             }
             if keep_alive && !pump.done && pump.decoder.is_some() {
                 keep_alive = self.drain(&mut pump).await;
@@ -477,9 +491,9 @@ impl<I: Io> Dispatcher<I> {
             }
             self.linger |= pump.failed;
             Ok(if keep_alive && !pump.failed {
-                Next_::KeepAlive
+                AfterResponse::KeepAlive
             } else {
-                Next_::Close
+                AfterResponse::Close
             })
         }
     }
@@ -506,12 +520,17 @@ impl<I: Io> Dispatcher<I> {
                 Ok(Poll::Ready(r)) => return Poll::Ready(Ok(r)),
                 Ok(Poll::Pending) => {}
                 Err(_) => {
-                    log::error!("handler panicked");
-                    return Poll::Ready(Err(Error::new(Kind::User, "handler panicked")));
+                    let e = from_peer(Error::bare(Kind::Panic).during(Phase::Handler), self.peer);
+                    log::error!("{e}");
+                    return Poll::Ready(Err(e));
                 }
             }
             if self.guard.is_forced() {
-                return Poll::Ready(Err(Error::new(Kind::Timeout, "forced shutdown")));
+                return Poll::Ready(Err(Error::new(
+                    Kind::Timeout,
+                    "the server's shutdown timeout passed",
+                )
+                .during(Phase::Handler)));
             }
             let _ = self.guard.poll_shutdown(cx);
             match self.pump_body(cx, pump)? {
@@ -541,6 +560,8 @@ impl<I: Io> Dispatcher<I> {
             pump.sent_continue = true;
         }
         let waker = cx.waker();
+        let peer = self.peer;
+        let body_error = |e: Error| from_peer(e.during(Phase::ReadRequestBody), peer);
         loop {
             match decoder.decode(&mut self.conn.rb) {
                 Ok(Decoded::Data(b)) => {
@@ -555,6 +576,7 @@ impl<I: Io> Dispatcher<I> {
                 }
                 Ok(Decoded::NeedMore) => {}
                 Err(e) => {
+                    let e = body_error(e);
                     pump.fail(&e);
                     self.feed.finish(Some(e), waker);
                     return Ok(Pumped::Progress);
@@ -566,7 +588,7 @@ impl<I: Io> Dispatcher<I> {
             let deadline = body_deadline(&self.cfg, pump.started, pump.received);
             match self.conn.poll_read_more(cx, deadline) {
                 Poll::Ready(Ok(0)) => {
-                    let end = decoder.decode_eof();
+                    let end = decoder.decode_eof().map_err(body_error);
                     pump.done = true;
                     if let Err(e) = &end {
                         pump.fail(e);
@@ -576,6 +598,7 @@ impl<I: Io> Dispatcher<I> {
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => {
+                    let e = body_error(e);
                     pump.fail(&e);
                     self.feed.finish(Some(e), waker);
                     return Ok(Pumped::Progress);
@@ -696,7 +719,10 @@ impl<I: Io> Dispatcher<I> {
     ) -> Poll<Result<(), Error>> {
         loop {
             if self.guard.is_forced() {
-                return Poll::Ready(Err(Error::new(Kind::Timeout, "forced shutdown")));
+                return Poll::Ready(Err(Error::new(
+                    Kind::Timeout,
+                    "the server's shutdown timeout passed",
+                )));
             }
             if self.conn.wb.pending() >= FLUSH_AT {
                 futures_lite::ready!(self.conn.poll_flush(cx))?;
@@ -749,10 +775,7 @@ impl<I: Io> Dispatcher<I> {
                         let deadline = body_deadline(&cfg, pump.started, pump.received);
                         match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
                             Ok(0) => {
-                                return Poll::Ready(Err(Error::new(
-                                    Kind::Incomplete,
-                                    "closed inside a body",
-                                )));
+                                return Poll::Ready(Err(Error::incomplete("closed inside a body")));
                             }
                             Ok(_) => {}
                             Err(e) => return Poll::Ready(Err(e)),
@@ -823,6 +846,8 @@ trait AllowExt {
 
 impl AllowExt for StatusCode {
     fn into_response_with_allow(self, allow: &str) -> Response {
-        super::IntoResponse::into_response(self).with_header("allow", allow)
+        // The router builds `allow` from method names, which are valid header text.
+        let allow = HeaderValue::try_from(allow).expect("method names are valid header text");
+        super::IntoResponse::into_response(self).with_header(http::header::ALLOW, allow)
     }
 }

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode, header};
 
 use super::app::App;
 use super::request::Request;
 use super::response::{IntoResponse, Response};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Phase};
 
 /// Files at most this large are read whole; larger ones stream.
 const WHOLE_LIMIT: u64 = 64 * 1024;
@@ -108,9 +108,9 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
     };
     let base = |status: StatusCode| {
         Response::new(status)
-            .with_header("etag", &etag)
-            .with_header("last-modified", &last_modified)
-            .with_header("accept-ranges", "bytes")
+            .with_header(header::ETAG, formatted(etag.clone()))
+            .with_header(header::LAST_MODIFIED, formatted(last_modified.clone()))
+            .with_header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
     };
     if fresh {
         return Ok(base(StatusCode::NOT_MODIFIED));
@@ -126,8 +126,10 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
         Some(r) if if_range_ok => match parse_range(r, meta.len) {
             RangeSpec::Satisfiable(a, b) => Some((a, b)),
             RangeSpec::Unsatisfiable => {
-                return Ok(base(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .with_header("content-range", &format!("bytes */{}", meta.len)));
+                return Ok(base(StatusCode::RANGE_NOT_SATISFIABLE).with_header(
+                    header::CONTENT_RANGE,
+                    formatted(format!("bytes */{}", meta.len)),
+                ));
             }
             RangeSpec::Ignore => None,
         },
@@ -137,8 +139,8 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
     let len = if meta.len == 0 { 0 } else { end - start + 1 };
     let mut resp = match range {
         Some(_) => base(StatusCode::PARTIAL_CONTENT).with_header(
-            "content-range",
-            &format!("bytes {start}-{end}/{}", meta.len),
+            header::CONTENT_RANGE,
+            formatted(format!("bytes {start}-{end}/{}", meta.len)),
         ),
         None => base(StatusCode::OK),
     };
@@ -159,7 +161,9 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
                 let p = path.clone();
                 let piece = blocking(move || read_at(&p, pos, n)).await??;
                 if piece.is_empty() {
-                    return Err(Error::new(Kind::Incomplete, "file shrank while serving it"));
+                    return Err(Error::new(Kind::Incomplete, "file shrank while serving it")
+                        .during(Phase::ServeFile)
+                        .at(path.display()));
                 }
                 pos += piece.len() as u64;
                 w.write(piece).await?;
@@ -168,9 +172,14 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
         })
         .with_status(resp.status())
         .with_headers_from(resp)
-        .with_header("content-length", &len.to_string());
+        .with_header(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     Ok(resp.with_content_type(HeaderValue::from_static(ct)))
+}
+
+/// A header value this module formatted from numbers, a hash and a date: always valid.
+fn formatted(s: String) -> HeaderValue {
+    HeaderValue::try_from(s).expect("digits, quotes, letters and spaces are valid header text")
 }
 
 impl Response {
@@ -185,13 +194,16 @@ impl Response {
 
 /// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    tulip_executor::spawn_blocking(f)
-        .await
-        .map_err(|_| Error::new(Kind::Io(std::io::ErrorKind::Other), "blocking task failed"))
+    tulip_executor::spawn_blocking(f).await.map_err(|e| {
+        // A join error holds a panic payload, which is not `Sync`: keep its text.
+        Error::new(Kind::Io, "the blocking file read failed")
+            .with_cause(e.to_string())
+            .during(Phase::ServeFile)
+    })
 }
 
 fn read_at(path: &Path, start: u64, len: usize) -> Result<Bytes, Error> {
-    let io = |e: std::io::Error| Error::io(&e);
+    let io = |e: std::io::Error| Error::io(e).during(Phase::ServeFile).at(path.display());
     let mut f = std::fs::File::open(path).map_err(io)?;
     f.seek(SeekFrom::Start(start)).map_err(io)?;
     let mut buf = Vec::with_capacity(len);

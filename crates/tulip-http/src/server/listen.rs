@@ -17,9 +17,9 @@ use futures_lite::future::poll_fn;
 use tulip_reactor::Async;
 
 use super::app::{App, BoxFuture};
-use super::shutdown::{Shared, ShutdownHandle};
+use super::shutdown::{ShutdownHandle, ShutdownState};
 use super::{ServerConfig, Service};
-use crate::error::Error;
+use crate::error::{Chain, Error, Phase};
 
 /// A bound server: listeners, a frozen app, a configuration (aiohttp's `web.AppRunner` plus
 /// `web.TCPSite`).
@@ -118,9 +118,8 @@ impl Server {
 
     /// Also listens on `addr` (serve on several addresses).
     pub fn listen(&mut self, addr: impl ToSocketAddrs) -> Result<&mut Server, Error> {
-        let l = TcpListener::bind(addr).map_err(|e| Error::io(&e))?;
         self.listeners.push(Listener::Tcp {
-            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            l: bind_tcp(addr)?,
             #[cfg(feature = "tls")]
             tls: None,
         });
@@ -148,9 +147,8 @@ impl Server {
         };
         // The server bounds the handshake itself (`ServerConfig::tls_handshake_timeout`).
         let acceptor = acceptor.with_handshake_timeout(None);
-        let l = TcpListener::bind(addr).map_err(|e| Error::io(&e))?;
         self.listeners.push(Listener::Tcp {
-            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            l: bind_tcp(addr)?,
             tls: Some(acceptor),
         });
         Ok(self)
@@ -159,10 +157,11 @@ impl Server {
     /// Also listens on a Unix domain socket; see [`bind_unix`](Server::bind_unix).
     pub fn listen_unix(&mut self, path: impl AsRef<Path>) -> Result<&mut Server, Error> {
         let path = path.as_ref();
-        remove_stale_socket(path).map_err(|e| Error::io(&e))?;
-        let l = UnixListener::bind(path).map_err(|e| Error::io(&e))?;
+        let bind_error = |e: io::Error| Error::io(e).during(Phase::Bind).at(path.display());
+        remove_stale_socket(path).map_err(bind_error)?;
+        let l = UnixListener::bind(path).map_err(bind_error)?;
         self.listeners.push(Listener::Unix {
-            l: Async::new(l).map_err(|e| Error::io(&e))?,
+            l: Async::new(l).map_err(bind_error)?,
             path: path.to_path_buf(),
         });
         Ok(self)
@@ -266,8 +265,23 @@ impl Server {
         for hook in shutdown {
             hook().await;
         }
-        accepted.map_err(|e| Error::io(&e))
+        accepted.map_err(|e| Error::io(e).during(Phase::Accept))
     }
+}
+
+/// Binds a TCP listener; a failure names the address.
+fn bind_tcp(addr: impl ToSocketAddrs) -> Result<Async<TcpListener>, Error> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::io(e).during(Phase::Bind))?
+        .collect();
+    let place = || match addrs.as_slice() {
+        [one] => one.to_string(),
+        many => format!("{many:?}"),
+    };
+    let l =
+        TcpListener::bind(&addrs[..]).map_err(|e| Error::io(e).during(Phase::Bind).at(place()))?;
+    Async::new(l).map_err(|e| Error::io(e).during(Phase::Bind).at(place()))
 }
 
 /// Errors after which accepting goes on (a connection reset before accept, fd exhaustion).
@@ -335,7 +349,7 @@ impl Listener {
 fn spawn_served(fut: impl std::future::Future<Output = Result<(), Error>> + Send + 'static) {
     tulip_executor::spawn(async move {
         if let Err(e) = fut.await {
-            log::debug!("connection ended with an error: {e}");
+            log::debug!("connection ended with an error: {}", Chain(&e));
         }
     })
     .detach();
@@ -361,10 +375,10 @@ fn spawn_tls(
                     service.serve_connection(tls, Some(peer)).await
                 };
                 if let Err(e) = served {
-                    log::debug!("TLS connection from {peer}: {e}");
+                    log::debug!("TLS connection from {peer}: {}", Chain(&e));
                 }
             }
-            Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {e}"),
+            Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {}", Chain(&e)),
             Err(_) => log::debug!("TLS handshake with {peer} timed out"),
         }
     })
@@ -382,7 +396,7 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 }
 
 /// Waits for connections to finish until `timeout`, then forces the rest closed.
-async fn graceful(shared: &Arc<Shared>, timeout: std::time::Duration) {
+async fn graceful(shared: &Arc<ShutdownState>, timeout: std::time::Duration) {
     shared.begin();
     if tulip_reactor::timeout(timeout, poll_fn(|cx| shared.poll_idle(cx)))
         .await

@@ -36,7 +36,7 @@ use crate::error::Error;
 pub struct Service {
     pub(crate) app: Arc<app::Frozen>,
     pub(crate) cfg: Arc<ServerConfig>,
-    pub(crate) shared: Arc<shutdown::Shared>,
+    pub(crate) shared: Arc<shutdown::ShutdownState>,
 }
 
 impl App {
@@ -45,7 +45,7 @@ impl App {
         Ok(Service {
             app: self.freeze()?,
             cfg: Arc::new(config),
-            shared: shutdown::Shared::new(),
+            shared: shutdown::ShutdownState::new(),
         })
     }
 }

@@ -11,9 +11,11 @@ use futures_lite::Stream;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
+use super::app::BoxFuture;
 use crate::error::{Error, Kind};
 
-type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+/// A response body's stream of pieces, boxed.
+pub(crate) type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// A response body.
 pub(crate) enum ResponseBody {
@@ -38,10 +40,18 @@ impl fmt::Debug for ResponseBody {
 /// # Examples
 ///
 /// ```
-/// use tulip_http::Response;
-/// let r = Response::text("hi").with_status(http::StatusCode::CREATED).with_header("x-a", "b");
-/// assert_eq!(r.status(), http::StatusCode::CREATED);
-/// assert_eq!(r.headers()["x-a"], "b");
+/// use tulip_http::{HeaderValue, Response, StatusCode, header};
+///
+/// let r = Response::text("hi")
+///     .with_status(StatusCode::CREATED)
+///     .with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// assert_eq!(r.status(), StatusCode::CREATED);
+/// assert_eq!(r.headers()["cache-control"], "no-store");
+///
+/// // Names and values from strings are checked: an invalid one is an error, not dropped.
+/// let user_input = "line\nbreak";
+/// let err = Response::text("hi").try_with_header("x-note", user_input).unwrap_err();
+/// assert!(err.is_user());
 /// ```
 #[derive(Debug)]
 pub struct Response {
@@ -130,7 +140,7 @@ impl Response {
         F: FnOnce(BodyWriter) -> Fut,
         Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
-        let slot = Arc::new(Mutex::new(Slot::default()));
+        let slot = Arc::new(Mutex::new(Handoff::default()));
         let fut = f(BodyWriter { slot: slot.clone() });
         Response::stream(Producer {
             fut: Some(Box::pin(fut)),
@@ -147,7 +157,10 @@ impl Response {
     {
         Response::streaming(|w| f(EventSender { w }))
             .with_content_type(HeaderValue::from_static("text/event-stream"))
-            .with_header("cache-control", "no-cache")
+            .with_header(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            )
     }
 
     /// The status code.
@@ -176,19 +189,37 @@ impl Response {
         &mut self.headers
     }
 
-    /// Appends a header; invalid names or values are ignored (and logged).
-    pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) if n == http::header::CONTENT_TYPE => self.content_type = Some(v),
-            (Ok(n), Ok(v)) => {
-                self.headers.append(n, v);
-            }
-            _ => log::warn!("ignoring invalid response header {name:?}"),
+    /// Appends a header (`content-type` replaces the content type instead).
+    ///
+    /// Takes the typed name and value, which cannot be invalid: constants such as
+    /// [`header::CACHE_CONTROL`](crate::header::CACHE_CONTROL) and
+    /// [`HeaderValue::from_static`](crate::HeaderValue::from_static). For names or values
+    /// built from strings at run time use [`try_with_header`](Response::try_with_header).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
+        if name == http::header::CONTENT_TYPE {
+            self.content_type = Some(value);
+        } else {
+            self.headers.append(name, value);
         }
         self
+    }
+
+    /// Appends a header given as strings (or any type the `http` crate converts from),
+    /// checking the name and the value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] for a name or a value that is not valid in HTTP (a newline, a
+    /// space in the name...); the `http` crate's error is its [`source`](std::error::Error::source).
+    pub fn try_with_header<K, V>(self, name: K, value: V) -> Result<Response, Error>
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let (name, value) = crate::error::header_pair(name, value)?;
+        Ok(self.with_header(name, value))
     }
 
     /// The content type, if set.
@@ -203,10 +234,16 @@ impl Response {
     }
 
     /// Adds a `Set-Cookie` header.
-    pub fn set_cookie(&mut self, cookie: &Cookie) {
-        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-            self.headers.append(http::header::SET_COOKIE, v);
-        }
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] when the cookie's text is not a valid header value (a newline or
+    /// another control character in its name, value or path); nothing is added then.
+    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), Error> {
+        let value = HeaderValue::try_from(cookie.to_string())
+            .map_err(|e| Error::new(Kind::User, "invalid cookie").with_cause(e))?;
+        self.headers.append(http::header::SET_COOKIE, value);
+        Ok(())
     }
 
     /// Asks the server to close the connection after this response.
@@ -307,7 +344,7 @@ impl fmt::Display for Cookie {
 }
 
 #[derive(Debug, Default)]
-struct Slot {
+struct Handoff {
     chunk: Option<Bytes>,
     /// The connection's waker, woken when a piece is ready.
     reader: Option<Waker>,
@@ -318,7 +355,7 @@ struct Slot {
 /// Writes a streamed response body; see [`Response::streaming`].
 #[derive(Debug)]
 pub struct BodyWriter {
-    slot: Arc<Mutex<Slot>>,
+    slot: Arc<Mutex<Handoff>>,
 }
 
 impl BodyWriter {
@@ -383,12 +420,10 @@ impl EventSender {
     }
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
-
 /// Drives a `streaming` producer from the connection's side.
 struct Producer {
-    fut: Option<BoxFuture>,
-    slot: Arc<Mutex<Slot>>,
+    fut: Option<BoxFuture<Result<(), Error>>>,
+    slot: Arc<Mutex<Handoff>>,
 }
 
 impl Stream for Producer {

@@ -4,7 +4,7 @@
 //! lock-free `register`; the global lock is taken only at accept, at close, at an upgrade and
 //! at shutdown.
 //!
-//! A connection is counted in `Shared::active` from accept until its `ConnGuard` drops, with
+//! A connection is counted in `ShutdownState::active` from accept until its `ConnGuard` drops, with
 //! one exception: at the deadline the server closes upgraded connections itself (see
 //! `upgrade::Transport`) and stops counting them at once, because their owner may never drop
 //! them. Upgraded transports sit in their own table, so plain connections pay nothing for
@@ -27,9 +27,9 @@ use super::upgrade::Transport;
 const GRACEFUL: u8 = 1;
 const FORCE: u8 = 2;
 
-/// Shared by the server, its connections and upgraded connections.
+/// ShutdownState by the server, its connections and upgraded connections.
 #[derive(Debug, Default)]
-pub(crate) struct Shared {
+pub(crate) struct ShutdownState {
     state: AtomicU8,
     members: Mutex<Members>,
     active: AtomicUsize,
@@ -51,9 +51,9 @@ struct Members {
     upgraded: HashMap<usize, Arc<Transport>>,
 }
 
-impl Shared {
-    pub(crate) fn new() -> Arc<Shared> {
-        Arc::new(Shared::default())
+impl ShutdownState {
+    pub(crate) fn new() -> Arc<ShutdownState> {
+        Arc::new(ShutdownState::default())
     }
 
     fn members(&self) -> MutexGuard<'_, Members> {
@@ -122,7 +122,7 @@ impl Shared {
     }
 
     /// Registers a new connection.
-    pub(crate) fn register(self: &Arc<Shared>) -> ConnGuard {
+    pub(crate) fn register(self: &Arc<ShutdownState>) -> ConnGuard {
         let waker = Arc::new(AtomicWaker::new());
         let key = self.members().wakers.insert(Some(waker.clone()));
         self.active.fetch_add(1, Ordering::AcqRel);
@@ -156,7 +156,7 @@ impl Shared {
 /// One connection's membership; dropping it unregisters the connection.
 #[derive(Debug)]
 pub(crate) struct ConnGuard {
-    shared: Arc<Shared>,
+    shared: Arc<ShutdownState>,
     key: usize,
     waker: Arc<AtomicWaker>,
 }
@@ -224,7 +224,7 @@ impl Drop for ConnGuard {
 /// left.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<ShutdownState>,
 }
 
 impl ShutdownHandle {

@@ -368,7 +368,7 @@ mod tests {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::server::shutdown::Shared;
+    use crate::server::shutdown::ShutdownState;
 
     #[test]
     fn a_dropped_promise_fails_the_upgrade_while_the_request_lives() {
@@ -398,7 +398,7 @@ mod tests {
         assert!(again.to_string().contains("already taken"), "{again}");
     }
 
-    fn upgraded(shared: &Arc<Shared>) -> (Upgraded, UnixStream) {
+    fn upgraded(shared: &Arc<ShutdownState>) -> (Upgraded, UnixStream) {
         let (ours, peer) = UnixStream::pair().unwrap();
         let io = tulip_reactor::Async::new(ours).unwrap();
         peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_deadline_closes_an_upgraded_connection_nobody_polls() {
-        let shared = Shared::new();
+        let shared = ShutdownState::new();
         let (mut up, mut peer) = upgraded(&shared);
         assert_eq!(shared.active(), 1);
         shared.begin();
@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn the_deadline_wakes_blocked_reader_and_writer() {
-        let shared = Shared::new();
+        let shared = ShutdownState::new();
         let (mut up, _peer) = upgraded(&shared);
         let mut ahead = [0u8; 5];
         block_on(up.read_exact(&mut ahead)).unwrap();
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn the_deadline_uncounts_upgraded_connections_only() {
-        let shared = Shared::new();
+        let shared = ShutdownState::new();
         let plain = shared.register();
         let (first, _p1) = upgraded(&shared);
         let (second, _p2) = upgraded(&shared);
@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn an_upgrade_after_the_deadline_is_closed_at_once() {
-        let shared = Shared::new();
+        let shared = ShutdownState::new();
         shared.force();
         let (mut up, mut peer) = upgraded(&shared);
         assert_eq!(shared.active(), 0);
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn into_parts_leaves_shutdown_behind() {
-        let shared = Shared::new();
+        let shared = ShutdownState::new();
         let (up, mut peer) = upgraded(&shared);
         let (mut io, ahead) = up.into_parts();
         assert_eq!(&ahead[..], b"ahead");

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use tulip_http::http::StatusCode;
+use tulip_http::StatusCode;
 use tulip_http::{App, Client, Request, Response, Server};
 
 /// Runs `f` in a tulip runtime with a tulip server for `app`; `f` gets the base URL.

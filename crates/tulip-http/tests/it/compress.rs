@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tulip_http::http::StatusCode;
-use tulip_http::{App, Request, Response, ServerConfig};
+use tulip_http::{App, HeaderValue, Request, Response, ServerConfig, StatusCode, header};
 
 use crate::support::{TestServer, read_reply};
 
@@ -42,7 +41,8 @@ fn app(go: Arc<AtomicBool>) -> App {
             Response::bytes(text()).with_content_type("image/png".parse().unwrap())
         })
         .get("/encoded", |_r: Request| async {
-            Response::text(text()).with_header("content-encoding", "br")
+            Response::text(text())
+                .with_header(header::CONTENT_ENCODING, HeaderValue::from_static("br"))
         })
         .get("/empty", |_r: Request| async { StatusCode::NO_CONTENT })
         .get("/stream", |_r: Request| async {
@@ -53,7 +53,7 @@ fn app(go: Arc<AtomicBool>) -> App {
                 Ok(())
             })
             .with_content_type("text/plain".parse().unwrap())
-            .with_header("content-length", &(text().len() * 50).to_string())
+            .with_header(header::CONTENT_LENGTH, HeaderValue::from(text().len() * 50))
         })
         .get("/sse", move |_r: Request| {
             let go = go.clone();

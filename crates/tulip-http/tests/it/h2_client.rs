@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tulip_http::http::{StatusCode, Version};
 use tulip_http::{Client, Request, Response, Server, ServerConfig};
+use tulip_http::{StatusCode, Version, header};
 
 use crate::support::TestServer;
 use crate::test_app;
@@ -12,7 +12,8 @@ use crate::test_app;
 fn app() -> tulip_http::App {
     test_app()
         .get("/redirect", |_r: Request| async {
-            Response::new(StatusCode::FOUND).with_header("location", "/tulip")
+            Response::new(StatusCode::FOUND)
+                .with_header(header::LOCATION, header::HeaderValue::from_static("/tulip"))
         })
         .get("/version", |r: Request| async move {
             format!("{:?}", r.version())

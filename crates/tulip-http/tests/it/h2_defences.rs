@@ -228,7 +228,7 @@ impl Drop for LiveGuard {
 fn app(live: Arc<Live>) -> App {
     App::new()
         .route_with_limit(
-            tulip_http::http::Method::POST,
+            tulip_http::Method::POST,
             "/small",
             1000,
             |mut r: Request| async move { r.bytes().await.map(Response::bytes) },

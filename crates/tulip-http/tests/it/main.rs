@@ -5,6 +5,7 @@ mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod errors;
 mod h2_client;
 mod h2_defences;
 mod h2_peers;
@@ -21,8 +22,7 @@ mod upgrade;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use tulip_http::http::StatusCode;
-use tulip_http::{App, IntoResponse, Next, Request, Response};
+use tulip_http::{App, HeaderValue, IntoResponse, Next, Request, Response, StatusCode, header};
 
 async fn hello(req: Request) -> String {
     format!("Hello, {}", req.match_info("name").unwrap_or("World!"))
@@ -76,8 +76,8 @@ async fn upgrade(mut req: Request) -> Response {
     })
     .detach();
     Response::new(StatusCode::SWITCHING_PROTOCOLS)
-        .with_header("upgrade", "echo")
-        .with_header("connection", "upgrade")
+        .with_header(header::UPGRADE, HeaderValue::from_static("echo"))
+        .with_header(header::CONNECTION, HeaderValue::from_static("upgrade"))
 }
 
 /// The app most tests run against.
@@ -86,7 +86,7 @@ pub(crate) fn test_app() -> App {
         .get("/", hello)
         .get("/{name}", hello)
         .post("/echo", echo)
-        .route_with_limit(tulip_http::http::Method::POST, "/count", u64::MAX, count)
+        .route_with_limit(tulip_http::Method::POST, "/count", u64::MAX, count)
         .put("/stream-echo", stream_echo)
         .get("/json", |_req: Request| async {
             Response::json(&serde_json_like())

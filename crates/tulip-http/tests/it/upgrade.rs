@@ -6,8 +6,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use tulip_http::http::StatusCode;
-use tulip_http::{App, Request, Response, Server, ServerConfig, ShutdownHandle};
+use tulip_http::{
+    App, HeaderValue, Request, Response, Server, ServerConfig, ShutdownHandle, StatusCode, header,
+};
 
 use crate::support::{closed_within, read_reply};
 
@@ -16,8 +17,8 @@ const UPGRADE_REQUEST: &[u8] =
 
 fn switching() -> Response {
     Response::new(StatusCode::SWITCHING_PROTOCOLS)
-        .with_header("upgrade", "raw")
-        .with_header("connection", "upgrade")
+        .with_header(header::UPGRADE, HeaderValue::from_static("raw"))
+        .with_header(header::CONNECTION, HeaderValue::from_static("upgrade"))
 }
 
 /// A server on its own runtime thread that reports when `Server::run` returns, and keeps its

@@ -209,6 +209,26 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
     /// - [`ReadError::Incomplete`] (with every remaining byte, consumed) at end of stream.
     /// - [`ReadError::Io`], including `InvalidInput` for an empty separator.
     ///
+    /// # Examples
+    ///
+    /// asyncio's `reader.readuntil(b"\r\n\r\n")`, over any byte source (here a slice):
+    ///
+    /// ```
+    /// use tulip_net::{ReadError, StreamReader};
+    ///
+    /// tulip_executor::run(async {
+    ///     let wire: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
+    ///     let mut reader = StreamReader::with_limit(wire, 64);
+    ///     let head = reader.read_until(b"\r\n\r\n").await.unwrap();
+    ///     assert!(head.ends_with(b"Host: a\r\n\r\n"));
+    ///     // No separator before the end: the rest comes back inside the error.
+    ///     match reader.read_until(b"\r\n").await {
+    ///         Err(ReadError::Incomplete { partial, .. }) => assert_eq!(partial, b"body"),
+    ///         other => panic!("{other:?}"),
+    ///     }
+    /// });
+    /// ```
+    ///
     /// # Cancel safety
     ///
     /// Cancel-safe: nothing is consumed until the separator is found.

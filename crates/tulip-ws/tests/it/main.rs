@@ -3,6 +3,8 @@
 mod behavior;
 #[cfg(feature = "connect")]
 mod connect;
+#[cfg(feature = "connect")]
+mod errors;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod forced;
 #[cfg(all(feature = "http", feature = "connect"))]

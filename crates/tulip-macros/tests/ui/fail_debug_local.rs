@@ -1,0 +1,2 @@
+#[tulip::main(debug = true, flavor = "local")]
+async fn main() {}

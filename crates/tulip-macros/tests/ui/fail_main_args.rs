@@ -1,0 +1,2 @@
+#[tulip::main]
+async fn main(args: Vec<String>, n: usize) {}

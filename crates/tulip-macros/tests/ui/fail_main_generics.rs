@@ -1,0 +1,2 @@
+#[tulip::main]
+async fn main<T: Default>() {}

@@ -1,0 +1,2 @@
+#[tulip::main(timeout = "5s")]
+async fn main() {}

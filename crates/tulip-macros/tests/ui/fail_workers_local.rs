@@ -1,0 +1,2 @@
+#[tulip::main(flavor = "local", workers = 2)]
+async fn main() {}

@@ -1,0 +1,5 @@
+//! tulip's (the umbrella crate's) integration tests: what only the whole crate can show, such
+//! as `#[tulip::test]` running real tests.
+
+#[cfg(feature = "macros")]
+mod macros;
