@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use futures_lite::future::poll_fn;
 
 use crate::error::{Error, Kind};
@@ -26,10 +25,7 @@ use crate::server::upgrade::Io;
 
 /// The client connection preface that opens every HTTP/2 connection.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// How much the sniffing read asks for: a whole typical HTTP/1.1 request, so HTTP/1.1 pays no
-/// extra read for the sniff (the bytes are replayed from memory).
-const SNIFF_READ: usize = 4096;
+const _: () = assert!(PREFACE.len() == io::REWIND_MAX);
 
 /// Serves one connection with the protocol the client speaks: HTTP/2 when its first bytes are
 /// the connection preface, HTTP/1.1 otherwise.
@@ -43,10 +39,11 @@ pub(crate) async fn serve_auto<I: Io>(
     if !cfg.http2 {
         return crate::server::dispatch::serve(io, app, cfg, peer, guard).await;
     }
-    let Some((is_h2, prefix)) = sniff(&mut io, &cfg, &guard).await? else {
+    let mut prefix = [0u8; io::REWIND_MAX];
+    let Some((is_h2, len)) = sniff(&mut io, &mut prefix, &cfg, &guard).await? else {
         return Ok(());
     };
-    let io = io::Rewind::new(prefix, io);
+    let io = io::Rewind::new(&prefix[..len], io);
     if is_h2 {
         Box::pin(server::serve(io, app, cfg, peer, guard)).await
     } else {
@@ -54,14 +51,16 @@ pub(crate) async fn serve_auto<I: Io>(
     }
 }
 
-/// Reads until the first bytes decide the protocol. `None`: close quietly (the client left,
-/// stayed silent past the header timeout, or the server is shutting down before a byte came).
+/// Reads (into `buf`, at most the preface's length) until the first bytes decide the
+/// protocol: whether it is HTTP/2, and how many bytes were read. `None`: close quietly (the
+/// client left, stayed silent past the header timeout, or the server is shutting down before
+/// a byte came). HTTP/1.1 pays one extra small read per connection for this, not per request.
 async fn sniff<I: Io>(
     io: &mut I,
+    buf: &mut [u8; io::REWIND_MAX],
     cfg: &ServerConfig,
     guard: &ConnGuard,
-) -> Result<Option<(bool, bytes::Bytes)>, Error> {
-    let mut buf = BytesMut::zeroed(SNIFF_READ);
+) -> Result<Option<(bool, usize)>, Error> {
     let mut filled = 0;
     let mut timer = tulip_reactor::Timer::at(Instant::now() + cfg.header_timeout);
     let decided = poll_fn(|cx| {
@@ -92,8 +91,7 @@ async fn sniff<I: Io>(
         }
     })
     .await?;
-    buf.truncate(filled);
-    Ok(decided.map(|h2| (h2, buf.freeze())))
+    Ok(decided.map(|h2| (h2, filled)))
 }
 
 /// An `h2` failure as this crate's error, keeping it as the cause: a timed-out transport
