@@ -1,12 +1,13 @@
 //! The seam between tulip's transports and the `h2` crate: tulip streams speak futures-io's
 //! `AsyncRead`/`AsyncWrite`, `h2` speaks tokio's. [`Compat`] translates one call into the other
-//! with no buffering of its own; [`Rewind`] replays bytes already read while sniffing the
-//! connection preface, so the protocol that takes the connection sees them first.
+//! with no buffering of its own; [`Rewind`] replays the bytes HTTP/1.1 had read when it saw
+//! the HTTP/2 connection preface, so HTTP/2 sees them first.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use tokio::io::ReadBuf;
 
@@ -85,32 +86,17 @@ impl<I: AsyncWrite + Unpin> tokio::io::AsyncWrite for Compat<I> {
     }
 }
 
-/// Longest prefix [`Rewind`] replays: the HTTP/2 connection preface.
-pub(crate) const REWIND_MAX: usize = 24;
-
-/// A transport whose first reads return `prefix`, then go to the transport. The prefix lives
-/// inline (no allocation), so an idle keep-alive connection pays nothing for having been
-/// sniffed.
+/// A transport whose first reads return `prefix` (bytes the HTTP/1.1 dispatcher had read
+/// before it saw the HTTP/2 preface), then go to the transport.
 #[derive(Debug)]
 pub(crate) struct Rewind<I> {
-    prefix: [u8; REWIND_MAX],
-    pos: u8,
-    len: u8,
+    prefix: Bytes,
     io: I,
 }
 
 impl<I> Rewind<I> {
-    /// `prefix` is at most [`REWIND_MAX`] bytes (longer is cut).
-    pub(crate) fn new(prefix: &[u8], io: I) -> Rewind<I> {
-        let len = prefix.len().min(REWIND_MAX);
-        let mut buf = [0; REWIND_MAX];
-        buf[..len].copy_from_slice(&prefix[..len]);
-        Rewind {
-            prefix: buf,
-            pos: 0,
-            len: len as u8,
-            io,
-        }
+    pub(crate) fn new(prefix: Bytes, io: I) -> Rewind<I> {
+        Rewind { prefix, io }
     }
 }
 
@@ -120,11 +106,14 @@ impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if self.pos < self.len {
-            let (pos, len) = (self.pos as usize, self.len as usize);
-            let n = (len - pos).min(buf.len());
-            buf[..n].copy_from_slice(&self.prefix[pos..pos + n]);
-            self.pos += n as u8;
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An emptied `Bytes` still holds its allocation: let it go.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(n));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
@@ -167,7 +156,7 @@ mod tests {
     #[test]
     fn rewind_replays_then_reads_through() {
         let inner = futures_lite::io::Cursor::new(b"world".to_vec());
-        let mut r = Rewind::new(b"hello ", inner);
+        let mut r = Rewind::new(Bytes::from_static(b"hello "), inner);
         let mut s = String::new();
         futures_lite::future::block_on(r.read_to_string(&mut s)).unwrap();
         assert_eq!(s, "hello world");

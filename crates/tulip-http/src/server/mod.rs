@@ -65,7 +65,7 @@ impl Service {
         peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let guard = self.shared.register();
-        crate::h2::serve_auto(io, self.app.clone(), self.cfg.clone(), peer, guard)
+        serve_any(io, self.app.clone(), self.cfg.clone(), peer, guard)
     }
 
     /// Serves HTTP/2 on `io` (a TLS stream whose ALPN picked `h2`).
@@ -94,6 +94,23 @@ impl Service {
     /// Connections being served right now (including upgraded ones).
     pub fn active_connections(&self) -> usize {
         self.shared.active()
+    }
+}
+
+/// HTTP/1.1, or HTTP/2 when the HTTP/1.1 dispatcher found the client's preface and handed
+/// the connection over. (An `async fn`: an `async` block awaiting a future it captured would
+/// hold that future twice.)
+async fn serve_any<I: Io>(
+    io: I,
+    app: Arc<app::Frozen>,
+    cfg: Arc<ServerConfig>,
+    peer: Option<SocketAddr>,
+    guard: shutdown::ConnGuard,
+) -> Result<(), Error> {
+    match dispatch::serve(io, app, cfg, peer, guard).await? {
+        // The client spoke HTTP/2 by prior knowledge: its driver takes over.
+        Some(http2) => http2.await,
+        None => Ok(()),
     }
 }
 
