@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Config};
 
+mod h2;
 mod idle;
 
 const CONNS: usize = 64;
@@ -27,13 +28,15 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     // A child process started by the idle-memory benchmark serves instead (and exits).
     idle::child_main_if_requested();
     let requests = cfg.size(32_000, 200_000);
-    vec![
+    let mut all = vec![
         bench("http_plaintext_keepalive", "/", requests, 1),
         bench("http_plaintext_pipelined16", "/", requests * 2, 16),
         bench("http_json_keepalive", "/json", requests, 1),
         idle::bench(cfg),
         idle::cpu_bench(cfg),
-    ]
+    ];
+    all.extend(h2::benches(cfg));
+    all
 }
 
 fn bench(name: &str, path: &'static str, requests: usize, depth: usize) -> Bench {
@@ -197,6 +200,51 @@ impl HyperServer {
                                 Ok::<_, std::convert::Infallible>(resp.unwrap())
                             });
                         let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            })
+        });
+        HyperServer { addr }
+    }
+}
+
+impl HyperServer {
+    /// hyper's HTTP/2 server (prior knowledge), the same handler, on a tokio multi-thread
+    /// runtime with hyper-util's executor for streams.
+    fn start_h2() -> HyperServer {
+        use http_body_util::Full;
+        use hyper::body::Bytes;
+        use hyper::server::conn::http2;
+        use hyper::service::service_fn;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            rt.block_on(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let svc = service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .header("content-type", "text/plain; charset=utf-8")
+                                    .body(Full::new(Bytes::from_static(b"Hello, World!")))
+                                    .unwrap(),
+                            )
+                        });
+                        let _ = http2::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
                     });

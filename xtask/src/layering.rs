@@ -66,7 +66,9 @@ const PROCESS: &[&str] = &[
     "signal-hook-registry",
 ];
 
-/// HTTP/1.1 with no optional feature: httparse for heads, the `http` types.
+/// HTTP/1.1 and HTTP/2 with no optional feature: httparse for heads, the `http` types, and
+/// the `h2` crate with what it needs. tokio is here for its io *traits* only:
+/// [`tokio_traits_only`] checks that no runtime feature of it is on.
 const HTTP: &[&str] = &[
     "tulip-http",
     "atomic-waker",
@@ -79,6 +81,21 @@ const HTTP: &[&str] = &[
     "log",
     "percent-encoding",
     "smallvec",
+    // HTTP/2
+    "h2",
+    "equivalent",
+    "fnv",
+    "futures-core",
+    "futures-sink",
+    "hashbrown",
+    "indexmap",
+    "once_cell",
+    "pin-project-lite",
+    "slab",
+    "tokio",
+    "tokio-util",
+    "tracing",
+    "tracing-core",
 ];
 
 /// `json`: serde_json.
@@ -252,6 +269,9 @@ pub(crate) fn check() -> Result {
             ));
         }
     }
+    if let Err(e) = tokio_traits_only() {
+        failures.push(e);
+    }
     if failures.is_empty() {
         eprintln!("<== layering: ok ({} feature sets)", RULES.len());
         return Ok(());
@@ -307,4 +327,40 @@ fn tree(rule: &Rule) -> Result<BTreeSet<String>> {
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_owned)
         .collect())
+}
+
+/// tulip-http reaches `h2` through tokio's io traits: tokio may be in its tree, but only its
+/// trait definitions, never a runtime, reactor or timer.
+fn tokio_traits_only() -> Result {
+    let out = cargo()
+        .args([
+            "tree",
+            "--quiet",
+            "--edges",
+            "normal,features",
+            "--package",
+            "tulip-http",
+            "--invert",
+            "tokio",
+        ])
+        .output()
+        .map_err(|e| format!("  cargo tree -i tokio: {e}"))?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    for feature in [
+        "rt",
+        "rt-multi-thread",
+        "net",
+        "time",
+        "process",
+        "signal",
+        "fs",
+        "full",
+    ] {
+        if tree.contains(&format!("tokio feature \"{feature}\"")) {
+            return Err(format!(
+                "  tulip-http: enables tokio's `{feature}` feature (only its io traits are allowed)"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -40,6 +40,7 @@ pub(super) fn child_main_if_requested() {
     let addr = match kind.as_str() {
         "tulip" => super::TulipServer::start().addr,
         "hyper" => super::HyperServer::start().addr,
+        "hyper-h2" => super::HyperServer::start_h2().addr,
         other => panic!("unknown idle server kind {other}"),
     };
     println!("IDLE addr {addr}");
@@ -111,14 +112,14 @@ fn measure_cpu(kind: &str, requests: usize) -> Sample {
     }
 }
 
-struct ServerChild {
+pub(super) struct ServerChild {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl ServerChild {
-    fn start(kind: &str) -> (ServerChild, SocketAddr) {
+    pub(super) fn start(kind: &str) -> (ServerChild, SocketAddr) {
         let exe = std::env::current_exe().expect("own executable");
         let mut child = Command::new(exe)
             .args(["--quick", CHILD_FILTER])
@@ -157,7 +158,7 @@ impl ServerChild {
         self.reply("rss").parse().expect("rss number")
     }
 
-    fn cpu(&mut self) -> u64 {
+    pub(super) fn cpu(&mut self) -> u64 {
         writeln!(self.stdin, "cpu").expect("child stdin");
         self.reply("cpu").parse().expect("cpu number")
     }

@@ -1,4 +1,5 @@
-//! HTTP/1.1 for tulip: a server in the spirit of aiohttp.web, on layered protocol code.
+//! HTTP/1.1 and HTTP/2 for tulip: a server in the spirit of aiohttp.web, on layered protocol
+//! code.
 //!
 //! An [`App`] holds routes (`/users/{id}`, greedy `{tail:.*}`), middleware, typed state and
 //! sub-apps; handlers are plain `async fn(Request) -> impl IntoResponse`. [`Server`] binds
@@ -6,6 +7,10 @@
 //! you like, accepts, and shuts down gracefully; [`Service`] serves any other transport
 //! (in-memory pipes, sockets you accepted yourself). Limits and timeouts are on by default ([`ServerConfig`]): a slow or
 //! malicious client gets a 400/408/413/414/431 and a closed connection, never a stuck worker.
+//!
+//! The same [`App`] is served over HTTP/2 (on the `h2` crate, with no tokio runtime): to
+//! cleartext clients that open with the HTTP/2 preface (`curl --http2-prior-knowledge`), and
+//! on TLS listeners when ALPN picks `h2`; see [`ServerConfig::http2`].
 //!
 //! Features (all default): `json` adds `Request::json` and `Response::json` through serde;
 //! `gzip` adds response compression ([`Response::enable_compression`],
@@ -50,6 +55,7 @@
 
 mod client;
 mod error;
+mod h2;
 mod proto;
 mod server;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_lite::{StreamExt, future};
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode, Uri};
+use http::{Method, StatusCode, Uri, Version};
 
 use super::body::{Decompress, ReqBody};
 use super::pool::{ClientStream, Key, PoolConn};
@@ -163,10 +163,71 @@ async fn exchange(
         None
     };
     let mut body = Some(body);
+    let mut h2_gone = 0;
+    // The HTTP/2 connection in the pool was opened for this very request.
+    let mut fresh_h2 = false;
     loop {
+        if let Some(send) = inner.pool.h2_get(&key) {
+            let uri = h2_uri(target, query)?;
+            match crate::h2::client::round_trip(
+                send,
+                method,
+                uri,
+                &inner.config.default_headers,
+                headers,
+                &mut body,
+                timeouts,
+                total,
+            )
+            .await
+            {
+                Ok((head, recv)) => {
+                    if !fresh_h2 {
+                        inner.pool.stat(|s| s.reuses += 1);
+                    }
+                    let decompress = decompressor(client, &head.headers);
+                    let state = BodyState::h2(
+                        client.clone(),
+                        key,
+                        slot,
+                        recv,
+                        decompress,
+                        timeouts.read,
+                        total,
+                    );
+                    return Ok(ClientResponse::new(
+                        head.status,
+                        Version::HTTP_2,
+                        head.headers,
+                        state,
+                    ));
+                }
+                // The connection is closed or going away before this request was sent.
+                Err(None) => {
+                    inner.pool.h2_remove(&key);
+                    fresh_h2 = false;
+                    h2_gone += 1;
+                    if h2_gone > 2 {
+                        return Err(Error::new(
+                            Kind::Io,
+                            "HTTP/2 connections kept closing before the request was sent",
+                        ));
+                    }
+                    continue;
+                }
+                Err(Some(e)) => return Err(e),
+            }
+        }
         let pc = match inner.pool.checkout(&key).await {
             Some(pc) => pc,
-            None => connect(client, target, timeouts).await?,
+            None => match connect(client, target, timeouts).await? {
+                Connected::H1(pc) => pc,
+                Connected::H2(send) => {
+                    inner.pool.h2_put(key.clone(), send);
+                    fresh_h2 = true;
+                    continue;
+                }
+            },
         };
         let this_body = body.take().unwrap_or(ReqBody::Empty);
         match round_trip(
@@ -181,14 +242,7 @@ async fn exchange(
                 let keep_alive = keeps_alive(&head)
                     && !matches!(decoder, Decoder::Eof { .. })
                     && head.status != StatusCode::SWITCHING_PROTOCOLS;
-                let decompress = if inner.config.decompress {
-                    head.headers
-                        .get(header::CONTENT_ENCODING)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(Decompress::for_encoding)
-                } else {
-                    None
-                };
+                let decompress = decompressor(client, &head.headers);
                 let state = BodyState::new(
                     client.clone(),
                     key,
@@ -216,9 +270,54 @@ async fn exchange(
     }
 }
 
+/// A new connection: HTTP/1.1 for the pool, or HTTP/2 to share.
+enum Connected {
+    H1(PoolConn),
+    H2(h2::client::SendRequest<Bytes>),
+}
+
+/// gzip/deflate decoding for a response, when the client asks for it.
+fn decompressor(client: &Client, headers: &HeaderMap) -> Option<Decompress> {
+    if !client.inner.config.decompress {
+        return None;
+    }
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Decompress::for_encoding)
+}
+
+/// The absolute URI an HTTP/2 request carries (`:scheme`, `:authority`, `:path`).
+fn h2_uri(target: &Target, query: &[(String, String)]) -> Result<Uri, Error> {
+    let scheme = if target.https { "https" } else { "http" };
+    format!(
+        "{scheme}://{}{}",
+        target.host_header(),
+        target.request_target(query)
+    )
+    .parse()
+    .map_err(|_| Error::new(Kind::User, "URL not valid for an HTTP/2 request"))
+}
+
+/// The TLS connector for `https://`, offering `h2` then `http/1.1` when HTTP/2 is on and the
+/// connector does not choose its own ALPN protocols.
+#[cfg(feature = "tls")]
+fn tls_connector(client: &Client) -> tulip_tls::TlsConnector {
+    let cfg = &client.inner.config;
+    let tls = cfg
+        .tls
+        .get_or_init(tulip_tls::TlsConnector::with_webpki_roots);
+    if !cfg.http2 || !tls.config().alpn_protocols.is_empty() {
+        return tls.clone();
+    }
+    let mut rustls = (**tls.config()).clone();
+    rustls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tulip_tls::TlsConnector::new(std::sync::Arc::new(rustls))
+}
+
 /// Resolves, connects and (for https) runs the TLS handshake, each step under what is left of
 /// the connect timeout; a failure says which step failed and for which `host:port`.
-async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<PoolConn, Error> {
+async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<Connected, Error> {
     let inner = &client.inner;
     let place = target.host_port();
     let deadline = timeouts.connect.map(tulip_net::ConnectDeadline::after);
@@ -242,10 +341,7 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
     let transport = if target.https {
         #[cfg(feature = "tls")]
         {
-            let tls = inner
-                .config
-                .tls
-                .get_or_init(tulip_tls::TlsConnector::with_webpki_roots);
+            let tls = tls_connector(client);
             let stream =
                 tulip_net::ConnectDeadline::within(deadline, tls.connect(&target.host, tcp))
                     .await
@@ -263,8 +359,30 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
         ClientStream::Plain(tcp)
     };
     inner.pool.stat(|s| s.connects += 1);
+    let h2 = match &transport {
+        ClientStream::Plain(_) => inner.config.http2_prior_knowledge,
+        #[cfg(feature = "tls")]
+        ClientStream::Tls(t) => t.alpn_protocol() == Some(b"h2"),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    };
+    if h2 {
+        let handshake = crate::h2::client::handshake(transport);
+        return match timeouts.connect {
+            Some(d) => match tulip_reactor::timeout(d, handshake).await {
+                Ok(r) => r.map(Connected::H2),
+                Err(_) => Err(Error::timeout("HTTP/2 handshake timed out")
+                    .during(Phase::Connect)
+                    .at(&place)),
+            },
+            None => handshake.await.map(Connected::H2),
+        };
+    }
     // A request write that makes no progress fails after the read timeout; none when unset.
-    Ok(PoolConn::new(Conn::new(transport, timeouts.read)))
+    Ok(Connected::H1(PoolConn::new(Conn::new(
+        transport,
+        timeouts.read,
+    ))))
 }
 
 #[allow(clippy::too_many_arguments)]

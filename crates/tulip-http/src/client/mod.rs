@@ -1,4 +1,5 @@
-//! The HTTP/1.1 client, in the spirit of aiohttp's `ClientSession`.
+//! The HTTP client (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge), in the spirit of
+//! aiohttp's `ClientSession`.
 //!
 //! [`Client`] is cheap to clone and shares one connection pool. Requests are built with
 //! [`Client::get`] and friends, sent with [`RequestBuilder::send`], and answered with a
@@ -9,9 +10,9 @@
 //! request that fails on a reused connection before any response byte arrives is retried once
 //! on a fresh one, so a server closing idle connections never surfaces as an error.
 
-mod body;
-mod exchange;
-mod pool;
+pub(crate) mod body;
+pub(crate) mod exchange;
+pub(crate) mod pool;
 mod request;
 mod response;
 mod url;
@@ -59,6 +60,10 @@ pub(crate) struct Config {
     pub(crate) max_head: usize,
     pub(crate) max_body: u64,
     pub(crate) decompress: bool,
+    /// Offer HTTP/2 by ALPN on `https://` (and use it when the server picks it).
+    pub(crate) http2: bool,
+    /// Speak HTTP/2 from the first byte on `http://` (prior knowledge).
+    pub(crate) http2_prior_knowledge: bool,
     /// The connector for `https://`, created with webpki roots on first use unless given.
     #[cfg(feature = "tls")]
     pub(crate) tls: std::sync::OnceLock<tulip_tls::TlsConnector>,
@@ -231,6 +236,8 @@ impl ClientBuilder {
                 max_head: 64 * 1024,
                 max_body: 1 << 30,
                 decompress: true,
+                http2: true,
+                http2_prior_knowledge: false,
                 #[cfg(feature = "tls")]
                 tls: std::sync::OnceLock::new(),
             },
@@ -343,6 +350,22 @@ impl ClientBuilder {
     /// `gzip` feature, without which the client neither asks for nor undoes any coding).
     pub fn decompress(mut self, on: bool) -> ClientBuilder {
         self.config.decompress = on;
+        self
+    }
+
+    /// Whether to offer HTTP/2 by ALPN on `https://` (default on). A server that picks it gets
+    /// one connection per origin, multiplexing every concurrent request; one that does not
+    /// gets HTTP/1.1 as before. A connector given with [`tls`](Self::tls) that sets its own
+    /// ALPN protocols is used as it is.
+    pub fn http2(mut self, on: bool) -> ClientBuilder {
+        self.config.http2 = on;
+        self
+    }
+
+    /// Speak HTTP/2 without negotiation on `http://` URLs (prior knowledge, as
+    /// `curl --http2-prior-knowledge`); only for servers known to accept it. Default off.
+    pub fn http2_prior_knowledge(mut self, on: bool) -> ClientBuilder {
+        self.config.http2_prior_knowledge = on;
         self
     }
 

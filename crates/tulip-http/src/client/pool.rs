@@ -70,6 +70,8 @@ pub(crate) struct Pool {
     idle: Mutex<HashMap<Key, Vec<PoolConn>>>,
     total: Arc<Semaphore>,
     per_host: Mutex<HashMap<Key, Arc<Semaphore>>>,
+    /// One multiplexed HTTP/2 connection per origin that speaks it.
+    h2: Mutex<HashMap<Key, h2::client::SendRequest<bytes::Bytes>>>,
     pub(crate) stats: Mutex<PoolStats>,
 }
 
@@ -95,8 +97,27 @@ impl Pool {
             idle: Mutex::default(),
             total,
             per_host: Mutex::default(),
+            h2: Mutex::default(),
             stats: Mutex::default(),
         }
+    }
+
+    /// The HTTP/2 connection to `key`, if one is open.
+    pub(crate) fn h2_get(&self, key: &Key) -> Option<h2::client::SendRequest<bytes::Bytes>> {
+        let h2 = self.h2.lock().unwrap_or_else(|e| e.into_inner());
+        h2.get(key).cloned()
+    }
+
+    /// Shares a new HTTP/2 connection to `key` with every later request.
+    pub(crate) fn h2_put(&self, key: Key, send: h2::client::SendRequest<bytes::Bytes>) {
+        let mut h2 = self.h2.lock().unwrap_or_else(|e| e.into_inner());
+        h2.insert(key, send);
+    }
+
+    /// Forgets a dead or departing HTTP/2 connection.
+    pub(crate) fn h2_remove(&self, key: &Key) {
+        let mut h2 = self.h2.lock().unwrap_or_else(|e| e.into_inner());
+        h2.remove(key);
     }
 
     pub(crate) fn stat(&self, f: impl FnOnce(&mut PoolStats)) {

@@ -30,6 +30,8 @@ pub(crate) struct BodyState {
     /// Bytes returned by `chunk` but not yet by `read(n)`.
     leftover: Bytes,
     finished: bool,
+    /// The body of an HTTP/2 response (then `conn` is `None`).
+    h2: Option<h2::RecvStream>,
 }
 
 impl BodyState {
@@ -57,11 +59,53 @@ impl BodyState {
             total,
             leftover: Bytes::new(),
             finished: false,
+            h2: None,
+        }
+    }
+
+    /// The body of an HTTP/2 response: a stream of its connection, which stays shared.
+    pub(crate) fn h2(
+        client: Client,
+        key: Key,
+        slot: ConnPermit,
+        recv: h2::RecvStream,
+        decompress: Option<Decompress>,
+        read_timeout: Option<Duration>,
+        total: Option<Instant>,
+    ) -> BodyState {
+        BodyState {
+            client,
+            key,
+            slot: Some(slot),
+            conn: None,
+            decoder: Decoder::Length(0),
+            decompress,
+            keep_alive: false,
+            read_timeout,
+            total,
+            leftover: Bytes::new(),
+            finished: false,
+            h2: Some(recv),
         }
     }
 
     /// The next piece of the body as sent (before decompression), or `None` at the end.
     async fn next_raw(&mut self) -> Result<Option<Bytes>, Error> {
+        if let Some(recv) = self.h2.as_mut() {
+            let deadline = read_deadline(self.read_timeout, self.total);
+            return match crate::h2::client::next_data(recv, deadline).await {
+                Ok(Some(b)) => Ok(Some(b)),
+                Ok(None) => {
+                    self.h2 = None;
+                    self.slot = None;
+                    Ok(None)
+                }
+                Err(e) => {
+                    self.h2 = None;
+                    Err(self.fail(e))
+                }
+            };
+        }
         loop {
             let Some(pc) = self.conn.as_mut() else {
                 return Ok(None);

@@ -16,16 +16,19 @@ pub struct ServerConfig {
     /// Time allowed to receive a complete request head, counted from accept for the first
     /// request and from its first byte for later ones. Default 10 s.
     pub header_timeout: Duration,
-    /// Time an idle keep-alive connection is kept open. Default 75 s (aiohttp's).
+    /// Time an idle keep-alive connection is kept open (over HTTP/2: a connection with no open
+    /// stream, closed with GOAWAY). Default 75 s (aiohttp's).
     pub keep_alive_timeout: Duration,
     /// Minimum request body receive rate in bytes per second, after `body_rate_grace`.
     /// Default 1024.
     pub min_body_rate: u64,
     /// Time a body may take before `min_body_rate` applies. Default 10 s.
     pub body_rate_grace: Duration,
-    /// Time a blocked response write may make no progress. Default 30 s.
+    /// Time a blocked response write may make no progress (over HTTP/2: a stream whose
+    /// flow-control window stays shut is reset). Default 30 s.
     pub write_timeout: Duration,
-    /// Longest request head (request line plus headers). Default 16 KiB; 431 beyond.
+    /// Longest request head (request line plus headers; over HTTP/2, the header list size).
+    /// Default 16 KiB; 431 beyond.
     pub max_head: usize,
     /// Longest request line. Default 8 KiB; 414 beyond.
     pub max_request_line: usize,
@@ -41,6 +44,18 @@ pub struct ServerConfig {
     /// Time a TLS client has to complete its handshake, counted from accept. Default 10 s.
     #[cfg(feature = "tls")]
     pub tls_handshake_timeout: Duration,
+    /// Serve HTTP/2 too: on plain listeners to clients that open with the HTTP/2 connection
+    /// preface (prior knowledge), on TLS listeners when ALPN picks `h2`. Default on.
+    pub http2: bool,
+    /// Most HTTP/2 streams (requests) served at once on one connection; the peer is told, and
+    /// streams beyond it are refused. Default 100.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 flow-control window of each request body: how much a client may send ahead of
+    /// the handler reading it. Default 64 KiB.
+    pub http2_stream_window: u32,
+    /// HTTP/2 flow-control window of a whole connection (all request bodies together).
+    /// Default 1 MiB.
+    pub http2_connection_window: u32,
     /// Log one line per request at `info` level through the `log` crate. Default off.
     pub access_log: bool,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
@@ -73,6 +88,10 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             #[cfg(feature = "tls")]
             tls_handshake_timeout: Duration::from_secs(10),
+            http2: true,
+            http2_max_concurrent_streams: 100,
+            http2_stream_window: 64 * 1024,
+            http2_connection_window: 1 << 20,
             access_log: false,
             #[cfg(feature = "gzip")]
             compression: false,

@@ -21,6 +21,7 @@ use super::router::{Params, Resolved};
 use super::shutdown::ConnGuard;
 use super::upgrade::{Io, UpgradePromise, Upgraded};
 use crate::error::{Error, Kind, Phase};
+use crate::h2::PREFACE;
 use crate::proto::buf::COPY_LIMIT;
 use crate::proto::conn::Conn;
 use crate::proto::decode::{Decoded, Decoder};
@@ -42,13 +43,15 @@ const LINGER_MAX: usize = 1 << 20;
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// Serves HTTP/1.1 on one connection until it closes, times out or the server shuts down.
+/// `Some` when the client opened with the HTTP/2 preface: the caller runs the returned
+/// HTTP/2 driver, which owns the connection now.
 pub(crate) async fn serve<I: Io>(
     io: I,
     app: Arc<Frozen>,
     cfg: Arc<ServerConfig>,
     peer: Option<SocketAddr>,
     guard: ConnGuard,
-) -> Result<(), Error> {
+) -> Result<Option<BoxFuture<Result<(), Error>>>, Error> {
     let accepted = Instant::now();
     let mut d = Dispatcher {
         conn: Conn::new(io, Some(cfg.write_timeout)),
@@ -59,11 +62,30 @@ pub(crate) async fn serve<I: Io>(
         slot: None,
         feed: Feed::new(),
         linger: false,
+        http2_preface: false,
     };
     let mut first = true;
     loop {
         let head = match d.read_head(first, accepted).await {
             Ok(Some(h)) => h,
+            Ok(None) if d.http2_preface => {
+                // Prior-knowledge HTTP/2: the connection, its buffered bytes replayed, goes to
+                // the HTTP/2 driver, returned (boxed) for the caller to run, so that no
+                // HTTP/1.1 connection's task grows by the hand-over.
+                let Dispatcher {
+                    conn,
+                    app,
+                    cfg,
+                    peer,
+                    guard,
+                    ..
+                } = d;
+                let (io, rest) = conn.into_parts();
+                let io = crate::h2::io::Rewind::new(rest, io);
+                return Ok(Some(Box::pin(crate::h2::server::serve(
+                    io, app, cfg, peer, guard,
+                ))));
+            }
             Ok(None) => break,
             Err(e) => {
                 let e = from_peer(e.during(Phase::ReadRequestHead), d.peer);
@@ -96,7 +118,7 @@ pub(crate) async fn serve<I: Io>(
                 let Dispatcher { conn, guard, .. } = d;
                 let (io, rest) = conn.into_parts();
                 promise.complete(Ok(Upgraded::new(Box::new(io), rest, guard)));
-                return Ok(());
+                return Ok(None);
             }
         }
     }
@@ -106,7 +128,7 @@ pub(crate) async fn serve<I: Io>(
             .linger(Instant::now() + LINGER_TIME, LINGER_QUIET, LINGER_MAX)
             .await;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// What the connection does once a response is written.
@@ -139,6 +161,9 @@ struct Dispatcher<I> {
     feed: Feed,
     /// The connection closes after an error answer with request bytes possibly unread.
     linger: bool,
+    /// The first bytes were the HTTP/2 connection preface: `read_head` returned `None` to
+    /// hand the connection over.
+    http2_preface: bool,
 }
 
 /// A request whose handler was started, handed from `Dispatcher::start` to `handle`.
@@ -201,6 +226,17 @@ impl<I: Io> Dispatcher<I> {
             loop {
                 if !self.conn.rb.is_empty() {
                     header_deadline.get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
+                    if first && self.cfg.http2 {
+                        let seen = &self.conn.rb.bytes()[..self.conn.rb.len().min(PREFACE.len())];
+                        if PREFACE.starts_with(seen) {
+                            if seen.len() == PREFACE.len() {
+                                self.http2_preface = true;
+                                return Poll::Ready(Ok(None));
+                            }
+                            // A prefix of the preface: wait for the rest before parsing.
+                            parse = false;
+                        }
+                    }
                     if parse {
                         if let Some(parsed) = role::parse_request(self.conn.rb.bytes(), &limits)? {
                             let head = self.conn.rb.split_to(parsed.len);
@@ -832,7 +868,7 @@ fn accept_encoding(head: &RequestHead) -> Option<Bytes> {
 
 /// The time by which more body bytes must have arrived: a grace period plus the time the
 /// bytes received so far would take at the minimum rate.
-fn body_deadline(cfg: &ServerConfig, started: Instant, received: u64) -> Instant {
+pub(crate) fn body_deadline(cfg: &ServerConfig, started: Instant, received: u64) -> Instant {
     if cfg.min_body_rate == 0 {
         return Instant::now() + cfg.keep_alive_timeout;
     }

@@ -72,7 +72,8 @@ impl Server {
     }
 
     /// Binds an HTTPS listener on `addr`: every connection is a TLS session through
-    /// `acceptor`, then HTTP/1.1. An acceptor without ALPN protocols is given `http/1.1`.
+    /// `acceptor`, then HTTP/2 or HTTP/1.1 as ALPN decides. An acceptor without ALPN protocols
+    /// is given `h2` and `http/1.1` (only `http/1.1` when [`ServerConfig::http2`] is off).
     ///
     /// ```no_run
     /// use tulip_http::{App, Request, Server};
@@ -132,9 +133,14 @@ impl Server {
         addr: impl ToSocketAddrs,
         acceptor: tulip_tls::TlsAcceptor,
     ) -> Result<&mut Server, Error> {
+        let service_http2 = self.service.cfg.http2;
         let acceptor = if acceptor.config().alpn_protocols.is_empty() {
             let mut cfg = (**acceptor.config()).clone();
-            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            cfg.alpn_protocols = if service_http2 {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
             tulip_tls::TlsAcceptor::new(Arc::new(cfg))
         } else {
             acceptor
@@ -363,7 +369,12 @@ fn spawn_tls(
         let limit = service.cfg.tls_handshake_timeout;
         match tulip_reactor::timeout(limit, acceptor.accept(io)).await {
             Ok(Ok(tls)) => {
-                if let Err(e) = service.serve_connection(tls, Some(peer)).await {
+                let served = if tls.alpn_protocol() == Some(b"h2") {
+                    service.serve_h2(tls, Some(peer)).await
+                } else {
+                    service.serve_connection(tls, Some(peer)).await
+                };
+                if let Err(e) = served {
                     log::debug!("TLS connection from {peer}: {}", Chain(&e));
                 }
             }

@@ -51,8 +51,10 @@ impl App {
 }
 
 impl Service {
-    /// Serves HTTP/1.1 on `io` until the peer closes, a timeout fires or the server shuts down.
-    /// Spawn one of these per accepted connection.
+    /// Serves `io` until the peer closes, a timeout fires or the server shuts down: HTTP/2
+    /// when the client opens with the HTTP/2 connection preface (prior knowledge) and
+    /// [`ServerConfig::http2`] is on, HTTP/1.1 otherwise. Spawn one of these per accepted
+    /// connection.
     ///
     /// # Cancel safety
     ///
@@ -63,7 +65,23 @@ impl Service {
         peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let guard = self.shared.register();
-        dispatch::serve(io, self.app.clone(), self.cfg.clone(), peer, guard)
+        serve_any(io, self.app.clone(), self.cfg.clone(), peer, guard)
+    }
+
+    /// Serves HTTP/2 on `io` (a TLS stream whose ALPN picked `h2`).
+    pub(crate) fn serve_h2<I: Io>(
+        &self,
+        io: I,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let guard = self.shared.register();
+        Box::pin(crate::h2::server::serve(
+            io,
+            self.app.clone(),
+            self.cfg.clone(),
+            peer,
+            guard,
+        ))
     }
 
     /// A handle that starts graceful shutdown of every connection of this service.
@@ -76,6 +94,23 @@ impl Service {
     /// Connections being served right now (including upgraded ones).
     pub fn active_connections(&self) -> usize {
         self.shared.active()
+    }
+}
+
+/// HTTP/1.1, or HTTP/2 when the HTTP/1.1 dispatcher found the client's preface and handed
+/// the connection over. (An `async fn`: an `async` block awaiting a future it captured would
+/// hold that future twice.)
+async fn serve_any<I: Io>(
+    io: I,
+    app: Arc<app::Frozen>,
+    cfg: Arc<ServerConfig>,
+    peer: Option<SocketAddr>,
+    guard: shutdown::ConnGuard,
+) -> Result<(), Error> {
+    match dispatch::serve(io, app, cfg, peer, guard).await? {
+        // The client spoke HTTP/2 by prior knowledge: its driver takes over.
+        Some(http2) => http2.await,
+        None => Ok(()),
     }
 }
 

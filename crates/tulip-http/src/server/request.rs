@@ -44,7 +44,7 @@ impl Request {
         &self.head.method
     }
 
-    /// The HTTP version (1.0 or 1.1).
+    /// The HTTP version (1.0, 1.1, or 2 for a request served over HTTP/2).
     pub fn version(&self) -> Version {
         self.head.version
     }

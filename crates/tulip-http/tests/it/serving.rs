@@ -43,7 +43,7 @@ fn run<S: AsRef<OsStr>>(
 }
 
 /// An acceptor with the shared test PKI's `localhost` identity, and the PKI's CA.
-fn tls_identity() -> (tulip_tls::TlsAcceptor, &'static str) {
+pub(crate) fn tls_identity() -> (tulip_tls::TlsAcceptor, &'static str) {
     let p = pki();
     let acceptor = tulip_tls::TlsAcceptor::from_pem(
         p.server_chain_pem.as_bytes(),
