@@ -326,6 +326,15 @@ impl Error {
         }
     }
 
+    /// The reason to show a client for a 400 or 413 the server decided on (a malformed or
+    /// oversized form, a bad body): only our own fixed texts, never a cause's.
+    pub(crate) fn client_reason(&self) -> Option<&'static str> {
+        match self.inner.kind {
+            Kind::Decode | Kind::BodyTooLarge => self.inner.detail,
+            _ => None,
+        }
+    }
+
     /// The first `io::Error` in the cause chain.
     fn io_cause(&self) -> Option<&io::Error> {
         let mut link: Option<&(dyn std::error::Error + 'static)> =

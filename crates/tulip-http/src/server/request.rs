@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use super::app::{Route, StateMap};
 use super::body::Body;
+use super::multipart::{Form, Multipart};
 use super::router::Params;
 use super::upgrade::{OnUpgrade, UpgradeSlot};
 use crate::error::Error;
@@ -205,6 +206,53 @@ impl Request {
     /// Not cancel-safe, like [`bytes`](Request::bytes).
     pub async fn form(&mut self) -> Result<Vec<(String, String)>, Error> {
         self.take_body().form().await
+    }
+
+    /// Reads the body as a stream of `multipart/form-data` parts (aiohttp's
+    /// `request.multipart()`); see [`Multipart`] for an example.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_decode`] (answered 400 with the reason) when the content type is not
+    /// `multipart/*` or has no boundary.
+    pub fn multipart(&mut self) -> Result<Multipart, Error> {
+        let ct = self.header("content-type").unwrap_or("");
+        let boundary = super::multipart::boundary(ct)?;
+        Ok(Multipart::new(self.take_body(), &boundary))
+    }
+
+    /// Reads a whole form (aiohttp's `request.post()`): url-encoded, or `multipart/form-data`
+    /// with files read into memory under the default [`MultipartLimits`](crate::MultipartLimits)
+    /// and the route's body limit. Any other content type gives an empty form.
+    ///
+    /// ```
+    /// use tulip_http::Request;
+    ///
+    /// async fn login(mut req: Request) -> Result<String, tulip_http::Error> {
+    ///     let form = req.post().await?;
+    ///     Ok(format!("hello {}", form.get("user").unwrap_or("?")))
+    /// }
+    /// # let _ = tulip_http::App::new().post("/login", login);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A malformed body (400) or a broken limit (413), each naming the reason.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe, like [`bytes`](Request::bytes).
+    pub async fn post(&mut self) -> Result<Form, Error> {
+        let ct = self.header("content-type").unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Ok(Form::from_pairs(self.form().await?));
+        }
+        if mime.len() >= 10 && mime[..10].eq_ignore_ascii_case("multipart/") {
+            let mp = self.multipart()?;
+            return Form::read_multipart(mp).await;
+        }
+        Ok(Form::default())
     }
 
     /// Asks for the connection after the response: answer with status 101 and await the

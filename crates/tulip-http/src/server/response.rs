@@ -530,7 +530,14 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut r = status.into_response();
+        let mut r = match self.client_reason() {
+            // A bad request says what was wrong with it.
+            Some(reason) => {
+                let text = status.canonical_reason().unwrap_or("");
+                Response::text(format!("{} {text}: {reason}", status.as_u16())).with_status(status)
+            }
+            None => status.into_response(),
+        };
         if self.is_parse() || self.is_body_too_large() || self.is_timeout() {
             r.close = true;
         }

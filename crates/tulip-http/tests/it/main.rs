@@ -7,6 +7,7 @@ mod client;
 mod compress;
 mod errors;
 mod malformed;
+mod multipart;
 mod peers;
 mod prop;
 #[cfg(feature = "tls")]
