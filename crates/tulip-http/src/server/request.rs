@@ -91,6 +91,17 @@ impl Request {
             .ok()
     }
 
+    /// The path of the route named `name` (see [`App::name`](crate::App::name)) with these
+    /// parameter values, percent-encoded (aiohttp's `request.app.router[name].url_for(...)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] when no route has that name, a parameter is missing or unknown, or a
+    /// value does not match its parameter's regex; the cause says which.
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
+        self.state.url_for(name, params)
+    }
+
     /// The first header named `name` (case-insensitive), if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)

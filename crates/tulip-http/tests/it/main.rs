@@ -10,6 +10,7 @@ mod malformed;
 mod multipart;
 mod peers;
 mod prop;
+mod routing;
 #[cfg(feature = "tls")]
 mod serving;
 mod shutdown;
