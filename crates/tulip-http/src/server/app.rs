@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use http::Method;
 
+use super::lifecycle::{Entry, Hooks};
 use super::request::Request;
 use super::response::{IntoResponse, Response};
 use super::router::{Pattern, Router};
@@ -277,8 +278,6 @@ struct RouteDef {
     max_body: Option<u64>,
 }
 
-type Hook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
-
 /// A web application: routes, middleware, state, sub-apps and hooks.
 ///
 /// # Examples
@@ -297,10 +296,9 @@ type Hook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 pub struct App {
     routes: Vec<RouteDef>,
     middlewares: Vec<Arc<dyn Middleware>>,
-    subapps: Vec<(String, App)>,
+    pub(crate) subapps: Vec<(String, App)>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-    pub(crate) on_startup: Vec<Hook>,
-    pub(crate) on_shutdown: Vec<Hook>,
+    pub(crate) hooks: Hooks,
     errors: Vec<ConfigError>,
 }
 
@@ -479,7 +477,8 @@ impl App {
         self
     }
 
-    /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours.
+    /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours, and its
+    /// lifecycle hooks run at this point of ours (see [`App::on_startup`]).
     pub fn subapp(mut self, prefix: &str, sub: App) -> App {
         if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}']) {
             self.errors.push(ConfigError {
@@ -488,27 +487,11 @@ impl App {
                 cause: None,
             });
         }
+        let i = self.subapps.len();
+        self.hooks.startup.push(Entry::Sub(i));
+        self.hooks.shutdown.push(Entry::Sub(i));
+        self.hooks.cleanup.push(Entry::Sub(i));
         self.subapps.push((prefix.to_string(), sub));
-        self
-    }
-
-    /// Runs `f` when the server starts, before it accepts.
-    pub fn on_startup<F, Fut>(mut self, f: F) -> App
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.on_startup.push(Box::new(move || Box::pin(f())));
-        self
-    }
-
-    /// Runs `f` during graceful shutdown, after connections are done.
-    pub fn on_shutdown<F, Fut>(mut self, f: F) -> App
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.on_shutdown.push(Box::new(move || Box::pin(f())));
         self
     }
 
@@ -534,6 +517,7 @@ impl App {
             urls: Some(Arc::new(urls)),
         });
         let root_mw: Arc<[Arc<dyn Middleware>]> = self.middlewares.clone().into();
+        self.hooks.state = Some(root_state.clone());
         flatten(self, "", &root_mw, &root_state, &mut router);
         Ok(Arc::new(Frozen {
             router,
@@ -615,7 +599,7 @@ fn flatten(
             state: state.clone(),
         }));
     }
-    for (sub_prefix, mut sub) in std::mem::take(&mut app.subapps) {
+    for (sub_prefix, sub) in &mut app.subapps {
         let chain: Vec<Arc<dyn Middleware>> =
             mw.iter().chain(sub.middlewares.iter()).cloned().collect();
         let chain: Arc<[Arc<dyn Middleware>]> = chain.into();
@@ -624,8 +608,9 @@ fn flatten(
             parent: Some(state.clone()),
             urls: None,
         });
+        sub.hooks.state = Some(sub_state.clone());
         flatten(
-            &mut sub,
+            sub,
             &format!("{prefix}{sub_prefix}"),
             &chain,
             &sub_state,

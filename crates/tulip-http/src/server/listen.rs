@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use futures_lite::future::poll_fn;
 use tulip_reactor::Async;
 
-use super::app::{App, BoxFuture};
+use super::app::App;
+use super::lifecycle::Lifecycle;
 use super::shutdown::{ShutdownHandle, ShutdownState};
 use super::{ServerConfig, Service};
 use crate::error::{Chain, Error, Phase};
@@ -42,8 +43,7 @@ use crate::error::{Chain, Error, Phase};
 pub struct Server {
     service: Service,
     listeners: Vec<Listener>,
-    startup: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
-    shutdown: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
+    lifecycle: Lifecycle,
 }
 
 impl std::fmt::Debug for Server {
@@ -104,14 +104,12 @@ impl Server {
 
     /// A server with no listener yet, for [`listen`](Server::listen),
     /// [`listen_tls`](Server::listen_tls) and [`listen_unix`](Server::listen_unix).
-    pub fn unbound(mut app: App, config: ServerConfig) -> Result<Server, Error> {
-        let startup = std::mem::take(&mut app.on_startup);
-        let shutdown = std::mem::take(&mut app.on_shutdown);
+    pub fn unbound(app: App, config: ServerConfig) -> Result<Server, Error> {
+        let (service, lifecycle) = app.into_parts(config)?;
         Ok(Server {
-            service: app.into_service(config)?,
+            service,
             listeners: Vec::new(),
-            startup,
-            shutdown,
+            lifecycle,
         })
     }
 
@@ -202,8 +200,11 @@ impl Server {
         &self.service
     }
 
-    /// Runs startup hooks, accepts and serves until shutdown is requested, then shuts down
-    /// gracefully and runs shutdown hooks. Must run inside a tulip runtime (it spawns one task
+    /// Runs the startup hooks, accepts and serves until shutdown is requested, then shuts down
+    /// gracefully (in-flight requests finish, within
+    /// [`shutdown_timeout`](ServerConfig::shutdown_timeout)) and runs the shutdown and cleanup
+    /// hooks (within `shutdown_timeout` again). A failing startup hook is returned before
+    /// anything is accepted; a failing shutdown or cleanup hook after all of them ran. Must run inside a tulip runtime (it spawns one task
     /// per connection).
     ///
     /// # Cancel safety
@@ -213,12 +214,9 @@ impl Server {
         let Server {
             service,
             listeners,
-            startup,
-            shutdown,
+            mut lifecycle,
         } = self;
-        for hook in startup {
-            hook().await;
-        }
+        lifecycle.startup().await?;
         let shared = service.shared.clone();
         let accepted: io::Result<()> = poll_fn(|cx| {
             if shared.poll_started(cx).is_ready() {
@@ -256,10 +254,9 @@ impl Server {
             }
         }
         graceful(&service.shared, service.cfg.shutdown_timeout).await;
-        for hook in shutdown {
-            hook().await;
-        }
-        accepted.map_err(|e| Error::io(e).during(Phase::Accept))
+        let stopped = stop_hooks(&mut lifecycle, service.cfg.shutdown_timeout).await;
+        accepted.map_err(|e| Error::io(e).during(Phase::Accept))?;
+        stopped
     }
 }
 
@@ -381,6 +378,17 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
         _ => Ok(()),
+    }
+}
+
+/// Runs the shutdown and cleanup hooks, bounded by `timeout`.
+async fn stop_hooks(lc: &mut Lifecycle, timeout: std::time::Duration) -> Result<(), Error> {
+    match tulip_reactor::timeout(timeout, lc.stop()).await {
+        Ok(r) => r,
+        Err(_) => {
+            log::error!("shutdown and cleanup hooks did not finish within {timeout:?}");
+            Err(Error::timeout("the shutdown and cleanup hooks").during(Phase::Cleanup))
+        }
     }
 }
 

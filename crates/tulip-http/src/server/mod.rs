@@ -8,6 +8,7 @@ pub(crate) mod compress;
 pub(crate) mod config;
 pub(crate) mod dispatch;
 pub(crate) mod files;
+pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod multipart;
 pub(crate) mod request;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub use app::{App, Handler, Middleware, Next};
 pub use body::Body;
 pub use config::ServerConfig;
+pub use lifecycle::{AppState, HookError, HookResult};
 pub use listen::Server;
 pub use multipart::{Form, FormFile, FormValue, Multipart, MultipartLimits, Part};
 pub use request::Request;
@@ -43,12 +45,24 @@ pub struct Service {
 
 impl App {
     /// Freezes the app for serving. Fails when a route pattern or prefix was invalid.
-    pub fn into_service(mut self, config: ServerConfig) -> Result<Service, Error> {
-        Ok(Service {
-            app: self.freeze()?,
+    /// Lifecycle hooks do not run for a bare service; [`Server`] runs them.
+    pub fn into_service(self, config: ServerConfig) -> Result<Service, Error> {
+        Ok(self.into_parts(config)?.0)
+    }
+
+    /// The service and the app tree's hooks in running order.
+    pub(crate) fn into_parts(
+        mut self,
+        config: ServerConfig,
+    ) -> Result<(Service, lifecycle::Lifecycle), Error> {
+        let app = self.freeze()?;
+        let hooks = lifecycle::Lifecycle::collect(&mut self);
+        let service = Service {
+            app,
             cfg: Arc::new(config),
             shared: shutdown::ShutdownState::new(),
-        })
+        };
+        Ok((service, hooks))
     }
 }
 

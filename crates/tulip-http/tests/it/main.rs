@@ -6,6 +6,7 @@ mod client;
 #[cfg(feature = "gzip")]
 mod compress;
 mod errors;
+mod lifecycle;
 mod malformed;
 mod multipart;
 mod peers;
