@@ -58,7 +58,7 @@ pub use error::{Error, Result};
 pub use server::{
     App, AppState, Body, BodyWriter, Cookie, EventSender, Form, FormFile, FormValue, Handler,
     HookError, HookResult, IntoResponse, Io, Middleware, Multipart, MultipartLimits, Next,
-    OnUpgrade, Part, Request, Response, Server, ServerConfig, Service, ShutdownHandle,
+    OnUpgrade, Part, Request, Response, SameSite, Server, ServerConfig, Service, ShutdownHandle,
     ShutdownSignal, Upgraded,
 };
 

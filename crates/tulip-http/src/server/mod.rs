@@ -6,6 +6,7 @@ pub(crate) mod body;
 #[cfg(feature = "gzip")]
 pub(crate) mod compress;
 pub(crate) mod config;
+pub(crate) mod cookies;
 pub(crate) mod dispatch;
 pub(crate) mod files;
 pub(crate) mod lifecycle;
@@ -24,11 +25,12 @@ use std::sync::Arc;
 pub use app::{App, Handler, Middleware, Next};
 pub use body::Body;
 pub use config::ServerConfig;
+pub use cookies::{Cookie, SameSite};
 pub use lifecycle::{AppState, HookError, HookResult};
 pub use listen::Server;
 pub use multipart::{Form, FormFile, FormValue, Multipart, MultipartLimits, Part};
 pub use request::Request;
-pub use response::{BodyWriter, Cookie, EventSender, IntoResponse, Response};
+pub use response::{BodyWriter, EventSender, IntoResponse, Response};
 pub use shutdown::{ShutdownHandle, ShutdownSignal};
 pub use upgrade::{Io, OnUpgrade, Upgraded};
 

@@ -144,16 +144,36 @@ impl Request {
         map
     }
 
-    /// A cookie sent by the client.
+    /// The first cookie named `name` sent by the client; see [`cookies`](Request::cookies).
     pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookie_pairs()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Every cookie the client sent (aiohttp's `request.cookies`), in order, from every
+    /// `Cookie` header, parsed as RFC 6265 describes (`a=1; b="2"`; quotes around a value are
+    /// removed, a pair without `=` is skipped). Values are as sent, not percent-decoded.
+    ///
+    /// ```
+    /// use tulip_http::Request;
+    ///
+    /// async fn who(req: Request) -> String {
+    ///     let cookies = req.cookies();
+    ///     format!("{} cookies, session {:?}", cookies.len(), req.cookie("session"))
+    /// }
+    /// # let _ = tulip_http::App::new().get("/", who);
+    /// ```
+    pub fn cookies(&self) -> Vec<(&str, &str)> {
+        self.cookie_pairs().collect()
+    }
+
+    fn cookie_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.head
             .headers
             .iter()
             .filter(|h| self.head.slice(h.name).eq_ignore_ascii_case(b"cookie"))
-            .flat_map(|h| self.head.str(h.value).split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+            .flat_map(|h| super::cookies::parse_cookie_header(self.head.str(h.value)))
     }
 
     /// The peer's address, when served over a socket.

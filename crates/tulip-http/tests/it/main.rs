@@ -5,6 +5,7 @@ mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod cookies;
 mod errors;
 mod lifecycle;
 mod malformed;
