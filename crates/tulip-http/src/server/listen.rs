@@ -123,6 +123,21 @@ impl Server {
         Ok(self)
     }
 
+    /// Also serves on a listener bound by the caller (with `SO_REUSEPORT`, say, or passed in by
+    /// a service manager). It is switched to non-blocking mode.
+    pub fn listen_std(&mut self, l: TcpListener) -> Result<&mut Server, Error> {
+        let place = l
+            .local_addr()
+            .map_or_else(|_| "a listener".into(), |a| a.to_string());
+        let l = Async::new(l).map_err(|e| Error::io(e).during(Phase::Bind).at(place))?;
+        self.listeners.push(Listener::Tcp {
+            l,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
+        Ok(self)
+    }
+
     /// Also listens for HTTPS on `addr`; see [`bind_tls`](Server::bind_tls).
     #[cfg(feature = "tls")]
     pub fn listen_tls(
@@ -198,6 +213,18 @@ impl Server {
     /// The service (frozen app) this server runs, for serving other transports alongside.
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// Runs the startup hooks now, before [`run`](Server::run) (which otherwise does), so
+    /// that a caller can say "running" only once they succeeded. The listeners are bound but
+    /// accept nothing yet. After an error, drop the server: the contexts set up were torn
+    /// down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: a hook interrupted midway does not run again.
+    pub async fn startup(&mut self) -> Result<(), Error> {
+        self.lifecycle.startup().await
     }
 
     /// Runs the startup hooks, accepts and serves until shutdown is requested, then shuts down
