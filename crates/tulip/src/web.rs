@@ -103,6 +103,13 @@ impl RunApp {
         self
     }
 
+    /// The access log's format (aiohttp's `access_log_format`); turns the log on.
+    pub fn access_log_format(mut self, format: tulip_http::AccessLogFormat) -> RunApp {
+        self.config.access_log = true;
+        self.config.access_log_format = format;
+        self
+    }
+
     /// Prints the `======== Running on ... ========` banner (default on).
     pub fn print_banner(mut self, on: bool) -> RunApp {
         self.banner = on;

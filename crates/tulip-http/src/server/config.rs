@@ -41,8 +41,13 @@ pub struct ServerConfig {
     /// Time a TLS client has to complete its handshake, counted from accept. Default 10 s.
     #[cfg(feature = "tls")]
     pub tls_handshake_timeout: Duration,
-    /// Log one line per request at `info` level through the `log` crate. Default off.
+    /// Log one line per request at `info` level through the `log` crate, target
+    /// `tulip_http::access`, in [`access_log_format`](ServerConfig::access_log_format).
+    /// Default off.
     pub access_log: bool,
+    /// The access log's format (aiohttp's specifiers). Default aiohttp's,
+    /// `%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"`.
+    pub access_log_format: super::AccessLogFormat,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
     /// XML, SVG) with gzip when the client accepts it; see
     /// [`Response::enable_compression`](crate::Response::enable_compression) for one response.
@@ -74,6 +79,7 @@ impl Default for ServerConfig {
             #[cfg(feature = "tls")]
             tls_handshake_timeout: Duration::from_secs(10),
             access_log: false,
+            access_log_format: super::AccessLogFormat::default(),
             #[cfg(feature = "gzip")]
             compression: false,
             #[cfg(feature = "gzip")]

@@ -1,6 +1,7 @@
 //! The server side: [`App`], routing, middleware, requests, responses, static files, the
 //! connection driver and the accept loop with graceful shutdown.
 
+pub(crate) mod access_log;
 pub(crate) mod app;
 pub(crate) mod body;
 #[cfg(feature = "gzip")]
@@ -22,6 +23,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat};
 pub use app::{App, Handler, Middleware, Next};
 pub use body::Body;
 pub use config::ServerConfig;

@@ -269,6 +269,15 @@ impl Response {
         self
     }
 
+    /// The body's length, when it is not streamed.
+    pub(crate) fn body_len(&self) -> Option<usize> {
+        match &self.body {
+            ResponseBody::Empty => Some(0),
+            ResponseBody::Full(b) => Some(b.len()),
+            ResponseBody::Stream(_) => None,
+        }
+    }
+
     /// The whole body, when it is not streamed.
     pub fn body_bytes(&self) -> Option<&Bytes> {
         match &self.body {

@@ -1,5 +1,6 @@
 //! tulip-http's integration tests: real loopback sockets, raw requests, curl and aiohttp.
 
+mod access_log;
 mod basic;
 mod body_errors;
 mod client;
