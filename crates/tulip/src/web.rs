@@ -1,4 +1,4 @@
-//! aiohttp's `web.run_app`: serve an [`App`] until SIGINT or SIGTERM, then shut down
+//! aiohttp's `web.run_app`: serve an [`App`](crate::http::App) until SIGINT or SIGTERM, then shut down
 //! gracefully. Here because it joins two crates that do not know each other: tulip-http (the
 //! server, which stops through a [`ShutdownHandle`](crate::http::ShutdownHandle)) and
 //! tulip-process (the signals).

@@ -440,8 +440,9 @@ async fn graceful(shared: &Arc<ShutdownState>, timeout: std::time::Duration) {
 }
 
 impl App {
-    /// Binds `addr`, serves until the process is stopped (Ctrl-C), on a new multi-thread
-    /// runtime (aiohttp's `web.run_app`).
+    /// Binds `addr` and serves until the process is stopped, on a new multi-thread runtime.
+    /// For aiohttp's `web.run_app` (graceful shutdown on SIGINT/SIGTERM, a banner, options)
+    /// use `tulip::web::run_app` from the umbrella crate.
     pub fn run(self, addr: impl ToSocketAddrs) -> Result<(), Error> {
         let server = Server::bind(addr, self)?;
         log::info!("serving on http://{}", server.local_addr());
