@@ -28,6 +28,7 @@ pub use app::{App, Handler, Middleware, Next};
 pub use body::Body;
 pub use config::ServerConfig;
 pub use cookies::{Cookie, SameSite};
+pub use files::FileResponse;
 pub use lifecycle::{AppState, HookError, HookResult};
 pub use listen::Server;
 pub use multipart::{Form, FormFile, FormValue, Multipart, MultipartLimits, Part};

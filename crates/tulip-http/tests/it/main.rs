@@ -8,6 +8,7 @@ mod client;
 mod compress;
 mod cookies;
 mod errors;
+mod file_response;
 mod lifecycle;
 mod malformed;
 mod multipart;
