@@ -66,7 +66,8 @@ const PROCESS: &[&str] = &[
     "signal-hook-registry",
 ];
 
-/// HTTP/1.1 with no optional feature: httparse for heads, the `http` types.
+/// HTTP/1.1 with no optional feature: httparse for heads, the `http` types, and regex (no
+/// default features: std and the Perl classes only) for `{name:regex}` route parameters.
 const HTTP: &[&str] = &[
     "tulip-http",
     "atomic-waker",
@@ -78,6 +79,9 @@ const HTTP: &[&str] = &[
     "itoa",
     "log",
     "percent-encoding",
+    "regex",
+    "regex-automata",
+    "regex-syntax",
     "smallvec",
 ];
 
