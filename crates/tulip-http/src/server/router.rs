@@ -37,8 +37,11 @@ enum Matcher {
     /// Whole-segment parameters and an optional trailing tail: matched without a regex.
     Segments(Vec<Seg>),
     /// Anything else (`{id:\d+}` anywhere, `{name}.{ext}`): one regex for the whole path,
-    /// parameter `i` in group `p{i}`.
-    Regex(regex::Regex),
+    /// parameter `i` in group `p{i}`, whose capture index is `groups[i]`.
+    Regex {
+        re: regex::Regex,
+        groups: Vec<usize>,
+    },
 }
 
 /// Why a pattern was refused: the reason, and the regex error when one did not compile.
@@ -212,7 +215,18 @@ impl Pattern {
                 }
             }
             re.push('$');
-            Matcher::Regex(compile(&re, "the pattern's regex")?)
+            let re = compile(&re, "the pattern's regex")?;
+            let names: Vec<Option<&str>> = re.capture_names().collect();
+            let groups = (0..params.len())
+                .map(|i| {
+                    let want = format!("p{i}");
+                    names
+                        .iter()
+                        .position(|n| *n == Some(want.as_str()))
+                        .ok_or_else(|| PatternError::new("a parameter's regex names a group p<N>"))
+                })
+                .collect::<Result<_, _>>()?;
+            Matcher::Regex { re, groups }
         };
         Ok(Pattern {
             raw: raw.into(),
@@ -276,12 +290,12 @@ impl Pattern {
         out.clear();
         match &self.matcher {
             Matcher::Segments(segs) => match_segments(segs, path, out),
-            Matcher::Regex(re) => {
+            Matcher::Regex { re, groups } => {
                 let Some(caps) = re.captures(path) else {
                     return false;
                 };
-                for i in 0..self.names.len() {
-                    let m = caps.name(&format!("p{i}"));
+                for &g in groups {
+                    let m = caps.get(g);
                     let (a, b) = m.map_or((0, 0), |m| (m.start() as u32, m.end() as u32));
                     out.push((a, b));
                 }
