@@ -29,13 +29,18 @@ const REACTOR: &[&str] = &[
 /// The sync primitives need no runtime: a lock-free queue and nothing else.
 const SYNC: &[&str] = &["tulip-sync", "concurrent-queue", "crossbeam-utils"];
 
-/// The executor: async-task's task cells and concurrent-queue's run queues.
+/// The executor: async-task's task cells, concurrent-queue's run queues, and `log` for runtime
+/// warnings.
 const EXECUTOR: &[&str] = &[
     "tulip-executor",
     "async-task",
     "concurrent-queue",
     "crossbeam-utils",
+    "log",
 ];
+
+/// tokio-bound futures inside tulip: the one crate allowed tokio's runtime (`rt` only).
+const COMPAT: &[&str] = &["tulip-compat", "tokio"];
 
 /// Sockets: socket2 for options, memchr for `read_until`.
 const NET: &[&str] = &["tulip-net", "libc", "memchr", "socket2"];
@@ -66,8 +71,9 @@ const PROCESS: &[&str] = &[
     "signal-hook-registry",
 ];
 
-/// HTTP/1.1 and HTTP/2 with no optional feature: httparse for heads, the `http` types, and
-/// the `h2` crate with what it needs. tokio is here for its io *traits* only:
+/// HTTP/1.1 and HTTP/2 with no optional feature: httparse for heads, the `http` types, regex
+/// (no default features: std and the Perl classes only) for `{name:regex}` route parameters,
+/// and the `h2` crate with what it needs. tokio is here for its io *traits* only:
 /// [`tokio_traits_only`] checks that no runtime feature of it is on.
 const HTTP: &[&str] = &[
     "tulip-http",
@@ -80,6 +86,9 @@ const HTTP: &[&str] = &[
     "itoa",
     "log",
     "percent-encoding",
+    "regex",
+    "regex-automata",
+    "regex-syntax",
     "smallvec",
     // HTTP/2
     "h2",
@@ -150,6 +159,16 @@ const RULES: &[Rule] = &[
         package: "tulip-sync",
         features: None,
         allowed: &[SYNC],
+    },
+    Rule {
+        package: "tulip-compat",
+        features: None,
+        allowed: &[REACTOR, COMPAT],
+    },
+    Rule {
+        package: "tulip",
+        features: Some("tokio"),
+        allowed: &[REACTOR, EXECUTOR, COMPAT],
     },
     Rule {
         package: "tulip-macros",

@@ -44,6 +44,8 @@ pub(crate) enum Kind {
     Connect,
     /// The client followed more redirects than allowed.
     Redirect,
+    /// A lifecycle hook (startup, shutdown, cleanup) failed.
+    Hook,
 }
 
 /// Which parse rule a message broke; it decides the status code a server answers with.
@@ -99,6 +101,12 @@ pub(crate) enum Phase {
     Upgrade,
     /// Server: reading a file to serve it.
     ServeFile,
+    /// Server: running the startup hooks.
+    Startup,
+    /// Server: running the shutdown hooks.
+    Shutdown,
+    /// Server: running the cleanup hooks.
+    Cleanup,
 }
 
 impl Phase {
@@ -120,6 +128,9 @@ impl Phase {
             Phase::WriteResponse => "writing the response to",
             Phase::Upgrade => "upgrading the connection from",
             Phase::ServeFile => "serving the file",
+            Phase::Startup => "starting the app",
+            Phase::Shutdown => "shutting the app down",
+            Phase::Cleanup => "cleaning the app up",
         }
     }
 }
@@ -309,6 +320,12 @@ impl Error {
         self.inner.kind == Kind::Redirect
     }
 
+    /// A lifecycle hook (`on_startup`, `on_shutdown`, `on_cleanup`, `cleanup_ctx`) failed;
+    /// its error is the [`source`](std::error::Error::source).
+    pub fn is_hook(&self) -> bool {
+        self.inner.kind == Kind::Hook
+    }
+
     /// The status code a server answers this error with.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
@@ -321,8 +338,19 @@ impl Error {
             Kind::Parse(_) | Kind::Decode | Kind::Incomplete => S::BAD_REQUEST,
             Kind::BodyTooLarge => S::PAYLOAD_TOO_LARGE,
             Kind::Timeout => S::REQUEST_TIMEOUT,
-            Kind::Io | Kind::BodyUnavailable | Kind::User | Kind::Panic => S::INTERNAL_SERVER_ERROR,
+            Kind::Io | Kind::BodyUnavailable | Kind::User | Kind::Panic | Kind::Hook => {
+                S::INTERNAL_SERVER_ERROR
+            }
             Kind::Connect | Kind::Redirect => S::BAD_GATEWAY,
+        }
+    }
+
+    /// The reason to show a client for a 400 or 413 the server decided on (a malformed or
+    /// oversized form, a bad body): only our own fixed texts, never a cause's.
+    pub(crate) fn client_reason(&self) -> Option<&'static str> {
+        match self.inner.kind {
+            Kind::Decode | Kind::BodyTooLarge => self.inner.detail,
+            _ => None,
         }
     }
 
@@ -365,6 +393,7 @@ impl Error {
             Kind::Decode => "body decode failed",
             Kind::Connect => "could not connect",
             Kind::Redirect => "too many redirects",
+            Kind::Hook => "a hook failed",
         }
         .to_owned()
     }

@@ -62,9 +62,10 @@ mod server;
 pub use client::{Client, ClientBuilder, ClientResponse, PoolStats, RequestBuilder, Timeouts};
 pub use error::{Error, Result};
 pub use server::{
-    App, Body, BodyWriter, Cookie, EventSender, Handler, IntoResponse, Io, Middleware, Next,
-    OnUpgrade, Request, Response, Server, ServerConfig, Service, ShutdownHandle, ShutdownSignal,
-    Upgraded,
+    ACCESS_LOG_TARGET, AccessLogFormat, App, AppState, Body, BodyWriter, Cookie, EventSender,
+    FileResponse, Form, FormFile, FormValue, Handler, HookError, HookResult, IntoResponse, Io,
+    Middleware, Multipart, MultipartLimits, Next, OnUpgrade, Part, Request, Response, SameSite,
+    Server, ServerConfig, Service, ShutdownHandle, ShutdownSignal, Upgraded,
 };
 
 /// The `http` crate's types that tulip-http's API uses, re-exported so that users name

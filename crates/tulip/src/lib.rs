@@ -112,6 +112,11 @@ pub mod http {
     pub use tulip_http::*;
 }
 
+/// aiohttp's `web.run_app`: serve until SIGINT/SIGTERM, then shut down gracefully (features
+/// `http` and `process`).
+#[cfg(all(feature = "http", feature = "process"))]
+pub mod web;
+
 /// WebSockets (RFC 6455, permessage-deflate).
 #[cfg(feature = "ws")]
 pub mod ws {

@@ -12,9 +12,11 @@ use std::task::{Context, Poll};
 
 use http::Method;
 
+use super::lifecycle::{Entry, Hooks};
 use super::request::Request;
 use super::response::{IntoResponse, Response};
 use super::router::{Pattern, Router};
+use crate::error::{Error, Kind};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -183,6 +185,8 @@ impl Next {
 pub(crate) struct StateMap {
     values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     parent: Option<Arc<StateMap>>,
+    /// Named routes' full patterns, on the root app's map.
+    urls: Option<Arc<HashMap<Box<str>, Pattern>>>,
 }
 
 impl fmt::Debug for StateMap {
@@ -199,6 +203,46 @@ impl StateMap {
             Some(v) => v.downcast_ref(),
             None => self.parent.as_ref()?.get(),
         }
+    }
+
+    /// Builds the path of the route named `name` (see [`App::name`]).
+    pub(crate) fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
+        let mut map = self;
+        while let Some(parent) = &map.parent {
+            map = parent;
+        }
+        let pattern = map
+            .urls
+            .as_ref()
+            .and_then(|u| u.get(name))
+            .ok_or_else(|| url_error(name, format!("no route is named {name:?}")))?;
+        pattern.build(params).map_err(|why| url_error(name, why))
+    }
+}
+
+fn url_error(name: &str, why: String) -> Error {
+    Error::new(Kind::User, "cannot build the URL")
+        .at(format!("route {name:?}"))
+        .with_cause(why)
+}
+
+/// A configuration mistake found while building the app: which route or sub-app, and why.
+#[derive(Debug)]
+struct ConfigError {
+    what: String,
+    reason: String,
+    cause: Option<regex::Error>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|e| e as _)
     }
 }
 
@@ -227,13 +271,12 @@ impl fmt::Debug for Route {
 static NEXT_ROUTE_ID: AtomicUsize = AtomicUsize::new(1);
 
 struct RouteDef {
+    name: Option<String>,
     method: Option<Method>,
     pattern: String,
     handler: Arc<dyn ErasedHandler>,
     max_body: Option<u64>,
 }
-
-type Hook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 
 /// A web application: routes, middleware, state, sub-apps and hooks.
 ///
@@ -253,11 +296,10 @@ type Hook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 pub struct App {
     routes: Vec<RouteDef>,
     middlewares: Vec<Arc<dyn Middleware>>,
-    subapps: Vec<(String, App)>,
+    pub(crate) subapps: Vec<(String, App)>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-    pub(crate) on_startup: Vec<Hook>,
-    pub(crate) on_shutdown: Vec<Hook>,
-    errors: Vec<String>,
+    pub(crate) hooks: Hooks,
+    errors: Vec<ConfigError>,
 }
 
 impl fmt::Debug for App {
@@ -278,9 +320,12 @@ impl App {
 
     /// Adds a route for `method` (or every method when `None`).
     ///
-    /// `pattern` is a path with `{name}` segments (read with
-    /// [`Request::match_info`](crate::Request::match_info)) and an optional greedy last one,
-    /// `{tail:.*}`. A path that matches with another method answers 405 with `Allow`.
+    /// `pattern` is a path with `{name}` parameters (read with
+    /// [`Request::match_info`](crate::Request::match_info); one matches anything but `/`),
+    /// `{name:regex}` parameters anywhere (`/v{major:\d+}/files/{path:.+}/raw`) and a greedy
+    /// `{tail:.*}`, as in aiohttp. A bad pattern makes [`Server::bind`](crate::Server::bind)
+    /// fail with an error naming the route and the reason. A path that matches with another
+    /// method answers 405 with `Allow`.
     ///
     /// # Examples
     ///
@@ -341,9 +386,15 @@ impl App {
         max_body: Option<u64>,
     ) -> App {
         if let Err(e) = Pattern::parse(pattern) {
-            self.errors.push(e);
+            let method = method.as_ref().map_or("*", Method::as_str);
+            self.errors.push(ConfigError {
+                what: format!("route {method} {pattern}"),
+                reason: e.reason,
+                cause: e.cause,
+            });
         }
         self.routes.push(RouteDef {
+            name: None,
             method,
             pattern: pattern.to_string(),
             handler,
@@ -372,6 +423,48 @@ impl App {
         self.route(Some(Method::DELETE), pattern, handler)
     }
 
+    /// Names the route added last, for [`Request::url_for`](crate::Request::url_for) and
+    /// [`App::url_for`] (aiohttp's `name=`). Names are unique across the app and its sub-apps.
+    ///
+    /// ```
+    /// use tulip_http::{App, Request};
+    ///
+    /// async fn user(req: Request) -> String {
+    ///     req.match_info("id").unwrap_or("?").to_string()
+    /// }
+    ///
+    /// let api = App::new().get("/users/{id:\\d+}", user).name("user");
+    /// let app = App::new().subapp("/api", api);
+    /// assert_eq!(app.url_for("user", &[("id", "3")]).unwrap(), "/api/users/3");
+    /// assert!(app.url_for("user", &[("id", "x")]).is_err());
+    /// ```
+    pub fn name(mut self, name: &str) -> App {
+        match self.routes.last_mut() {
+            Some(r) if r.name.is_none() => r.name = Some(name.to_string()),
+            _ => self.errors.push(ConfigError {
+                what: format!("name {name:?}"),
+                reason: "name() must follow the route it names, once".into(),
+                cause: None,
+            }),
+        }
+        self
+    }
+
+    /// Builds the path of the route named `name` with these parameter values, before the app
+    /// is served; in a handler use [`Request::url_for`](crate::Request::url_for).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] when no route has that name, a parameter is missing or unknown, or
+    /// a value does not match its parameter's regex; the cause says which.
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
+        let full = find_named(self, "", name)
+            .ok_or_else(|| url_error(name, format!("no route is named {name:?}")))?;
+        let pattern = Pattern::parse(&full)
+            .map_err(|e| url_error(name, format!("{full:?}: {}", e.reason)))?;
+        pattern.build(params).map_err(|why| url_error(name, why))
+    }
+
     /// Adds middleware; the first added runs outermost.
     pub fn middleware(mut self, mw: impl Middleware) -> App {
         self.middlewares.push(Arc::new(mw));
@@ -384,54 +477,47 @@ impl App {
         self
     }
 
-    /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours.
+    /// Mounts `sub` under `prefix` (e.g. `/admin`); its middleware runs inside ours, and its
+    /// lifecycle hooks run at this point of ours (see [`App::on_startup`]).
     pub fn subapp(mut self, prefix: &str, sub: App) -> App {
-        if !prefix.starts_with('/') || prefix.ends_with('/') {
-            self.errors.push(format!(
-                "sub-app prefix {prefix:?} must start and not end with '/'"
-            ));
+        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}']) {
+            self.errors.push(ConfigError {
+                what: format!("sub-app {prefix}"),
+                reason: "a prefix must start and not end with '/', and has no parameters".into(),
+                cause: None,
+            });
         }
+        let i = self.subapps.len();
+        self.hooks.startup.push(Entry::Sub(i));
+        self.hooks.shutdown.push(Entry::Sub(i));
+        self.hooks.cleanup.push(Entry::Sub(i));
         self.subapps.push((prefix.to_string(), sub));
         self
     }
 
-    /// Runs `f` when the server starts, before it accepts.
-    pub fn on_startup<F, Fut>(mut self, f: F) -> App
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.on_startup.push(Box::new(move || Box::pin(f())));
-        self
-    }
-
-    /// Runs `f` during graceful shutdown, after connections are done.
-    pub fn on_shutdown<F, Fut>(mut self, f: F) -> App
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.on_shutdown.push(Box::new(move || Box::pin(f())));
-        self
-    }
-
     /// Freezes the app into its routing table; configuration mistakes surface here.
-    pub(crate) fn freeze(&mut self) -> Result<Arc<Frozen>, crate::Error> {
+    pub(crate) fn freeze(&mut self) -> Result<Arc<Frozen>, Error> {
         let mut errors = Vec::new();
         collect_errors(self, &mut errors);
-        if let Some(e) = errors.first() {
-            log::error!("invalid app: {e}");
-            return Err(crate::Error::new(
-                crate::error::Kind::User,
-                "invalid app configuration (see log)",
-            ));
+        let mut urls = HashMap::new();
+        collect_names(self, "", &mut urls, &mut errors);
+        if !errors.is_empty() {
+            for e in &errors {
+                log::error!("invalid app configuration: {}: {}", e.what, e.reason);
+            }
+            let first = errors.swap_remove(0);
+            return Err(Error::new(Kind::User, "invalid app configuration")
+                .at(first.what.clone())
+                .with_cause(first));
         }
         let mut router = Router::default();
         let root_state = Arc::new(StateMap {
             values: std::mem::take(&mut self.state),
             parent: None,
+            urls: Some(Arc::new(urls)),
         });
         let root_mw: Arc<[Arc<dyn Middleware>]> = self.middlewares.clone().into();
+        self.hooks.state = Some(root_state.clone());
         flatten(self, "", &root_mw, &root_state, &mut router);
         Ok(Arc::new(Frozen {
             router,
@@ -441,10 +527,53 @@ impl App {
     }
 }
 
-fn collect_errors(app: &App, out: &mut Vec<String>) {
-    out.extend(app.errors.iter().cloned());
-    for (_, sub) in &app.subapps {
+fn collect_errors(app: &mut App, out: &mut Vec<ConfigError>) {
+    out.append(&mut app.errors);
+    for (_, sub) in &mut app.subapps {
         collect_errors(sub, out);
+    }
+}
+
+fn full_pattern(prefix: &str, pattern: &str) -> String {
+    if pattern == "/" && !prefix.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}{pattern}")
+    }
+}
+
+/// The full pattern of the route named `name`, searching sub-apps too.
+fn find_named(app: &App, prefix: &str, name: &str) -> Option<String> {
+    if let Some(def) = app.routes.iter().find(|r| r.name.as_deref() == Some(name)) {
+        return Some(full_pattern(prefix, &def.pattern));
+    }
+    app.subapps
+        .iter()
+        .find_map(|(p, sub)| find_named(sub, &format!("{prefix}{p}"), name))
+}
+
+fn collect_names(
+    app: &App,
+    prefix: &str,
+    out: &mut HashMap<Box<str>, Pattern>,
+    errors: &mut Vec<ConfigError>,
+) {
+    for def in &app.routes {
+        let Some(name) = &def.name else { continue };
+        let full = full_pattern(prefix, &def.pattern);
+        let Ok(pattern) = Pattern::parse(&full) else {
+            continue;
+        };
+        if out.insert(name.as_str().into(), pattern).is_some() {
+            errors.push(ConfigError {
+                what: format!("name {name:?}"),
+                reason: "two routes have this name".into(),
+                cause: None,
+            });
+        }
+    }
+    for (p, sub) in &app.subapps {
+        collect_names(sub, &format!("{prefix}{p}"), out, errors);
     }
 }
 
@@ -456,11 +585,7 @@ fn flatten(
     router: &mut Router,
 ) {
     for def in app.routes.drain(..) {
-        let full = if def.pattern == "/" && !prefix.is_empty() {
-            prefix.to_string()
-        } else {
-            format!("{prefix}{}", def.pattern)
-        };
+        let full = full_pattern(prefix, &def.pattern);
         let Ok(pattern) = Pattern::parse(&full) else {
             continue;
         };
@@ -474,16 +599,18 @@ fn flatten(
             state: state.clone(),
         }));
     }
-    for (sub_prefix, mut sub) in std::mem::take(&mut app.subapps) {
+    for (sub_prefix, sub) in &mut app.subapps {
         let chain: Vec<Arc<dyn Middleware>> =
             mw.iter().chain(sub.middlewares.iter()).cloned().collect();
         let chain: Arc<[Arc<dyn Middleware>]> = chain.into();
         let sub_state = Arc::new(StateMap {
             values: std::mem::take(&mut sub.state),
             parent: Some(state.clone()),
+            urls: None,
         });
+        sub.hooks.state = Some(sub_state.clone());
         flatten(
-            &mut sub,
+            sub,
             &format!("{prefix}{sub_prefix}"),
             &chain,
             &sub_state,

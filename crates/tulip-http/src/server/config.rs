@@ -56,8 +56,13 @@ pub struct ServerConfig {
     /// HTTP/2 flow-control window of a whole connection (all request bodies together).
     /// Default 1 MiB.
     pub http2_connection_window: u32,
-    /// Log one line per request at `info` level through the `log` crate. Default off.
+    /// Log one line per request at `info` level through the `log` crate, target
+    /// `tulip_http::access`, in [`access_log_format`](ServerConfig::access_log_format).
+    /// Default off.
     pub access_log: bool,
+    /// The access log's format (aiohttp's specifiers). Default aiohttp's,
+    /// `%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"`.
+    pub access_log_format: super::AccessLogFormat,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
     /// XML, SVG) with gzip when the client accepts it; see
     /// [`Response::enable_compression`](crate::Response::enable_compression) for one response.
@@ -93,6 +98,7 @@ impl Default for ServerConfig {
             http2_stream_window: 64 * 1024,
             http2_connection_window: 1 << 20,
             access_log: false,
+            access_log_format: super::AccessLogFormat::default(),
             #[cfg(feature = "gzip")]
             compression: false,
             #[cfg(feature = "gzip")]

@@ -13,6 +13,7 @@ use futures_lite::future::poll_fn;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
 use super::ServerConfig;
+use super::access_log::AccessEntry;
 use super::app::{BoxFuture, Frozen, HandlerSlot, Next, Terminal};
 use super::body::{Body, Feed};
 use super::request::Request;
@@ -173,8 +174,8 @@ struct Started {
     method: Method,
     version: Version,
     keep_alive: bool,
-    /// The head and the path's range in it, for the access log.
-    log_line: Option<(Bytes, (u32, u32))>,
+    /// The request's part of its access log line, when the log is on.
+    log_line: Option<Box<AccessEntry>>,
     accept: Option<Bytes>,
     /// Resolves the request's `OnUpgrade`; dropped anywhere, it fails it.
     upgrade: Option<UpgradePromise>,
@@ -336,7 +337,10 @@ impl<I: Io> Dispatcher<I> {
         let method = head.method.clone();
         let version = head.version;
         let keep_alive = head.keep_alive;
-        let log_line = self.cfg.access_log.then(|| (head.head.clone(), head.path));
+        let log_line = self
+            .cfg
+            .access_log
+            .then(|| Box::new(AccessEntry::new(head.head.clone(), self.peer)));
         let accept = accept_encoding(&head);
         let (route, params, fixed) = match app.router.resolve(&head.method, head.str(head.path)) {
             Resolved::Found(r, p) => (Some(r.clone()), p, None),
@@ -482,21 +486,19 @@ impl<I: Io> Dispatcher<I> {
                 None => resp,
             };
             let status = resp.status();
-            if let Some((head_bytes, path)) = log_line {
-                let path = std::str::from_utf8(&head_bytes[path.0 as usize..path.1 as usize])
-                    .unwrap_or("?");
-                log::info!(
-                    "{} \"{method} {path} {version:?}\" {}",
-                    self.peer.map_or_else(|| "-".into(), |p| p.to_string()),
-                    status.as_u16()
-                );
-            }
             let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
                 && upgrade.as_ref().is_some_and(|u| u.requested());
             keep_alive &= !resp.close && !self.guard.is_shutting_down();
+            let log_cfg = log_line.as_ref().map(|_| self.cfg.clone());
+            let log_line = log_line
+                .zip(log_cfg.as_deref())
+                .map(|(e, cfg)| (*e).respond(&cfg.access_log_format, &resp));
             let written = self
                 .write_response(resp, &method, version, keep_alive, accept, &mut pump)
                 .await;
+            if let Some(line) = log_line {
+                line.emit();
+            }
             keep_alive &= match written {
                 Ok(keep) => keep,
                 Err(e) => {

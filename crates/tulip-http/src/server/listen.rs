@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use futures_lite::future::poll_fn;
 use tulip_reactor::Async;
 
-use super::app::{App, BoxFuture};
+use super::app::App;
+use super::lifecycle::Lifecycle;
 use super::shutdown::{ShutdownHandle, ShutdownState};
 use super::{ServerConfig, Service};
 use crate::error::{Chain, Error, Phase};
@@ -42,8 +43,7 @@ use crate::error::{Chain, Error, Phase};
 pub struct Server {
     service: Service,
     listeners: Vec<Listener>,
-    startup: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
-    shutdown: Vec<Box<dyn FnOnce() -> BoxFuture<()> + Send>>,
+    lifecycle: Lifecycle,
 }
 
 impl std::fmt::Debug for Server {
@@ -105,14 +105,12 @@ impl Server {
 
     /// A server with no listener yet, for [`listen`](Server::listen),
     /// [`listen_tls`](Server::listen_tls) and [`listen_unix`](Server::listen_unix).
-    pub fn unbound(mut app: App, config: ServerConfig) -> Result<Server, Error> {
-        let startup = std::mem::take(&mut app.on_startup);
-        let shutdown = std::mem::take(&mut app.on_shutdown);
+    pub fn unbound(app: App, config: ServerConfig) -> Result<Server, Error> {
+        let (service, lifecycle) = app.into_parts(config)?;
         Ok(Server {
-            service: app.into_service(config)?,
+            service,
             listeners: Vec::new(),
-            startup,
-            shutdown,
+            lifecycle,
         })
     }
 
@@ -120,6 +118,21 @@ impl Server {
     pub fn listen(&mut self, addr: impl ToSocketAddrs) -> Result<&mut Server, Error> {
         self.listeners.push(Listener::Tcp {
             l: bind_tcp(addr)?,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
+        Ok(self)
+    }
+
+    /// Also serves on a listener bound by the caller (with `SO_REUSEPORT`, say, or passed in by
+    /// a service manager). It is switched to non-blocking mode.
+    pub fn listen_std(&mut self, l: TcpListener) -> Result<&mut Server, Error> {
+        let place = l
+            .local_addr()
+            .map_or_else(|_| "a listener".into(), |a| a.to_string());
+        let l = Async::new(l).map_err(|e| Error::io(e).during(Phase::Bind).at(place))?;
+        self.listeners.push(Listener::Tcp {
+            l,
             #[cfg(feature = "tls")]
             tls: None,
         });
@@ -208,8 +221,23 @@ impl Server {
         &self.service
     }
 
-    /// Runs startup hooks, accepts and serves until shutdown is requested, then shuts down
-    /// gracefully and runs shutdown hooks. Must run inside a tulip runtime (it spawns one task
+    /// Runs the startup hooks now, before [`run`](Server::run) (which otherwise does), so
+    /// that a caller can say "running" only once they succeeded. The listeners are bound but
+    /// accept nothing yet. After an error, drop the server: the contexts set up were torn
+    /// down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: a hook interrupted midway does not run again.
+    pub async fn startup(&mut self) -> Result<(), Error> {
+        self.lifecycle.startup().await
+    }
+
+    /// Runs the startup hooks, accepts and serves until shutdown is requested, then shuts down
+    /// gracefully (in-flight requests finish, within
+    /// [`shutdown_timeout`](ServerConfig::shutdown_timeout)) and runs the shutdown and cleanup
+    /// hooks (within `shutdown_timeout` again). A failing startup hook is returned before
+    /// anything is accepted; a failing shutdown or cleanup hook after all of them ran. Must run inside a tulip runtime (it spawns one task
     /// per connection).
     ///
     /// # Cancel safety
@@ -219,12 +247,9 @@ impl Server {
         let Server {
             service,
             listeners,
-            startup,
-            shutdown,
+            mut lifecycle,
         } = self;
-        for hook in startup {
-            hook().await;
-        }
+        lifecycle.startup().await?;
         let shared = service.shared.clone();
         let accepted: io::Result<()> = poll_fn(|cx| {
             if shared.poll_started(cx).is_ready() {
@@ -262,10 +287,9 @@ impl Server {
             }
         }
         graceful(&service.shared, service.cfg.shutdown_timeout).await;
-        for hook in shutdown {
-            hook().await;
-        }
-        accepted.map_err(|e| Error::io(e).during(Phase::Accept))
+        let stopped = stop_hooks(&mut lifecycle, service.cfg.shutdown_timeout).await;
+        accepted.map_err(|e| Error::io(e).during(Phase::Accept))?;
+        stopped
     }
 }
 
@@ -395,6 +419,17 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Runs the shutdown and cleanup hooks, bounded by `timeout`.
+async fn stop_hooks(lc: &mut Lifecycle, timeout: std::time::Duration) -> Result<(), Error> {
+    match tulip_reactor::timeout(timeout, lc.stop()).await {
+        Ok(r) => r,
+        Err(_) => {
+            log::error!("shutdown and cleanup hooks did not finish within {timeout:?}");
+            Err(Error::timeout("the shutdown and cleanup hooks").during(Phase::Cleanup))
+        }
+    }
+}
+
 /// Waits for connections to finish until `timeout`, then forces the rest closed.
 async fn graceful(shared: &Arc<ShutdownState>, timeout: std::time::Duration) {
     shared.begin();
@@ -416,8 +451,9 @@ async fn graceful(shared: &Arc<ShutdownState>, timeout: std::time::Duration) {
 }
 
 impl App {
-    /// Binds `addr`, serves until the process is stopped (Ctrl-C), on a new multi-thread
-    /// runtime (aiohttp's `web.run_app`).
+    /// Binds `addr` and serves until the process is stopped, on a new multi-thread runtime.
+    /// For aiohttp's `web.run_app` (graceful shutdown on SIGINT/SIGTERM, a banner, options)
+    /// use `tulip::web::run_app` from the umbrella crate.
     pub fn run(self, addr: impl ToSocketAddrs) -> Result<(), Error> {
         let server = Server::bind(addr, self)?;
         log::info!("serving on http://{}", server.local_addr());

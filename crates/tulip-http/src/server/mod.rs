@@ -1,14 +1,18 @@
 //! The server side: [`App`], routing, middleware, requests, responses, static files, the
 //! connection driver and the accept loop with graceful shutdown.
 
+pub(crate) mod access_log;
 pub(crate) mod app;
 pub(crate) mod body;
 #[cfg(feature = "gzip")]
 pub(crate) mod compress;
 pub(crate) mod config;
+pub(crate) mod cookies;
 pub(crate) mod dispatch;
 pub(crate) mod files;
+pub(crate) mod lifecycle;
 pub(crate) mod listen;
+pub(crate) mod multipart;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod router;
@@ -19,12 +23,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat};
 pub use app::{App, Handler, Middleware, Next};
 pub use body::Body;
 pub use config::ServerConfig;
+pub use cookies::{Cookie, SameSite};
+pub use files::FileResponse;
+pub use lifecycle::{AppState, HookError, HookResult};
 pub use listen::Server;
+pub use multipart::{Form, FormFile, FormValue, Multipart, MultipartLimits, Part};
 pub use request::Request;
-pub use response::{BodyWriter, Cookie, EventSender, IntoResponse, Response};
+pub use response::{BodyWriter, EventSender, IntoResponse, Response};
 pub use shutdown::{ShutdownHandle, ShutdownSignal};
 pub use upgrade::{Io, OnUpgrade, Upgraded};
 
@@ -41,12 +50,24 @@ pub struct Service {
 
 impl App {
     /// Freezes the app for serving. Fails when a route pattern or prefix was invalid.
-    pub fn into_service(mut self, config: ServerConfig) -> Result<Service, Error> {
-        Ok(Service {
-            app: self.freeze()?,
+    /// Lifecycle hooks do not run for a bare service; [`Server`] runs them.
+    pub fn into_service(self, config: ServerConfig) -> Result<Service, Error> {
+        Ok(self.into_parts(config)?.0)
+    }
+
+    /// The service and the app tree's hooks in running order.
+    pub(crate) fn into_parts(
+        mut self,
+        config: ServerConfig,
+    ) -> Result<(Service, lifecycle::Lifecycle), Error> {
+        let app = self.freeze()?;
+        let hooks = lifecycle::Lifecycle::collect(&mut self);
+        let service = Service {
+            app,
             cfg: Arc::new(config),
             shared: shutdown::ShutdownState::new(),
-        })
+        };
+        Ok((service, hooks))
     }
 }
 

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use super::app::{Route, StateMap};
 use super::body::Body;
+use super::multipart::{Form, Multipart};
 use super::router::Params;
 use super::upgrade::{OnUpgrade, UpgradeSlot};
 use crate::error::Error;
@@ -90,6 +91,17 @@ impl Request {
             .ok()
     }
 
+    /// The path of the route named `name` (see [`App::name`](crate::App::name)) with these
+    /// parameter values, percent-encoded (aiohttp's `request.app.router[name].url_for(...)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_user`] when no route has that name, a parameter is missing or unknown, or a
+    /// value does not match its parameter's regex; the cause says which.
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
+        self.state.url_for(name, params)
+    }
+
     /// The first header named `name` (case-insensitive), if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)
@@ -132,16 +144,36 @@ impl Request {
         map
     }
 
-    /// A cookie sent by the client.
+    /// The first cookie named `name` sent by the client; see [`cookies`](Request::cookies).
     pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookie_pairs()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Every cookie the client sent (aiohttp's `request.cookies`), in order, from every
+    /// `Cookie` header, parsed as RFC 6265 describes (`a=1; b="2"`; quotes around a value are
+    /// removed, a pair without `=` is skipped). Values are as sent, not percent-decoded.
+    ///
+    /// ```
+    /// use tulip_http::Request;
+    ///
+    /// async fn who(req: Request) -> String {
+    ///     let cookies = req.cookies();
+    ///     format!("{} cookies, session {:?}", cookies.len(), req.cookie("session"))
+    /// }
+    /// # let _ = tulip_http::App::new().get("/", who);
+    /// ```
+    pub fn cookies(&self) -> Vec<(&str, &str)> {
+        self.cookie_pairs().collect()
+    }
+
+    fn cookie_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.head
             .headers
             .iter()
             .filter(|h| self.head.slice(h.name).eq_ignore_ascii_case(b"cookie"))
-            .flat_map(|h| self.head.str(h.value).split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+            .flat_map(|h| super::cookies::parse_cookie_header(self.head.str(h.value)))
     }
 
     /// The peer's address, when served over a socket.
@@ -205,6 +237,53 @@ impl Request {
     /// Not cancel-safe, like [`bytes`](Request::bytes).
     pub async fn form(&mut self) -> Result<Vec<(String, String)>, Error> {
         self.take_body().form().await
+    }
+
+    /// Reads the body as a stream of `multipart/form-data` parts (aiohttp's
+    /// `request.multipart()`); see [`Multipart`] for an example.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_decode`] (answered 400 with the reason) when the content type is not
+    /// `multipart/*` or has no boundary.
+    pub fn multipart(&mut self) -> Result<Multipart, Error> {
+        let ct = self.header("content-type").unwrap_or("");
+        let boundary = super::multipart::boundary(ct)?;
+        Ok(Multipart::new(self.take_body(), &boundary))
+    }
+
+    /// Reads a whole form (aiohttp's `request.post()`): url-encoded, or `multipart/form-data`
+    /// with files read into memory under the default [`MultipartLimits`](crate::MultipartLimits)
+    /// and the route's body limit. Any other content type gives an empty form.
+    ///
+    /// ```
+    /// use tulip_http::Request;
+    ///
+    /// async fn login(mut req: Request) -> Result<String, tulip_http::Error> {
+    ///     let form = req.post().await?;
+    ///     Ok(format!("hello {}", form.get("user").unwrap_or("?")))
+    /// }
+    /// # let _ = tulip_http::App::new().post("/login", login);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A malformed body (400) or a broken limit (413), each naming the reason.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe, like [`bytes`](Request::bytes).
+    pub async fn post(&mut self) -> Result<Form, Error> {
+        let ct = self.header("content-type").unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Ok(Form::from_pairs(self.form().await?));
+        }
+        if mime.len() >= 10 && mime[..10].eq_ignore_ascii_case("multipart/") {
+            let mp = self.multipart()?;
+            return Form::read_multipart(mp).await;
+        }
+        Ok(Form::default())
     }
 
     /// Asks for the connection after the response: answer with status 101 and await the

@@ -233,19 +233,6 @@ impl Response {
         self
     }
 
-    /// Adds a `Set-Cookie` header.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::is_user`] when the cookie's text is not a valid header value (a newline or
-    /// another control character in its name, value or path); nothing is added then.
-    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), Error> {
-        let value = HeaderValue::try_from(cookie.to_string())
-            .map_err(|e| Error::new(Kind::User, "invalid cookie").with_cause(e))?;
-        self.headers.append(http::header::SET_COOKIE, value);
-        Ok(())
-    }
-
     /// Asks the server to close the connection after this response.
     pub fn with_close(mut self) -> Response {
         self.close = true;
@@ -282,64 +269,21 @@ impl Response {
         self
     }
 
+    /// The body's length, when it is not streamed.
+    pub(crate) fn body_len(&self) -> Option<usize> {
+        match &self.body {
+            ResponseBody::Empty => Some(0),
+            ResponseBody::Full(b) => Some(b.len()),
+            ResponseBody::Stream(_) => None,
+        }
+    }
+
     /// The whole body, when it is not streamed.
     pub fn body_bytes(&self) -> Option<&Bytes> {
         match &self.body {
             ResponseBody::Full(b) => Some(b),
             _ => None,
         }
-    }
-}
-
-/// A `Set-Cookie` value.
-#[derive(Debug, Clone, Default)]
-pub struct Cookie {
-    /// Cookie name.
-    pub name: String,
-    /// Cookie value.
-    pub value: String,
-    /// `Path` attribute.
-    pub path: Option<String>,
-    /// `Max-Age` attribute in seconds.
-    pub max_age: Option<u64>,
-    /// `HttpOnly` attribute.
-    pub http_only: bool,
-    /// `Secure` attribute.
-    pub secure: bool,
-    /// `SameSite` attribute (`Strict`, `Lax`, `None`).
-    pub same_site: Option<&'static str>,
-}
-
-impl Cookie {
-    /// A cookie with a name and a value and no attributes.
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Cookie {
-        Cookie {
-            name: name.into(),
-            value: value.into(),
-            ..Cookie::default()
-        }
-    }
-}
-
-impl fmt::Display for Cookie {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.name, self.value)?;
-        if let Some(p) = &self.path {
-            write!(f, "; Path={p}")?;
-        }
-        if let Some(a) = self.max_age {
-            write!(f, "; Max-Age={a}")?;
-        }
-        if self.http_only {
-            f.write_str("; HttpOnly")?;
-        }
-        if self.secure {
-            f.write_str("; Secure")?;
-        }
-        if let Some(s) = self.same_site {
-            write!(f, "; SameSite={s}")?;
-        }
-        Ok(())
     }
 }
 
@@ -530,7 +474,14 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut r = status.into_response();
+        let mut r = match self.client_reason() {
+            // A bad request says what was wrong with it.
+            Some(reason) => {
+                let text = status.canonical_reason().unwrap_or("");
+                Response::text(format!("{} {text}: {reason}", status.as_u16())).with_status(status)
+            }
+            None => status.into_response(),
+        };
         if self.is_parse() || self.is_body_too_large() || self.is_timeout() {
             r.close = true;
         }
@@ -563,13 +514,5 @@ mod tests {
             got,
             vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
         );
-    }
-
-    #[test]
-    fn cookie_renders_attributes() {
-        let mut c = Cookie::new("id", "42");
-        c.path = Some("/".into());
-        c.http_only = true;
-        assert_eq!(c.to_string(), "id=42; Path=/; HttpOnly");
     }
 }

@@ -1,7 +1,10 @@
-//! Routing by method and path pattern: `/users/{id}` parameters and a greedy `{tail:.*}`.
+//! Routing by method and path pattern: `/users/{id}` parameters, a greedy `{tail:.*}`, and
+//! `{name:regex}` parameters anywhere (`/v{major:\d+}/items/{id:\d+}.json`).
 //!
 //! Static paths resolve with one hash lookup and no allocation; patterns are tried in
-//! registration order. Parameters are recorded as byte ranges of the path, not copied.
+//! registration order. Patterns of whole-segment parameters match segment by segment; any
+//! other pattern compiles to one anchored regex (the `regex` crate, without its Unicode
+//! tables beyond `\d \w \s`). Parameters are recorded as byte ranges of the path, not copied.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,49 +24,214 @@ enum Seg {
     Tail,
 }
 
+/// A piece of a pattern, for building URLs.
+#[derive(Debug, Clone)]
+enum Token {
+    Lit(Box<str>),
+    /// A parameter; its regex (anchored at both ends), if it has one.
+    Param(Option<regex::Regex>),
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// Whole-segment parameters and an optional trailing tail: matched without a regex.
+    Segments(Vec<Seg>),
+    /// Anything else (`{id:\d+}` anywhere, `{name}.{ext}`): one regex for the whole path,
+    /// parameter `i` in group `p{i}`, whose capture index is `groups[i]`.
+    Regex {
+        re: regex::Regex,
+        groups: Vec<usize>,
+    },
+}
+
+/// Why a pattern was refused: the reason, and the regex error when one did not compile.
+#[derive(Debug)]
+pub(crate) struct PatternError {
+    pub(crate) reason: String,
+    pub(crate) cause: Option<regex::Error>,
+}
+
+impl PatternError {
+    fn new(reason: impl Into<String>) -> PatternError {
+        PatternError {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+}
+
 /// A parsed path pattern.
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     pub(crate) raw: Box<str>,
-    segs: Vec<Seg>,
+    matcher: Matcher,
+    tokens: Vec<Token>,
     pub(crate) names: Vec<Box<str>>,
 }
 
-impl Pattern {
-    /// Parses `/a/{b}/{c:.*}`. Returns a message on bad syntax.
-    pub(crate) fn parse(raw: &str) -> Result<Pattern, String> {
-        if !raw.starts_with('/') {
-            return Err(format!("pattern {raw:?} must start with '/'"));
-        }
-        let mut segs = Vec::new();
-        let mut names: Vec<Box<str>> = Vec::new();
-        let parts: Vec<&str> = raw[1..].split('/').collect();
-        for (i, part) in parts.iter().enumerate() {
-            if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                let (name, tail) = match inner.split_once(':') {
-                    Some((n, ".*" | ".+")) => (n, true),
-                    Some((_, re)) => {
-                        return Err(format!("unsupported parameter regex {re:?} in {raw:?}"));
+/// Splits a pattern into literal text and `{name}` / `{name:regex}` parameters; a regex may
+/// hold balanced braces (`{id:\d{1,3}}`).
+fn tokenize(raw: &str) -> Result<Vec<(bool, &str)>, PatternError> {
+    let mut out = Vec::new();
+    let bytes = raw.as_bytes();
+    let (mut i, mut lit_start) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                if lit_start < i {
+                    out.push((false, &raw[lit_start..i]));
+                }
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    match bytes.get(j) {
+                        Some(b'{') => depth += 1,
+                        Some(b'}') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        Some(b'\\') => j += 1,
+                        Some(_) => {}
+                        None => return Err(PatternError::new("a '{' is never closed")),
                     }
-                    None => (inner, false),
-                };
-                if name.is_empty() || names.iter().any(|n| &**n == name) {
-                    return Err(format!("bad or repeated parameter name in {raw:?}"));
+                    j += 1;
                 }
-                if tail && i + 1 != parts.len() {
-                    return Err(format!("a tail parameter must come last in {raw:?}"));
-                }
-                names.push(name.into());
-                segs.push(if tail { Seg::Tail } else { Seg::Param });
-            } else if part.contains(['{', '}']) {
-                return Err(format!("bad pattern segment {part:?} in {raw:?}"));
-            } else {
-                segs.push(Seg::Static((*part).into()));
+                out.push((true, &raw[i + 1..j]));
+                i = j + 1;
+                lit_start = i;
             }
+            b'}' => return Err(PatternError::new("a '}' closes nothing")),
+            _ => i += 1,
         }
+    }
+    if lit_start < bytes.len() {
+        out.push((false, &raw[lit_start..]));
+    }
+    Ok(out)
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn compile(re: &str, what: &str) -> Result<regex::Regex, PatternError> {
+    regex::Regex::new(re).map_err(|e| PatternError {
+        reason: format!("{what} does not compile"),
+        cause: Some(e),
+    })
+}
+
+impl Pattern {
+    /// Parses `/a/{b}/{c:\d+}/{rest:.*}`.
+    pub(crate) fn parse(raw: &str) -> Result<Pattern, PatternError> {
+        if !raw.starts_with('/') {
+            return Err(PatternError::new("a pattern must start with '/'"));
+        }
+        let pieces = tokenize(raw)?;
+        let mut names: Vec<Box<str>> = Vec::new();
+        let mut tokens = Vec::new();
+        // (name, regex source) per parameter, and whether it fills a whole segment.
+        let mut params: Vec<(Option<&str>, bool)> = Vec::new();
+        for (k, &(is_param, text)) in pieces.iter().enumerate() {
+            if !is_param {
+                tokens.push(Token::Lit(text.into()));
+                continue;
+            }
+            let (name, re) = match text.split_once(':') {
+                Some((n, re)) => (n, Some(re)),
+                None => (text, None),
+            };
+            if !valid_name(name) {
+                return Err(PatternError::new(format!(
+                    "parameter name {name:?} must be letters, digits and '_', not starting with a digit"
+                )));
+            }
+            if names.iter().any(|n| &**n == name) {
+                return Err(PatternError::new(format!(
+                    "parameter {name:?} appears twice"
+                )));
+            }
+            if re == Some("") {
+                return Err(PatternError::new(format!(
+                    "parameter {name:?} has an empty regex"
+                )));
+            }
+            let before_ok = k > 0 && pieces[k - 1].1.ends_with('/') && !pieces[k - 1].0;
+            let after_ok = pieces
+                .get(k + 1)
+                .is_none_or(|&(p, t)| !p && t.starts_with('/'));
+            let validator = match re {
+                Some(re) => Some(compile(
+                    &format!("^(?:{re})$"),
+                    &format!("the regex of parameter {name:?}"),
+                )?),
+                None => None,
+            };
+            names.push(name.into());
+            tokens.push(Token::Param(validator));
+            params.push((re, before_ok && after_ok));
+        }
+        let n = params.len();
+        let simple = params.iter().enumerate().all(|(i, &(re, whole))| {
+            whole
+                && match re {
+                    None => true,
+                    Some(".*" | ".+") => i + 1 == n && pieces.last().is_some_and(|p| p.0),
+                    Some(_) => false,
+                }
+        });
+        let matcher = if simple {
+            let mut segs = Vec::new();
+            let mut p = 0;
+            for part in raw[1..].split('/') {
+                if part.starts_with('{') {
+                    segs.push(if params[p].0.is_some() {
+                        Seg::Tail
+                    } else {
+                        Seg::Param
+                    });
+                    p += 1;
+                } else {
+                    segs.push(Seg::Static(part.into()));
+                }
+            }
+            Matcher::Segments(segs)
+        } else {
+            let mut re = String::from("^");
+            let mut p = 0;
+            for &(is_param, text) in &pieces {
+                if is_param {
+                    let body = params[p].0.unwrap_or("[^{}/]+");
+                    re.push_str(&format!("(?P<p{p}>{body})"));
+                    p += 1;
+                } else {
+                    re.push_str(&regex::escape(text));
+                }
+            }
+            re.push('$');
+            let re = compile(&re, "the pattern's regex")?;
+            let names: Vec<Option<&str>> = re.capture_names().collect();
+            let groups = (0..params.len())
+                .map(|i| {
+                    let want = format!("p{i}");
+                    names
+                        .iter()
+                        .position(|n| *n == Some(want.as_str()))
+                        .ok_or_else(|| PatternError::new("a parameter's regex names a group p<N>"))
+                })
+                .collect::<Result<_, _>>()?;
+            Matcher::Regex { re, groups }
+        };
         Ok(Pattern {
             raw: raw.into(),
-            segs,
+            matcher,
+            tokens,
             names,
         })
     }
@@ -73,47 +241,136 @@ impl Pattern {
         self.names.is_empty()
     }
 
+    /// Builds a path from parameter values (aiohttp's `url_for`). Values are
+    /// percent-encoded; a `/` is kept only in parameters with a regex, and a value must
+    /// match its parameter's regex.
+    pub(crate) fn build(&self, values: &[(&str, &str)]) -> Result<String, String> {
+        if let Some((k, _)) = values
+            .iter()
+            .find(|(k, _)| !self.names.iter().any(|n| &**n == *k))
+        {
+            return Err(format!("{:?} has no parameter {k:?}", self.raw));
+        }
+        let mut out = String::new();
+        let mut p = 0;
+        for t in &self.tokens {
+            match t {
+                Token::Lit(l) => out.push_str(l),
+                Token::Param(validator) => {
+                    let name = &*self.names[p];
+                    p += 1;
+                    let Some((_, v)) = values.iter().find(|(k, _)| *k == name) else {
+                        return Err(format!("parameter {name:?} of {:?} is missing", self.raw));
+                    };
+                    let set = if validator.is_some() {
+                        PATH_KEEP_SLASH
+                    } else {
+                        PATH_SEGMENT
+                    };
+                    let enc = percent_encoding::utf8_percent_encode(v, set).to_string();
+                    if let Some(re) = validator {
+                        if !re.is_match(&enc) {
+                            return Err(format!(
+                                "value {v:?} does not match the regex of parameter {name:?} of {:?}",
+                                self.raw
+                            ));
+                        }
+                    } else if enc.is_empty() {
+                        return Err(format!("parameter {name:?} of {:?} is empty", self.raw));
+                    }
+                    out.push_str(&enc);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Matches `path` (starting with '/'), recording parameter ranges into `out`.
     pub(crate) fn matches(&self, path: &str, out: &mut Params) -> bool {
         out.clear();
-        let Some(mut rest) = path.strip_prefix('/') else {
-            return false;
-        };
-        let mut pos = 1u32;
-        for (i, seg) in self.segs.iter().enumerate() {
-            if *seg == Seg::Tail {
-                out.push((pos, path.len() as u32));
-                return true;
-            }
-            let (part, next) = match rest.find('/') {
-                Some(j) => (&rest[..j], Some(&rest[j + 1..])),
-                None => (rest, None),
-            };
-            match seg {
-                Seg::Static(s) if **s == *part => {}
-                Seg::Param if !part.is_empty() => out.push((pos, pos + part.len() as u32)),
-                _ => return false,
-            }
-            let last = i + 1 == self.segs.len();
-            match (next, last) {
-                (None, true) => return true,
-                (Some(n), false) => {
-                    pos += part.len() as u32 + 1;
-                    rest = n;
-                }
-                // A trailing tail parameter may match the empty remainder.
-                (None, false) => {
-                    if self.segs[i + 1] == Seg::Tail && i + 2 == self.segs.len() {
-                        out.push((path.len() as u32, path.len() as u32));
-                        return true;
-                    }
+        match &self.matcher {
+            Matcher::Segments(segs) => match_segments(segs, path, out),
+            Matcher::Regex { re, groups } => {
+                let Some(caps) = re.captures(path) else {
                     return false;
+                };
+                for &g in groups {
+                    let m = caps.get(g);
+                    let (a, b) = m.map_or((0, 0), |m| (m.start() as u32, m.end() as u32));
+                    out.push((a, b));
                 }
-                (Some(_), true) => return false,
+                true
             }
         }
-        false
     }
+}
+
+/// Characters escaped in a plain parameter's value: controls, space, the delimiters and
+/// `/`, `%`, `?`, `#`.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// The same, keeping `/` (a regex parameter may span segments).
+const PATH_KEEP_SLASH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+fn match_segments(segs: &[Seg], path: &str, out: &mut Params) -> bool {
+    let Some(mut rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let mut pos = 1u32;
+    for (i, seg) in segs.iter().enumerate() {
+        if *seg == Seg::Tail {
+            out.push((pos, path.len() as u32));
+            return true;
+        }
+        let (part, next) = match rest.find('/') {
+            Some(j) => (&rest[..j], Some(&rest[j + 1..])),
+            None => (rest, None),
+        };
+        match seg {
+            Seg::Static(s) if **s == *part => {}
+            Seg::Param if !part.is_empty() => out.push((pos, pos + part.len() as u32)),
+            _ => return false,
+        }
+        let last = i + 1 == segs.len();
+        match (next, last) {
+            (None, true) => return true,
+            (Some(n), false) => {
+                pos += part.len() as u32 + 1;
+                rest = n;
+            }
+            // A trailing tail parameter may match the empty remainder.
+            (None, false) => {
+                if segs[i + 1] == Seg::Tail && i + 2 == segs.len() {
+                    out.push((path.len() as u32, path.len() as u32));
+                    return true;
+                }
+                return false;
+            }
+            (Some(_), true) => return false,
+        }
+    }
+    false
 }
 
 /// The routing table.
@@ -233,6 +490,19 @@ mod tests {
             ("/static/{tail:.*}", "/other/x", None),
             ("/a/b", "/a/b", Some(&[])),
             ("/a/b", "/a/c", None),
+            ("/{id:\\d+}", "/42", Some(&["42"])),
+            ("/{id:\\d+}", "/x42", None),
+            ("/u/{id:\\d+}/posts", "/u/7/posts", Some(&["7"])),
+            ("/u/{id:\\d+}/posts", "/u/x/posts", None),
+            (
+                "/v{major:\\d{1,2}}/{name}.{ext}",
+                "/v12/pic.png",
+                Some(&["12", "pic", "png"]),
+            ),
+            ("/v{major:\\d{1,2}}/{name}.{ext}", "/v123/pic.png", None),
+            ("/files/{path:.+}/raw", "/files/a/b/raw", Some(&["a/b"])),
+            ("/{t:.*}/x", "/a/b/x", Some(&["a/b"])),
+            ("/a{b}", "/axyz", Some(&["xyz"])),
         ];
         for (pattern, path, want) in table {
             let want = want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
@@ -241,16 +511,45 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_built_and_checked() {
+        let p = Pattern::parse("/u/{id:\\d+}/f/{name}").unwrap();
+        assert_eq!(
+            p.build(&[("id", "3"), ("name", "a b/c")]).unwrap(),
+            "/u/3/f/a%20b%2Fc"
+        );
+        assert!(
+            p.build(&[("id", "x"), ("name", "a")])
+                .unwrap_err()
+                .contains("does not match")
+        );
+        assert!(p.build(&[("id", "3")]).unwrap_err().contains("missing"));
+        assert!(
+            p.build(&[("id", "3"), ("name", "a"), ("z", "1")])
+                .unwrap_err()
+                .contains("no parameter")
+        );
+        let t = Pattern::parse("/static/{tail:.*}").unwrap();
+        assert_eq!(
+            t.build(&[("tail", "css/site.css")]).unwrap(),
+            "/static/css/site.css"
+        );
+    }
+
+    #[test]
     fn bad_patterns_are_errors() {
-        for p in [
-            "nope",
-            "/{}",
-            "/{a}/{a}",
-            "/{t:.*}/x",
-            "/{a:[0-9]+}",
-            "/a{b}",
+        for (p, why) in [
+            ("nope", "start with '/'"),
+            ("/{}", "parameter name"),
+            ("/{a}/{a}", "twice"),
+            ("/{1a}", "parameter name"),
+            ("/{a:[0-9}", "does not compile"),
+            ("/{a", "never closed"),
+            ("/a}", "closes nothing"),
+            ("/{a:}", "empty regex"),
         ] {
-            assert!(Pattern::parse(p).is_err(), "{p}");
+            let e = Pattern::parse(p).unwrap_err();
+            assert!(e.reason.contains(why), "{p}: {}", e.reason);
         }
+        assert!(Pattern::parse("/{a:[0-9}").unwrap_err().cause.is_some());
     }
 }

@@ -1,19 +1,25 @@
 //! tulip-http's integration tests: real loopback sockets, raw requests, curl and aiohttp.
 
+mod access_log;
 mod basic;
 mod body_errors;
 mod client;
 #[cfg(feature = "gzip")]
 mod compress;
+mod cookies;
 mod errors;
 mod faults_client;
 mod faults_server;
+mod file_response;
 mod h2_client;
 mod h2_defences;
 mod h2_peers;
+mod lifecycle;
 mod malformed;
+mod multipart;
 mod peers;
 mod prop;
+mod routing;
 #[cfg(feature = "tls")]
 mod serving;
 mod shutdown;

@@ -3,3 +3,6 @@
 
 #[cfg(feature = "macros")]
 mod macros;
+
+#[cfg(all(feature = "http", feature = "process"))]
+mod web;
