@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
 
+use crate::{localhost, run};
 use futures_lite::AsyncReadExt;
 use socket2::{Domain, Socket, Type};
 use tulip_net::{
@@ -15,27 +16,6 @@ use tulip_net::{
     sock_connect, sock_recv, sock_recv_into, sock_sendall, sock_sendfile, streams,
 };
 use tulip_reactor::Async;
-
-/// Runs `fut` on this file's own two-worker runtime under a 20 s deadline. A local helper,
-/// so this file does not depend on how the shared test support is organised.
-fn run<F: std::future::Future>(fut: F) -> F::Output {
-    static RT: std::sync::OnceLock<tulip_executor::Runtime> = std::sync::OnceLock::new();
-    let rt = RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .expect("runtime")
-    });
-    rt.block_on(async {
-        tulip_reactor::timeout(std::time::Duration::from_secs(20), fut)
-            .await
-            .expect("test timed out")
-    })
-}
-
-fn localhost() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 /// A temp file holding `data`, removed when the guard drops.
 struct TempFile(std::path::PathBuf);

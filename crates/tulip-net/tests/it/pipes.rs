@@ -3,26 +3,10 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+use crate::run;
 use futures_lite::AsyncWriteExt;
 use rustix::fs::OFlags;
 use tulip_net::{StreamReader, StreamWriter, connect_read_pipe, connect_write_pipe};
-
-/// Runs `fut` on this file's own two-worker runtime under a 20 s deadline. A local helper,
-/// so this file does not depend on how the shared test support is organised.
-fn run<F: std::future::Future>(fut: F) -> F::Output {
-    static RT: std::sync::OnceLock<tulip_executor::Runtime> = std::sync::OnceLock::new();
-    let rt = RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .expect("runtime")
-    });
-    rt.block_on(async {
-        tulip_reactor::timeout(std::time::Duration::from_secs(20), fut)
-            .await
-            .expect("test timed out")
-    })
-}
 
 #[test]
 fn lines_through_a_pipe_pair_and_blocking_mode_comes_back() {

@@ -5,31 +5,11 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
+use crate::{localhost, run};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tulip_net::{StartTls, StreamReader, StreamWriter, open_connection, start_server};
 use tulip_tls::{Identity, TlsAcceptor, TlsConnector, pem};
-
-/// Runs `fut` on this file's own two-worker runtime under a 20 s deadline. A local helper,
-/// so this file does not depend on how the shared test support is organised.
-fn run<F: std::future::Future>(fut: F) -> F::Output {
-    static RT: std::sync::OnceLock<tulip_executor::Runtime> = std::sync::OnceLock::new();
-    let rt = RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .expect("runtime")
-    });
-    rt.block_on(async {
-        tulip_reactor::timeout(std::time::Duration::from_secs(20), fut)
-            .await
-            .expect("test timed out")
-    })
-}
-
-fn localhost() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 /// A CA and a `localhost` certificate it signed: (ca_pem, chain_pem, key_pem).
 fn certificates() -> (String, String, String) {

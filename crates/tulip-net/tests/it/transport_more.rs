@@ -6,32 +6,12 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use crate::{localhost, run};
 use tulip_net::{
     BufferedProtocol, Protocol, Transport, create_buffered_connection, create_buffered_server,
     create_server, open_connection,
 };
 use tulip_sync::mpsc;
-
-/// Runs `fut` on this file's own two-worker runtime under a 20 s deadline. A local helper,
-/// so this file does not depend on how the shared test support is organised.
-fn run<F: std::future::Future>(fut: F) -> F::Output {
-    static RT: std::sync::OnceLock<tulip_executor::Runtime> = std::sync::OnceLock::new();
-    let rt = RT.get_or_init(|| {
-        tulip_executor::runtime::Builder::new()
-            .worker_threads(2)
-            .build()
-            .expect("runtime")
-    });
-    rt.block_on(async {
-        tulip_reactor::timeout(std::time::Duration::from_secs(20), fut)
-            .await
-            .expect("test timed out")
-    })
-}
-
-fn localhost() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 /// Reads into a small fixed buffer (to force many reads) and echoes, recording the sizes.
 struct SmallBuffers {
