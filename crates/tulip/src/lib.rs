@@ -17,7 +17,7 @@
 //! | `create_subprocess_exec`, signals | [`process`] (feature `process`) |
 //! | `aiohttp.web`, `ClientSession` | [`http`] (feature `http`) |
 //! | `WebSocketResponse`, `ws_connect` | [`ws`] (feature `ws`) |
-//! | — (tokio-based drivers: redis, sqlx, hyper, reqwest) | [`compat`] (feature `tokio`) |
+//! | — (tokio-based drivers: redis, sqlx, hyper, reqwest) | `compat` (feature `tokio`) |
 //!
 //! # Features
 //!
@@ -36,7 +36,7 @@
 //!   asyncio user expects `async fn main` to just work, and it is cheap: tulip-macros has no
 //!   dependencies (no `syn`), so it adds one small crate to the build.
 //! - `full`: all of the above.
-//! - `tokio`: [`compat`], for tokio-bound crates inside tulip and tokio's io traits on
+//! - `tokio`: `compat`, for tokio-bound crates inside tulip and tokio's io traits on
 //!   tulip's streams. Not in `full`: it is the only feature that pulls tokio's runtime.
 //!
 //! # Examples
