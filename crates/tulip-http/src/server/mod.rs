@@ -90,6 +90,7 @@ impl Service {
     }
 
     /// Serves HTTP/2 on `io` (a TLS stream whose ALPN picked `h2`).
+    #[cfg(feature = "tls")]
     pub(crate) fn serve_h2<I: Io>(
         &self,
         io: I,
