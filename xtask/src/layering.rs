@@ -57,6 +57,8 @@ const TLS: &[&str] = &[
     "rustls",
     "rustls-pki-types",
     "rustls-webpki",
+    "rustls-native-certs",
+    "openssl-probe",
     "subtle",
     "untrusted",
     "webpki-roots",
