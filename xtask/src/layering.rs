@@ -80,6 +80,8 @@ const PROCESS: &[&str] = &[
 const HTTP: &[&str] = &[
     "tulip-http",
     "atomic-waker",
+    // `Proxy-Authorization: Basic`
+    "base64",
     "bytes",
     "form_urlencoded",
     "http",
