@@ -431,9 +431,9 @@ impl Error {
                 Some("is a server listening on that port?")
             }
             (Phase::ProxyTunnel, _) => match self.proxy_status().map(|s| s.as_u16()) {
-                Some(407) => Some(
-                    "the proxy wants credentials: give them with proxy_auth, or as user:password@ \
-                     in the proxy URL",
+                Some(401 | 407) => Some(
+                    "the proxy wants (other) credentials: give them with proxy_auth, or as \
+                     user:password@ in the proxy URL",
                 ),
                 Some(403) => Some("the proxy's rules forbid tunnels to this host or port"),
                 Some(502..=504) => Some("the proxy could not reach the server"),

@@ -269,9 +269,10 @@ impl Client {
     }
 }
 
-/// A new connection: HTTP/1.1 for the pool, or HTTP/2 to share.
+/// A new connection: HTTP/1.1 for the pool (boxed: a `PoolConn` with its buffers is large,
+/// and this happens once per connection, not per request), or HTTP/2 to share.
 pub(crate) enum Connected {
-    H1(PoolConn),
+    H1(Box<PoolConn>),
     H2(h2::client::SendRequest<Bytes>),
 }
 
@@ -351,7 +352,7 @@ pub(crate) async fn connect(
     if let Route::Forward(proxy) = route {
         pc.forward = Some(proxy.auth().cloned());
     }
-    Ok(Connected::H1(pc))
+    Ok(Connected::H1(Box::new(pc)))
 }
 
 /// What the builder collects about TLS trust; [`ClientBuilder::try_build`] makes the

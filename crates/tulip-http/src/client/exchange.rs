@@ -227,7 +227,7 @@ async fn exchange(
         let pc = match inner.pool.checkout(&key).await {
             Some(pc) => pc,
             None => match connect(client, target, &route, timeouts).await? {
-                Connected::H1(pc) => pc,
+                Connected::H1(pc) => *pc,
                 Connected::H2(send) => {
                     inner.pool.h2_put(key.clone(), send);
                     fresh_h2 = true;

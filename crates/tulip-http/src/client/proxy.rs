@@ -455,15 +455,15 @@ where
         req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"\r\n");
-    io.write_all(&req).await.map_err(|e| io_fail(e))?;
-    io.flush().await.map_err(|e| io_fail(e))?;
+    io.write_all(&req).await.map_err(io_fail)?;
+    io.flush().await.map_err(io_fail)?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     let head = loop {
         if let Some(head) = parse_response(&buf, max_head).map_err(fail)? {
             break head;
         }
-        let n = io.read(&mut chunk).await.map_err(|e| io_fail(e))?;
+        let n = io.read(&mut chunk).await.map_err(io_fail)?;
         if n == 0 {
             return Err(fail(Error::incomplete(
                 "the proxy closed the connection before answering the CONNECT",
