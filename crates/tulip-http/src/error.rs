@@ -441,9 +441,9 @@ impl Error {
             },
             (Phase::TlsHandshake, Kind::Timeout) => None,
             (Phase::TlsHandshake, _) if io_kind == Some(io::ErrorKind::InvalidData) => Some(
-                "if the server's certificate is self-signed or from a private CA, trust it with \
-                 ClientBuilder::add_root_certificate_pem (or ClientBuilder::tls); see the cause \
-                 for rustls's reason",
+                "if the server's certificate is self-signed or from a private CA, trust that CA \
+                 (ClientBuilder::add_root_certificate_pem, or the TlsConnector you pass); see the \
+                 cause for rustls's reason",
             ),
             (Phase::ReadResponseHead | Phase::ReadResponseBody, Kind::Timeout) => {
                 Some("the server sent nothing for the read timeout; raise it if the server is slow")

@@ -300,10 +300,10 @@ impl Proxies {
         (!self.no_proxy.matches(host, port)).then_some(proxy)
     }
 
-    /// Sets these credentials on every proxy (aiohttp's session-wide `proxy_auth=`).
-    pub(crate) fn with_auth(mut self, user: &str, password: &str) -> Proxies {
+    /// Sets this `Proxy-Authorization` on every proxy (aiohttp's session-wide `proxy_auth=`).
+    pub(crate) fn with_auth(mut self, auth: &HeaderValue) -> Proxies {
         for p in [&mut self.plain, &mut self.secure].into_iter().flatten() {
-            *p = p.clone().basic_auth(user, password);
+            p.auth = Some(auth.clone());
         }
         self
     }
@@ -526,7 +526,8 @@ pub(crate) fn route_for(client: &Client, own: &RequestProxy, target: &Target) ->
 pub(crate) struct ProxyOptions {
     explicit: Option<Proxies>,
     trust_env: bool,
-    auth: Option<(String, String)>,
+    /// A sensitive header value: debug output shows no credentials.
+    auth: Option<HeaderValue>,
 }
 
 impl ProxyOptions {
@@ -539,7 +540,7 @@ impl ProxyOptions {
             None => Proxies::none(),
         };
         match &self.auth {
-            Some((user, password)) => proxies.with_auth(user, password),
+            Some(auth) => proxies.with_auth(auth),
             None => proxies,
         }
     }
@@ -584,7 +585,7 @@ impl ClientBuilder {
     /// environment (aiohttp's `proxy_auth=BasicAuth(...)`), sent as
     /// `Proxy-Authorization: Basic`.
     pub fn proxy_auth(mut self, user: &str, password: &str) -> ClientBuilder {
-        self.proxy.auth = Some((user.to_owned(), password.to_owned()));
+        self.proxy.auth = Some(basic(user, password));
         self
     }
 
@@ -654,6 +655,15 @@ mod tests {
             Proxy::new("p:1").unwrap().key(),
             Proxy::new("u:v@p:1").unwrap().key()
         );
+        // No credentials in debug output, from the URL or from proxy_auth.
+        let b = Client::builder()
+            .proxy("http://u:urlsecret@h:1")
+            .proxy_auth("u", "authsecret");
+        let shown = format!("{b:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("dTp"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -712,7 +722,7 @@ mod tests {
         // A bad value is skipped, not fatal.
         let p = env(&[("https_proxy", "socks5://x:1"), ("http_proxy", "")]);
         assert!(p.is_empty());
-        let p = env(&[("https_proxy", "http://x:1")]).with_auth("u", "p");
+        let p = env(&[("https_proxy", "http://x:1")]).with_auth(&basic("u", "p"));
         assert!(p.for_url(true, "h", 1).unwrap().has_auth());
     }
 }
