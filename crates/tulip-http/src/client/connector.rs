@@ -445,7 +445,7 @@ impl TlsOptions {
 
 /// TLS trust (aiohttp's `ssl=`: an `SSLContext` with `cafile`, `load_cert_chain`, the
 /// system store; or `ssl=False`). These build the client's TLS connector; a connector given
-/// whole with [`tls`](ClientBuilder::tls) excludes them.
+/// whole with [`tls`](super::ClientBuilder::tls) excludes them.
 #[cfg(feature = "tls")]
 impl super::ClientBuilder {
     /// Whether to trust the Mozilla roots bundled in `webpki-roots` (default on).
