@@ -142,13 +142,20 @@ fn skipping_verification_accepts_a_self_signed_certificate() {
     );
     let url = format!("https://127.0.0.1:{}/", srv.addr.port());
     assert!(get(Client::new(), url.clone()).unwrap_err().is_connect());
+    crate::access_log::install();
     let insecure = Client::builder()
         .danger_skip_certificate_verification()
+        .http2(false)
+        .max_idle_per_host(0)
         .build();
-    // Both a name the certificate holds and an address it does not.
+    // Both a name the certificate holds and an address it does not, on two connections.
     assert_eq!(get(insecure.clone(), url).unwrap(), "secret");
     let url = format!("https://localhost:{}/", srv.addr.port());
-    assert_eq!(get(insecure, url).unwrap(), "secret");
+    assert_eq!(get(insecure.clone(), url).unwrap(), "secret");
+    assert_eq!(insecure.pool_stats().connects, 2);
+    // One warning for the client, however many handshakes skip the check.
+    let warnings = crate::access_log::lines_with("certificate verification is OFF");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
 #[test]
