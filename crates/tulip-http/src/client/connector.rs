@@ -234,8 +234,8 @@ impl Connector {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel safe in the sense that a dropped call leaves nothing to resume; nothing
-    /// leaks (the half-open connection is closed).
+    /// Dropping the future abandons the attempt: there is nothing to resume, and nothing
+    /// leaks (a half-open connection or tunnel is closed).
     pub async fn connect(
         &self,
         secure: bool,
