@@ -6,6 +6,11 @@
 //! [`ClientResponse`] whose body streams from the socket (`chunk`, `read`, `bytes_stream`) or is
 //! collected (`bytes`, `text`, `json`).
 //!
+//! Connections go straight to the server or through an HTTP proxy ([`Proxy`], [`Proxies`],
+//! `trust_env`), and TLS trusts the bundled roots, the system store, a private CA, or (loudly
+//! named, for test servers) nothing at all; [`Connector`] lends that connection path to
+//! other protocols (tulip-ws's `ws_connect`).
+//!
 //! Beyond aiohttp: an idle keep-alive connection is checked before reuse, and an idempotent
 //! request that fails on a reused connection before any response byte arrives is retried once
 //! on a fresh one, so a server closing idle connections never surfaces as an error.
