@@ -96,22 +96,19 @@ fn a_server_that_requires_a_client_certificate_gets_one() {
             .unwrap(),
     );
     let url = format!("https://localhost:{}/", srv.addr.port());
-    // HTTP/1.1 only: over HTTP/2 the server's alert after a TLS 1.3 handshake surfaces as
-    // "HTTP/2 connections kept closing" without rustls's reason.
-    let trusting = || {
-        Client::builder()
-            .add_root_certificate_pem(p.ca_pem.as_bytes())
-            .http2(false)
-    };
+    let trusting = || Client::builder().add_root_certificate_pem(p.ca_pem.as_bytes());
 
-    // Without a certificate the server ends the handshake (TLS 1.3 reports it on the first
-    // read, so the error may come in any phase, but never as a response).
-    let err = get(trusting().build(), url.clone()).unwrap_err();
-    assert!(
-        chain(&err).contains("CertificateRequired"),
-        "{}",
-        chain(&err)
-    );
+    // Without a certificate the server ends the handshake with an alert that TLS 1.3 reports
+    // on the first read: over HTTP/2 (the server offers it) on the connection's first read,
+    // over HTTP/1.1 while reading the response head; never as a response.
+    for http2 in [true, false] {
+        let err = get(trusting().http2(http2).build(), url.clone()).unwrap_err();
+        assert!(
+            chain(&err).contains("CertificateRequired"),
+            "{}",
+            chain(&err)
+        );
+    }
 
     let identity =
         Identity::from_pem(p.client_chain_pem.as_bytes(), p.client_key_pem.as_bytes()).unwrap();
