@@ -57,6 +57,8 @@ const TLS: &[&str] = &[
     "rustls",
     "rustls-pki-types",
     "rustls-webpki",
+    "rustls-native-certs",
+    "openssl-probe",
     "subtle",
     "untrusted",
     "webpki-roots",
@@ -78,6 +80,8 @@ const PROCESS: &[&str] = &[
 const HTTP: &[&str] = &[
     "tulip-http",
     "atomic-waker",
+    // `Proxy-Authorization: Basic`
+    "base64",
     "bytes",
     "form_urlencoded",
     "http",

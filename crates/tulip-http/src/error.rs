@@ -74,6 +74,8 @@ pub(crate) enum Phase {
     Resolve,
     /// Client: the TCP connect.
     Connect,
+    /// Client: asking an HTTP proxy for a `CONNECT` tunnel.
+    ProxyTunnel,
     /// Client: the TLS handshake.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsHandshake,
@@ -115,6 +117,7 @@ impl Phase {
         match self {
             Phase::Resolve => "DNS resolution of",
             Phase::Connect => "TCP connect to",
+            Phase::ProxyTunnel => "opening a tunnel through",
             Phase::TlsHandshake => "TLS handshake with",
             Phase::SendRequest => "sending the request to",
             Phase::ReadResponseHead => "reading the response head from",
@@ -315,6 +318,17 @@ impl Error {
         self.inner.kind == Kind::Connect
     }
 
+    /// The status with which an HTTP proxy refused a `CONNECT` tunnel (407 when it wants
+    /// credentials, 403 when its rules forbid the host or port, 502 or 503 when it could not
+    /// reach the server); `None` for any other error. Such an error is also
+    /// [`is_connect`](Error::is_connect).
+    pub fn proxy_status(&self) -> Option<http::StatusCode> {
+        let cause = self.inner.cause.as_deref()?;
+        cause
+            .downcast_ref::<crate::client::ProxyRefused>()
+            .map(|r| r.status)
+    }
+
     /// The client stopped after too many redirects.
     pub fn is_redirect(&self) -> bool {
         self.inner.kind == Kind::Redirect
@@ -370,6 +384,12 @@ impl Error {
     /// What broke, in a few words: the detail given at construction, else the I/O error's
     /// kind, else the kind's own description.
     fn what(&self) -> String {
+        if let Some(status) = self.proxy_status() {
+            return format!(
+                "the proxy refused the tunnel with status {}",
+                status.as_u16()
+            );
+        }
         if let Some(d) = self.inner.detail {
             return d.to_owned();
         }
@@ -410,10 +430,20 @@ impl Error {
             (Phase::Connect, _) if io_kind == Some(io::ErrorKind::ConnectionRefused) => {
                 Some("is a server listening on that port?")
             }
+            (Phase::ProxyTunnel, _) => match self.proxy_status().map(|s| s.as_u16()) {
+                Some(401 | 407) => Some(
+                    "the proxy wants (other) credentials: give them with proxy_auth, or as \
+                     user:password@ in the proxy URL",
+                ),
+                Some(403) => Some("the proxy's rules forbid tunnels to this host or port"),
+                Some(502..=504) => Some("the proxy could not reach the server"),
+                _ => None,
+            },
             (Phase::TlsHandshake, Kind::Timeout) => None,
             (Phase::TlsHandshake, _) if io_kind == Some(io::ErrorKind::InvalidData) => Some(
-                "if the server's certificate is self-signed or from a private CA, trust it with \
-                 ClientBuilder::tls; see the cause for rustls's reason",
+                "if the server's certificate is self-signed or from a private CA, trust that CA \
+                 (ClientBuilder::add_root_certificate_pem, or the TlsConnector you pass); see the \
+                 cause for rustls's reason",
             ),
             (Phase::ReadResponseHead | Phase::ReadResponseBody, Kind::Timeout) => {
                 Some("the server sent nothing for the read timeout; raise it if the server is slow")

@@ -59,7 +59,10 @@ mod h2;
 mod proto;
 mod server;
 
-pub use client::{Client, ClientBuilder, ClientResponse, PoolStats, RequestBuilder, Timeouts};
+pub use client::{
+    Client, ClientBuilder, ClientResponse, Connector, PoolStats, Proxies, Proxy, RequestBuilder,
+    Timeouts,
+};
 pub use error::{Error, Result};
 pub use server::{
     ACCESS_LOG_TARGET, AccessLogFormat, App, AppState, Body, BodyWriter, Cookie, EventSender,

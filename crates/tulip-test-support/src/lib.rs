@@ -12,6 +12,8 @@
 //!   `TULIP_REQUIRE_PEERS=1` a missing peer fails the test instead, so CI cannot go green by
 //!   skipping.
 //! - [`loopback::tcp_pair`]: a connected TCP pair on 127.0.0.1.
+//! - [`tinyproxy::Tinyproxy`]: a real forward proxy on a free loopback port, from a
+//!   generated configuration (allowed `CONNECT` ports, credentials), for proxy tests.
 //! - [`wait::until`]: polls a condition with a deadline and fails with a message naming what
 //!   never happened, for the few waits that have no event to block on.
 //!
@@ -37,4 +39,5 @@
 pub mod loopback;
 pub mod peers;
 pub mod pki;
+pub mod tinyproxy;
 pub mod wait;

@@ -11,6 +11,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use crate::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, handshake, provider, tls_error};
+use crate::insecure::NoCertificateVerification;
 use crate::pem::{self, Identity};
 use crate::stream::TlsStream;
 
@@ -65,6 +66,7 @@ impl TlsConnector {
             identity: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             sni: true,
+            insecure: false,
         }
     }
 
@@ -152,6 +154,7 @@ pub struct TlsConnectorBuilder {
     identity: Option<Identity>,
     handshake_timeout: Option<Duration>,
     sni: bool,
+    insecure: bool,
 }
 
 impl TlsConnectorBuilder {
@@ -159,6 +162,86 @@ impl TlsConnectorBuilder {
     pub fn with_webpki_roots(mut self) -> TlsConnectorBuilder {
         self.roots
             .extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        self
+    }
+
+    /// Trusts the operating system's root certificates (in addition to any others), as
+    /// Python's `ssl.create_default_context()` does: on Linux the distribution's bundle
+    /// (`/etc/ssl/certs/ca-certificates.crt` and its kin, found by `openssl-probe`), or the
+    /// file and folder named by `SSL_CERT_FILE` and `SSL_CERT_DIR` when set; the platform's
+    /// store on macOS and Windows (through `rustls-native-certs`).
+    ///
+    /// Certificates the store holds but rustls cannot use are skipped (system bundles carry
+    /// a few). The store is read every time this is called, so build one connector and share
+    /// it (cloning is cheap).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when the store yields no usable certificate, with the loader's complaints
+    /// (an unreadable `SSL_CERT_FILE`, say) in the message: install the system's CA bundle
+    /// (`ca-certificates` on Debian) or point `SSL_CERT_FILE` at one.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Trust both the bundled Mozilla roots and whatever the system adds (a company CA).
+    /// let connector = tulip_tls::TlsConnector::builder()
+    ///     .with_webpki_roots()
+    ///     .with_native_roots()?
+    ///     .build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_native_roots(mut self) -> io::Result<TlsConnectorBuilder> {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, ignored) = self.roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let why = if found.errors.is_empty() {
+                "no certificate found".to_owned()
+            } else {
+                found
+                    .errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "the system trust store has no usable root certificate ({why}); install the \
+                     CA bundle (ca-certificates) or set SSL_CERT_FILE"
+                ),
+            ));
+        }
+        log::debug!(
+            "tulip-tls: {added} root certificates from the system store ({ignored} unusable \
+             skipped, {} load errors)",
+            found.errors.len()
+        );
+        Ok(self)
+    }
+
+    /// **Turns certificate verification off**: the connector accepts any server
+    /// certificate, expired, self-signed or issued for another name (aiohttp's `ssl=False`,
+    /// curl's `--insecure`). Handshake signatures are still checked, but an attacker on the
+    /// path simply presents a certificate of their own, so the connection is encrypted and
+    /// **not authenticated**. For test servers only; trust a test CA with
+    /// [`add_roots_pem`](Self::add_roots_pem) instead where you can. The first handshake of
+    /// such a connector logs a warning (through `log`), so it cannot hide in production.
+    ///
+    /// The trusted roots are not consulted (the builder may have none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let connector = tulip_tls::TlsConnector::builder()
+    ///     .danger_skip_certificate_verification()
+    ///     .build()?;
+    /// # let _ = connector;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn danger_skip_certificate_verification(mut self) -> TlsConnectorBuilder {
+        self.insecure = true;
         self
     }
 
@@ -218,16 +301,25 @@ impl TlsConnectorBuilder {
     /// Builds the connector. Fails with `InvalidInput` when no root is trusted (no server
     /// could ever be verified) or when the client key does not fit its certificate.
     pub fn build(self) -> io::Result<TlsConnector> {
-        if self.roots.is_empty() {
+        if self.roots.is_empty() && !self.insecure {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "TLS connector has no trusted root certificates: add some or use with_webpki_roots()",
             ));
         }
-        let builder = ClientConfig::builder_with_provider(provider())
+        let provider = provider();
+        let versions = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
-            .with_root_certificates(self.roots);
+            .map_err(tls_error)?;
+        let builder = if self.insecure {
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoCertificateVerification::new(
+                    provider,
+                )))
+        } else {
+            versions.with_root_certificates(self.roots)
+        };
         let mut config = match self.identity {
             Some(id) => builder
                 .with_client_auth_cert(id.chain, id.key)
@@ -256,6 +348,7 @@ impl fmt::Debug for TlsConnectorBuilder {
             .field("client_identity", &self.identity.is_some())
             .field("handshake_timeout", &self.handshake_timeout)
             .field("sni", &self.sni)
+            .field("danger_skip_certificate_verification", &self.insecure)
             .finish()
     }
 }

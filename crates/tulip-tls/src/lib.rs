@@ -5,7 +5,8 @@
 //! socket, an in-memory pipe) and hand back a [`TlsStream`] that reads and writes plaintext.
 //! They cover what asyncio's `ssl=` argument covers: SNI (and a certificate per SNI name on
 //! servers), ALPN, optional client certificates (mutual TLS), the Mozilla roots from
-//! `webpki-roots` or a custom root store, PEM loading for certificates and keys (through
+//! `webpki-roots`, the operating system's trust store (`rustls-native-certs`), a custom root
+//! store, a loudly named switch that turns certificate verification off for test servers, PEM loading for certificates and keys (through
 //! `rustls-pki-types`, see [`pem`]), and a handshake timeout (10 s by default, reported as
 //! `io::ErrorKind::TimedOut`). Every error is a `std::io::Error` whose message carries rustls's
 //! reason.
@@ -78,6 +79,7 @@
 mod acceptor;
 mod connector;
 mod handshake;
+mod insecure;
 pub mod pem;
 mod sni;
 mod split;

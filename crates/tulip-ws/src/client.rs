@@ -22,8 +22,8 @@ use crate::timer;
 
 /// How a client asks for a WebSocket.
 ///
-/// Start from [`ClientOptions::default`] and set fields; `connect_timeout` and `tls` are used
-/// only by `ws_connect_with`, which dials the connection itself.
+/// Start from [`ClientOptions::default`] and set fields; `connect_timeout`, `tls` and
+/// `connector` are used only by `ws_connect_with`, which dials the connection itself.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Limits and permessage-deflate (`config.deflate = Some(..)` offers it).
@@ -35,11 +35,19 @@ pub struct ClientOptions {
     /// The deadline for name resolution plus the TCP connection (10 s by default; `None`
     /// waits as long as the operating system does).
     pub connect_timeout: Option<Duration>,
-    /// The TLS client for `wss://` URLs; `None` trusts the Mozilla roots from `webpki-roots`.
-    /// Build one over a custom root store or a whole rustls `ClientConfig` with
-    /// `tulip_tls::TlsConnector::builder()` or `TlsConnector::from(Arc<ClientConfig>)`.
+    /// The TLS client for `wss://` URLs; `None` takes the connector's (below), else trusts
+    /// the Mozilla roots from `webpki-roots`. Build one over a custom root store or a whole
+    /// rustls `ClientConfig` with `tulip_tls::TlsConnector::builder()` or
+    /// `TlsConnector::from(Arc<ClientConfig>)`.
     #[cfg(feature = "tls")]
     pub tls: Option<tulip_tls::TlsConnector>,
+    /// The way out, as an HTTP client takes it: proxies (a `CONNECT` tunnel for `ws://` and
+    /// `wss://` alike), TLS trust and connect timeout. `Some(client.connector())` makes
+    /// `ws_connect_with` go through the same proxy and TLS settings as that
+    /// `tulip_http::Client` (aiohttp's `session.ws_connect`); its connect timeout then
+    /// replaces `connect_timeout`. `None` dials directly.
+    #[cfg(feature = "connect")]
+    pub connector: Option<tulip_http::Connector>,
 }
 
 impl Default for ClientOptions {
@@ -51,6 +59,8 @@ impl Default for ClientOptions {
             connect_timeout: Some(Duration::from_secs(10)),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "connect")]
+            connector: None,
         }
     }
 }

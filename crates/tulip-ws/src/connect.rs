@@ -1,17 +1,16 @@
 //! `ws_connect`: dial a `ws://` or `wss://` URL and run the client handshake (aiohttp's
 //! `ClientSession.ws_connect`).
 //!
-//! The dialing is tulip-net's: the name is resolved on the blocking pool and the addresses are
-//! raced with Happy Eyeballs under [`ClientOptions::connect_timeout`]. `wss://` goes through
-//! tulip-tls with SNI set to the URL's host (the `tls` feature).
+//! The dialing is tulip-http's [`Connector`], the one its HTTP client uses: the name is
+//! resolved on the blocking pool, the addresses raced with Happy Eyeballs, through a proxy's
+//! `CONNECT` tunnel when [`ClientOptions::connector`] picks one for the URL, all under one
+//! connect timeout. `wss://` goes through tulip-tls with SNI set to the URL's host (the `tls`
+//! feature).
 
-use std::io;
-use std::time::Duration;
-
-use tulip_net::TcpStream;
+use tulip_http::Connector;
 
 use crate::client::{ClientOptions, Negotiated, client_handshake, parse_url};
-use crate::error::{DialStep, Error, Result};
+use crate::error::{Error, Result};
 use crate::socket::WebSocket;
 
 /// The connection under a WebSocket from [`ws_connect`]: plain TCP (`ws://`), or TLS over
@@ -71,62 +70,24 @@ pub async fn ws_connect_with(
     if target.secure && !cfg!(feature = "tls") {
         return Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"));
     }
-    let place = if target.host.contains(':') {
-        format!("[{}]:{}", target.host, target.port)
-    } else {
-        format!("{}:{}", target.host, target.port)
-    };
-    let tcp = dial(target.host, target.port, options.connect_timeout)
+    let stream = connector(options)
+        .connect(target.secure, target.host, target.port)
         .await
-        .map_err(|(phase, e)| Error::connect(phase, place.clone(), e))?;
-    let stream = if target.secure {
-        secure(tcp, target.host, options)
-            .await
-            .map_err(|e| Error::connect(DialStep::TlsHandshake, place, e))?
-    } else {
-        ClientStream::Plain(tcp)
-    };
+        .map_err(Error::dial)?;
     client_handshake(stream, url, options).await
 }
 
-/// Resolves `host` and races its addresses, both under `limit`; a failure says which step.
-async fn dial(
-    host: &str,
-    port: u16,
-    limit: Option<Duration>,
-) -> std::result::Result<TcpStream, (DialStep, io::Error)> {
-    let deadline = limit.map(tulip_net::ConnectDeadline::after);
-    let addrs = tulip_net::ConnectDeadline::within(deadline, tulip_net::lookup_host(host, port))
-        .await
-        .map_err(|e| (DialStep::Resolve, e))?;
-    let tcp = tulip_net::ConnectDeadline::within(
-        deadline,
-        tulip_net::happy_eyeballs(addrs, tulip_net::HAPPY_EYEBALLS_DELAY, TcpStream::connect),
-    )
-    .await
-    .map_err(|e| (DialStep::Connect, e))?;
-    // As tulip-net's `ConnectOptions` does by default: small frames must not wait for Nagle.
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
-}
-
-#[cfg(feature = "tls")]
-async fn secure(tcp: TcpStream, host: &str, options: &ClientOptions) -> io::Result<ClientStream> {
-    use std::sync::OnceLock;
-    // Parsing the Mozilla roots costs a few milliseconds: do it once per process.
-    static WEBPKI: OnceLock<tulip_tls::TlsConnector> = OnceLock::new();
-    let connector = match &options.tls {
-        Some(c) => c,
-        None => WEBPKI.get_or_init(tulip_tls::TlsConnector::with_webpki_roots),
+/// The way out: the options' connector (an HTTP client's proxies, TLS and connect timeout),
+/// else a direct one with the options' connect timeout; `options.tls`, when set, wins for
+/// `wss://` either way.
+fn connector(options: &ClientOptions) -> Connector {
+    let connector = match &options.connector {
+        Some(c) => c.clone(),
+        None => Connector::new().connect_timeout(options.connect_timeout),
     };
-    let tls = connector.connect(host, tcp).await?;
-    Ok(ClientStream::Tls(Box::new(tls)))
-}
-
-#[cfg(not(feature = "tls"))]
-async fn secure(_: TcpStream, _: &str, _: &ClientOptions) -> io::Result<ClientStream> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "wss:// needs tulip-ws's `tls` feature",
-    ))
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &options.tls {
+        return connector.tls(tls.clone());
+    }
+    connector
 }

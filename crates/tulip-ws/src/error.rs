@@ -95,26 +95,16 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug)]
 enum Kind {
     Io(io::Error),
-    /// Dialing failed: `phase` of connecting to `place` (`host:port`).
-    Connect {
-        phase: DialStep,
-        place: String,
-        source: io::Error,
-    },
+    /// Dialing failed: tulip-http's connector says which step (DNS, TCP, proxy tunnel, TLS)
+    /// and which host or proxy.
+    #[cfg(feature = "connect")]
+    Dial(tulip_http::Error),
     Protocol(ProtocolError),
     Closed,
     Handshake(&'static str, Option<Cause>),
     Rejected(http::StatusCode),
     Timeout,
     WrongType,
-}
-
-/// The step of [`ws_connect`](crate::ws_connect) that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DialStep {
-    Resolve,
-    Connect,
-    TlsHandshake,
 }
 
 /// Everything that can go wrong with a WebSocket; ask with the `is_xxx()` methods.
@@ -142,14 +132,21 @@ impl Error {
         }
     }
 
-    /// A failed step of dialing `place`.
-    pub(crate) fn connect(phase: DialStep, place: String, source: io::Error) -> Error {
+    /// Dialing failed (tulip-http's connector's error names the step and the place).
+    #[cfg(feature = "connect")]
+    pub(crate) fn dial(e: tulip_http::Error) -> Error {
         Error {
-            kind: Kind::Connect {
-                phase,
-                place,
-                source,
-            },
+            kind: Kind::Dial(e),
+        }
+    }
+
+    /// The status with which an HTTP proxy refused the `CONNECT` tunnel `ws_connect` asked
+    /// for (407 when it wants credentials); `None` for any other error.
+    pub fn proxy_status(&self) -> Option<http::StatusCode> {
+        match &self.kind {
+            #[cfg(feature = "connect")]
+            Kind::Dial(e) => e.proxy_status(),
+            _ => None,
         }
     }
 
@@ -183,13 +180,23 @@ impl Error {
     /// The transport failed (including an unexpected end of stream), or dialing did (then
     /// [`is_connect`](Error::is_connect) is true too).
     pub fn is_io(&self) -> bool {
-        matches!(self.kind, Kind::Io(_) | Kind::Connect { .. })
+        match self.kind {
+            Kind::Io(_) => true,
+            #[cfg(feature = "connect")]
+            Kind::Dial(_) => true,
+            _ => false,
+        }
     }
 
-    /// `ws_connect` could not connect: name resolution, the TCP connect or the TLS handshake
-    /// failed, or the connect timeout passed.
+    /// `ws_connect` could not connect: name resolution, the TCP connect, the proxy's tunnel
+    /// ([`proxy_status`](Error::proxy_status)) or the TLS handshake failed, or the connect
+    /// timeout passed.
     pub fn is_connect(&self) -> bool {
-        matches!(self.kind, Kind::Connect { .. })
+        match self.kind {
+            #[cfg(feature = "connect")]
+            Kind::Dial(_) => true,
+            _ => false,
+        }
     }
 
     /// The peer violated the protocol; the connection was failed with
@@ -268,32 +275,10 @@ impl fmt::Display for Error {
                 Some(w) => write!(f, "websocket i/o failed: {w}"),
                 None => f.write_str("websocket i/o failed"),
             },
-            Kind::Connect {
-                phase,
-                place,
-                source,
-            } => {
-                let step = match phase {
-                    DialStep::Resolve => "DNS resolution of",
-                    DialStep::Connect => "TCP connect to",
-                    DialStep::TlsHandshake => "TLS handshake with",
-                };
-                write!(f, "websocket connect: {step} {place} failed")?;
-                match (phase, source.kind()) {
-                    (_, io::ErrorKind::TimedOut) => f.write_str(": timed out"),
-                    (DialStep::Resolve, _) => f.write_str(": the name did not resolve"),
-                    (_, io::ErrorKind::InvalidData) if *phase == DialStep::TlsHandshake => f
-                        .write_str(
-                            ": the server's certificate or TLS parameters were refused (see the \
-                             cause; a self-signed or private CA certificate needs \
-                             ClientOptions::tls)",
-                        ),
-                    _ => match io_words(source) {
-                        Some(w) => write!(f, ": {w}"),
-                        None => Ok(()),
-                    },
-                }
-            }
+            // tulip-http's text names the step, the host or proxy, and what to do; its
+            // cause is this error's source, so nothing is said twice.
+            #[cfg(feature = "connect")]
+            Kind::Dial(e) => write!(f, "websocket connect: {e}"),
             Kind::Protocol(p) => write!(f, "websocket protocol error: {p}"),
             Kind::Closed => f.write_str("websocket closed"),
             Kind::Handshake(m, _) => write!(f, "websocket handshake failed: {m}"),
@@ -307,7 +292,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            Kind::Io(e) | Kind::Connect { source: e, .. } => Some(e),
+            Kind::Io(e) => Some(e),
+            #[cfg(feature = "connect")]
+            Kind::Dial(e) => std::error::Error::source(e),
             Kind::Handshake(_, Some(cause)) => Some(&**cause),
             // The protocol error is this error's own content (`protocol_error()`), not a
             // cause below it.
@@ -323,22 +310,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
     use std::error::Error as _;
-
-    #[test]
-    fn connect_errors_name_the_step_and_keep_the_io_error() {
-        let e = Error::connect(
-            DialStep::Connect,
-            "127.0.0.1:9".into(),
-            io::Error::from(io::ErrorKind::ConnectionRefused),
-        );
-        assert!(e.is_io() && e.is_connect());
-        assert_eq!(
-            e.to_string(),
-            "websocket connect: TCP connect to 127.0.0.1:9 failed: connection refused"
-        );
-        let io = e.source().unwrap().downcast_ref::<io::Error>().unwrap();
-        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
-    }
 
     #[test]
     fn handshake_keeps_its_cause() {

@@ -9,7 +9,9 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::body::{Decompress, ReqBody};
+use super::connector::{Connected, connect};
 use super::pool::{ClientStream, Key, PoolConn};
+use super::proxy::{RequestProxy, route_for};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
 use super::url::Target;
@@ -54,6 +56,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         body,
         timeouts,
         max_redirects,
+        proxy,
     } = rb;
     let mut target = target?;
     let total = timeouts.total.map(|d| Instant::now() + d);
@@ -68,7 +71,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         let mut resp = until(
             total,
             exchange(
-                &client, &method, &target, &headers, &query, this_body, timeouts, total,
+                &client, &method, &target, &headers, &query, this_body, timeouts, total, &proxy,
             ),
         )
         .await
@@ -153,9 +156,12 @@ async fn exchange(
     body: ReqBody,
     timeouts: Timeouts,
     total: Option<Instant>,
+    proxy: &RequestProxy,
 ) -> Result<ClientResponse, Error> {
     let inner = &client.inner;
-    let key: Key = (target.https, target.host.clone(), target.port);
+    // Chosen per hop: a redirect to a host in NO_PROXY leaves the proxy behind.
+    let route = route_for(client, proxy, target);
+    let key: Key = (target.https, target.host.clone(), target.port, route.key());
     let slot = inner.pool.slot(&key).await;
     let mut retry_body = if idempotent(method) {
         body.replay()
@@ -220,8 +226,8 @@ async fn exchange(
         }
         let pc = match inner.pool.checkout(&key).await {
             Some(pc) => pc,
-            None => match connect(client, target, timeouts).await? {
-                Connected::H1(pc) => pc,
+            None => match connect(client, target, &route, timeouts).await? {
+                Connected::H1(pc) => *pc,
                 Connected::H2(send) => {
                     inner.pool.h2_put(key.clone(), send);
                     fresh_h2 = true;
@@ -270,12 +276,6 @@ async fn exchange(
     }
 }
 
-/// A new connection: HTTP/1.1 for the pool, or HTTP/2 to share.
-enum Connected {
-    H1(PoolConn),
-    H2(h2::client::SendRequest<Bytes>),
-}
-
 /// gzip/deflate decoding for a response, when the client asks for it.
 fn decompressor(client: &Client, headers: &HeaderMap) -> Option<Decompress> {
     if !client.inner.config.decompress {
@@ -297,92 +297,6 @@ fn h2_uri(target: &Target, query: &[(String, String)]) -> Result<Uri, Error> {
     )
     .parse()
     .map_err(|_| Error::new(Kind::User, "URL not valid for an HTTP/2 request"))
-}
-
-/// The TLS connector for `https://`, offering `h2` then `http/1.1` when HTTP/2 is on and the
-/// connector does not choose its own ALPN protocols.
-#[cfg(feature = "tls")]
-fn tls_connector(client: &Client) -> tulip_tls::TlsConnector {
-    let cfg = &client.inner.config;
-    let tls = cfg
-        .tls
-        .get_or_init(tulip_tls::TlsConnector::with_webpki_roots);
-    if !cfg.http2 || !tls.config().alpn_protocols.is_empty() {
-        return tls.clone();
-    }
-    let mut rustls = (**tls.config()).clone();
-    rustls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tulip_tls::TlsConnector::new(std::sync::Arc::new(rustls))
-}
-
-/// Resolves, connects and (for https) runs the TLS handshake, each step under what is left of
-/// the connect timeout; a failure says which step failed and for which `host:port`.
-async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<Connected, Error> {
-    let inner = &client.inner;
-    let place = target.host_port();
-    let deadline = timeouts.connect.map(tulip_net::ConnectDeadline::after);
-    let addrs = tulip_net::ConnectDeadline::within(
-        deadline,
-        tulip_net::lookup_host(&target.host, target.port),
-    )
-    .await
-    .map_err(|e| Error::connect(e, Phase::Resolve).at(&place))?;
-    let tcp = tulip_net::ConnectDeadline::within(
-        deadline,
-        tulip_net::happy_eyeballs(
-            addrs,
-            tulip_net::HAPPY_EYEBALLS_DELAY,
-            tulip_net::TcpStream::connect,
-        ),
-    )
-    .await
-    .map_err(|e| Error::connect(e, Phase::Connect).at(&place))?;
-    let _ = tcp.set_nodelay(true);
-    let transport = if target.https {
-        #[cfg(feature = "tls")]
-        {
-            let tls = tls_connector(client);
-            let stream =
-                tulip_net::ConnectDeadline::within(deadline, tls.connect(&target.host, tcp))
-                    .await
-                    .map_err(|e| Error::connect(e, Phase::TlsHandshake).at(&place))?;
-            ClientStream::Tls(Box::new(stream))
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            drop(tcp);
-            return Err(
-                Error::new(Kind::User, "https:// needs tulip-http's `tls` feature").at(&target.uri),
-            );
-        }
-    } else {
-        ClientStream::Plain(tcp)
-    };
-    inner.pool.stat(|s| s.connects += 1);
-    let h2 = match &transport {
-        ClientStream::Plain(_) => inner.config.http2_prior_knowledge,
-        #[cfg(feature = "tls")]
-        ClientStream::Tls(t) => t.alpn_protocol() == Some(b"h2"),
-        #[allow(unreachable_patterns)]
-        _ => false,
-    };
-    if h2 {
-        let handshake = crate::h2::client::handshake(transport);
-        return match timeouts.connect {
-            Some(d) => match tulip_reactor::timeout(d, handshake).await {
-                Ok(r) => r.map(Connected::H2),
-                Err(_) => Err(Error::timeout("HTTP/2 handshake timed out")
-                    .during(Phase::Connect)
-                    .at(&place)),
-            },
-            None => handshake.await.map(Connected::H2),
-        };
-    }
-    // A request write that makes no progress fails after the read timeout; none when unset.
-    Ok(Connected::H1(PoolConn::new(Conn::new(
-        transport,
-        timeouts.read,
-    ))))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -439,7 +353,20 @@ async fn round_trip(
             Encoder::Chunked
         }
     };
-    let target_str = target.request_target(query);
+    let target_str = match &pc.forward {
+        // To a forward proxy: the absolute URL, and the proxy's credentials.
+        Some(auth) => {
+            if let Some(auth) = auth {
+                all.insert(header::PROXY_AUTHORIZATION, auth.clone());
+            }
+            format!(
+                "http://{}{}",
+                target.host_header(),
+                target.request_target(query)
+            )
+        }
+        None => target.request_target(query),
+    };
     encode_request_head(
         method,
         &target_str,

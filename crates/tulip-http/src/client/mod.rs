@@ -6,13 +6,20 @@
 //! [`ClientResponse`] whose body streams from the socket (`chunk`, `read`, `bytes_stream`) or is
 //! collected (`bytes`, `text`, `json`).
 //!
+//! Connections go straight to the server or through an HTTP proxy ([`Proxy`], [`Proxies`],
+//! `trust_env`), and TLS trusts the bundled roots, the system store, a private CA, or (loudly
+//! named, for test servers) nothing at all; [`Connector`] lends that connection path to
+//! other protocols (tulip-ws's `ws_connect`).
+//!
 //! Beyond aiohttp: an idle keep-alive connection is checked before reuse, and an idempotent
 //! request that fails on a reused connection before any response byte arrives is retried once
 //! on a fresh one, so a server closing idle connections never surfaces as an error.
 
 pub(crate) mod body;
+mod connector;
 pub(crate) mod exchange;
 pub(crate) mod pool;
+mod proxy;
 mod request;
 mod response;
 mod url;
@@ -23,7 +30,10 @@ use std::time::Duration;
 use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+pub use connector::Connector;
 pub use pool::PoolStats;
+pub(crate) use proxy::ProxyRefused;
+pub use proxy::{Proxies, Proxy};
 pub use request::RequestBuilder;
 pub use response::ClientResponse;
 
@@ -67,6 +77,9 @@ pub(crate) struct Config {
     /// The connector for `https://`, created with webpki roots on first use unless given.
     #[cfg(feature = "tls")]
     pub(crate) tls: std::sync::OnceLock<tulip_tls::TlsConnector>,
+    // --- The connection path (proxies, TLS trust): `connector.rs`, `proxy.rs`. ---
+    /// Which proxy each URL goes through.
+    pub(crate) proxies: Arc<Proxies>,
 }
 
 #[derive(Debug)]
@@ -209,6 +222,9 @@ pub struct ClientBuilder {
     config: Config,
     pool: PoolConfig,
     error: Option<Error>,
+    // --- The connection path (proxies, TLS trust): `connector.rs`, `proxy.rs`. ---
+    proxy: proxy::ProxyOptions,
+    tls_trust: connector::TlsOptions,
 }
 
 impl Default for ClientBuilder {
@@ -240,6 +256,7 @@ impl ClientBuilder {
                 http2_prior_knowledge: false,
                 #[cfg(feature = "tls")]
                 tls: std::sync::OnceLock::new(),
+                proxies: Arc::new(Proxies::none()),
             },
             pool: PoolConfig {
                 max_idle_per_host: 32,
@@ -248,6 +265,8 @@ impl ClientBuilder {
                 limit_per_host: usize::MAX >> 4,
             },
             error: None,
+            proxy: Default::default(),
+            tls_trust: Default::default(),
         }
     }
 
@@ -397,6 +416,9 @@ impl ClientBuilder {
             return Err(e);
         }
         let mut config = self.config;
+        // --- The connection path (proxies, TLS trust): `connector.rs`, `proxy.rs`. ---
+        config.proxies = Arc::new(self.proxy.settle());
+        self.tls_trust.settle(&mut config)?;
         if cfg!(feature = "gzip")
             && config.decompress
             && !config.default_headers.contains_key(header::ACCEPT_ENCODING)

@@ -1,5 +1,5 @@
-//! The connection pool: keep-alive connections per (scheme, host, port), limits, idle expiry,
-//! and a liveness check before reuse.
+//! The connection pool: keep-alive connections per (scheme, host, port, proxy route), limits,
+//! idle expiry, and a liveness check before reuse.
 //!
 //! A connection is *checked out* for one exchange and returned only when its response body was
 //! read to the end on a keep-alive connection; anything else (an error, a body dropped half
@@ -20,7 +20,9 @@ use crate::proto::conn::Conn;
 /// tulip-ws's `ws_connect`).
 pub(crate) type ClientStream = tulip_net::MaybeTlsStream;
 
-pub(crate) type Key = (bool, String, u16);
+/// `(https, host, port, route)`: the route (which proxy, forwarding or tunnelling, with a
+/// digest of the credentials) is `None` for a direct connection.
+pub(crate) type Key = (bool, String, u16, Option<Arc<str>>);
 
 /// A pooled connection and what the pool knows about it.
 #[derive(Debug)]
@@ -28,6 +30,9 @@ pub(crate) struct PoolConn {
     pub(crate) conn: Conn<ClientStream>,
     /// Whether it served a request before (a failure on it may be a stale keep-alive).
     pub(crate) reused: bool,
+    /// `Some` on a connection to a forward proxy (plain `http://` through a proxy): requests
+    /// carry absolute-form targets and this `Proxy-Authorization`, if any.
+    pub(crate) forward: Option<Option<http::HeaderValue>>,
     idle_since: Instant,
 }
 
@@ -36,6 +41,7 @@ impl PoolConn {
         PoolConn {
             conn,
             reused: false,
+            forward: None,
             idle_since: Instant::now(),
         }
     }

@@ -25,6 +25,8 @@ pub struct RequestBuilder {
     pub(crate) body: ReqBody,
     pub(crate) timeouts: Timeouts,
     pub(crate) max_redirects: usize,
+    /// This request's own proxy and proxy credentials (`proxy.rs`).
+    pub(crate) proxy: super::proxy::RequestProxy,
 }
 
 impl RequestBuilder {
@@ -48,6 +50,7 @@ impl RequestBuilder {
             body: ReqBody::Empty,
             timeouts,
             max_redirects,
+            proxy: Default::default(),
         }
     }
 

@@ -47,7 +47,7 @@ pub(crate) type Answer = (http::response::Parts, h2::RecvStream);
 
 /// Sends one request on `send` and waits for the response head. `Err(None)` when the
 /// connection can take no more streams (closed or going away), `body` untouched: the caller
-/// connects afresh.
+/// connects afresh; a connection that failed on invalid data is an error instead.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn round_trip(
     send: SendRequest<Bytes>,
@@ -61,7 +61,19 @@ pub(crate) async fn round_trip(
 ) -> Result<Answer, Option<Error>> {
     // The body is taken only once the connection has a stream for it: a connection that
     // went away leaves it to the caller for a fresh one.
-    let mut send = send.ready().await.map_err(|_| None)?;
+    let mut send = send.ready().await.map_err(|e| match e.get_io() {
+        // Invalid data is no closed connection to retry on a fresh one: a TLS alert after
+        // the handshake (a server refusing the client's certificate under TLS 1.3) or a
+        // broken peer. Say so, with the alert as the cause.
+        Some(io) if io.kind() == std::io::ErrorKind::InvalidData => Some(
+            super::error(
+                e,
+                "the HTTP/2 connection failed before the request was sent",
+            )
+            .during(crate::error::Phase::SendRequest),
+        ),
+        _ => None,
+    })?;
     let body = body.take().unwrap_or(ReqBody::Empty);
     let mut all = defaults.clone();
     for name in headers.keys() {

@@ -1,4 +1,5 @@
-//! The access log through a capturing `log` logger.
+//! The access log through a capturing `log` logger (which also keeps tulip-tls's warnings,
+//! for `tls_trust`).
 
 use std::sync::{Mutex, Once};
 
@@ -6,12 +7,12 @@ use tulip_http::{ACCESS_LOG_TARGET, AccessLogFormat, App, Request, Response, Ser
 
 use crate::support::{TestServer, request};
 
-/// Keeps every access log line (other targets are ignored).
+/// Keeps every access log line and tulip-tls's records (other targets are ignored).
 struct Capture(Mutex<Vec<String>>);
 
 impl log::Log for Capture {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == ACCESS_LOG_TARGET
+        m.target() == ACCESS_LOG_TARGET || m.target().starts_with("tulip_tls")
     }
 
     fn log(&self, r: &log::Record<'_>) {
@@ -25,7 +26,7 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
-fn install() {
+pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         log::set_logger(&CAPTURE).expect("no other logger in this test binary");
@@ -33,7 +34,7 @@ fn install() {
     });
 }
 
-fn lines_with(marker: &str) -> Vec<String> {
+pub(crate) fn lines_with(marker: &str) -> Vec<String> {
     CAPTURE
         .0
         .lock()

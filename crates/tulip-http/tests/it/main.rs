@@ -19,12 +19,16 @@ mod malformed;
 mod multipart;
 mod peers;
 mod prop;
+#[cfg(feature = "tls")]
+mod proxy;
 mod routing;
 #[cfg(feature = "tls")]
 mod serving;
 mod shutdown;
 mod support;
 mod timeouts;
+#[cfg(feature = "tls")]
+mod tls_trust;
 mod upgrade;
 
 use std::time::Duration;

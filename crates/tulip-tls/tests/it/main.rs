@@ -6,6 +6,7 @@ mod duplex;
 mod peers;
 mod pipe;
 mod tcp;
+mod trust;
 
 use std::future::Future;
 use std::time::Duration;

@@ -40,7 +40,8 @@ fn refused_connection_names_the_address() {
         assert_eq!(
             e.to_string(),
             format!(
-                "websocket connect: TCP connect to 127.0.0.1:{port} failed: connection refused"
+                "websocket connect: TCP connect to 127.0.0.1:{port} failed: connection refused \
+                 (is a server listening on that port?)"
             )
         );
     });
@@ -56,7 +57,7 @@ fn unresolvable_name_says_dns() {
         assert_eq!(
             e.to_string(),
             "websocket connect: DNS resolution of tulip-test.invalid:80 failed: \
-             the name did not resolve"
+             the name did not resolve (check the host name and the system's DNS settings)"
         );
         assert!(io_kind(&e).is_some(), "{e:?}");
     });

@@ -11,5 +11,7 @@ mod forced;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod http;
 mod loopback;
+#[cfg(feature = "tls")]
+mod proxy;
 mod python;
 mod upgrade;
