@@ -8,8 +8,11 @@ mod errors;
 mod faults_ws;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod forced;
+mod heartbeat;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod http;
 mod loopback;
 mod python;
+#[cfg(all(feature = "http", feature = "connect"))]
+mod python_heartbeat;
 mod upgrade;
