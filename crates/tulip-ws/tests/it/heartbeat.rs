@@ -192,10 +192,11 @@ fn heartbeat_keeps_a_quiet_live_connection_and_hides_its_pongs() {
         }
     });
     block_on(async {
-        let mut ws = connect(&url, &heartbeat_client(Duration::from_millis(20))).await;
-        // Ten intervals of an otherwise silent connection: receive sees nothing (the pongs
+        // A pong wait of 50 ms: room for a loaded machine to schedule the server's thread.
+        let mut ws = connect(&url, &heartbeat_client(Duration::from_millis(100))).await;
+        // Six intervals of an otherwise silent connection: receive sees nothing (the pongs
         // belong to the heartbeat) and the connection stays up.
-        let quiet = tulip_reactor::timeout(Duration::from_millis(200), ws.receive()).await;
+        let quiet = tulip_reactor::timeout(Duration::from_millis(600), ws.receive()).await;
         assert!(quiet.is_err(), "nothing to receive, got {quiet:?}");
         ws.send_text("still here").await.unwrap();
         assert_eq!(ws.receive_text().await.unwrap(), "still here");
