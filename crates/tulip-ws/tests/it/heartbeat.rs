@@ -13,8 +13,11 @@ use tulip_ws::{ClientOptions, CloseCode, Message, ServerOptions, WebSocket};
 
 type Ws = WebSocket<Async<TcpStream>>;
 
-/// Reads one frame: (first byte, unmasked payload).
-pub(crate) fn read_frame(c: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+/// A frame as the raw peers see it: (first byte, unmasked payload).
+type Frame = (u8, Vec<u8>);
+
+/// Reads one frame.
+fn read_frame(c: &mut impl Read) -> io::Result<Frame> {
     let mut h = [0u8; 2];
     c.read_exact(&mut h)?;
     let len = match h[1] & 0x7F {
@@ -54,7 +57,7 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
 /// A server that answers the opening handshake, then only reads: every frame it gets goes to
 /// the channel, which closes when the client's side of the connection ends. It never answers
 /// a ping.
-fn silent_server() -> (String, mpsc::Receiver<(u8, Vec<u8>)>, JoinHandle<()>) {
+fn silent_server() -> (String, mpsc::Receiver<Frame>, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -223,7 +226,7 @@ fn a_client_that_only_sends_still_pings_and_the_next_receive_judges_the_pong() {
         let err = ws.receive().await.unwrap_err();
         assert!(err.is_heartbeat(), "{err}");
     });
-    let seen: Vec<(u8, Vec<u8>)> = frames.iter().collect();
+    let seen: Vec<Frame> = frames.iter().collect();
     let pings = seen.iter().filter(|f| f.0 == 0x89).count();
     let texts = seen.iter().filter(|f| f.0 == 0x81).count();
     assert_eq!(texts, 6, "{seen:?}");
@@ -345,7 +348,7 @@ fn fragmented_sends_let_control_frames_through_between_fragments() {
         assert!(matches!(ws.receive().await, Ok(Message::Close(_))));
     });
     let mut c = raw_client(&url);
-    let frames: Vec<(u8, Vec<u8>)> = (0..7).map(|_| read_frame(&mut c).unwrap()).collect();
+    let frames: Vec<Frame> = (0..7).map(|_| read_frame(&mut c).unwrap()).collect();
     let ops: Vec<u8> = frames.iter().map(|f| f.0).collect();
     assert_eq!(ops, [0x01, 0x00, 0x80, 0x02, 0x89, 0x00, 0x80]);
     let sizes: Vec<usize> = frames.iter().map(|f| f.1.len()).collect();
