@@ -51,8 +51,9 @@ pub struct Config {
     /// nothing at all (the pong or any other frame) arrives within half of it after that ping,
     /// drop the connection (close code 1006 locally, nothing sent) and fail with
     /// [`Error::is_heartbeat`](crate::Error::is_heartbeat). `None` (the default) sends no
-    /// pings. The heartbeat runs while the WebSocket is polled: see the crate docs'
-    /// "Heartbeat" section.
+    /// pings. The heartbeat's pings carry an empty payload, and with `autoping` on, the empty
+    /// pongs that answer them are not returned by `receive`. It runs while the WebSocket is
+    /// polled: see the crate docs' "Heartbeat" section.
     pub heartbeat: Option<Duration>,
     /// aiohttp's `autoping=`: answer pings with pongs automatically (the default). With
     /// `false` nothing is answered: pings arrive through `receive` as [`Message::Ping`] for the

@@ -344,15 +344,19 @@ fn fragmented_sends_let_control_frames_through_between_fragments() {
         // the first fragment, not after the whole message.
         ws.feed(Message::binary(vec![9u8; 40])).await.unwrap();
         ws.feed(Message::Ping(b"mid".to_vec())).await.unwrap();
+        // A second control frame keeps its order behind the first.
+        ws.feed(Message::Pong(b"2nd".to_vec())).await.unwrap();
         ws.flush().await.unwrap();
         assert!(matches!(ws.receive().await, Ok(Message::Close(_))));
     });
     let mut c = raw_client(&url);
-    let frames: Vec<Frame> = (0..7).map(|_| read_frame(&mut c).unwrap()).collect();
+    let frames: Vec<Frame> = (0..8).map(|_| read_frame(&mut c).unwrap()).collect();
     let ops: Vec<u8> = frames.iter().map(|f| f.0).collect();
-    assert_eq!(ops, [0x01, 0x00, 0x80, 0x02, 0x89, 0x00, 0x80]);
+    assert_eq!(ops, [0x01, 0x00, 0x80, 0x02, 0x89, 0x8A, 0x00, 0x80]);
     let sizes: Vec<usize> = frames.iter().map(|f| f.1.len()).collect();
-    assert_eq!(sizes, [16, 16, 8, 16, 3, 16, 8]);
+    assert_eq!(sizes, [16, 16, 8, 16, 3, 3, 16, 8]);
+    assert_eq!(frames[4].1, b"mid");
+    assert_eq!(frames[5].1, b"2nd");
     let text: Vec<u8> = frames[..3].iter().flat_map(|f| f.1.clone()).collect();
     assert_eq!(
         text,
