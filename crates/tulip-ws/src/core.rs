@@ -9,6 +9,16 @@
 //! bounded buffers, so a reader that stops reading stops the peer through TCP. Pongs are
 //! coalesced (only the latest is kept) and reading pauses while the write buffer is above its
 //! high-water mark, so a peer that pings without reading cannot grow our memory.
+//!
+//! Control frames jump the queue: a fragmented message is queued whole, with the offsets
+//! where its continuation frames start (`bounds`); a pong or ping queued while it is being
+//! written goes in at the next of those offsets, between two fragments (RFC 6455 §5.4),
+//! instead of after the whole message. A close frame always goes last, since no data frame
+//! may follow it.
+//!
+//! The heartbeat (`heartbeat.rs`) is polled by the receive path once the socket has nothing
+//! more to read, so a task waiting in `receive` sends its pings and notices a dead peer on
+//! time; the send path sends a ping that is due in front of its message.
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +35,7 @@ use crate::deflate::{DeflateParams, Deflater};
 use crate::encoder::Encoder;
 use crate::error::{Error, ProtocolError, Result};
 use crate::frame::OpCode;
+use crate::heartbeat::{Beat, Heartbeat};
 use crate::message::Message;
 use crate::timer::{Deadline, deadline};
 
@@ -95,6 +106,9 @@ enum Phase {
     Replying(Option<CloseFrame>),
     /// The peer broke the protocol and our close frame is queued: flush, then report.
     Failing(ProtocolError),
+    /// The peer's close arrived with `autoclose` off and was handed to the application, which
+    /// has not answered it yet (`close_sent` tells whether it since has).
+    PeerClosed,
     /// A client after the close handshake reads to end of stream, so that the server closes
     /// TCP first (RFC 6455 §7.1.1), bounded by the close timeout.
     Draining,
@@ -138,6 +152,12 @@ pub(crate) struct Core<S> {
     encoder: Encoder,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// Offsets in `wbuf`, ascending, where a continuation frame starts: a control frame may be
+    /// inserted there. Entries below `wpos` are stale.
+    bounds: Vec<usize>,
+    heartbeat: Option<Heartbeat>,
+    /// Set when the heartbeat declared the peer dead (the pong wait that passed).
+    dead: Option<std::time::Duration>,
     /// The latest ping's payload, waiting for its pong (RFC 6455 §5.5.3 lets us skip older ones).
     pong: Option<Vec<u8>>,
     close_sent: bool,
@@ -188,9 +208,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             encoder: Encoder::new(role, deflater),
             stream,
             role,
-            config,
             wbuf: Vec::new(),
             wpos: 0,
+            bounds: Vec::new(),
+            heartbeat: config.heartbeat.map(Heartbeat::new),
+            dead: None,
             pong: None,
             close_sent: false,
             phase: Phase::Open,
@@ -199,6 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             negotiated: deflate,
             going_away: None,
             going_away_flush: false,
+            config,
         }
     }
 
@@ -302,6 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
         self.wbuf.clear();
         self.wpos = 0;
+        self.bounds.clear();
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
@@ -324,18 +348,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();
             self.wpos = 0;
+            self.bounds.clear();
         } else if self.wpos > 64 << 10 && self.wpos > self.wbuf.len() / 2 {
             self.wbuf.drain(..self.wpos);
+            let wpos = self.wpos;
+            self.bounds.retain(|&b| b >= wpos);
+            for b in &mut self.bounds {
+                *b -= wpos;
+            }
             self.wpos = 0;
+        }
+    }
+
+    /// Queues a ping or pong: at the next fragment boundary when a fragmented message is still
+    /// being written, at the end otherwise.
+    fn queue_control(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.compact();
+        let wpos = self.wpos;
+        self.bounds.retain(|&b| b >= wpos);
+        let Some(&at) = self.bounds.first() else {
+            self.encoder.control(opcode, payload, &mut self.wbuf);
+            return;
+        };
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        self.encoder.control(opcode, payload, &mut frame);
+        self.wbuf.splice(at..at, frame.iter().copied());
+        // Every boundary from `at` on moves past the inserted frame, so a second control frame
+        // lands after this one.
+        for b in &mut self.bounds {
+            *b += frame.len();
         }
     }
 
     fn queue_pong(&mut self) {
         if let Some(p) = self.pong.take() {
             if !self.close_sent {
-                self.compact();
-                self.encoder.control(OpCode::Pong, &p, &mut self.wbuf);
+                self.queue_control(OpCode::Pong, &p);
             }
+        }
+    }
+
+    /// Polls the heartbeat (receiving side), while no close frame has been sent.
+    fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> Poll<Beat> {
+        match &mut self.heartbeat {
+            Some(hb) if !self.close_sent => hb.poll(cx),
+            _ => Poll::Pending,
         }
     }
 
@@ -348,6 +405,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.encoder
             .control(OpCode::Close, &payload, &mut self.wbuf);
         self.close_sent = true;
+        if let Some(hb) = &mut self.heartbeat {
+            hb.stop();
+        }
     }
 
     fn fail(&mut self, p: ProtocolError) {
@@ -385,6 +445,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                         _ => unreachable!("matched above"),
                     });
                 }
+                Phase::PeerClosed => {
+                    // The peer's close was delivered; once the application's close is queued,
+                    // push it out and end as an answered close would.
+                    if !self.close_sent {
+                        return Poll::Ready(Err(Error::closed()));
+                    }
+                    ready!(self.poll_flush_bounded(cx, Slot::Reader));
+                    if self.role == Role::Server {
+                        self.shutdown_once(cx);
+                    }
+                    self.phase = match self.role {
+                        Role::Client => Phase::Draining,
+                        Role::Server => Phase::Closed,
+                    };
+                    return Poll::Ready(Err(Error::closed()));
+                }
                 Phase::Draining => {
                     ready!(self.poll_drain(cx));
                     self.phase = Phase::Closed;
@@ -410,9 +486,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     _ => {}
                 }
             }
-            match ready!(self.poll_event(cx)) {
+            let event = match self.poll_event(cx) {
+                Poll::Ready(event) => event,
+                // Nothing more to read: now the heartbeat's silence is real.
+                Poll::Pending => match self.poll_heartbeat(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Beat::Ping) => {
+                        self.queue_control(OpCode::Ping, b"");
+                        continue;
+                    }
+                    Poll::Ready(Beat::Dead) => {
+                        let waited = self.heartbeat.as_ref().map(Heartbeat::pong_wait);
+                        let waited = waited.unwrap_or_default();
+                        self.dead = Some(waited);
+                        self.abort(cx);
+                        return Poll::Ready(Err(Error::heartbeat(waited)));
+                    }
+                },
+            };
+            match event {
                 Ok(Event::Data(m)) => return Poll::Ready(Ok(m)),
-                Ok(Event::Pong(p)) => return Poll::Ready(Ok(Message::Pong(p))),
+                Ok(Event::Pong(p)) => {
+                    let ours = p.is_empty()
+                        && self.config.autoping
+                        && self.heartbeat.as_mut().is_some_and(Heartbeat::take_pong);
+                    if !ours {
+                        return Poll::Ready(Ok(Message::Pong(p)));
+                    }
+                }
+                Ok(Event::Ping(p)) if !self.config.autoping => {
+                    return Poll::Ready(Ok(Message::Ping(p)));
+                }
                 Ok(Event::Ping(p)) => {
                     self.pong = Some(p.clone());
                     if self.pending_write() <= self.config.write_high_water {
@@ -420,6 +524,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                         let _ = self.poll_write_buf(cx, Slot::Reader);
                     }
                     return Poll::Ready(Ok(Message::Ping(p)));
+                }
+                Ok(Event::Close(frame)) if !self.close_sent && !self.config.autoclose => {
+                    if let Some(hb) = &mut self.heartbeat {
+                        hb.stop();
+                    }
+                    self.phase = Phase::PeerClosed;
+                    return Poll::Ready(Ok(Message::Close(frame)));
                 }
                 Ok(Event::Close(frame)) => {
                     if !self.close_sent {
@@ -468,6 +579,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             if n == 0 {
                 return Poll::Ready(Err(EventError::Io(io::ErrorKind::UnexpectedEof.into())));
             }
+            if let Some(hb) = &mut self.heartbeat {
+                hb.received();
+            }
         }
     }
 
@@ -502,6 +616,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             ready!(self.poll_flush_bounded(cx, slot));
             self.going_away_flush = false;
         }
+        if let Some(waited) = self.dead {
+            return Poll::Ready(Err(Error::heartbeat(waited)));
+        }
         if self.close_sent {
             return Poll::Ready(Err(Error::closed()));
         }
@@ -513,19 +630,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
 
     /// Queues one frame; call after [`Core::poll_ready`].
     pub(crate) fn start_send(&mut self, out: Outgoing<'_>) -> Result<()> {
+        if let Some(waited) = self.dead {
+            return Err(Error::heartbeat(waited));
+        }
         if self.close_sent {
             return Err(Error::closed());
         }
         self.queue_pong();
+        // A sender keeps the heartbeat's pings going even while nobody receives (the pong is
+        // then checked by the next receive).
+        if self.heartbeat.as_mut().is_some_and(Heartbeat::ping_due) {
+            self.queue_control(OpCode::Ping, b"");
+        }
         self.compact();
+        let fragment = self.config.fragment_size;
         match out {
-            Outgoing::Text(s) => self.encoder.data(true, s.as_bytes(), &mut self.wbuf),
-            Outgoing::Binary(b) => self.encoder.data(false, b, &mut self.wbuf),
+            Outgoing::Text(s) => self.encoder.data(
+                true,
+                s.as_bytes(),
+                &mut self.wbuf,
+                fragment,
+                &mut self.bounds,
+            ),
+            Outgoing::Binary(b) => {
+                self.encoder
+                    .data(false, b, &mut self.wbuf, fragment, &mut self.bounds)
+            }
             Outgoing::Ping(p) | Outgoing::Pong(p) if p.len() > 125 => {
                 return Err(invalid("control frame payload over 125 bytes"));
             }
-            Outgoing::Ping(p) => self.encoder.control(OpCode::Ping, p, &mut self.wbuf),
-            Outgoing::Pong(p) => self.encoder.control(OpCode::Pong, p, &mut self.wbuf),
+            Outgoing::Ping(p) => self.queue_control(OpCode::Ping, p),
+            Outgoing::Pong(p) => self.queue_control(OpCode::Pong, p),
             Outgoing::Close(frame) => {
                 if let Some(f) = frame {
                     if !f.code.is_sendable() {

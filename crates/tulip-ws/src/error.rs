@@ -104,6 +104,10 @@ enum Kind {
     Handshake(&'static str, Option<Cause>),
     Rejected(http::StatusCode),
     Timeout,
+    /// No byte within this long after a heartbeat ping; the connection was dropped.
+    Heartbeat(std::time::Duration),
+    /// One `receive` waited this long (the connection is still open).
+    ReceiveTimeout(std::time::Duration),
     WrongType,
 }
 
@@ -166,6 +170,18 @@ impl Error {
         }
     }
 
+    pub(crate) fn heartbeat(pong_wait: std::time::Duration) -> Error {
+        Error {
+            kind: Kind::Heartbeat(pong_wait),
+        }
+    }
+
+    pub(crate) fn receive_timeout(limit: std::time::Duration) -> Error {
+        Error {
+            kind: Kind::ReceiveTimeout(limit),
+        }
+    }
+
     pub(crate) fn wrong_type() -> Error {
         Error {
             kind: Kind::WrongType,
@@ -224,9 +240,28 @@ impl Error {
         }
     }
 
-    /// A deadline passed (the close handshake or the opening handshake).
+    /// A deadline passed: the close handshake, the opening handshake, a heartbeat's pong
+    /// ([`is_heartbeat`](Error::is_heartbeat)) or one receive
+    /// ([`is_receive_timeout`](Error::is_receive_timeout)).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, Kind::Timeout)
+        matches!(
+            self.kind,
+            Kind::Timeout | Kind::Heartbeat(_) | Kind::ReceiveTimeout(_)
+        )
+    }
+
+    /// No pong (nor any other byte) arrived in time after a heartbeat ping
+    /// ([`Config::heartbeat`](crate::Config::heartbeat)): the connection was dropped without a
+    /// close frame, which is close code 1006 ([`close_code`](Error::close_code)), as aiohttp's
+    /// `ServerTimeoutError` with `close_code == 1006`. The WebSocket is closed; reconnect.
+    pub fn is_heartbeat(&self) -> bool {
+        matches!(self.kind, Kind::Heartbeat(_))
+    }
+
+    /// A `receive` waited longer than [`Config::receive_timeout`](crate::Config::receive_timeout);
+    /// unlike the other timeouts this one leaves the connection open: receive again or close.
+    pub fn is_receive_timeout(&self) -> bool {
+        matches!(self.kind, Kind::ReceiveTimeout(_))
     }
 
     /// The protocol violation, if this is one.
@@ -237,8 +272,12 @@ impl Error {
         }
     }
 
-    /// The close code this side sent because of this error, if it is a protocol error.
+    /// The close code this error closed the connection with: the one sent for a protocol
+    /// error, or 1006 ([`CloseCode::ABNORMAL`], sent to nobody) for a heartbeat timeout.
     pub fn close_code(&self) -> Option<CloseCode> {
+        if self.is_heartbeat() {
+            return Some(CloseCode::ABNORMAL);
+        }
         self.protocol_error().map(ProtocolError::close_code)
     }
 }
@@ -284,6 +323,15 @@ impl fmt::Display for Error {
             Kind::Handshake(m, _) => write!(f, "websocket handshake failed: {m}"),
             Kind::Rejected(s) => write!(f, "websocket handshake failed: the server answered {s}"),
             Kind::Timeout => f.write_str("websocket timed out"),
+            Kind::Heartbeat(d) => write!(
+                f,
+                "websocket heartbeat failed: no pong within {d:?} after a heartbeat ping; the \
+                 connection was dropped (close code 1006)"
+            ),
+            Kind::ReceiveTimeout(d) => write!(
+                f,
+                "websocket receive timed out after {d:?} (the connection is still open)"
+            ),
             Kind::WrongType => f.write_str("websocket message of the wrong type"),
         }
     }
@@ -319,6 +367,22 @@ mod tests {
         assert_eq!(e.to_string(), "websocket handshake failed: upgrade failed");
         assert_eq!(e.source().unwrap().to_string(), "upstream");
         assert!(Error::handshake("x").source().is_none());
+    }
+
+    #[test]
+    fn heartbeat_and_receive_timeouts_say_what_happened() {
+        let d = std::time::Duration::from_millis(50);
+        let hb = Error::heartbeat(d);
+        assert!(hb.is_heartbeat() && hb.is_timeout() && !hb.is_receive_timeout());
+        assert_eq!(hb.close_code(), Some(CloseCode::ABNORMAL));
+        assert!(
+            hb.to_string()
+                .contains("no pong within 50ms after a heartbeat ping")
+        );
+        let rt = Error::receive_timeout(d);
+        assert!(rt.is_receive_timeout() && rt.is_timeout() && !rt.is_heartbeat());
+        assert_eq!(rt.close_code(), None);
+        assert!(rt.to_string().contains("still open"));
     }
 
     #[test]

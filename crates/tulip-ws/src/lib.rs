@@ -15,6 +15,33 @@
 //! negotiation, and backpressure both ways: sends wait above a high-water mark, and the socket
 //! is read only as fast as the application receives.
 //!
+//! # Heartbeat, autoping, autoclose, receive timeout, fragmentation
+//!
+//! aiohttp's `ws_connect(...)` and `WebSocketResponse(...)` options are fields of [`Config`]
+//! (`ClientOptions::config`, `ServerOptions::config`): `heartbeat`, `autoping`, `autoclose`,
+//! `receive_timeout`, plus `fragment_size` for outgoing messages.
+//!
+//! The heartbeat follows aiohttp 3.14: a ping goes out after `heartbeat` without a byte from
+//! the peer (any received data, not only a pong, resets it), and when no byte arrives within
+//! half of `heartbeat` after the ping the connection is dropped without a close frame (close
+//! code 1006) and the call fails with [`Error::is_heartbeat`]: "no pong within X after a
+//! heartbeat ping".
+//!
+//! No task runs behind the application's back (the crate needs no executor): the heartbeat is
+//! driven by the WebSocket's own calls. A pending `receive` owns the heartbeat's timer, so
+//! the usual `while let Ok(msg) = ws.receive().await` loop, or a `receive` raced against
+//! other work, pings and fails on time. Every send also sends a ping that is due, so a
+//! sender keeps the connection alive while nobody receives; the pong is then judged by the
+//! next `receive`, which first reads what arrived (a pong sitting unread in the socket counts).
+//! To keep the heartbeat exact while the application is busy elsewhere, [`split`] the
+//! WebSocket and loop on [`ReadHalf::receive`] in a task of its own.
+//!
+//! With `fragment_size`, messages longer than it go out as continuation frames, and pongs,
+//! pings and the heartbeat's pings queued meanwhile go between two fragments rather than
+//! after the whole message; compressed messages are compressed first, then fragmented.
+//!
+//! [`split`]: WebSocket::split
+//!
 //! # Feature flags
 //!
 //! - `connect` (default): `ws_connect` and `ws_connect_with`, aiohttp's `ws_connect`:
@@ -88,6 +115,7 @@ mod encoder;
 mod error;
 mod frame;
 mod handshake;
+mod heartbeat;
 #[cfg(feature = "http")]
 pub mod http;
 mod message;

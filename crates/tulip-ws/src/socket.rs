@@ -82,6 +82,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Pings are answered before they are returned; a `Close` is returned once, after the
     /// reply went out, and every call after that fails with [`Error::is_closed`]. A protocol
     /// violation by the peer sends the matching close code and returns the error.
+    /// [`Config`] changes this: `autoping: false` leaves pings unanswered, `autoclose: false`
+    /// returns the peer's `Close` before answering it, `receive_timeout` bounds the wait
+    /// ([`Error::is_receive_timeout`], the connection stays open), and `heartbeat` pings a
+    /// silent peer from here and fails with [`Error::is_heartbeat`] when it is gone (the pongs
+    /// to those pings are not returned).
     ///
     /// # Cancel safety
     ///
@@ -136,7 +141,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # }
     /// ```
     pub async fn receive(&mut self) -> Result<Message> {
-        poll_fn(|cx| self.core.poll_receive(cx)).await
+        match self.core.config().receive_timeout {
+            None => poll_fn(|cx| self.core.poll_receive(cx)).await,
+            Some(limit) => timed_receive(limit, poll_fn(|cx| self.core.poll_receive(cx))).await,
+        }
     }
 
     /// Receives the next text message, skipping pings and pongs.
@@ -322,5 +330,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
             Poll::Ready(r) => Poll::Ready(Some(r)),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// `receive` bounded by `limit` (`Config::receive_timeout`): the receive is cancel safe, so
+/// giving up loses nothing and leaves the connection open.
+pub(crate) async fn timed_receive(
+    limit: std::time::Duration,
+    receive: impl std::future::Future<Output = Result<Message>>,
+) -> Result<Message> {
+    match tulip_reactor::timeout(limit, receive).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::receive_timeout(limit)),
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! Both halves share the connection behind a mutex that is held only inside a `poll_*` call,
 //! never across an `.await`, so a task blocked on receiving never blocks the sender.
+//!
+//! Splitting is also how the heartbeat keeps going while the application is busy elsewhere:
+//! a task that loops on [`ReadHalf::receive`] drives the pings and notices a dead peer, while
+//! other tasks send through the [`WriteHalf`].
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -15,7 +19,7 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::core::{Core, Outgoing, Slot};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::socket::WebSocket;
+use crate::socket::{WebSocket, timed_receive};
 
 type Shared<S> = Arc<Mutex<Core<S>>>;
 
@@ -55,7 +59,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     ///
     /// Cancel safe: partial frames stay buffered.
     pub async fn receive(&mut self) -> Result<Message> {
-        poll_fn(|cx| lock(&self.shared).poll_receive(cx)).await
+        let limit = lock(&self.shared).config().receive_timeout;
+        let receive = poll_fn(|cx| lock(&self.shared).poll_receive(cx));
+        match limit {
+            None => receive.await,
+            Some(limit) => timed_receive(limit, receive).await,
+        }
     }
 
     /// Receives the next text message (see [`WebSocket::receive_text`]).

@@ -8,10 +8,13 @@ mod errors;
 mod faults_ws;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod forced;
+mod heartbeat;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod http;
 mod loopback;
 #[cfg(feature = "tls")]
 mod proxy;
 mod python;
+#[cfg(all(feature = "http", feature = "connect"))]
+mod python_heartbeat;
 mod upgrade;

@@ -11,12 +11,12 @@ use tulip_reactor::{Async, block_on};
 use tulip_test_support::peers;
 use tulip_ws::{ClientOptions, CloseCode, DeflateConfig, Message, ServerOptions};
 
-fn python(module: &str) -> Option<OsString> {
+pub(super) fn python(module: &str) -> Option<OsString> {
     peers::python(&[module])
 }
 
 /// Kills the child if a test fails before it exits.
-struct Reaper(Child);
+pub(super) struct Reaper(pub(super) Child);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -25,7 +25,7 @@ impl Drop for Reaper {
     }
 }
 
-const SERVERS: &str = r#"
+pub(super) const SERVERS: &str = r#"
 import asyncio, sys
 kind, comp = sys.argv[1], sys.argv[2] == "1"
 async def main():
