@@ -38,6 +38,9 @@
 //! - `full`: all of the above.
 //! - `tokio`: `compat`, for tokio-bound crates inside tulip and tokio's io traits on
 //!   tulip's streams. Not in `full`: it is the only feature that pulls tokio's runtime.
+//! - `polling-backend`: on Linux, drive the reactor through the `polling` crate instead of
+//!   epoll called directly (for testing the backend that macOS, the BSDs and illumos always
+//!   use; epoll stays the faster Linux default). Not in `full`.
 //!
 //! # Examples
 //!
