@@ -107,7 +107,8 @@ impl Poller {
         _tick: u64,
         after: Duration,
     ) -> io::Result<()> {
-        events.deadline = Some(Instant::now() + after);
+        // A deadline past `Instant`'s range is no deadline at all.
+        events.deadline = Instant::now().checked_add(after);
         Ok(())
     }
 
