@@ -90,7 +90,7 @@ impl Source {
             // clears the bit (rule 2). This saves a round trip through epoll for fresh sockets.
             readiness: AtomicUsize::new(READY_MASK),
             waiters: Default::default(),
-            sys: SourceState::default(),
+            sys: SourceState::new(),
         }
     }
 
@@ -113,6 +113,8 @@ impl Source {
             edge | closed
         };
         if bits == 0 {
+            // Nothing to record, but a one-shot registration that fired is disarmed all the same.
+            self.sys.after_event(self);
             return;
         }
         let _ = self

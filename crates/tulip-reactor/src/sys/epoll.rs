@@ -30,10 +30,14 @@ const TIMER_KEY: u64 = u64::MAX - 1;
 pub(crate) const HANGUP_EVENTS: bool = true;
 
 /// Nothing per source: registrations are edge-triggered and never need re-arming.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SourceState;
 
 impl SourceState {
+    pub(crate) const fn new() -> SourceState {
+        SourceState
+    }
+
     /// A no-op: edge-triggered registrations stay armed.
     #[inline(always)]
     pub(crate) fn after_event(&self, _source: &Source) {}

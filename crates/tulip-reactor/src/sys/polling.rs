@@ -34,7 +34,7 @@ pub(crate) const HANGUP_EVENTS: bool = false;
 
 /// Serialises the re-arming of one one-shot registration, so that the last `modify` is
 /// computed from the latest readiness.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SourceState {
     arm: Mutex<()>,
 }
@@ -178,6 +178,12 @@ impl std::fmt::Debug for Poller {
 }
 
 impl SourceState {
+    pub(crate) const fn new() -> SourceState {
+        SourceState {
+            arm: Mutex::new(()),
+        }
+    }
+
     /// After the reactor recorded an event of `source` (whose state this is): a one-shot
     /// registration is disarmed now.
     pub(crate) fn after_event(&self, source: &Source) {
