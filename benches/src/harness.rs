@@ -123,6 +123,7 @@ impl Report {
             cfg.samples()
         );
         println!("{}", machine());
+        println!("tulip reactor backend: {}\n", tulip_reactor::backend());
         Report {
             samples: cfg.samples(),
             cfg_filters: Config {

@@ -26,6 +26,10 @@ const REACTOR: &[&str] = &[
     "slab",
 ];
 
+/// The portable reactor backend (`polling-backend` on Linux, the default elsewhere): the
+/// `polling` crate and its queue for notifications.
+const POLLING: &[&str] = &["polling", "cfg-if", "concurrent-queue", "crossbeam-utils"];
+
 /// The sync primitives need no runtime: a lock-free queue and nothing else.
 const SYNC: &[&str] = &["tulip-sync", "concurrent-queue", "crossbeam-utils"];
 
@@ -185,6 +189,11 @@ const RULES: &[Rule] = &[
         allowed: &[REACTOR],
     },
     Rule {
+        package: "tulip-reactor",
+        features: Some("polling-backend"),
+        allowed: &[REACTOR, POLLING],
+    },
+    Rule {
         package: "tulip-executor",
         features: None,
         allowed: &[REACTOR, EXECUTOR],
@@ -259,6 +268,11 @@ const RULES: &[Rule] = &[
         package: "tulip",
         features: Some("ws"),
         allowed: &[REACTOR, EXECUTOR, SYNC, NET, HTTP, DEFLATE, WS],
+    },
+    Rule {
+        package: "tulip",
+        features: Some("polling-backend"),
+        allowed: &[REACTOR, EXECUTOR, POLLING],
     },
     Rule {
         package: "tulip",

@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
-//! - `bench [--quick] [FILTER..]`: tulip beside its peers, one run, medians and ratios.
+//! - `bench [--quick] [--backend epoll|polling] [FILTER..]`: tulip beside its peers, one run,
+//!   medians and ratios; `--backend polling` builds the reactor on the `polling` crate.
 //! - `layering`: the dependency allow-lists alone (part of `test`).
 //! - `tidy`: the docs checks alone (part of `test`): the codemap names every module file.
 //! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <test|bench|layering|conformance|fuzz|soak> [ARGS..]\n\n\
                  test [CARGO_TEST_ARGS..]   fmt, clippy, tests (unit, integration, doc), rustdoc, examples\n\
-                 bench [--quick] [FILTER..] tulip beside tokio/smol/hyper/..., medians and ratios"
+                 bench [--quick] [--backend epoll|polling] [FILTER..] tulip beside its peers, medians and ratios"
             );
             return ExitCode::from(2);
         }
@@ -146,9 +147,36 @@ fn target_dir() -> PathBuf {
 }
 
 fn bench(extra: &[String]) -> Result {
+    let mut features = None;
+    let mut rest = Vec::new();
+    let mut args = extra.iter();
+    while let Some(a) = args.next() {
+        let backend = match a.strip_prefix("--backend=") {
+            Some(b) => b,
+            None if a == "--backend" => args
+                .next()
+                .ok_or("bench: --backend needs a value: epoll or polling")?,
+            None => {
+                rest.push(a.clone());
+                continue;
+            }
+        };
+        features = match backend {
+            "epoll" => None,
+            "polling" => Some("polling-backend"),
+            other => {
+                return Err(format!(
+                    "bench: unknown backend {other:?}: use epoll (the Linux default) or polling"
+                ));
+            }
+        };
+    }
     let mut b = cargo();
-    b.args(["run", "--release", "--package", "benches", "--"])
-        .args(extra);
+    b.args(["run", "--release", "--package", "benches"]);
+    if let Some(f) = features {
+        b.args(["--features", f]);
+    }
+    b.arg("--").args(rest);
     run("benchmarks", b)
 }
 

@@ -37,7 +37,8 @@ impl PipeFd {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "{what} is a regular file, which epoll cannot watch; read or write it with \
+                    "{what} is a regular file, which the reactor cannot watch (epoll refuses it, kqueue \
+                     calls it always ready); read or write it with \
                      std::fs on the blocking pool (tulip_executor::spawn_blocking)"
                 ),
             ));

@@ -57,9 +57,20 @@ pub(crate) fn poll_sendfile_fd<T: AsFd>(
     offset: &mut u64,
     count: usize,
 ) -> Poll<io::Result<usize>> {
-    io.poll_write_with(cx, |s| {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return io.poll_write_with(cx, |s| {
         rustix::fs::sendfile(s, file, Some(&mut *offset), count).map_err(io::Error::from)
-    })
+    });
+    // The BSDs' and macOS's sendfile(2) have other signatures and semantics; until they are
+    // wired up, these platforms take the read-and-write path (`wants_fallback`).
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (io, cx, file, offset, count);
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "sendfile(2) is used only on Linux; files are read and written instead",
+        )))
+    }
 }
 
 /// A registered descriptor of any type, written with write(2) (for `sock_sendfile`).

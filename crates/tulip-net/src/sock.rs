@@ -17,6 +17,14 @@ use std::net::SocketAddr;
 use socket2::{SockAddr, SockRef, Socket};
 use tulip_reactor::Async;
 
+/// Send flags that keep a write to a vanished peer from raising SIGPIPE. macOS has no
+/// `MSG_NOSIGNAL`: there a Rust program has SIGPIPE ignored by std before `main` runs, and
+/// the write fails with `BrokenPipe` all the same.
+#[cfg(not(target_vendor = "apple"))]
+const NO_SIGPIPE: rustix::net::SendFlags = rustix::net::SendFlags::NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const NO_SIGPIPE: rustix::net::SendFlags = rustix::net::SendFlags::empty();
+
 use std::os::fd::AsFd;
 
 /// Receives up to `n` bytes (asyncio's `loop.sock_recv`); an empty vector means end of stream.
@@ -156,15 +164,13 @@ pub async fn sock_sendto<T: AsFd>(
     data: &[u8],
     addr: SocketAddr,
 ) -> io::Result<usize> {
-    sock.write_with(|s| {
-        rustix::net::sendto(s, data, rustix::net::SendFlags::NOSIGNAL, &addr)
-            .map_err(io::Error::from)
-    })
-    .await
+    sock.write_with(|s| rustix::net::sendto(s, data, NO_SIGPIPE, &addr).map_err(io::Error::from))
+        .await
 }
 
 /// Sends all of `data` (asyncio's `loop.sock_sendall`), waiting whenever the socket's buffer is
-/// full. `MSG_NOSIGNAL` is set, so a vanished peer is a `BrokenPipe` error, never a signal.
+/// full. `MSG_NOSIGNAL` is set (on Linux and the BSDs; macOS has no such flag, and std
+/// ignores SIGPIPE before `main` there too), so a vanished peer is a `BrokenPipe` error.
 ///
 /// # Errors
 ///
@@ -179,8 +185,7 @@ pub async fn sock_sendall<T: AsFd>(sock: &Async<T>, data: &[u8]) -> io::Result<(
     while sent < data.len() {
         sent += sock
             .write_with(|s| {
-                rustix::net::send(s, &data[sent..], rustix::net::SendFlags::NOSIGNAL)
-                    .map_err(io::Error::from)
+                rustix::net::send(s, &data[sent..], NO_SIGPIPE).map_err(io::Error::from)
             })
             .await?;
     }

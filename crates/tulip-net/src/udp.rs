@@ -46,7 +46,8 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// `AddrInUse`, `PermissionDenied` and the like.
+    /// `AddrInUse`, `PermissionDenied` and the like; `Unsupported` for `reuse_port` where the
+    /// platform has no `SO_REUSEPORT` (illumos).
     pub fn bind_with(
         addr: SocketAddr,
         reuse_address: bool,
@@ -57,7 +58,7 @@ impl UdpSocket {
             sock.set_reuse_address(true)?;
         }
         if reuse_port {
-            sock.set_reuse_port(true)?;
+            crate::tcp::set_reuse_port(&sock)?;
         }
         sock.set_nonblocking(true)?;
         sock.bind(&addr.into())?;

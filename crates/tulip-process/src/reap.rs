@@ -2,9 +2,14 @@
 //!
 //! Each child gets an [`ExitWatch`]. Where the kernel has `pidfd_open` (Linux 5.3+), the
 //! watch registers the child's pidfd with the reactor: it becomes readable when the child
-//! exits, and `waitpid(pid, WNOHANG)` then collects the status. Elsewhere (older kernels,
-//! sandboxes that forbid the call) the watch falls back to SIGCHLD: a process-wide SIGCHLD
-//! listener wakes every waiting child, which each retry `waitpid` on their own pid.
+//! exits, and `waitpid(pid, WNOHANG)` then collects the status. Elsewhere (macOS, the BSDs
+//! and illumos, which have no pidfd; older Linux kernels; sandboxes that forbid the call)
+//! the watch uses SIGCHLD: a process-wide SIGCHLD listener wakes every waiting child, which
+//! each retry `waitpid` on their own pid.
+//!
+//! On Linux the environment variable `TULIP_PROCESS_NO_PIDFD=1`, read once at the first
+//! spawn, makes every child use SIGCHLD as on the other platforms, so that one test suite
+//! covers both paths on one machine (`.ci/run` runs the process tests both ways).
 //!
 //! A child whose handle is dropped before it was reaped goes to the [`Reaper`], a lazily
 //! started thread (`tulip-reaper`) that blocks in `poll(2)` on the orphans' pidfds (or on
@@ -23,15 +28,20 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child as StdChild, ExitStatus};
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
+use rustix::process::{Pid, WaitOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use rustix::process::{PidfdFlags, pidfd_open, pidfd_send_signal};
 use slab::Slab;
 use tulip_reactor::Async;
 
@@ -39,7 +49,28 @@ use crate::signal::SignalKind;
 use crate::signal::registry::{Listener, drain};
 
 /// Cleared for good once `pidfd_open` reports that the kernel lacks it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 static PIDFD_SUPPORTED: AtomicBool = AtomicBool::new(true);
+
+/// Whether children may be watched through a pidfd: on Linux unless the kernel lacks
+/// `pidfd_open` or `TULIP_PROCESS_NO_PIDFD=1` asks for the SIGCHLD path; never elsewhere.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pidfd_enabled() -> bool {
+    PIDFD_SUPPORTED.load(Ordering::Relaxed) && !sigchld_forced()
+}
+
+/// No pidfd outside Linux: SIGCHLD-driven reaping.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn pidfd_enabled() -> bool {
+    false
+}
+
+/// Whether `TULIP_PROCESS_NO_PIDFD=1` was set at the first spawn.
+#[cfg(any(test, target_os = "linux", target_os = "android"))]
+pub(crate) fn sigchld_forced() -> bool {
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("TULIP_PROCESS_NO_PIDFD").is_some_and(|v| v == "1"))
+}
 
 /// Watches one child until it exits, and reaps it.
 pub(crate) struct ExitWatch {
@@ -56,7 +87,7 @@ impl ExitWatch {
     ///
     /// On error the caller still owns nothing: the child has been killed and reaped.
     pub(crate) fn new(mut child: StdChild, use_pidfd: bool) -> io::Result<ExitWatch> {
-        let pidfd = if use_pidfd && PIDFD_SUPPORTED.load(Ordering::Relaxed) {
+        let pidfd = if use_pidfd && pidfd_enabled() {
             open_pidfd(child.id())
         } else {
             None
@@ -137,8 +168,9 @@ impl ExitWatch {
         }
         let sig = kind.to_rustix()?;
         match &self.pidfd {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             Some(pidfd) => pidfd_send_signal(pidfd.as_fd(), sig)?,
-            None => rustix::process::kill_process(pid_of(&self.child)?, sig)?,
+            _ => rustix::process::kill_process(pid_of(&self.child)?, sig)?,
         }
         Ok(())
     }
@@ -183,6 +215,12 @@ impl fmt::Debug for ExitWatch {
     }
 }
 
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn open_pidfd(_pid: u32) -> Option<Async<OwnedFd>> {
+    None
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn open_pidfd(pid: u32) -> Option<Async<OwnedFd>> {
     let pid = Pid::from_raw(pid as i32)?;
     match pidfd_open(pid, PidfdFlags::empty()) {
@@ -368,6 +406,7 @@ mod tests {
             .expect("timed out")
     }
 
+    #[cfg(target_os = "linux")]
     fn is_our_child(pid: u32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
             let rest = &stat[stat.rfind(')').unwrap() + 2..];
@@ -375,11 +414,20 @@ mod tests {
         })
     }
 
+    /// Without /proc: the pid still exists (running or a zombie), so it is not reaped yet.
+    #[cfg(not(target_os = "linux"))]
+    fn is_our_child(pid: u32) -> bool {
+        rustix::process::Pid::from_raw(pid as i32)
+            .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    }
+
     #[test]
     fn pidfd_is_used_where_the_kernel_has_it() {
         let child = Command::new("true").spawn().unwrap();
-        // Every kernel this project targets (Linux 5.3+) has pidfd_open.
-        assert!(child_watch(&child).uses_pidfd());
+        // Every Linux kernel this project targets (5.3+) has pidfd_open; other platforms
+        // have no pidfd, and the switch turns it off on purpose.
+        let expected = cfg!(target_os = "linux") && !super::sigchld_forced();
+        assert_eq!(child_watch(&child).uses_pidfd(), expected);
     }
 
     fn child_watch(child: &crate::Child) -> &super::ExitWatch {

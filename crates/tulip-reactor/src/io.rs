@@ -283,12 +283,20 @@ impl Async<std::net::TcpStream> {
         } else {
             AddressFamily::INET6
         };
-        let fd: OwnedFd = rustix::net::socket_with(
-            family,
-            SocketType::STREAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            Some(ipproto::TCP),
-        )?;
+        // Apple's socket(2) takes no flags: set them with separate calls below.
+        #[cfg(not(target_vendor = "apple"))]
+        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        #[cfg(target_vendor = "apple")]
+        let flags = SocketFlags::empty();
+        let fd: OwnedFd =
+            rustix::net::socket_with(family, SocketType::STREAM, flags, Some(ipproto::TCP))?;
+        #[cfg(target_vendor = "apple")]
+        {
+            rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+            rustix::io::ioctl_fionbio(&fd, true)?;
+            // No MSG_NOSIGNAL there: like std's sockets, never raise SIGPIPE on a write.
+            rustix::net::sockopt::set_socket_nosigpipe(&fd, true)?;
+        }
         match rustix::net::connect(&fd, &addr) {
             Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
             Err(e) => return Err(e.into()),

@@ -68,6 +68,21 @@ pub use io::{Async, Readable};
 pub use reactor::Reactor;
 #[cfg(not(loom))]
 pub use seat::{Seat, SeatWaker};
+/// The event-notification backend this build of the reactor uses: `"epoll"` (epoll called
+/// directly, the Linux default) or `"polling"` (the `polling` crate: kqueue, event ports, or
+/// epoll on Linux with the cargo feature `polling-backend`).
+///
+/// # Examples
+///
+/// ```
+/// let backend = tulip_reactor::backend();
+/// assert!(backend == "epoll" || backend == "polling");
+/// ```
+#[cfg(not(loom))]
+pub fn backend() -> &'static str {
+    sys::BACKEND
+}
+
 #[cfg(not(loom))]
 pub use timer::{
     Elapsed, Interval, MissedTickBehavior, Sleep, TICK_NANOS, Timeout, Timer, armed_timers,

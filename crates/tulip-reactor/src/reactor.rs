@@ -1,5 +1,5 @@
-//! The reactor: one epoll instance (edge-triggered, called directly through rustix in `sys`),
-//! the registered sources and the timers.
+//! The reactor: one poller (edge-triggered epoll called directly through rustix, or the
+//! `polling` crate: see `sys`), the registered sources and the timers.
 //!
 //! One thread at a time *drives* the reactor: it holds the lock of [`crate::handoff`], fires
 //! due timers, waits in epoll until the next timer or an event, and wakes the tasks whose
@@ -27,7 +27,7 @@ use crate::timer::Timers;
 /// [`Async`](crate::Async)'s job, timers are [`Timer`](crate::Timer)'s, and driving it is
 /// [`block_on`](crate::block_on)'s or an executor's through a [`Seat`](crate::Seat).
 pub struct Reactor {
-    poller: Poller,
+    pub(crate) poller: Poller,
     sources: Mutex<Slab<Arc<Source>>>,
     pub(crate) timers: Timers,
     /// Who drives, and the driver's published wait (see `handoff`).
@@ -49,7 +49,8 @@ impl Reactor {
     }
 
     pub(crate) fn new() -> Reactor {
-        let poller = Poller::new().expect("tulip: cannot create the epoll instance");
+        let poller =
+            Poller::new().expect("tulip: cannot create the reactor's poller (epoll or kqueue)");
         Reactor {
             poller,
             sources: Mutex::new(Slab::new()),

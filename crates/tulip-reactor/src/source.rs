@@ -17,7 +17,13 @@
 //! 4. On a stream socket, a hang-up or error (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`) latches a
 //!    *closed* bit that is never cleared: no further edge will come, so every later operation must go to the kernel
 //!    and see the end of stream or the error. This is what makes clearing readiness after a
-//!    short read safe even when the data and the peer's FIN arrived in one edge.
+//!    short read safe even when the data and the peer's FIN arrived in one edge. A backend
+//!    whose events do not report hang-ups (`sys::HANGUP_EVENTS`, false for `polling`, whose
+//!    kqueue events carry no such flag) cannot latch them, so there a short read or write
+//!    never clears readiness: only `WouldBlock` does.
+//! 5. Every clear and every recorded event calls the backend's hook (`SourceState::after_clear`,
+//!    `after_event` in `sys`), which re-arms a one-shot registration for the directions that are
+//!    not ready (a no-op where registrations are edge-triggered).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -26,6 +32,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
+
+use crate::sys::{self, SourceState};
 
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +71,13 @@ pub(crate) struct Source {
     pub(crate) fd: RawFd,
     pub(crate) key: usize,
     /// For stream sockets a short read or write proves the kernel buffer drained or filled, so
-    /// the readiness bit can be cleared without a syscall that would return `WouldBlock`.
+    /// the readiness bit can be cleared without a syscall that would return `WouldBlock`
+    /// (only where the backend reports hang-ups: rule 4).
     pub(crate) stream: bool,
     readiness: AtomicUsize,
     waiters: [Mutex<Waiters>; 2],
+    /// What the backend keeps per source (rule 5).
+    pub(crate) sys: SourceState,
 }
 
 impl Source {
@@ -74,11 +85,12 @@ impl Source {
         Source {
             fd,
             key,
-            stream,
+            stream: stream && sys::HANGUP_EVENTS,
             // Optimistically ready: the first operation is attempted at once, and a `WouldBlock`
             // clears the bit (rule 2). This saves a round trip through epoll for fresh sockets.
             readiness: AtomicUsize::new(READY_MASK),
             waiters: Default::default(),
+            sys: SourceState::new(),
         }
     }
 
@@ -89,7 +101,7 @@ impl Source {
     }
 
     /// Records an event (rule 1) and collects the wakers to wake.
-    pub(crate) fn set_ready(&self, ev: crate::sys::Event, wakers: &mut Vec<Waker>) {
+    pub(crate) fn set_ready(&self, ev: sys::Event, wakers: &mut Vec<Waker>) {
         let edge = (ev.readable as usize) | ((ev.writable as usize) << 1);
         let closed = (ev.read_closed as usize) | ((ev.write_closed as usize) << 1);
         // Rule 4 holds for stream sockets only, where a hang-up is final. On a datagram socket
@@ -101,6 +113,8 @@ impl Source {
             edge | closed
         };
         if bits == 0 {
+            // Nothing to record, but a one-shot registration that fired is disarmed all the same.
+            self.sys.after_event(self);
             return;
         }
         let _ = self
@@ -108,6 +122,7 @@ impl Source {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
                 Some(cur.wrapping_add(COUNT_ONE) | bits)
             });
+        self.sys.after_event(self);
         for dir in [Dir::Read, Dir::Write] {
             if bits & dir.ready_mask() != 0 {
                 let mut w = self.waiters(dir);
@@ -178,12 +193,30 @@ impl Source {
 
     /// Clears `dir`'s bit if no event arrived since `snap` was read (rule 2).
     pub(crate) fn clear_ready(&self, dir: Dir, snap: usize) {
-        let _ = self.readiness.compare_exchange(
-            snap,
-            snap & !dir.bit(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        if self
+            .readiness
+            .compare_exchange(snap, snap & !dir.bit(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.sys.after_clear(self);
+        }
+    }
+
+    /// Whether the read and the write direction lack readiness: where a task may wait, so
+    /// where the kernel must report the next edge (rule 5).
+    #[cfg_attr(
+        all(target_os = "linux", not(feature = "polling-backend")),
+        expect(
+            dead_code,
+            reason = "only the one-shot re-arm of the polling backend asks"
+        )
+    )]
+    pub(crate) fn unready(&self) -> (bool, bool) {
+        let snap = self.readiness.load(Ordering::Acquire);
+        (
+            snap & Dir::Read.ready_mask() == 0,
+            snap & Dir::Write.ready_mask() == 0,
+        )
     }
 
     /// Runs a non-blocking operation until it stops returning `WouldBlock`, waiting for

@@ -38,6 +38,9 @@
 //! - `full`: all of the above.
 //! - `tokio`: `compat`, for tokio-bound crates inside tulip and tokio's io traits on
 //!   tulip's streams. Not in `full`: it is the only feature that pulls tokio's runtime.
+//! - `polling-backend`: on Linux, drive the reactor through the `polling` crate instead of
+//!   epoll called directly (for testing the backend that macOS, the BSDs and illumos always
+//!   use; epoll stays the faster Linux default). Not in `full`.
 //!
 //! # Examples
 //!
@@ -143,9 +146,9 @@ pub mod compat {
 /// let rt = tulip::Runtime::new().unwrap();
 /// let handle = rt.handle().clone();
 /// let (tx, rx) = std::sync::mpsc::channel();
-/// let id = handle.add_signal_handler(SignalKind::from_raw(10), move |sig| { let _ = tx.send(sig); }).unwrap();
-/// raise(SignalKind::from_raw(10)).unwrap(); // SIGUSR1
-/// assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), SignalKind::from_raw(10));
+/// let id = handle.add_signal_handler(SignalKind::USER1, move |sig| { let _ = tx.send(sig); }).unwrap();
+/// raise(SignalKind::USER1).unwrap();
+/// assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), SignalKind::USER1);
 /// assert!(handle.remove_signal_handler(id));
 /// ```
 #[cfg(feature = "process")]

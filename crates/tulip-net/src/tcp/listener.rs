@@ -74,7 +74,10 @@ impl TcpListenerBuilder {
         self
     }
 
-    /// `SO_REUSEPORT`: several listeners on one port, the kernel balancing between them.
+    /// `SO_REUSEPORT`: several listeners on one port. On Linux the kernel balances new
+    /// connections between them; macOS and the BSDs only let them all bind (one of them gets
+    /// the connections); illumos has no such option, and [`bind`](Self::bind) then fails with
+    /// `io::ErrorKind::Unsupported`.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -95,7 +98,7 @@ impl TcpListenerBuilder {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         sock.set_reuse_address(self.reuse_address)?;
         if self.reuse_port {
-            sock.set_reuse_port(true)?;
+            set_reuse_port(&sock)?;
         }
         if let (Some(v6), SocketAddr::V6(_)) = (self.only_v6, addr) {
             sock.set_only_v6(v6)?;
@@ -223,5 +226,19 @@ impl AsFd for TcpListener {
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
         self.io.as_raw_fd()
+    }
+}
+
+/// Sets `SO_REUSEPORT`, or says that the platform has no such option.
+pub(crate) fn set_reuse_port(sock: &Socket) -> io::Result<()> {
+    #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
+    return sock.set_reuse_port(true);
+    #[cfg(any(target_os = "solaris", target_os = "illumos"))]
+    {
+        let _ = sock;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this platform: bind one listener and share it",
+        ))
     }
 }

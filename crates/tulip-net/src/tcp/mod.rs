@@ -3,6 +3,7 @@
 mod listener;
 mod stream;
 
+pub(crate) use listener::set_reuse_port;
 pub use listener::{DEFAULT_BACKLOG, Incoming, TcpListener, TcpListenerBuilder};
 pub use stream::TcpStream;
 pub(crate) use stream::{EINPROGRESS, connect_finished};

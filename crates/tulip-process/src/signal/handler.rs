@@ -190,7 +190,7 @@ where
 ///     let tx = tx.clone();
 ///     tulip_executor::spawn(async move { tx.send(sig).unwrap() }).detach();
 /// })?;
-/// raise(SignalKind::from_raw(30))?; // SIGPWR on Linux
+/// raise(SignalKind::from_raw(30))?; // SIGPWR on Linux, SIGUSR1 on macOS and the BSDs
 /// let got = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
 /// assert_eq!(got, SignalKind::from_raw(30));
 /// assert!(remove_signal_handler(id));

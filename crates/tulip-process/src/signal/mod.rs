@@ -37,7 +37,9 @@ use registry::{Listener, Subscription, drain};
 /// use tulip_process::signal::SignalKind;
 ///
 /// assert_eq!(SignalKind::TERMINATE.to_string(), "SIGTERM");
-/// assert_eq!(SignalKind::from_raw(10), SignalKind::USER1); // on Linux
+/// // Numbers differ by platform: SIGUSR1 is 10 on Linux, 30 on macOS and the BSDs.
+/// let raw = SignalKind::USER1.as_raw();
+/// assert_eq!(SignalKind::from_raw(raw), SignalKind::USER1);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SignalKind(i32);

@@ -158,11 +158,12 @@ pub(crate) fn check_catchable(kind: SignalKind) -> io::Result<()> {
 
 /// Whether `sig` currently has the default disposition (neither ignored nor caught).
 ///
-/// Read from `/proc/self/status` because asking `sigaction` would need `unsafe`. When `/proc`
-/// is unavailable we assume the default, the disposition of nearly every signal at startup.
+/// Read from `/proc/self/status` because asking `sigaction` would need `unsafe`. Where `/proc`
+/// has no such file (macOS, the BSDs, or Linux without `/proc`) we assume what a Rust program
+/// starts with: every signal at its default except SIGPIPE, which std ignores before `main`.
 fn originally_default(sig: i32) -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return true;
+        return sig != SignalKind::PIPE.as_raw();
     };
     let bit = 1u64 << (sig - 1);
     let mask = |field: &str| {
@@ -181,7 +182,8 @@ mod tests {
 
     #[test]
     fn rejects_uncatchable_signals() {
-        for sig in [0, -1, 9, 19, 11, 65] {
+        let stop = signal_hook::consts::SIGSTOP;
+        for sig in [0, -1, 9, stop, 11, 65] {
             let err = check_catchable(SignalKind::from_raw(sig)).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "signal {sig}");
         }

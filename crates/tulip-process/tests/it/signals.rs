@@ -16,8 +16,9 @@ use tulip_process::signal::{
 
 use crate::{join_all, run};
 
-/// SIGURG on Linux: ignored by default, so a stray one harms nobody.
-const SIGURG: SignalKind = SignalKind::from_raw(23);
+/// SIGURG (23 on Linux, 16 on macOS and the BSDs): ignored by default, so a stray one harms
+/// nobody.
+const SIGURG: SignalKind = SignalKind::from_raw(if cfg!(target_os = "linux") { 23 } else { 16 });
 
 #[test]
 fn every_listener_sees_every_signal() {
@@ -100,8 +101,9 @@ fn a_handler_may_remove_itself() {
 fn uncatchable_signals_are_refused() {
     for kind in [
         SignalKind::KILL,
-        SignalKind::from_raw(19),
-        SignalKind::from_raw(11),
+        // SIGSTOP: 19 on Linux, 17 on macOS and the BSDs.
+        SignalKind::from_raw(if cfg!(target_os = "linux") { 19 } else { 17 }),
+        SignalKind::from_raw(11), // SIGSEGV everywhere
     ] {
         let err = signal(kind).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{kind}");

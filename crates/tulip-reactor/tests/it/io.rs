@@ -257,3 +257,15 @@ fn async_connect_waits_for_the_handshake() {
         assert_eq!(s.get_ref().peer_addr().unwrap(), addr);
     }
 }
+
+#[test]
+fn the_build_selects_the_backend() {
+    // Linux uses epoll directly unless the `polling-backend` feature asks for `polling`;
+    // every other target uses `polling`.
+    let expected = if cfg!(all(target_os = "linux", not(feature = "polling-backend"))) {
+        "epoll"
+    } else {
+        "polling"
+    };
+    assert_eq!(tulip_reactor::backend(), expected);
+}

@@ -1,7 +1,7 @@
-//! The operating-system side of the reactor: epoll, an eventfd for cross-thread wake-ups and
-//! a timerfd for sub-millisecond deadlines, through rustix's safe wrappers.
+//! The epoll backend (the Linux default): epoll, an eventfd for cross-thread wake-ups and a
+//! timerfd for sub-millisecond deadlines, through rustix's safe wrappers.
 //!
-//! Why not `polling`, which the design brief names: its `wait` re-arms its internal eventfd and
+//! Why not the `polling` backend (`polling.rs`) here too: its `wait` re-arms its internal eventfd and
 //! timerfd on every call, three to five system calls around each `epoll_wait`. A reactor waits
 //! once or twice per I/O round trip, so that tax made a loopback ping-pong 1.5× slower than
 //! tokio's (docs/BENCHMARKS.md). Here a wait is one `epoll_wait`; the timerfd is re-armed only
@@ -12,6 +12,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::Event;
+use crate::source::Source;
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::time::{
@@ -24,16 +26,25 @@ const NOTIFY_KEY: u64 = u64::MAX;
 /// Event key of the deadline timerfd.
 const TIMER_KEY: u64 = u64::MAX - 1;
 
-/// One readiness event for a registered source.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Event {
-    pub(crate) key: usize,
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-    /// The peer hung up its sending side, or the socket failed: reads will not block again.
-    pub(crate) read_closed: bool,
-    /// The connection is gone or failed: writes will not block again.
-    pub(crate) write_closed: bool,
+/// epoll reports `EPOLLRDHUP`, `EPOLLHUP` and `EPOLLERR`: a stream's hang-up is known.
+pub(crate) const HANGUP_EVENTS: bool = true;
+
+/// Nothing per source: registrations are edge-triggered and never need re-arming.
+#[derive(Debug)]
+pub(crate) struct SourceState;
+
+impl SourceState {
+    pub(crate) const fn new() -> SourceState {
+        SourceState
+    }
+
+    /// A no-op: edge-triggered registrations stay armed.
+    #[inline(always)]
+    pub(crate) fn after_event(&self, _source: &Source) {}
+
+    /// A no-op: edge-triggered registrations stay armed.
+    #[inline(always)]
+    pub(crate) fn after_clear(&self, _source: &Source) {}
 }
 
 pub(crate) struct Poller {
