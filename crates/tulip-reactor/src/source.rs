@@ -135,6 +135,8 @@ impl Source {
         if snap & dir.ready_mask() != 0 {
             Poll::Ready(snap)
         } else {
+            drop(w);
+            crate::fallback::waiting();
             Poll::Pending
         }
     }
@@ -166,6 +168,8 @@ impl Source {
             }
             Poll::Ready(snap)
         } else {
+            drop(w);
+            crate::fallback::waiting();
             Poll::Pending
         }
     }
