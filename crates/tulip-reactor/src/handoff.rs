@@ -73,13 +73,17 @@
 //!    once, lazily, by the first future that waits for the reactor on a thread that runs
 //!    no tulip loop ([`Handoff::start_fallback`]); from then on it takes turns with the
 //!    lock like any seat (rule 1), one turn per [`Handoff::fallback_turn`], releasing
-//!    normally, while `loops` is zero, and parks while it is not. The two sides meet on
-//!    `loops`, always with `SeqCst`: the first loop to enter notifies the backend if the
+//!    normally, while `loops` is zero, and parks while it is not. The count and the
+//!    started bit share one word, so the two sides meet on one atomic (as in rule 2; a
+//!    flag and a count in two variables would need `SeqCst` ordering across them, which
+//!    loom does not model): the first loop to enter notifies the backend if the
 //!    fallback was started (so a fallback blocked in its wait comes out, sees the count
 //!    and stands down: its normal release wakes the seats that stood by meanwhile), and
 //!    the last loop to leave unparks it (so it drives again). The fallback reads the count
-//!    before each turn, so either it sees the entry or the entry's notification is pending
-//!    when it blocks (notifications are sticky); and either the leaver finds its unparker
+//!    again once it holds the lock, before each blocking turn, so either it sees the entry
+//!    or the entry's notification is still pending when it blocks (notifications are
+//!    sticky, and only a holder consumes one: a holder that did so released the lock
+//!    before the fallback took it); and either the leaver finds its unparker
 //!    (registered before the thread starts) or the fallback reads the count after the
 //!    leave. Events a stand-down leaves behind stay in the backend for the next holder;
 //!    a request that reaches the fallback is honoured as in rule 7. Inside a tulip loop
@@ -123,6 +127,11 @@ pub trait Backend {
     fn react(&self, wait: Option<&Wait<'_>>) -> io::Result<bool>;
 }
 
+/// Loop word bit: the fallback driver was started (rule 8). Set once, never cleared.
+const FALLBACK: usize = 1;
+/// Loop word unit: one thread running a tulip loop (rule 8).
+const ONE_LOOP: usize = 2;
+
 /// State word bit: a thread holds the right to drive (rule 1). Set by the seat that takes
 /// the lock, cleared by its release.
 const LOCKED: usize = 1;
@@ -140,13 +149,12 @@ pub struct Handoff {
     standby: Mutex<Vec<Unparker>>,
     /// The parked requester to wake at a yield (rule 7).
     requester: Mutex<Option<Unparker>>,
-    /// Threads running a tulip loop (rule 8).
+    /// Threads running a tulip loop, in units of [`ONE_LOOP`], and the [`FALLBACK`] bit
+    /// (rule 8): one word, so that the entry, the leave and the start meet on one atomic.
     loops: AtomicUsize,
-    /// Whether the fallback driver was started (rule 8). Set once, never cleared.
-    fallback_started: AtomicBool,
     /// The fallback driver's unparker, registered before it starts (rule 8).
     fallback: Mutex<Option<Unparker>>,
-    /// Set while the fallback parks because a tulip loop runs (a diagnostic).
+    /// Set while the fallback parks, standing down for a loop or a holder (a diagnostic).
     stood_down: AtomicBool,
 }
 
@@ -195,7 +203,6 @@ impl Handoff {
             standby: Mutex::new(Vec::new()),
             requester: Mutex::new(None),
             loops: AtomicUsize::new(0),
-            fallback_started: AtomicBool::new(false),
             fallback: Mutex::new(None),
             stood_down: AtomicBool::new(false),
         }
@@ -204,7 +211,7 @@ impl Handoff {
     /// A thread starts running a tulip loop (rule 8): the fallback, if it was started,
     /// stands down after its current turn.
     pub fn enter_loop(&self, backend: &impl Backend) {
-        if self.loops.fetch_add(1, SeqCst) == 0 && self.fallback_started.load(SeqCst) {
+        if self.loops.fetch_add(ONE_LOOP, SeqCst) == FALLBACK {
             backend.notify();
         }
     }
@@ -212,7 +219,7 @@ impl Handoff {
     /// A thread stops running its tulip loop, after its last release or hand-off (rule 8):
     /// the last one to leave gets the fallback driving again, if it was started.
     pub fn exit_loop(&self) {
-        if self.loops.fetch_sub(1, SeqCst) == 1 {
+        if self.loops.fetch_sub(ONE_LOOP, SeqCst) == ONE_LOOP | FALLBACK {
             if let Some(u) = lock(&self.fallback).as_ref() {
                 u.unpark();
             }
@@ -222,7 +229,7 @@ impl Handoff {
     /// Whether the fallback driver was started (rule 8): what the pending path of a future
     /// polled outside any tulip loop reads before it calls [`Handoff::start_fallback`].
     pub fn fallback_started(&self) -> bool {
-        self.fallback_started.load(SeqCst)
+        self.loops.load(SeqCst) & FALLBACK != 0
     }
 
     /// Claims the start of the fallback driver (rule 8): returns `true` exactly once, to
@@ -230,15 +237,14 @@ impl Handoff {
     /// thread of its own. The parker's unparker is registered before this returns, so the
     /// last loop to leave can always wake the new thread.
     pub fn start_fallback(&self, parker: &Parker) -> bool {
+        // Under the slot's lock only one caller can find the bit clear; the unparker is in
+        // the slot before the bit is set, so a leave that sees the bit finds it.
         let mut slot = lock(&self.fallback);
-        if self
-            .fallback_started
-            .compare_exchange(false, true, SeqCst, SeqCst)
-            .is_err()
-        {
+        if self.fallback_started() {
             return false;
         }
         *slot = Some(parker.unparker());
+        self.loops.fetch_or(FALLBACK, SeqCst);
         true
     }
 
@@ -251,19 +257,27 @@ impl Handoff {
     ///
     /// When the backend fails; the lock is released and the pause taken already.
     pub fn fallback_turn(&self, backend: &impl Backend, parker: &Parker) -> io::Result<()> {
-        if self.loops.load(SeqCst) != 0 {
-            // Standing down: the last loop to leave unparks us.
+        let held = if self.loops.load(SeqCst) < ONE_LOOP {
+            self.lock_or_standby(parker)
+        } else {
+            None
+        };
+        let Some(held) = held else {
+            // Standing down: a loop runs (the last one to leave unparks us), or a seat
+            // holds the lock (its normal release or hand-off wakes us from standby).
             self.stood_down.store(true, SeqCst);
             parker.park();
             self.stood_down.store(false, SeqCst);
             return Ok(());
-        }
-        let Some(held) = self.lock_or_standby(parker) else {
-            // A seat of a loop entering right now holds the lock: its normal release, its
-            // hand-off or the last leave wakes us.
-            parker.park();
-            return Ok(());
         };
+        if self.loops.load(SeqCst) >= ONE_LOOP {
+            // A loop entered since we looked, and its seat may have held the lock and
+            // consumed the entry's notification meanwhile (loom found the fallback blocked
+            // for good that way): with the lock ours, that seat's release came before, so
+            // this load sees the entry.
+            held.release(Release::HandOff);
+            return Ok(());
+        }
         match backend.react(Some(&held.wait(None))) {
             Ok(false) => {
                 held.release(Release::HandOff);
@@ -376,9 +390,9 @@ impl Handoff {
         tick < self.wait.load(SeqCst) & !REQUESTED
     }
 
-    /// Whether the fallback driver parks because a tulip loop runs (diagnostics and tests):
-    /// once this is seen while a loop keeps running, the fallback drives no more turns
-    /// until the last loop leaves (rule 8).
+    /// Whether the fallback driver parks, standing down for a tulip loop or for another
+    /// holder of the lock (diagnostics and tests): once this is seen while a loop keeps
+    /// running, the fallback drives no more turns until the last loop leaves (rule 8).
     pub fn fallback_stood_down(&self) -> bool {
         self.stood_down.load(SeqCst)
     }

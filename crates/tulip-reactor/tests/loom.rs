@@ -12,7 +12,11 @@
 //! false) together with the old two-step standby registration; a worker that exits without
 //! handing off; a yield pause that waits for a wake instead of timing out; a request
 //! recorded when no holder waits; and `try_lock` releasing the holder's lock on failure (a
-//! real bug loom found while this file was written).
+//! real bug loom found while this file was written). The fallback models of rule 8 fail,
+//! checked the same way, when the first loop to enter does not notify, when the last loop
+//! to leave does not unpark the fallback, and when the fallback does not read the loop
+//! count again once it holds the lock (a lost stand-down loom found: a loop's seat took the
+//! free lock and consumed the entry's notification before the fallback blocked).
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release -p tulip-reactor --test loom`.
@@ -440,6 +444,39 @@ fn the_fallback_drives_again_after_the_last_loop_leaves() {
         t1.join().unwrap();
         r.post(0);
         t0.join().unwrap();
+        f.stop(&r);
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8, promptness: the fallback blocks in the backend for a foreign thread whose event
+/// has not come, when a worker loop starts. Nothing else happens until the fallback stands
+/// down, so only the entry's notification can end its wait: without it the main thread
+/// spins for ever (loom reports the unbounded loop). The foreign thread's event then goes
+/// to the worker, which stays until it saw it delivered.
+#[test]
+fn the_first_loop_to_enter_stops_the_fallback_promptly() {
+    model(|| {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn, Role::Worker]);
+        let worker = seats.pop().unwrap();
+        let foreign = seats.pop().unwrap();
+        let f = Fallback::new();
+        let t0 = spawn_foreign(&r, &f, 0, foreign);
+        let r1 = r.clone();
+        let t1 = thread::spawn(move || {
+            r1.handoff.enter_loop(&*r1);
+            while !r1.work[0].load(SeqCst) {
+                worker.wait(&r1.handoff, &*r1, &r1.signals[1]).unwrap();
+            }
+            worker.leave(&r1.handoff);
+            r1.handoff.exit_loop();
+        });
+        while !r.handoff.fallback_stood_down() {
+            thread::yield_now();
+        }
+        r.post(0);
+        t0.join().unwrap();
+        t1.join().unwrap();
         f.stop(&r);
         r.assert_quiescent();
     });
