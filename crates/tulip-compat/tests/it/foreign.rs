@@ -164,11 +164,7 @@ fn the_tulip_http_client_gets_from_a_tulip_http_server_on_any_executor() {
             let addr = listener.local_addr()?;
             // The server ends when the client's connection closes (the client drops it).
             let server = serve_one(listener);
-            let client = async {
-                let got = http_get(addr).await;
-                got
-            };
-            let (served, got) = future::zip(server, client).await;
+            let (served, got) = future::zip(server, http_get(addr)).await;
             let got = got?;
             served?;
             Ok::<_, tulip_http::Error>(got)
