@@ -9,11 +9,20 @@
 //! tulip task wrapped in `.compat()`, its socket watched by that thread; in `tokio-ct` and
 //! `tokio-mt` the same server and clients are tokio tasks. `tulip-native` is the same echo on
 //! tulip's own sockets (what rewriting the driver on tulip would buy).
+//!
+//! - `compat/tulip_io_from_tokio_1x1k` and `_64x1k`: the other direction, tulip's own
+//!   sockets (a tulip-net echo server and clients) polled by tokio tasks. In `tokio+fallback`
+//!   no tulip loop runs in the process, so the reactor's fallback thread drives it; the
+//!   column runs in a child process of this binary, because this one keeps a tulip runtime
+//!   in a static once the executor group made it, and that runtime would drive instead. In
+//!   `tokio+tulip-rt` that runtime is alive and idle, and its workers drive. `tulip-native`
+//!   is the same echo inside the tulip runtime.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
 use tulip_compat::CompatExt;
 
 use crate::harness::{Bench, Config, Sample};
@@ -59,7 +68,114 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                 rate(native_echo(conns, rounds), total)
             })
         })
+        .chain(
+            [(1, solo_rounds), (64, many_rounds)]
+                .into_iter()
+                .map(|(conns, rounds)| {
+                    let total = (conns * rounds) as f64;
+                    Bench::new(
+                        format!("compat/tulip_io_from_tokio_{conns}x1k"),
+                        format!("{conns} conns x {rounds} x 1 KiB round trips on tulip sockets"),
+                    )
+                    .with("tokio+fallback", move || {
+                        rate(fallback_echo_in_child(conns, rounds), total)
+                    })
+                    .with("tokio+tulip-rt", move || {
+                        // The runtime exists (idle): its workers drive the reactor.
+                        let _ = tulip_rt();
+                        rate(tokio_mt().block_on(tulip_echo(conns, rounds)), total)
+                    })
+                    .with("tulip-native", move || {
+                        rate(native_echo(conns, rounds), total)
+                    })
+                }),
+        )
         .collect()
+}
+
+/// The environment variable that makes this binary a child measuring
+/// `compat/tulip_io_from_tokio` through the fallback driver (`conns,rounds`).
+pub(crate) const FALLBACK_CHILD: &str = "TULIP_BENCH_FALLBACK_CHILD";
+
+/// The child's side: runs the echo on a fresh tokio runtime, with no tulip loop anywhere in
+/// the process, and prints the elapsed nanoseconds.
+pub(crate) fn fallback_child(spec: &str) {
+    let (conns, rounds) = spec
+        .split_once(',')
+        .and_then(|(c, r)| Some((c.parse().ok()?, r.parse().ok()?)))
+        .expect("TULIP_BENCH_FALLBACK_CHILD=conns,rounds");
+    let t = tokio_mt().block_on(tulip_echo(conns, rounds));
+    assert!(
+        tulip_reactor::Reactor::get().fallback_started(),
+        "the fallback driver did not run"
+    );
+    println!("{}", t.as_nanos());
+}
+
+fn fallback_echo_in_child(conns: usize, rounds: usize) -> Duration {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let out = std::process::Command::new(exe)
+        .env(FALLBACK_CHILD, format!("{conns},{rounds}"))
+        .output()
+        .expect("run the fallback child");
+    assert!(
+        out.status.success(),
+        "fallback child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nanos: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints nanoseconds");
+    Duration::from_nanos(nanos)
+}
+
+/// The tulip-net echo of [`native_echo`] with every task a tokio task (to be run inside a
+/// tokio runtime): tulip sockets, tokio's scheduler.
+async fn tulip_echo(conns: usize, rounds: usize) -> Duration {
+    use tulip_net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let start = Instant::now();
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let msg = [7u8; MSG];
+                let mut buf = [0u8; MSG];
+                for _ in 0..rounds {
+                    s.write_all(&msg).await.unwrap();
+                    s.read_exact(&mut buf).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let t = start.elapsed();
+    server.abort();
+    t
 }
 
 /// A tokio echo server (must run inside a tokio context); returns its address and task.
@@ -132,7 +248,6 @@ async fn tokio_echo(conns: usize, rounds: usize) -> Duration {
 }
 
 fn native_echo(conns: usize, rounds: usize) -> Duration {
-    use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use tulip_net::{TcpListener, TcpStream};
     tulip_rt().block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())

@@ -19,6 +19,10 @@ mod ws;
 use harness::Config;
 
 fn main() {
+    if let Ok(spec) = std::env::var(compat::FALLBACK_CHILD) {
+        compat::fallback_child(&spec);
+        return;
+    }
     let cfg = Config::from_args(std::env::args().skip(1));
     let mut report = harness::Report::new(&cfg);
     // The reactor group runs first: its block_on benchmarks assume no idle tulip runtime

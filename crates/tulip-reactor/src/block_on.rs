@@ -39,21 +39,31 @@ pub fn enter() -> EnterGuard {
 }
 
 /// Like [`enter`], returning `None` instead of panicking when the thread already runs a loop.
+///
+/// While the guard lives, the thread counts as one that drives the reactor when idle: the
+/// fallback driver (which drives while no tulip loop runs, see [`block_on`]) stands down.
 pub fn try_enter() -> Option<EnterGuard> {
-    ENTERED.with(|e| {
-        if e.replace(true) {
-            None
-        } else {
-            Some(EnterGuard {
-                _not_send: std::marker::PhantomData,
-            })
-        }
+    if ENTERED.with(|e| e.replace(true)) {
+        return None;
+    }
+    let r = Reactor::get();
+    // handoff rule 8.
+    r.handoff.enter_loop(r);
+    Some(EnterGuard {
+        _not_send: std::marker::PhantomData,
     })
+}
+
+/// Whether the current thread runs a tulip loop (an [`EnterGuard`] lives on it).
+pub(crate) fn in_loop() -> bool {
+    ENTERED.with(Cell::get)
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         ENTERED.with(|e| e.set(false));
+        // handoff rule 8: the last loop to leave gets the fallback driving again.
+        Reactor::get().handoff.exit_loop();
     }
 }
 
@@ -62,6 +72,11 @@ impl Drop for EnterGuard {
 /// While the future is pending the thread drives the reactor (I/O and timers) if no other
 /// thread does, and otherwise parks until woken. For many tasks at once use tulip's
 /// executor; `block_on` runs exactly one future.
+///
+/// tulip futures need no tulip `block_on` or runtime to make progress: polled on a thread
+/// that runs no tulip loop (inside tokio, smol, `futures_lite::future::block_on`), a
+/// future waiting for I/O or a timer starts a fallback thread, `tulip-fallback`, that
+/// drives the reactor whenever no tulip loop runs and stands down while one does.
 ///
 /// # Panics
 ///

@@ -14,6 +14,10 @@
 //! - [`Role::BlockOn`] ([`crate::block_on`]) drives until its own signal fires, releases
 //!   normally, and asks an idle holder for the lock instead of waiting for it.
 //!
+//! A fourth driver has no seat: the *fallback* ([`Handoff::fallback_turn`]), a thread that
+//! drives while no tulip loop runs, so that tulip I/O and timers polled under another
+//! executor (tokio, smol, a plain `block_on`) still make progress (rule 8).
+//!
 //! # Rules
 //!
 //! 1. **One holder.** The `LOCKED` bit of the state word is taken by a read-modify-write and
@@ -62,6 +66,29 @@
 //!    ([`Role::BlockOn`]), and stays away for [`YIELD_PAUSE`] with a timed park, not on
 //!    standby (the requester's normal releases must not call it straight back). A wake ends
 //!    the pause early; if the requester vanished, the pause bounds the gap.
+//! 8. **The fallback drives only while no tulip loop runs.** A thread running a tulip loop
+//!    (a worker, a local executor, a `block_on`) counts itself in `loops` for as long as it
+//!    runs ([`Handoff::enter_loop`], [`Handoff::exit_loop`]); such a thread drives when it
+//!    is idle, so its presence is the promise that someone will. The fallback is started
+//!    once, lazily, by the first future that waits for the reactor on a thread that runs
+//!    no tulip loop ([`Handoff::start_fallback`]); from then on it takes turns with the
+//!    lock like any seat (rule 1), one turn per [`Handoff::fallback_turn`], releasing
+//!    normally, while `loops` is zero, and parks while it is not. The count and the
+//!    started bit share one word, so the two sides meet on one atomic (as in rule 2; a
+//!    flag and a count in two variables would need `SeqCst` ordering across them, which
+//!    loom does not model): the first loop to enter notifies the backend if the
+//!    fallback was started (so a fallback blocked in its wait comes out, sees the count
+//!    and stands down: its normal release wakes the seats that stood by meanwhile), and
+//!    the last loop to leave unparks it (so it drives again). The fallback reads the count
+//!    again once it holds the lock, before each blocking turn, so either it sees the entry
+//!    or the entry's notification is still pending when it blocks (notifications are
+//!    sticky, and only a holder consumes one: a holder that did so released the lock
+//!    before the fallback took it); and either the leaver finds its unparker
+//!    (registered before the thread starts) or the fallback reads the count after the
+//!    leave. Events a stand-down leaves behind stay in the backend for the next holder;
+//!    a request that reaches the fallback is honoured as in rule 7. Inside a tulip loop
+//!    the pending path costs nothing more: the starting check reads a thread-local flag
+//!    and a started flag, and the count changes only when a loop starts or ends.
 
 // The items are `pub` so that `loom_models` can hand them to `tests/loom.rs`; outside loom
 // builds the module is private and only `crate::seat` reaches them.
@@ -100,6 +127,11 @@ pub trait Backend {
     fn react(&self, wait: Option<&Wait<'_>>) -> io::Result<bool>;
 }
 
+/// Loop word bit: the fallback driver was started (rule 8). Set once, never cleared.
+const FALLBACK: usize = 1;
+/// Loop word unit: one thread running a tulip loop (rule 8).
+const ONE_LOOP: usize = 2;
+
 /// State word bit: a thread holds the right to drive (rule 1). Set by the seat that takes
 /// the lock, cleared by its release.
 const LOCKED: usize = 1;
@@ -117,6 +149,13 @@ pub struct Handoff {
     standby: Mutex<Vec<Unparker>>,
     /// The parked requester to wake at a yield (rule 7).
     requester: Mutex<Option<Unparker>>,
+    /// Threads running a tulip loop, in units of [`ONE_LOOP`], and the [`FALLBACK`] bit
+    /// (rule 8): one word, so that the entry, the leave and the start meet on one atomic.
+    loops: AtomicUsize,
+    /// The fallback driver's unparker, registered before it starts (rule 8).
+    fallback: Mutex<Option<Unparker>>,
+    /// Set while the fallback parks, standing down for a loop or a holder (a diagnostic).
+    stood_down: AtomicBool,
 }
 
 /// How a seat lets go of the reactor after driving it.
@@ -163,6 +202,98 @@ impl Handoff {
             wait: AtomicU64::new(NOT_WAITING),
             standby: Mutex::new(Vec::new()),
             requester: Mutex::new(None),
+            loops: AtomicUsize::new(0),
+            fallback: Mutex::new(None),
+            stood_down: AtomicBool::new(false),
+        }
+    }
+
+    /// A thread starts running a tulip loop (rule 8): the fallback, if it was started,
+    /// stands down after its current turn.
+    pub fn enter_loop(&self, backend: &impl Backend) {
+        if self.loops.fetch_add(ONE_LOOP, SeqCst) == FALLBACK {
+            backend.notify();
+        }
+    }
+
+    /// A thread stops running its tulip loop, after its last release or hand-off (rule 8):
+    /// the last one to leave gets the fallback driving again, if it was started.
+    pub fn exit_loop(&self) {
+        if self.loops.fetch_sub(ONE_LOOP, SeqCst) == ONE_LOOP | FALLBACK {
+            if let Some(u) = lock(&self.fallback).as_ref() {
+                u.unpark();
+            }
+        }
+    }
+
+    /// Whether the fallback driver was started (rule 8): what the pending path of a future
+    /// polled outside any tulip loop reads before it calls [`Handoff::start_fallback`].
+    pub fn fallback_started(&self) -> bool {
+        self.loops.load(SeqCst) & FALLBACK != 0
+    }
+
+    /// Claims the start of the fallback driver (rule 8): returns `true` exactly once, to
+    /// the caller that must now run [`Handoff::fallback_turn`] with `parker` in a loop on a
+    /// thread of its own. The parker's unparker is registered before this returns, so the
+    /// last loop to leave can always wake the new thread.
+    pub fn start_fallback(&self, parker: &Parker) -> bool {
+        // Under the slot's lock only one caller can find the bit clear; the unparker is in
+        // the slot before the bit is set, so a leave that sees the bit finds it.
+        let mut slot = lock(&self.fallback);
+        if self.fallback_started() {
+            return false;
+        }
+        *slot = Some(parker.unparker());
+        self.loops.fetch_or(FALLBACK, SeqCst);
+        true
+    }
+
+    /// One step of the fallback driver (rule 8), whose thread owns `parker` (the one given
+    /// to [`Handoff::start_fallback`]): parks while a tulip loop runs or another thread
+    /// holds the lock; otherwise takes the lock for one blocking turn of `backend` and
+    /// releases it normally. A yield (rule 7) or a failed turn pauses for [`YIELD_PAUSE`].
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails; the lock is released and the pause taken already.
+    pub fn fallback_turn(&self, backend: &impl Backend, parker: &Parker) -> io::Result<()> {
+        let held = if self.loops.load(SeqCst) < ONE_LOOP {
+            self.lock_or_standby(parker)
+        } else {
+            None
+        };
+        let Some(held) = held else {
+            // Standing down: a loop runs (the last one to leave unparks us), or a seat
+            // holds the lock (its normal release or hand-off wakes us from standby).
+            self.stood_down.store(true, SeqCst);
+            parker.park();
+            self.stood_down.store(false, SeqCst);
+            return Ok(());
+        };
+        if self.loops.load(SeqCst) >= ONE_LOOP {
+            // A loop entered since we looked, and its seat may have held the lock and
+            // consumed the entry's notification meanwhile (loom found the fallback blocked
+            // for good that way): with the lock ours, that seat's release came before, so
+            // this load sees the entry.
+            held.release(Release::HandOff);
+            return Ok(());
+        }
+        match backend.react(Some(&held.wait(None))) {
+            Ok(false) => {
+                held.release(Release::HandOff);
+                Ok(())
+            }
+            Ok(true) => {
+                // Rule 7: only a `block_on` asks, and it runs a loop, so we stand down next.
+                held.yield_to_requester();
+                park_timeout(parker, YIELD_PAUSE);
+                Ok(())
+            }
+            Err(e) => {
+                drop(held);
+                park_timeout(parker, YIELD_PAUSE);
+                Err(e)
+            }
         }
     }
 
@@ -257,6 +388,13 @@ impl Handoff {
     /// so that arming a timer for `tick` must notify it.
     pub fn sleeps_past(&self, tick: u64) -> bool {
         tick < self.wait.load(SeqCst) & !REQUESTED
+    }
+
+    /// Whether the fallback driver parks, standing down for a tulip loop or for another
+    /// holder of the lock (diagnostics and tests): once this is seen while a loop keeps
+    /// running, the fallback drives no more turns until the last loop leaves (rule 8).
+    pub fn fallback_stood_down(&self) -> bool {
+        self.stood_down.load(SeqCst)
     }
 
     /// Whether a thread holds the lock (diagnostics and tests).

@@ -40,6 +40,8 @@
 // `tests/loom.rs`: epoll, sources and timers are std-only (and loom has no clock).
 #[cfg(not(loom))]
 mod block_on;
+#[cfg(not(loom))]
+mod fallback;
 mod handoff;
 #[cfg(not(loom))]
 mod io;

@@ -69,6 +69,20 @@ impl Reactor {
         self.poller.notify();
     }
 
+    /// Whether the fallback driver thread was started: a tulip future waited for I/O or a
+    /// timer on a thread that runs no tulip loop (under tokio, smol, a plain `block_on`),
+    /// and a thread now drives the reactor whenever no tulip loop runs (a diagnostic).
+    pub fn fallback_started(&self) -> bool {
+        self.handoff.fallback_started()
+    }
+
+    /// Whether the fallback driver is standing down because a tulip loop runs (a
+    /// diagnostic, for tests): once seen while a loop keeps running, every event until the
+    /// last loop leaves is dispatched by a tulip thread.
+    pub fn fallback_stood_down(&self) -> bool {
+        self.handoff.fallback_stood_down()
+    }
+
     /// Number of registered I/O sources (a diagnostic, for leak checks in tests).
     pub fn registered_sources(&self) -> usize {
         self.sources.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -14,6 +14,11 @@ use crate::reactor::Reactor;
 /// others park. [`Seat::wait`] does whichever applies, [`Seat::poll`] lets a busy thread see
 /// I/O without blocking, and a [`SeatWaker`] wakes the thread wherever it sleeps.
 ///
+/// A thread that runs an executor loop also holds an [`enter`](crate::enter) guard while it
+/// runs: the guard, not the seat, is what tells the reactor that a tulip loop will drive
+/// it, so that the fallback thread (which drives for tulip futures polled under other
+/// executors) stands down.
+///
 /// # Examples
 ///
 /// A minimal executor thread: it runs a flag-setting job woken from another thread.

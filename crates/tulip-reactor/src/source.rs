@@ -150,6 +150,8 @@ impl Source {
         if snap & dir.ready_mask() != 0 {
             Poll::Ready(snap)
         } else {
+            drop(w);
+            crate::fallback::waiting();
             Poll::Pending
         }
     }
@@ -181,6 +183,8 @@ impl Source {
             }
             Poll::Ready(snap)
         } else {
+            drop(w);
+            crate::fallback::waiting();
             Poll::Pending
         }
     }

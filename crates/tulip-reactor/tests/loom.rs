@@ -12,7 +12,11 @@
 //! false) together with the old two-step standby registration; a worker that exits without
 //! handing off; a yield pause that waits for a wake instead of timing out; a request
 //! recorded when no holder waits; and `try_lock` releasing the holder's lock on failure (a
-//! real bug loom found while this file was written).
+//! real bug loom found while this file was written). The fallback models of rule 8 fail,
+//! checked the same way, when the first loop to enter does not notify, when the last loop
+//! to leave does not unpark the fallback, and when the fallback does not read the loop
+//! count again once it holds the lock (a lost stand-down loom found: a loop's seat took the
+//! free lock and consumed the entry's notification before the fallback blocked).
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release -p tulip-reactor --test loom`.
@@ -24,7 +28,9 @@ use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
-use tulip_reactor::loom_models::{Backend, Handoff, Parker, Role, SeatState, Signal, Wait};
+use tulip_reactor::loom_models::{
+    Backend, Handoff, Parker, Role, SeatState, Signal, Unparker, Wait,
+};
 
 /// Explores interleavings with at most `PREEMPTIONS` forced preemptions per execution: each
 /// race below needs one or two, and the bound keeps every model to seconds.
@@ -126,10 +132,91 @@ impl Reactor {
         seat.leave(&self.handoff);
     }
 
+    /// Seat `me`'s loop as a tulip loop does it (rule 8): counted in from before its first
+    /// wait until after it stopped driving.
+    fn run_loop(&self, me: usize, seat: &SeatState) {
+        self.handoff.enter_loop(self);
+        self.run(me, seat);
+        self.handoff.exit_loop();
+    }
+
     /// Nothing left over once every seat finished: lock free, no wait or request pending.
     fn assert_quiescent(&self) {
         assert!(self.handoff.is_quiescent(), "left over: {:?}", self.handoff);
     }
+}
+
+/// Runs seat `me` of `r` as a tulip loop on a thread of its own (rule 8).
+fn spawn_loop(r: &Arc<Reactor>, me: usize, seat: SeatState) -> thread::JoinHandle<()> {
+    let r = r.clone();
+    thread::spawn(move || r.run_loop(me, &seat))
+}
+
+/// The fallback driver of rule 8, started on first use and stopped by [`Fallback::stop`].
+struct Fallback {
+    stop: AtomicBool,
+    unparker: Mutex<Option<Unparker>>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Fallback {
+    fn new() -> Arc<Fallback> {
+        Arc::new(Fallback {
+            stop: AtomicBool::new(false),
+            unparker: Mutex::new(None),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// The pending path of a future polled outside any loop: starts the fallback unless it
+    /// runs already.
+    fn ensure(this: &Arc<Fallback>, r: &Arc<Reactor>) {
+        if r.handoff.fallback_started() {
+            return;
+        }
+        let parker = Parker::new();
+        if !r.handoff.start_fallback(&parker) {
+            return;
+        }
+        *this.unparker.lock().unwrap() = Some(parker.unparker());
+        let (r, f) = (r.clone(), this.clone());
+        let t = thread::spawn(move || {
+            while !f.stop.load(SeqCst) {
+                r.handoff.fallback_turn(&*r, &parker).unwrap();
+            }
+        });
+        *this.thread.lock().unwrap() = Some(t);
+    }
+
+    /// Ends the fallback thread wherever it waits (its parker or the backend) and joins it.
+    fn stop(&self, r: &Reactor) {
+        self.stop.store(true, SeqCst);
+        if let Some(u) = self.unparker.lock().unwrap().as_ref() {
+            u.unpark();
+        }
+        r.notify();
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// A thread outside any tulip loop (a tokio worker, a plain `block_on`) waiting for its
+/// event `me`: registers interest (the pending path starts the fallback), then parks on its
+/// own parker until the event's dispatch wakes it. It never drives.
+fn spawn_foreign(
+    r: &Arc<Reactor>,
+    f: &Arc<Fallback>,
+    me: usize,
+    seat: SeatState,
+) -> thread::JoinHandle<()> {
+    let (r, f) = (r.clone(), f.clone());
+    thread::spawn(move || {
+        Fallback::ensure(&f, &r);
+        while !r.work[me].load(SeqCst) {
+            seat.parker().park();
+        }
+    })
 }
 
 /// Runs seat `me` of `r` on a thread of its own.
@@ -269,6 +356,128 @@ fn three_roles_share_the_reactor() {
         for t in threads {
             t.join().unwrap();
         }
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8. A thread outside any loop waits for an event; nobody else is around, so the
+/// fallback its pending path starts must drive, and leave nothing behind when stopped.
+#[test]
+fn the_fallback_drives_for_a_thread_outside_any_loop() {
+    model(|| {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn]);
+        let f = Fallback::new();
+        let t = spawn_foreign(&r, &f, 0, seats.pop().unwrap());
+        r.post(0);
+        t.join().unwrap();
+        f.stop(&r);
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8 against rules 6 and 7: the fallback drives for a foreign thread when a `block_on`
+/// loop starts, asks the holder for the lock and parks. Whether the request reaches the
+/// fallback's wait, the entry's notification ends it first, or the fallback sees the count
+/// before it takes the lock, the `block_on` gets to drive (or is served) and the foreign
+/// thread's event is delivered.
+#[test]
+fn the_fallback_races_a_block_on_request() {
+    model_bounded(1, || {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn, Role::BlockOn]);
+        let block_on = seats.pop().unwrap();
+        let foreign = seats.pop().unwrap();
+        let f = Fallback::new();
+        let t0 = spawn_foreign(&r, &f, 0, foreign);
+        let t1 = spawn_loop(&r, 1, block_on);
+        r.post(1);
+        r.post(0);
+        t0.join().unwrap();
+        t1.join().unwrap();
+        f.stop(&r);
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8: a worker loop starts while the fallback drives; the fallback stands down, and
+/// the foreign thread's event, which arrives around the stand-down, must still be delivered
+/// while the worker runs: the worker stays until it has seen it delivered, so an event left
+/// undriven (the fallback parked, the worker asleep on standby) deadlocks the model.
+#[test]
+fn a_stand_down_carries_a_pending_event() {
+    model_bounded(1, || {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn, Role::Worker]);
+        let worker = seats.pop().unwrap();
+        let foreign = seats.pop().unwrap();
+        let f = Fallback::new();
+        let t0 = spawn_foreign(&r, &f, 0, foreign);
+        let r1 = r.clone();
+        let t1 = thread::spawn(move || {
+            r1.handoff.enter_loop(&*r1);
+            while !(r1.work[0].load(SeqCst) && r1.work[1].load(SeqCst)) {
+                worker.wait(&r1.handoff, &*r1, &r1.signals[1]).unwrap();
+            }
+            worker.leave(&r1.handoff);
+            r1.handoff.exit_loop();
+        });
+        r.post(0);
+        r.post(1);
+        t0.join().unwrap();
+        t1.join().unwrap();
+        f.stop(&r);
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8: the fallback was started and stood down for a loop; the loop ends (the runtime
+/// drops) and only then does the foreign thread's event arrive. The last leave must get the
+/// fallback driving again.
+#[test]
+fn the_fallback_drives_again_after_the_last_loop_leaves() {
+    model(|| {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn, Role::Worker]);
+        let worker = seats.pop().unwrap();
+        let foreign = seats.pop().unwrap();
+        let f = Fallback::new();
+        let t1 = spawn_loop(&r, 1, worker);
+        let t0 = spawn_foreign(&r, &f, 0, foreign);
+        r.post(1);
+        t1.join().unwrap();
+        r.post(0);
+        t0.join().unwrap();
+        f.stop(&r);
+        r.assert_quiescent();
+    });
+}
+
+/// Rule 8, promptness: the fallback blocks in the backend for a foreign thread whose event
+/// has not come, when a worker loop starts. Nothing else happens until the fallback stands
+/// down, so only the entry's notification can end its wait: without it the main thread
+/// spins for ever (loom reports the unbounded loop). The foreign thread's event then goes
+/// to the worker, which stays until it saw it delivered.
+#[test]
+fn the_first_loop_to_enter_stops_the_fallback_promptly() {
+    model(|| {
+        let (r, mut seats) = Reactor::new(&[Role::BlockOn, Role::Worker]);
+        let worker = seats.pop().unwrap();
+        let foreign = seats.pop().unwrap();
+        let f = Fallback::new();
+        let t0 = spawn_foreign(&r, &f, 0, foreign);
+        let r1 = r.clone();
+        let t1 = thread::spawn(move || {
+            r1.handoff.enter_loop(&*r1);
+            while !r1.work[0].load(SeqCst) {
+                worker.wait(&r1.handoff, &*r1, &r1.signals[1]).unwrap();
+            }
+            worker.leave(&r1.handoff);
+            r1.handoff.exit_loop();
+        });
+        while !r.handoff.fallback_stood_down() {
+            thread::yield_now();
+        }
+        r.post(0);
+        t0.join().unwrap();
+        t1.join().unwrap();
+        f.stop(&r);
         r.assert_quiescent();
     });
 }

@@ -3,6 +3,7 @@
 //! over tulip's TCP, Unix and TLS streams, and compat futures whose runtime went away.
 
 mod codec;
+mod foreign;
 mod gone;
 mod hyper_client;
 mod redis_peer;

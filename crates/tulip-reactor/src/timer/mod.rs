@@ -271,6 +271,7 @@ impl Future for Timer {
                 drop(w);
                 self.entry = Some((shard as u32, key));
                 Reactor::get().timer_armed(tick);
+                crate::fallback::waiting();
                 Poll::Pending
             }
         }

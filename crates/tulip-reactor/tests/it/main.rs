@@ -2,5 +2,6 @@
 #![cfg(not(loom))]
 
 mod block_on;
+mod fallback;
 mod io;
 mod timers;
