@@ -20,6 +20,7 @@ mod multipart;
 mod peers;
 mod prop;
 mod routing;
+mod sendfile;
 #[cfg(feature = "tls")]
 mod serving;
 mod shutdown;
