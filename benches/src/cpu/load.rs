@@ -125,11 +125,11 @@ impl Ws {
     /// Reads one whole unmasked frame and returns its payload length.
     fn read_frame(&mut self) -> usize {
         loop {
-            if let Some((head, len)) = parse_head(&self.buf) {
-                if self.buf.len() >= head + len {
-                    self.buf.drain(..head + len);
-                    return len;
-                }
+            if let Some((head, len)) = parse_head(&self.buf)
+                && self.buf.len() >= head + len
+            {
+                self.buf.drain(..head + len);
+                return len;
             }
             let at = self.buf.len();
             self.buf.resize(at + 64 * 1024, 0);

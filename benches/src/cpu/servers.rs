@@ -274,9 +274,11 @@ pub(super) enum Client {
     Tulip(tulip_executor::Runtime, tulip_http::Client, String),
     Hyper(
         tokio::runtime::Runtime,
-        hyper_util::client::legacy::Client<
-            hyper_util::client::legacy::connect::HttpConnector,
-            http_body_util::Empty<hyper::body::Bytes>,
+        Box<
+            hyper_util::client::legacy::Client<
+                hyper_util::client::legacy::connect::HttpConnector,
+                http_body_util::Empty<hyper::body::Bytes>,
+            >,
         >,
         hyper::Uri,
     ),
@@ -303,7 +305,7 @@ impl Client {
                     .pool_max_idle_per_host(IN_FLIGHT)
                     .build_http()
                 };
-                Client::Hyper(rt, client, url.parse().unwrap())
+                Client::Hyper(rt, Box::new(client), url.parse().unwrap())
             }
             other => panic!("unknown CPU benchmark client {other}"),
         }
