@@ -449,3 +449,29 @@ fn a_file_that_shrinks_while_sent_closes_the_connection() {
         "a response followed a short body"
     );
 }
+
+#[test]
+fn http2_reads_the_file() {
+    let Some(curl) = peers::curl() else { return };
+    let dir = Dir::new("h2");
+    let data = dir.file("f", 2 * MIB + 5);
+    let (srv, svc) = server(&dir.0, ServerConfig::default());
+    let out = Command::new(curl)
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--http2-prior-knowledge",
+            "-w",
+            "%{http_version}",
+        ])
+        .arg(format!("http://{}/static/f", srv.addr))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (body, version) = out.stdout.split_at(out.stdout.len() - 1);
+    assert_eq!(version, b"2", "{stderr}");
+    assert!(body == data, "{stderr}");
+    srv.shutdown().unwrap();
+    assert_eq!(svc.sendfile_bytes(), 0, "HTTP/2 must take the read path");
+}
