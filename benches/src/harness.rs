@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Config {
     /// `--quick`: fewer samples and smaller sizes, for CI and a whole run under 3 minutes.
     pub(crate) quick: bool,
+    /// `--cpu`: the CPU-per-operation suite (`cpu.rs`) instead of the timed one.
+    pub(crate) cpu: bool,
     filters: Vec<String>,
     /// `@NAME` arguments: run only these contenders (for profiling one of them).
     only: Vec<String>,
@@ -19,11 +21,13 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn from_args(args: impl Iterator<Item = String>) -> Config {
         let mut quick = false;
+        let mut cpu = false;
         let mut filters = Vec::new();
         let mut only = Vec::new();
         for a in args {
             match a.as_str() {
                 "--quick" => quick = true,
+                "--cpu" => cpu = true,
                 _ if a.starts_with('@') => only.push(a[1..].to_string()),
                 "--bench" => {}
                 _ if a.starts_with("--") => eprintln!("ignoring unknown flag {a}"),
@@ -32,6 +36,7 @@ impl Config {
         }
         Config {
             quick,
+            cpu,
             filters,
             only,
         }
@@ -128,6 +133,7 @@ impl Report {
             samples: cfg.samples(),
             cfg_filters: Config {
                 quick: cfg.quick,
+                cpu: cfg.cpu,
                 filters: cfg.filters.clone(),
                 only: cfg.only.clone(),
             },

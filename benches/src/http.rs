@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Config};
 
+pub(crate) mod files;
 mod h2;
 mod idle;
 
@@ -36,6 +37,7 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
         idle::cpu_bench(cfg),
     ];
     all.extend(h2::benches(cfg));
+    all.extend(files::benches(cfg));
     all
 }
 
@@ -61,7 +63,7 @@ fn bench(name: &str, path: &'static str, requests: usize, depth: usize) -> Bench
 
 /// Sends `requests` requests over `CONNS` keep-alive connections, `depth` at a time per
 /// connection, and returns the wall time. Every reply is checked to be a 200.
-fn load(addr: SocketAddr, path: &str, requests: usize, depth: usize) -> Duration {
+pub(crate) fn load(addr: SocketAddr, path: &str, requests: usize, depth: usize) -> Duration {
     let per_conn_round = depth;
     let rounds = requests.div_ceil(CONNS * per_conn_round).max(1);
     let mut one = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes();
@@ -134,12 +136,12 @@ fn reply_len(b: &[u8]) -> Option<usize> {
     (b.len() >= end + cl).then_some(end + cl)
 }
 
-struct TulipServer {
-    addr: SocketAddr,
+pub(crate) struct TulipServer {
+    pub(crate) addr: SocketAddr,
 }
 
 impl TulipServer {
-    fn start() -> TulipServer {
+    pub(crate) fn start() -> TulipServer {
         use tulip_http::{App, Request, Response, Server};
         let app = App::new()
             .get("/", |_req: Request| async { "Hello, World!" })
@@ -154,12 +156,12 @@ impl TulipServer {
     }
 }
 
-struct HyperServer {
-    addr: SocketAddr,
+pub(crate) struct HyperServer {
+    pub(crate) addr: SocketAddr,
 }
 
 impl HyperServer {
-    fn start() -> HyperServer {
+    pub(crate) fn start() -> HyperServer {
         use http_body_util::Full;
         use hyper::body::Bytes;
         use hyper::server::conn::http1;

@@ -30,7 +30,8 @@ const FALLBACK_CHUNK: usize = 64 * 1024;
 
 /// A writer that may send a file with sendfile(2).
 ///
-/// Implemented for the plain sockets and their owned write halves (kernel path) and for TLS
+/// Implemented for the plain sockets (tulip's and registered std ones, `Async<TcpStream>` and
+/// `Async<UnixStream>`) and their owned write halves (kernel path) and for TLS
 /// streams and halves (the default: the read-and-write fallback). Implement it for your own
 /// writer with the default method to make [`StreamWriter::sendfile`] available on it.
 pub trait Sendfile: AsyncWrite + Unpin {
@@ -126,6 +127,8 @@ macro_rules! native_sendfile {
 }
 
 native_sendfile! {
+    Async<std::net::TcpStream> => |s| s,
+    Async<std::os::unix::net::UnixStream> => |s| s,
     TcpStream => |s| s.as_async(),
     UnixStream => |s| s.as_async(),
     OwnedWriteHalf<TcpStream> => |s| s.get_ref().as_async(),

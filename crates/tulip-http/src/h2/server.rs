@@ -682,7 +682,14 @@ async fn send(
     }
     let no_body = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let skip = no_body || *method == Method::HEAD;
-    let body = std::mem::replace(&mut resp.body, ResponseBody::Empty);
+    // HTTP/2 frames every piece of data, so a file is read and written, never sendfile'd.
+    let (body, file_len) = match std::mem::replace(&mut resp.body, ResponseBody::Empty) {
+        ResponseBody::File(f) => {
+            let len = f.len;
+            (ResponseBody::Stream(f.into_stream()), Some(len))
+        }
+        body => (body, None),
+    };
     let mut headers: HeaderMap = std::mem::take(resp.headers_mut());
     for h in CONNECTION_HEADERS {
         headers.remove(h);
@@ -699,7 +706,7 @@ async fn send(
         _ if no_body => None,
         ResponseBody::Empty => Some(0),
         ResponseBody::Full(b) => Some(b.len() as u64),
-        ResponseBody::Stream(_) => None,
+        ResponseBody::Stream(_) | ResponseBody::File(_) => file_len,
     };
     if let Some(n) = length {
         if !(skip && headers.contains_key(header::CONTENT_LENGTH)) {
@@ -718,7 +725,7 @@ async fn send(
         || match &body {
             ResponseBody::Empty => true,
             ResponseBody::Full(b) => b.is_empty(),
-            ResponseBody::Stream(_) => false,
+            ResponseBody::Stream(_) | ResponseBody::File(_) => false,
         };
     let mut stream = respond
         .send_response(head, empty)
@@ -780,7 +787,7 @@ async fn send(
             })
             .await
         }
-        ResponseBody::Empty => Ok(()),
+        ResponseBody::Empty | ResponseBody::File(_) => Ok(()),
     };
     if let Err(e) = &res {
         log::debug!("HTTP/2 response body: {e}");

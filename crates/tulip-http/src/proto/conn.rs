@@ -114,6 +114,24 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
+    /// Records that a write outside the buffer (sendfile(2)) made progress.
+    pub(crate) fn write_progressed(&mut self) {
+        self.write_stalled = None;
+    }
+
+    /// After a write outside the buffer (sendfile(2)) returned `Pending`: the write timeout
+    /// error once it has made no progress for that long, `Pending` (timer armed) before.
+    pub(crate) fn poll_write_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let Some(write_timeout) = self.write_timeout else {
+            return Poll::Pending;
+        };
+        let since = *self.write_stalled.get_or_insert_with(Instant::now);
+        match self.poll_deadline(cx, since + write_timeout) {
+            Poll::Ready(()) => Poll::Ready(Error::timeout("write timed out")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     /// Flushes, then closes the write side so the peer sees a clean end of stream.
     pub(crate) async fn shutdown(&mut self) -> Result<(), Error> {
         futures_lite::future::poll_fn(|cx| self.poll_flush(cx)).await?;

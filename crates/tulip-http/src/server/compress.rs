@@ -154,6 +154,11 @@ pub(crate) fn apply(
             inner,
             enc: Some(GzEncoder::new(Vec::new(), level)),
         })),
+        // Compressed bytes are not the file's: it is read and compressed, never sendfile'd.
+        ResponseBody::File(f) => ResponseBody::Stream(Box::pin(GzipStream {
+            inner: f.into_stream(),
+            enc: Some(GzEncoder::new(Vec::new(), level)),
+        })),
         ResponseBody::Empty => ResponseBody::Empty,
     };
     let headers = resp.headers_mut();

@@ -63,6 +63,14 @@ pub struct ServerConfig {
     /// The access log's format (aiohttp's specifiers). Default aiohttp's,
     /// `%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"`.
     pub access_log_format: super::AccessLogFormat,
+    /// Send file bodies ([`FileResponse`](crate::FileResponse), `static_dir`) with
+    /// sendfile(2) on plain HTTP/1 connections, so their bytes never pass through user space
+    /// (aiohttp's default; its `AIOHTTP_NOSENDFILE` turns it off). TLS, gzip, HTTP/2 and
+    /// `multipart/byteranges` answers are read and written whatever this says. sendfile(2)
+    /// reads the file in the connection's task: on a cold page cache that read waits for the
+    /// disk, as nginx's default does; turn this off to read on the blocking pool instead.
+    /// Default on.
+    pub sendfile: bool,
     /// Compress every response with a compressible content type (text, JSON, JavaScript,
     /// XML, SVG) with gzip when the client accepts it; see
     /// [`Response::enable_compression`](crate::Response::enable_compression) for one response.
@@ -99,6 +107,7 @@ impl Default for ServerConfig {
             http2_connection_window: 1 << 20,
             access_log: false,
             access_log_format: super::AccessLogFormat::default(),
+            sendfile: true,
             #[cfg(feature = "gzip")]
             compression: false,
             #[cfg(feature = "gzip")]

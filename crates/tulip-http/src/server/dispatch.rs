@@ -16,6 +16,7 @@ use super::ServerConfig;
 use super::access_log::AccessEntry;
 use super::app::{BoxFuture, Frozen, HandlerSlot, Next, Terminal};
 use super::body::{Body, Feed};
+use super::file_body::{FileBody, Sent};
 use super::request::Request;
 use super::response::{BoxStream, Response, ResponseBody};
 use super::router::{Params, Resolved};
@@ -130,6 +131,14 @@ pub(crate) async fn serve<I: Io>(
             .await;
     }
     Ok(None)
+}
+
+/// What is left of a response body once its head is encoded.
+enum BodyRest {
+    /// Pieces to frame into the write buffer.
+    Stream(BoxStream, Encoder),
+    /// A file range for sendfile(2), after the buffer is flushed.
+    File(FileBody),
 }
 
 /// What the connection does once a response is written.
@@ -657,7 +666,7 @@ impl<I: Io> Dispatcher<I> {
         version: Version,
         keep_alive: bool,
         accept: Option<Bytes>,
-    ) -> (bool, Option<(BoxStream, Encoder)>) {
+    ) -> (bool, Option<BodyRest>) {
         #[cfg(feature = "gzip")]
         super::compress::apply(&mut resp, method, accept.as_deref(), &self.cfg);
         drop(accept);
@@ -679,6 +688,7 @@ impl<I: Io> Dispatcher<I> {
             }
             ResponseBody::Empty => (Some(0), false, keep_alive),
             ResponseBody::Full(b) => (Some(b.len() as u64), false, keep_alive),
+            ResponseBody::File(f) => (Some(f.len), false, keep_alive),
             ResponseBody::Stream(_) if explicit_len().is_some() => {
                 (explicit_len(), false, keep_alive)
             }
@@ -715,7 +725,17 @@ impl<I: Io> Dispatcher<I> {
                     (None, true) => Encoder::Chunked,
                     (None, false) => Encoder::Close,
                 };
-                Some((s, enc))
+                Some(BodyRest::Stream(s, enc))
+            }
+            ResponseBody::File(f) if !skip => {
+                let kernel = self.cfg.sendfile
+                    && super::file_body::kernel_target(&mut self.conn.io).is_some();
+                Some(if kernel {
+                    BodyRest::File(f)
+                } else {
+                    let n = f.len;
+                    BodyRest::Stream(f.into_stream(), Encoder::Length(n))
+                })
             }
             _ => None,
         };
@@ -738,6 +758,19 @@ impl<I: Io> Dispatcher<I> {
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         let (keep, stream) = self.encode_response(resp, method, version, keep_alive, accept);
         async move {
+            let stream = match stream {
+                Some(BodyRest::File(mut f)) => {
+                    match poll_fn(|cx| f.poll_kernel_send(&mut self.conn, &self.guard, cx)).await? {
+                        Sent::All => None,
+                        Sent::Refused => {
+                            let n = f.len;
+                            Some((f.into_stream(), Encoder::Length(n)))
+                        }
+                    }
+                }
+                Some(BodyRest::Stream(s, enc)) => Some((s, enc)),
+                None => None,
+            };
             if let Some((mut s, mut enc)) = stream {
                 poll_fn(|cx| self.poll_stream(cx, &mut s, &mut enc, pump)).await?;
             }

@@ -4,9 +4,12 @@
 //! of the root directory.
 //!
 //! File system calls run on the blocking pool (`tulip_executor::spawn_blocking`), never on a
-//! worker thread; large files are streamed in 64 KiB pieces with a Content-Length.
+//! worker thread. The file is opened once per request; a whole file or a single range goes
+//! out as a [`FileBody`] (sendfile(2) on plain HTTP/1 sockets, see `file_body`), several
+//! ranges are read in 64 KiB pieces (whole when small) between their multipart headers.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,13 +18,14 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
 use super::app::App;
+use super::file_body::FileBody;
 use super::request::Request;
+use super::response::ResponseBody;
 use super::response::{IntoResponse, Response};
 use crate::error::{Error, Kind, Phase};
 
-/// Files at most this large are read whole; larger ones stream.
+/// `multipart/byteranges` bodies at most this large are read whole; larger ones stream.
 const WHOLE_LIMIT: u64 = 64 * 1024;
-const PIECE: usize = 64 * 1024;
 
 impl App {
     /// Serves the files under `dir` at `prefix` (e.g. `/static`), aiohttp's
@@ -57,10 +61,27 @@ pub(crate) fn resolve(root: &Path, tail: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// An open file and what its validators are made of, from the open descriptor (so the file
+/// served is the file described, whatever happens to the path meanwhile).
 struct Meta {
-    path: PathBuf,
+    file: Arc<File>,
+    path: Arc<PathBuf>,
     len: u64,
     modified: SystemTime,
+}
+
+impl Meta {
+    /// Opens `path`; `None` unless it is a regular file.
+    fn open(path: PathBuf) -> Option<Meta> {
+        let file = File::open(&path).ok()?;
+        let md = file.metadata().ok().filter(|m| m.is_file())?;
+        Some(Meta {
+            file: Arc::new(file),
+            path: Arc::new(path),
+            len: md.len(),
+            modified: md.modified().unwrap_or(UNIX_EPOCH),
+        })
+    }
 }
 
 fn open_meta(root: &Path, path: PathBuf) -> Option<Meta> {
@@ -69,15 +90,7 @@ fn open_meta(root: &Path, path: PathBuf) -> Option<Meta> {
     if !canon.starts_with(&canon_root) {
         return None;
     }
-    let md = std::fs::metadata(&canon).ok()?;
-    if !md.is_file() {
-        return None;
-    }
-    Some(Meta {
-        path: canon,
-        len: md.len(),
-        modified: md.modified().unwrap_or(UNIX_EPOCH),
-    })
+    Meta::open(canon)
 }
 
 async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error> {
@@ -102,7 +115,12 @@ async fn serve_file(req: Request, root: Arc<PathBuf>) -> Result<Response, Error>
 ///   `multipart/byteranges`; overlapping ranges are merged, more than 16 serve the whole
 ///   file), `If-Range`, and 416 with `Content-Range: bytes */len` when none is satisfiable.
 ///
-/// The file is read on the blocking pool in 64 KiB pieces, never whole.
+/// On a plain HTTP/1 connection the body (whole file or single range) is sent with
+/// sendfile(2) and never passes through user space ([`ServerConfig::sendfile`]); over TLS,
+/// gzip or HTTP/2, and for several ranges, the file is read on the blocking pool in 64 KiB
+/// pieces, never whole. A file that shrinks while it is sent closes the connection.
+///
+/// [`ServerConfig::sendfile`]: crate::ServerConfig::sendfile
 ///
 /// ```
 /// use tulip_http::{FileResponse, Request, Response};
@@ -145,15 +163,7 @@ impl FileResponse {
     /// Cancel-safe: nothing is sent until the returned response is.
     pub async fn serve(self, req: &Request) -> Result<Response, Error> {
         let path = self.path.clone();
-        let meta = blocking(move || {
-            let md = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
-            Some(Meta {
-                len: md.len(),
-                modified: md.modified().unwrap_or(UNIX_EPOCH),
-                path,
-            })
-        })
-        .await?;
+        let meta = blocking(move || Meta::open(path)).await?;
         let Some(meta) = meta else {
             return Ok(StatusCode::NOT_FOUND.into_response());
         };
@@ -278,9 +288,20 @@ async fn serve_meta(req: &Request, meta: Meta, ct: HeaderValue) -> Result<Respon
         }
     };
     let total: u64 = pieces.iter().map(Piece::len).sum();
-    let path = meta.path.clone();
+    let Meta { file, path, .. } = meta;
+    if let [Piece::File(start, len)] = pieces[..] {
+        if len > 0 {
+            resp.body = ResponseBody::File(FileBody {
+                file,
+                path,
+                start,
+                len,
+            });
+            return Ok(resp.with_content_type(ct));
+        }
+    }
     if total <= WHOLE_LIMIT {
-        let data = blocking(move || read_pieces(&path, &pieces)).await??;
+        let data = blocking(move || read_pieces(&file, &path, &pieces)).await??;
         resp = Response::bytes(data)
             .with_status(resp.status())
             .with_headers_from(resp);
@@ -290,17 +311,16 @@ async fn serve_meta(req: &Request, meta: Meta, ct: HeaderValue) -> Result<Respon
                 match piece {
                     Piece::Bytes(b) => w.write(b).await?,
                     Piece::File(start, len) => {
-                        let mut pos = start;
-                        let stop = start + len;
-                        while pos < stop {
-                            let n = ((stop - pos) as usize).min(PIECE);
-                            let p = path.clone();
-                            let chunk = blocking(move || read_at(&p, pos, n)).await??;
-                            if chunk.is_empty() {
-                                return Err(shrank(&path));
-                            }
-                            pos += chunk.len() as u64;
-                            w.write(chunk).await?;
+                        let (file, path) = (file.clone(), path.clone());
+                        let mut s = FileBody {
+                            file,
+                            path,
+                            start,
+                            len,
+                        }
+                        .into_stream();
+                        while let Some(chunk) = futures_lite::StreamExt::next(&mut s).await {
+                            w.write(chunk?).await?;
                         }
                     }
                 }
@@ -329,23 +349,33 @@ impl Piece {
     }
 }
 
-fn shrank(path: &Path) -> Error {
+/// The file ended before the range announced in the head did.
+pub(crate) fn shrank(path: &Path) -> Error {
     Error::new(Kind::Incomplete, "file shrank while serving it")
         .during(Phase::ServeFile)
         .at(path.display())
 }
 
-fn read_pieces(path: &Path, pieces: &[Piece]) -> Result<Bytes, Error> {
+/// A read error of the file being served.
+pub(crate) fn file_error(e: std::io::Error, path: &Path) -> Error {
+    Error::io(e).during(Phase::ServeFile).at(path.display())
+}
+
+fn read_pieces(file: &File, path: &Path, pieces: &[Piece]) -> Result<Bytes, Error> {
     let mut out = Vec::new();
     for p in pieces {
         match p {
             Piece::Bytes(b) => out.extend_from_slice(b),
             Piece::File(start, len) => {
-                let data = read_at(path, *start, *len as usize)?;
-                if (data.len() as u64) < *len {
-                    return Err(shrank(path));
-                }
-                out.extend_from_slice(&data);
+                let at = out.len();
+                out.resize(at + *len as usize, 0);
+                file.read_exact_at(&mut out[at..], *start).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        shrank(path)
+                    } else {
+                        file_error(e, path)
+                    }
+                })?;
             }
         }
     }
@@ -368,22 +398,15 @@ impl Response {
 }
 
 /// Runs `f` on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
     tulip_executor::spawn_blocking(f).await.map_err(|e| {
         // A join error holds a panic payload, which is not `Sync`: keep its text.
         Error::new(Kind::Io, "the blocking file read failed")
             .with_cause(e.to_string())
             .during(Phase::ServeFile)
     })
-}
-
-fn read_at(path: &Path, start: u64, len: usize) -> Result<Bytes, Error> {
-    let io = |e: std::io::Error| Error::io(e).during(Phase::ServeFile).at(path.display());
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    f.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut buf = Vec::with_capacity(len);
-    f.take(len as u64).read_to_end(&mut buf).map_err(io)?;
-    Ok(Bytes::from(buf))
 }
 
 #[derive(Debug, PartialEq, Eq)]

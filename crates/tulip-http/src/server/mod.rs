@@ -9,6 +9,7 @@ pub(crate) mod compress;
 pub(crate) mod config;
 pub(crate) mod cookies;
 pub(crate) mod dispatch;
+pub(crate) mod file_body;
 pub(crate) mod files;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
@@ -111,6 +112,15 @@ impl Service {
         ShutdownHandle {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Bytes of file bodies ([`FileResponse`], `static_dir`) this service has sent with
+    /// sendfile(2), that is, without copying them through user space. Monitoring and tests
+    /// read it to see that the kernel path is taken: a body that went through the read path
+    /// (TLS, gzip, HTTP/2, `multipart/byteranges`, [`ServerConfig::sendfile`] off) does not
+    /// count.
+    pub fn sendfile_bytes(&self) -> u64 {
+        self.shared.sendfile_bytes()
     }
 
     /// Connections being served right now (including upgraded ones).

@@ -22,6 +22,8 @@ pub(crate) enum ResponseBody {
     Empty,
     Full(Bytes),
     Stream(BoxStream),
+    /// A file range: sendfile(2) on plain HTTP/1 sockets, read and written elsewhere.
+    File(super::file_body::FileBody),
 }
 
 impl fmt::Debug for ResponseBody {
@@ -30,6 +32,7 @@ impl fmt::Debug for ResponseBody {
             ResponseBody::Empty => f.write_str("Empty"),
             ResponseBody::Full(b) => write!(f, "Full({} bytes)", b.len()),
             ResponseBody::Stream(_) => f.write_str("Stream"),
+            ResponseBody::File(b) => write!(f, "File({} bytes)", b.len),
         }
     }
 }
@@ -269,11 +272,12 @@ impl Response {
         self
     }
 
-    /// The body's length, when it is not streamed.
+    /// The body's length, when it is known before it is sent.
     pub(crate) fn body_len(&self) -> Option<usize> {
         match &self.body {
             ResponseBody::Empty => Some(0),
             ResponseBody::Full(b) => Some(b.len()),
+            ResponseBody::File(b) => usize::try_from(b.len).ok(),
             ResponseBody::Stream(_) => None,
         }
     }

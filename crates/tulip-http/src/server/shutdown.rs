@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -37,6 +37,8 @@ pub(crate) struct ShutdownState {
     idle: AtomicWaker,
     /// Woken when shutdown starts (the accept loop).
     acceptor: AtomicWaker,
+    /// Bytes of file bodies the service's connections sent with sendfile(2).
+    sendfile_bytes: AtomicU64,
 }
 
 /// The connections, behind one lock.
@@ -54,6 +56,10 @@ struct Members {
 impl ShutdownState {
     pub(crate) fn new() -> Arc<ShutdownState> {
         Arc::new(ShutdownState::default())
+    }
+
+    pub(crate) fn sendfile_bytes(&self) -> u64 {
+        self.sendfile_bytes.load(Ordering::Relaxed)
     }
 
     fn members(&self) -> MutexGuard<'_, Members> {
@@ -162,6 +168,11 @@ pub(crate) struct ConnGuard {
 }
 
 impl ConnGuard {
+    /// Counts bytes this connection sent with sendfile(2) (`Service::sendfile_bytes`).
+    pub(crate) fn count_sendfile(&self, n: u64) {
+        self.shared.sendfile_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Ready once shutdown has begun; registers the caller's waker otherwise.
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.waker.register(cx.waker());

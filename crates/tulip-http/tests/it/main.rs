@@ -22,6 +22,7 @@ mod prop;
 #[cfg(feature = "tls")]
 mod proxy;
 mod routing;
+mod sendfile;
 #[cfg(feature = "tls")]
 mod serving;
 mod shutdown;
