@@ -1,7 +1,6 @@
 //! One request, end to end: redirects around retries around a single round trip.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_lite::{StreamExt, future};
@@ -12,37 +11,15 @@ use super::body::{Decompress, ReqBody};
 use super::pool::{ClientStream, Key, PoolConn};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
+use super::timeout::{earlier, label_read};
+pub(crate) use super::timeout::{read_deadline, until};
 use super::url::Target;
-use super::{Client, Timeouts};
-use crate::error::{Error, Kind, Phase};
+use super::{Client, ClientTimeout as Timeouts, CookieJar};
+use crate::error::{Error, Kind, Phase, TimeoutKind};
 use crate::proto::client::{encode_request_head, keeps_alive, parse_response, response_framing};
 use crate::proto::conn::Conn;
 use crate::proto::decode::Decoder;
 use crate::proto::encode::Encoder;
-
-/// Runs `fut` until the total deadline, if any.
-pub(crate) async fn until<T>(
-    deadline: Option<Instant>,
-    fut: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        None => fut.await,
-        Some(d) => match tulip_reactor::timeout_at(d, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::timeout("request exceeded its total timeout")),
-        },
-    }
-}
-
-/// The deadline for the next read: the read timeout from now, capped by the total deadline;
-/// `None` when neither is set.
-pub(crate) fn read_deadline(read: Option<Duration>, total: Option<Instant>) -> Option<Instant> {
-    let r = read.map(|d| Instant::now() + d);
-    match (r, total) {
-        (Some(r), Some(t)) => Some(r.min(t)),
-        (r, t) => r.or(t),
-    }
-}
 
 pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
     let RequestBuilder {
@@ -54,12 +31,37 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         body,
         timeouts,
         max_redirects,
+        auth,
+        cookies,
+        raise_for_status,
     } = rb;
     let mut target = target?;
     let total = timeouts.total.map(|d| Instant::now() + d);
+    let cfg = &client.inner.config;
+    // Credentials: an explicit Authorization header, else the request's, else the URL's,
+    // else the client's.
+    if auth.is_some() && target.auth.is_some() {
+        return Err(Error::new(
+            Kind::User,
+            "credentials both in the URL and given with auth(); pick one",
+        )
+        .at(&target.uri));
+    }
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let chosen = auth.as_ref().or(target.auth.as_ref()).or(cfg.auth.as_ref());
+        if let Some(a) = chosen {
+            let v = a.header_value().map_err(|e| e.at(&target.uri))?;
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    // This request's own cookies (Cookie headers and `cookie()` pairs), on one line with the
+    // jar's; dropped, like Authorization, once a redirect leaves the origin.
+    let mut own_cookies = own_cookie_line(&mut headers, &cookies);
+    let jar = &cfg.cookie_jar;
     let mut history: Vec<(StatusCode, Uri)> = Vec::new();
     let mut body = Some(body);
     loop {
+        cookie_header(&mut headers, jar, &target, own_cookies.as_deref());
         let this_body = body
             .as_ref()
             .and_then(ReqBody::replay)
@@ -73,6 +75,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         )
         .await
         .map_err(|e| e.at(&target.uri))?;
+        jar.store_response(&target.host, target.uri.path(), resp.headers());
         let status = resp.status();
         let location = match status.as_u16() {
             301 | 302 | 303 | 307 | 308 => resp
@@ -83,10 +86,10 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
             _ => None,
         };
         let Some(location) = location else {
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         };
         if max_redirects == 0 {
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         }
         if history.len() >= max_redirects {
             return Err(Error::new(Kind::Redirect, "redirect limit reached")
@@ -96,7 +99,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         let keep_method = matches!(status.as_u16(), 307 | 308);
         if keep_method && !body.as_ref().is_some_and(ReqBody::is_replayable) {
             // A streamed body is gone; the caller gets the redirect to act on.
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         }
         let next = target
             .join(&location)
@@ -120,6 +123,14 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
             ] {
                 headers.remove(h);
             }
+            own_cookies = None;
+        }
+        // Credentials written into the Location itself are meant for it.
+        if let Some(a) = &next.auth {
+            if !headers.contains_key(header::AUTHORIZATION) {
+                let v = a.header_value().map_err(|e| e.at(&next.uri))?;
+                headers.insert(header::AUTHORIZATION, v);
+            }
         }
         // Read a small redirect body to the end so its connection goes back to the pool.
         let _ = until(total, resp.drain(64 * 1024)).await;
@@ -127,6 +138,70 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         query.clear();
         target = next;
     }
+}
+
+/// Takes the `Cookie` headers out of `headers` and joins them with the request's own
+/// cookies into one line.
+fn own_cookie_line(headers: &mut HeaderMap, cookies: &[(String, String)]) -> Option<String> {
+    let mut line = String::new();
+    for v in headers.get_all(header::COOKIE) {
+        if let Ok(v) = v.to_str() {
+            if !line.is_empty() {
+                line.push_str("; ");
+            }
+            line.push_str(v);
+        }
+    }
+    headers.remove(header::COOKIE);
+    for (name, value) in cookies {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(name);
+        line.push('=');
+        line.push_str(value);
+    }
+    (!line.is_empty()).then_some(line)
+}
+
+/// Sets the `Cookie` header of one hop: the request's own cookies, then the jar's for this
+/// URL (one header line, as RFC 6265 §5.4 asks).
+fn cookie_header(headers: &mut HeaderMap, jar: &CookieJar, target: &Target, own: Option<&str>) {
+    let from_jar = jar.header_for(&target.host, target.uri.path(), target.https);
+    let line = match (own, from_jar) {
+        (None, None) => {
+            headers.remove(header::COOKIE);
+            return;
+        }
+        (Some(o), None) => o.to_owned(),
+        (None, Some(j)) => j,
+        (Some(o), Some(j)) => format!("{o}; {j}"),
+    };
+    match HeaderValue::try_from(line) {
+        Ok(v) => {
+            headers.insert(header::COOKIE, v);
+        }
+        Err(_) => {
+            // A cookie with bytes a header cannot carry came in through `cookie()`: the
+            // header is left out rather than sent broken.
+            headers.remove(header::COOKIE);
+        }
+    }
+}
+
+/// The final response, or its status error when asked to raise for 4xx and 5xx. The error's
+/// body is read (up to 64 KiB) so the connection goes back to the pool.
+async fn checked(
+    mut resp: ClientResponse,
+    raise_for_status: bool,
+    total: Option<Instant>,
+) -> Result<ClientResponse, Error> {
+    if !raise_for_status || resp.status().as_u16() < 400 {
+        return Ok(resp);
+    }
+    let err = resp.status_error();
+    let _ = until(total, resp.drain(64 * 1024)).await;
+    Err(err)
 }
 
 fn idempotent(m: &Method) -> bool {
@@ -156,7 +231,18 @@ async fn exchange(
 ) -> Result<ClientResponse, Error> {
     let inner = &client.inner;
     let key: Key = (target.https, target.host.clone(), target.port);
-    let slot = inner.pool.slot(&key).await;
+    // `connect` covers the wait for a pool slot and the opening of a new connection.
+    let connect_deadline = timeouts.connect.map(|d| Instant::now() + d);
+    let slot = match connect_deadline {
+        None => inner.pool.slot(&key).await,
+        Some(at) => tulip_reactor::timeout_at(at, inner.pool.slot(&key))
+            .await
+            .map_err(|_| {
+                Error::timeout("no pool slot within the connect timeout")
+                    .with_timeout_kind(TimeoutKind::Connect)
+                    .at(target.host_port())
+            })?,
+    };
     let mut retry_body = if idempotent(method) {
         body.replay()
     } else {
@@ -167,6 +253,10 @@ async fn exchange(
     // The HTTP/2 connection in the pool was opened for this very request.
     let mut fresh_h2 = false;
     loop {
+        if matches!(body, Some(ReqBody::Form(_))) {
+            let form = body.take().unwrap_or(ReqBody::Empty);
+            body = Some(form.prepare().await?);
+        }
         if let Some(send) = inner.pool.h2_get(&key) {
             let uri = h2_uri(target, query)?;
             match crate::h2::client::round_trip(
@@ -192,7 +282,7 @@ async fn exchange(
                         slot,
                         recv,
                         decompress,
-                        timeouts.read,
+                        timeouts.sock_read,
                         total,
                     );
                     return Ok(ClientResponse::new(
@@ -220,7 +310,7 @@ async fn exchange(
         }
         let pc = match inner.pool.checkout(&key).await {
             Some(pc) => pc,
-            None => match connect(client, target, timeouts).await? {
+            None => match connect(client, target, timeouts, connect_deadline).await? {
                 Connected::H1(pc) => pc,
                 Connected::H2(send) => {
                     inner.pool.h2_put(key.clone(), send);
@@ -251,15 +341,13 @@ async fn exchange(
                     decoder,
                     decompress,
                     keep_alive,
-                    timeouts.read,
+                    timeouts.sock_read,
                     total,
                 );
-                return Ok(ClientResponse::new(
-                    head.status,
-                    head.version,
-                    head.headers,
-                    state,
-                ));
+                return Ok(
+                    ClientResponse::new(head.status, head.version, head.headers, state)
+                        .with_reason(head.reason),
+                );
             }
             Err(f) if f.stale && retry_body.is_some() => {
                 inner.pool.stat(|s| s.retries += 1);
@@ -315,19 +403,53 @@ fn tls_connector(client: &Client) -> tulip_tls::TlsConnector {
     tulip_tls::TlsConnector::new(std::sync::Arc::new(rustls))
 }
 
-/// Resolves, connects and (for https) runs the TLS handshake, each step under what is left of
-/// the connect timeout; a failure says which step failed and for which `host:port`.
-async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result<Connected, Error> {
+/// Runs one connect step until `deadline`, failing with `TimedOut` there.
+async fn within<T>(
+    deadline: Option<Instant>,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    let Some(at) = deadline else {
+        return step.await;
+    };
+    if Instant::now() >= at {
+        return Err(std::io::ErrorKind::TimedOut.into());
+    }
+    match tulip_reactor::timeout_at(at, step).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Resolves, connects and (for https) runs the TLS handshake: resolution under what is left
+/// of the `connect` deadline, TCP connect and TLS handshake under the earlier of it and
+/// `sock_connect`; a failure says which step failed, for which `host:port`, and, for a
+/// timeout, which limit fired.
+async fn connect(
+    client: &Client,
+    target: &Target,
+    timeouts: Timeouts,
+    connect_deadline: Option<Instant>,
+) -> Result<Connected, Error> {
     let inner = &client.inner;
     let place = target.host_port();
-    let deadline = timeouts.connect.map(tulip_net::ConnectDeadline::after);
-    let addrs = tulip_net::ConnectDeadline::within(
-        deadline,
+    let addrs = within(
+        connect_deadline,
         tulip_net::lookup_host(&target.host, target.port),
     )
     .await
-    .map_err(|e| Error::connect(e, Phase::Resolve).at(&place))?;
-    let tcp = tulip_net::ConnectDeadline::within(
+    .map_err(|e| {
+        Error::connect(e, Phase::Resolve)
+            .with_timeout_kind(TimeoutKind::Connect)
+            .at(&place)
+    })?;
+    let sock_deadline = timeouts.sock_connect.map(|d| Instant::now() + d);
+    let (deadline, sock_first) = earlier(connect_deadline, sock_deadline);
+    let which = if sock_first {
+        TimeoutKind::SockConnect
+    } else {
+        TimeoutKind::Connect
+    };
+    let tcp = within(
         deadline,
         tulip_net::happy_eyeballs(
             addrs,
@@ -336,16 +458,23 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
         ),
     )
     .await
-    .map_err(|e| Error::connect(e, Phase::Connect).at(&place))?;
+    .map_err(|e| {
+        Error::connect(e, Phase::Connect)
+            .with_timeout_kind(which)
+            .at(&place)
+    })?;
     let _ = tcp.set_nodelay(true);
     let transport = if target.https {
         #[cfg(feature = "tls")]
         {
             let tls = tls_connector(client);
-            let stream =
-                tulip_net::ConnectDeadline::within(deadline, tls.connect(&target.host, tcp))
-                    .await
-                    .map_err(|e| Error::connect(e, Phase::TlsHandshake).at(&place))?;
+            let stream = within(deadline, tls.connect(&target.host, tcp))
+                .await
+                .map_err(|e| {
+                    Error::connect(e, Phase::TlsHandshake)
+                        .with_timeout_kind(which)
+                        .at(&place)
+                })?;
             ClientStream::Tls(Box::new(stream))
         }
         #[cfg(not(feature = "tls"))]
@@ -368,20 +497,22 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
     };
     if h2 {
         let handshake = crate::h2::client::handshake(transport);
-        return match timeouts.connect {
-            Some(d) => match tulip_reactor::timeout(d, handshake).await {
+        return match deadline {
+            Some(at) => match tulip_reactor::timeout_at(at, handshake).await {
                 Ok(r) => r.map(Connected::H2),
                 Err(_) => Err(Error::timeout("HTTP/2 handshake timed out")
+                    .with_timeout_kind(which)
                     .during(Phase::Connect)
                     .at(&place)),
             },
             None => handshake.await.map(Connected::H2),
         };
     }
-    // A request write that makes no progress fails after the read timeout; none when unset.
+    // A request write that makes no progress fails after the sock_read timeout; none when
+    // unset.
     Ok(Connected::H1(PoolConn::new(Conn::new(
         transport,
-        timeouts.read,
+        timeouts.sock_read,
     ))))
 }
 
@@ -408,10 +539,10 @@ async fn round_trip(
         error,
         stale: false,
     };
-    let sending_early = |e: Error| early(e.during(Phase::SendRequest));
-    let sending_late = |e: Error| late(e.during(Phase::SendRequest));
-    let head_early = |e: Error| early(e.during(Phase::ReadResponseHead));
-    let head_late = |e: Error| late(e.during(Phase::ReadResponseHead));
+    let sending_early = |e: Error| early(label_read(e, total).during(Phase::SendRequest));
+    let sending_late = |e: Error| late(label_read(e, total).during(Phase::SendRequest));
+    let head_early = |e: Error| early(label_read(e, total).during(Phase::ReadResponseHead));
+    let head_late = |e: Error| late(label_read(e, total).during(Phase::ReadResponseHead));
 
     let mut all = cfg.default_headers.clone();
     for name in headers.keys() {
@@ -438,6 +569,18 @@ async fn round_trip(
             );
             Encoder::Chunked
         }
+        ReqBody::Sized(n, _) => {
+            all.remove(header::TRANSFER_ENCODING);
+            all.insert(header::CONTENT_LENGTH, HeaderValue::from(*n));
+            Encoder::Length(*n)
+        }
+        // `exchange` prepares forms before they reach a connection.
+        ReqBody::Form(_) => {
+            return Err(late(Error::new(
+                Kind::User,
+                "a multipart form reached the connection unprepared",
+            )));
+        }
     };
     let target_str = target.request_target(query);
     encode_request_head(
@@ -449,9 +592,9 @@ async fn round_trip(
     );
 
     match body {
-        ReqBody::Empty => {}
+        ReqBody::Empty | ReqBody::Form(_) => {}
         ReqBody::Bytes(b) => encoder.encode(b, &mut pc.conn.wb).map_err(sending_late)?,
-        ReqBody::Stream(mut s) => {
+        ReqBody::Stream(mut s) | ReqBody::Sized(_, mut s) => {
             flush(&mut pc.conn).await.map_err(sending_early)?;
             while let Some(chunk) = s.next().await {
                 let chunk = chunk.map_err(|e| {
@@ -484,7 +627,7 @@ async fn round_trip(
             Err(e) => return Err(head_late(e)),
         }
         let got_any = !pc.conn.rb.is_empty();
-        let deadline = read_deadline(timeouts.read, total);
+        let deadline = read_deadline(timeouts.sock_read, total);
         let conn = &mut pc.conn;
         match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
             Ok(0) if got_any => {
