@@ -180,3 +180,81 @@ fn gzip_deflate_and_brotli_responses_arrive_decoded() {
         assert_eq!(&resp.bytes().await.unwrap()[..2], b"\x1f\x8b");
     });
 }
+
+#[test]
+fn a_form_cookies_and_auth_over_http2() {
+    use tulip_http::{BasicAuth, Cookie, Request, Response, Version};
+
+    let app = tulip_http::App::new()
+        .route_with_limit(
+            tulip_http::Method::POST,
+            "/upload",
+            64 << 20,
+            |mut req: Request| async move {
+                let length = req.header("content-length").unwrap_or("none").to_owned();
+                let mut mp = req.multipart().unwrap();
+                let mut out = vec![length];
+                while let Some(mut part) = mp.next_part().await.unwrap() {
+                    let name = part.name().unwrap_or("").to_owned();
+                    let filename = part.filename().map(str::to_owned);
+                    match filename {
+                        None => out.push(part.text().await.unwrap()),
+                        Some(f) => {
+                            // Streamed: a file part is not bounded by max_field_size.
+                            let mut n = 0;
+                            while let Some(piece) = part.chunk().await.unwrap() {
+                                n += piece.len();
+                            }
+                            out.push(format!("{name}={f}:{n}"));
+                        }
+                    }
+                }
+                out.join(" ")
+            },
+        )
+        .get("/login", |_req: Request| async {
+            let mut resp = Response::text("in");
+            resp.set_cookie(&Cookie::new("sid", "h2")).unwrap();
+            resp
+        })
+        .get("/me", |req: Request| async move {
+            let auth = req
+                .header("authorization")
+                .map(|h| BasicAuth::decode(h).unwrap().login().to_owned());
+            format!(
+                "{} {}",
+                req.header("cookie").unwrap_or("-"),
+                auth.unwrap_or_default()
+            )
+        });
+    let srv = crate::support::TestServer::start(app);
+    let base = format!("http://localhost:{}", srv.addr.port());
+    let (path, len, _) = big_file("h2");
+    let p = path.clone();
+    tulip_executor::run(async move {
+        let c = Client::builder().http2_prior_knowledge(true).build();
+        let form = FormData::new().text("title", "over h2").file("doc", &p);
+        let resp = c
+            .post(format!("{base}/upload"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.version(), Version::HTTP_2);
+        let text = resp.text().await.unwrap();
+        let (sent_length, rest) = text.split_once(' ').unwrap();
+        assert!(sent_length.parse::<u64>().unwrap() > len, "{text}");
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(rest, format!("over h2 doc={name}:{len}"));
+        c.get(format!("{base}/login")).send().await.unwrap();
+        let me = c
+            .get(format!("{base}/me"))
+            .basic_auth("ann", "pw")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.text().await.unwrap(), "sid=h2 ann");
+        assert_eq!(c.pool_stats().connects, 1);
+    });
+    std::fs::remove_file(&path).unwrap();
+}
