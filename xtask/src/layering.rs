@@ -138,6 +138,10 @@ const DEFLATE: &[&str] = &[
     "simd-adler32",
 ];
 
+/// `brotli`: the client's `Content-Encoding: br` decoding, brotli-decompressor (pure Rust,
+/// its allocator shims and nothing else).
+const BROTLI: &[&str] = &["brotli-decompressor", "alloc-no-stdlib", "alloc-stdlib"];
+
 /// WebSocket framing and the handshake's SHA-1 and base64.
 const WS: &[&str] = &[
     "tulip-ws",
@@ -261,6 +265,11 @@ const RULES: &[Rule] = &[
     },
     Rule {
         package: "tulip",
+        features: Some("http,brotli"),
+        allowed: &[REACTOR, EXECUTOR, SYNC, NET, HTTP, BROTLI],
+    },
+    Rule {
+        package: "tulip",
         features: Some("http,tls"),
         allowed: &[REACTOR, EXECUTOR, SYNC, NET, HTTP, TLS],
     },
@@ -278,7 +287,7 @@ const RULES: &[Rule] = &[
         package: "tulip",
         features: Some("full"),
         allowed: &[
-            REACTOR, EXECUTOR, SYNC, NET, PROCESS, HTTP, TLS, JSON, DEFLATE, WS, MACROS,
+            REACTOR, EXECUTOR, SYNC, NET, PROCESS, HTTP, TLS, JSON, DEFLATE, BROTLI, WS, MACROS,
         ],
     },
 ];

@@ -46,6 +46,8 @@ pub(crate) enum Kind {
     Redirect,
     /// A lifecycle hook (startup, shutdown, cleanup) failed.
     Hook,
+    /// The client got a 4xx or 5xx response and was asked to raise for status.
+    Status,
 }
 
 /// Which parse rule a message broke; it decides the status code a server answers with.
@@ -147,6 +149,46 @@ struct Repr {
     /// A short description of what broke, when the kind alone does not say it.
     detail: Option<&'static str>,
     cause: Option<Cause>,
+    /// Which client timeout fired, for [`Kind::Timeout`] errors of the client.
+    timeout: Option<TimeoutKind>,
+    /// The response that [`Kind::Status`] is about.
+    response: Option<Box<ResponseInfo>>,
+}
+
+/// Which of the client's timeouts ([`ClientTimeout`](crate::ClientTimeout)) fired, from
+/// [`Error::timeout_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// `total`: the whole request, redirects and body included.
+    Total,
+    /// `connect`: waiting for a pool slot plus DNS, TCP connect and TLS handshake.
+    Connect,
+    /// `sock_connect`: the TCP connect and TLS handshake of a new connection.
+    SockConnect,
+    /// `sock_read`: no byte arrived (or none could be written) for that long.
+    SockRead,
+}
+
+impl TimeoutKind {
+    /// The field of [`ClientTimeout`](crate::ClientTimeout) that names it (`"sock_read"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeoutKind::Total => "total",
+            TimeoutKind::Connect => "connect",
+            TimeoutKind::SockConnect => "sock_connect",
+            TimeoutKind::SockRead => "sock_read",
+        }
+    }
+}
+
+/// What a status error (aiohttp's `ClientResponseError`) keeps of its response.
+#[derive(Debug, Clone)]
+struct ResponseInfo {
+    status: http::StatusCode,
+    reason: Arc<str>,
+    headers: http::HeaderMap,
+    url: http::Uri,
 }
 
 /// The error type of tulip-http.
@@ -196,6 +238,8 @@ impl Error {
                 place: None,
                 detail: Some(detail),
                 cause: None,
+                timeout: None,
+                response: None,
             }),
         }
     }
@@ -209,6 +253,8 @@ impl Error {
                 place: None,
                 detail: None,
                 cause: None,
+                timeout: None,
+                response: None,
             }),
         }
     }
@@ -237,6 +283,44 @@ impl Error {
     /// the cause.
     pub(crate) fn incomplete(what: &'static str) -> Error {
         Error::new(Kind::Incomplete, what).with_cause(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+
+    /// A client timeout that says which of the [`ClientTimeout`](crate::ClientTimeout) limits
+    /// fired.
+    pub(crate) fn client_timeout(which: TimeoutKind) -> Error {
+        Error::timeout(match which {
+            TimeoutKind::Total => "the total timeout elapsed",
+            TimeoutKind::Connect => "the connect timeout elapsed",
+            TimeoutKind::SockConnect => "the sock_connect timeout elapsed",
+            TimeoutKind::SockRead => "the sock_read timeout elapsed",
+        })
+        .with_timeout_kind(which)
+    }
+
+    /// Names the client timeout behind a timeout error that does not name one yet (a read
+    /// or write that hit its deadline); other errors pass unchanged.
+    pub(crate) fn with_timeout_kind(mut self, which: TimeoutKind) -> Error {
+        if self.inner.kind == Kind::Timeout && self.inner.timeout.is_none() {
+            self.inner.timeout = Some(which);
+        }
+        self
+    }
+
+    /// A 4xx or 5xx response turned into an error (`raise_for_status`).
+    pub(crate) fn status_error(
+        status: http::StatusCode,
+        reason: &str,
+        headers: http::HeaderMap,
+        url: http::Uri,
+    ) -> Error {
+        let mut e = Error::bare(Kind::Status).at(&url);
+        e.inner.response = Some(Box::new(ResponseInfo {
+            status,
+            reason: reason.into(),
+            headers,
+            url,
+        }));
+        e
     }
 
     /// Sets the cause.
@@ -340,6 +424,66 @@ impl Error {
         self.inner.kind == Kind::Hook
     }
 
+    /// The server answered with a 4xx or 5xx status and the client was asked to raise for
+    /// status ([`ClientBuilder::raise_for_status`](crate::ClientBuilder::raise_for_status),
+    /// [`RequestBuilder::raise_for_status`](crate::RequestBuilder::raise_for_status),
+    /// [`ClientResponse::raise_for_status`](crate::ClientResponse::raise_for_status)): aiohttp's
+    /// `ClientResponseError`. [`response_status`](Error::response_status) and its siblings
+    /// say what the response was.
+    ///
+    /// ```
+    /// use tulip_http::{App, Client, Request, Server, StatusCode};
+    ///
+    /// tulip_executor::run(async {
+    ///     let app = App::new().get("/", |_req: Request| async { StatusCode::IM_A_TEAPOT });
+    ///     let server = Server::bind("127.0.0.1:0", app).unwrap();
+    ///     let url = format!("http://{}/", server.local_addr());
+    ///     let stop = server.shutdown_handle();
+    ///     let running = tulip_executor::spawn(server.run());
+    ///
+    ///     let client = Client::builder().raise_for_status(true).build();
+    ///     let err = client.get(&url).send().await.unwrap_err();
+    ///     assert!(err.is_status());
+    ///     assert_eq!(err.response_status(), Some(StatusCode::IM_A_TEAPOT));
+    ///     assert_eq!(err.response_reason(), Some("I'm a teapot"));
+    ///     assert_eq!(err.response_url().unwrap().to_string(), url);
+    ///
+    ///     stop.shutdown();
+    ///     running.await.unwrap().unwrap();
+    /// });
+    /// ```
+    pub fn is_status(&self) -> bool {
+        self.inner.kind == Kind::Status
+    }
+
+    /// The status of the response a status error is about (aiohttp's
+    /// `ClientResponseError.status`); `None` for other errors.
+    pub fn response_status(&self) -> Option<http::StatusCode> {
+        self.inner.response.as_ref().map(|r| r.status)
+    }
+
+    /// The reason phrase of that response, as the server sent it (aiohttp's `message`).
+    pub fn response_reason(&self) -> Option<&str> {
+        self.inner.response.as_ref().map(|r| &*r.reason)
+    }
+
+    /// The headers of that response (aiohttp's `headers`).
+    pub fn response_headers(&self) -> Option<&http::HeaderMap> {
+        self.inner.response.as_ref().map(|r| &r.headers)
+    }
+
+    /// The URL that answered (after redirects; aiohttp's `request_info.real_url`).
+    pub fn response_url(&self) -> Option<&http::Uri> {
+        self.inner.response.as_ref().map(|r| &r.url)
+    }
+
+    /// Which client timeout fired, for a client's [`is_timeout`](Error::is_timeout) error:
+    /// `total`, `connect`, `sock_connect` or `sock_read` (see
+    /// [`ClientTimeout`](crate::ClientTimeout)); `None` for other errors and server timeouts.
+    pub fn timeout_kind(&self) -> Option<TimeoutKind> {
+        self.inner.timeout
+    }
+
     /// The status code a server answers this error with.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
@@ -355,7 +499,7 @@ impl Error {
             Kind::Io | Kind::BodyUnavailable | Kind::User | Kind::Panic | Kind::Hook => {
                 S::INTERNAL_SERVER_ERROR
             }
-            Kind::Connect | Kind::Redirect => S::BAD_GATEWAY,
+            Kind::Connect | Kind::Redirect | Kind::Status => S::BAD_GATEWAY,
         }
     }
 
@@ -390,6 +534,17 @@ impl Error {
                 status.as_u16()
             );
         }
+        if let Some(r) = &self.inner.response {
+            return format!("{} {}", r.status.as_u16(), r.reason);
+        }
+        if let Some(t) = self.inner.timeout {
+            let base = self.inner.detail.unwrap_or("timed out");
+            return if base.contains(t.name()) {
+                base.to_owned()
+            } else {
+                format!("{base} (the {} timeout)", t.name())
+            };
+        }
         if let Some(d) = self.inner.detail {
             return d.to_owned();
         }
@@ -414,6 +569,7 @@ impl Error {
             Kind::Connect => "could not connect",
             Kind::Redirect => "too many redirects",
             Kind::Hook => "a hook failed",
+            Kind::Status => "error status",
         }
         .to_owned()
     }
@@ -454,6 +610,9 @@ impl Error {
             (Phase::ReadResponseBody, Kind::BodyTooLarge) => {
                 Some("raise ClientBuilder::max_body_size, or stream the body with chunk()")
             }
+            (_, Kind::Timeout) if self.inner.timeout == Some(TimeoutKind::Total) => Some(
+                "the whole request took longer than ClientTimeout::total; raise it if that is expected",
+            ),
             (Phase::Redirect, Kind::Redirect) => {
                 Some("raise max_redirects, or set it to 0 to see the redirect")
             }
@@ -480,6 +639,12 @@ impl fmt::Debug for Error {
         }
         if let Some(c) = &self.inner.cause {
             d.field("cause", c);
+        }
+        if let Some(t) = self.inner.timeout {
+            d.field("timeout", &t);
+        }
+        if let Some(r) = &self.inner.response {
+            d.field("response", r);
         }
         d.finish()
     }

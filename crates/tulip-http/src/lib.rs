@@ -12,9 +12,11 @@
 //! cleartext clients that open with the HTTP/2 preface (`curl --http2-prior-knowledge`), and
 //! on TLS listeners when ALPN picks `h2`; see [`ServerConfig::http2`].
 //!
-//! Features (all default): `json` adds `Request::json` and `Response::json` through serde;
-//! `gzip` adds response compression ([`Response::enable_compression`],
-//! [`ServerConfig::compression`]); `tls` adds HTTPS for the client and TLS serving.
+//! Features (`json`, `gzip`, `tls` default): `json` adds `Request::json` and `Response::json`
+//! through serde; `gzip` adds response compression ([`Response::enable_compression`],
+//! [`ServerConfig::compression`]) and the client's gzip/deflate decoding; `tls` adds HTTPS
+//! for the client and TLS serving; `brotli` (off by default) adds the client's decoding of
+//! `Content-Encoding: br` through the pure-Rust brotli-decompressor.
 //!
 //! # Examples
 //!
@@ -60,10 +62,10 @@ mod proto;
 mod server;
 
 pub use client::{
-    Client, ClientBuilder, ClientResponse, Connector, PoolStats, Proxies, Proxy, RequestBuilder,
-    Timeouts,
+    BasicAuth, Client, ClientBuilder, ClientResponse, ClientTimeout, Connector, CookieJar,
+    FormData, PoolStats, Proxies, Proxy, RequestBuilder, StoredCookie,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, TimeoutKind};
 pub use server::{
     ACCESS_LOG_TARGET, AccessLogFormat, App, AppState, Body, BodyWriter, Cookie, EventSender,
     FileResponse, Form, FormFile, FormValue, Handler, HookError, HookResult, IntoResponse, Io,

@@ -31,6 +31,8 @@
 //! - `json`: `Request::json` / `Response::json` through serde_json (implies `http`).
 //! - `gzip`: gzip response compression and gzip/deflate decoding in the client, through
 //!   flate2 (implies `http`).
+//! - `brotli`: brotli (`Content-Encoding: br`) decoding in the client, through the pure-Rust
+//!   brotli-decompressor (implies `http`).
 //! - `ws`: WebSockets, `ws_connect` and `WebSocketResponse` routes (implies `http`).
 //! - `macros` (default): `#[tulip::main]` and `#[tulip::test]`. On by default because an
 //!   asyncio user expects `async fn main` to just work, and it is cheap: tulip-macros has no

@@ -4,16 +4,17 @@
 //! `ws_connect`), so a WebSocket goes through the same proxy and TLS settings as the client.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tulip_net::{ConnectDeadline, MaybeTlsStream, TcpStream};
 
 use super::pool::PoolConn;
 use super::proxy::{Proxies, Proxy, open_tunnel};
+use super::timeout::earlier;
 use super::url::Target;
-use super::{Client, Timeouts};
-use crate::error::{Error, Kind, Phase};
+use super::{Client, ClientTimeout};
+use crate::error::{Error, Kind, Phase, TimeoutKind};
 use crate::proto::conn::Conn;
 
 /// The TLS connector type, or a type with no values when the `tls` feature is off (so an
@@ -192,7 +193,7 @@ impl Connector {
             proxies: Arc::new(Proxies::none()),
             #[cfg(feature = "tls")]
             tls: None,
-            connect_timeout: Timeouts::default().connect,
+            connect_timeout: ClientTimeout::default().connect,
             max_head: 64 * 1024,
         }
     }
@@ -305,11 +306,23 @@ pub(crate) async fn connect(
     client: &Client,
     target: &Target,
     route: &Route,
-    timeouts: Timeouts,
+    timeouts: ClientTimeout,
+    connect_deadline: Option<Instant>,
 ) -> Result<Connected, Error> {
     let inner = &client.inner;
     let place = target.host_port();
-    let deadline = timeouts.connect.map(ConnectDeadline::after);
+    // Resolution, dialling, the tunnel and the TLS handshake run under the earlier of what is
+    // left of `connect` (which also covered the wait for a pool slot) and `sock_connect`,
+    // and a timeout says which of the two fired.
+    let sock_deadline = timeouts.sock_connect.map(|d| Instant::now() + d);
+    let (at, sock_first) = earlier(connect_deadline, sock_deadline);
+    let which = if sock_first {
+        TimeoutKind::SockConnect
+    } else {
+        TimeoutKind::Connect
+    };
+    let deadline =
+        at.map(|at| ConnectDeadline::after(at.saturating_duration_since(Instant::now())));
     #[cfg(feature = "tls")]
     let tls = target.https.then(|| tls_connector(client));
     #[cfg(not(feature = "tls"))]
@@ -324,7 +337,7 @@ pub(crate) async fn connect(
         inner.config.max_head,
     )
     .await
-    .map_err(|e| e.at(&target.uri))?;
+    .map_err(|e| e.with_timeout_kind(which).at(&target.uri))?;
     inner.pool.stat(|s| s.connects += 1);
     let h2 = match &transport {
         MaybeTlsStream::Plain(_) => {
@@ -337,18 +350,20 @@ pub(crate) async fn connect(
     };
     if h2 {
         let handshake = crate::h2::client::handshake(transport);
-        return match timeouts.connect {
-            Some(d) => match tulip_reactor::timeout(d, handshake).await {
+        return match at {
+            Some(at) => match tulip_reactor::timeout_at(at, handshake).await {
                 Ok(r) => r.map(Connected::H2),
                 Err(_) => Err(Error::timeout("HTTP/2 handshake timed out")
+                    .with_timeout_kind(which)
                     .during(Phase::Connect)
                     .at(&place)),
             },
             None => handshake.await.map(Connected::H2),
         };
     }
-    // A request write that makes no progress fails after the read timeout; none when unset.
-    let mut pc = PoolConn::new(Conn::new(transport, timeouts.read));
+    // A request write that makes no progress fails after the sock_read timeout; none when
+    // unset.
+    let mut pc = PoolConn::new(Conn::new(transport, timeouts.sock_read));
     if let Route::Forward(proxy) = route {
         pc.forward = Some(proxy.auth().cloned());
     }

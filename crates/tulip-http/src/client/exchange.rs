@@ -1,7 +1,6 @@
 //! One request, end to end: redirects around retries around a single round trip.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_lite::{StreamExt, future};
@@ -14,37 +13,15 @@ use super::pool::{ClientStream, Key, PoolConn};
 use super::proxy::{RequestProxy, route_for};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
+use super::timeout::label_read;
+pub(crate) use super::timeout::{read_deadline, until};
 use super::url::Target;
-use super::{Client, Timeouts};
-use crate::error::{Error, Kind, Phase};
+use super::{Client, ClientTimeout as Timeouts, CookieJar};
+use crate::error::{Error, Kind, Phase, TimeoutKind};
 use crate::proto::client::{encode_request_head, keeps_alive, parse_response, response_framing};
 use crate::proto::conn::Conn;
 use crate::proto::decode::Decoder;
 use crate::proto::encode::Encoder;
-
-/// Runs `fut` until the total deadline, if any.
-pub(crate) async fn until<T>(
-    deadline: Option<Instant>,
-    fut: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        None => fut.await,
-        Some(d) => match tulip_reactor::timeout_at(d, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::timeout("request exceeded its total timeout")),
-        },
-    }
-}
-
-/// The deadline for the next read: the read timeout from now, capped by the total deadline;
-/// `None` when neither is set.
-pub(crate) fn read_deadline(read: Option<Duration>, total: Option<Instant>) -> Option<Instant> {
-    let r = read.map(|d| Instant::now() + d);
-    match (r, total) {
-        (Some(r), Some(t)) => Some(r.min(t)),
-        (r, t) => r.or(t),
-    }
-}
 
 pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
     let RequestBuilder {
@@ -57,12 +34,37 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         timeouts,
         max_redirects,
         proxy,
+        auth,
+        cookies,
+        raise_for_status,
     } = rb;
     let mut target = target?;
     let total = timeouts.total.map(|d| Instant::now() + d);
+    let cfg = &client.inner.config;
+    // Credentials: an explicit Authorization header, else the request's, else the URL's,
+    // else the client's.
+    if auth.is_some() && target.auth.is_some() {
+        return Err(Error::new(
+            Kind::User,
+            "credentials both in the URL and given with auth(); pick one",
+        )
+        .at(&target.uri));
+    }
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let chosen = auth.as_ref().or(target.auth.as_ref()).or(cfg.auth.as_ref());
+        if let Some(a) = chosen {
+            let v = a.header_value().map_err(|e| e.at(&target.uri))?;
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    // This request's own cookies (Cookie headers and `cookie()` pairs), on one line with the
+    // jar's; dropped, like Authorization, once a redirect leaves the origin.
+    let mut own_cookies = own_cookie_line(&mut headers, &cookies);
+    let jar = &cfg.cookie_jar;
     let mut history: Vec<(StatusCode, Uri)> = Vec::new();
     let mut body = Some(body);
     loop {
+        cookie_header(&mut headers, jar, &target, own_cookies.as_deref());
         let this_body = body
             .as_ref()
             .and_then(ReqBody::replay)
@@ -76,6 +78,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         )
         .await
         .map_err(|e| e.at(&target.uri))?;
+        jar.store_response(&target.host, target.uri.path(), resp.headers());
         let status = resp.status();
         let location = match status.as_u16() {
             301 | 302 | 303 | 307 | 308 => resp
@@ -86,10 +89,10 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
             _ => None,
         };
         let Some(location) = location else {
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         };
         if max_redirects == 0 {
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         }
         if history.len() >= max_redirects {
             return Err(Error::new(Kind::Redirect, "redirect limit reached")
@@ -99,7 +102,7 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         let keep_method = matches!(status.as_u16(), 307 | 308);
         if keep_method && !body.as_ref().is_some_and(ReqBody::is_replayable) {
             // A streamed body is gone; the caller gets the redirect to act on.
-            return Ok(resp.finish(target.uri, history));
+            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
         }
         let next = target
             .join(&location)
@@ -123,6 +126,14 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
             ] {
                 headers.remove(h);
             }
+            own_cookies = None;
+        }
+        // Credentials written into the Location itself are meant for it.
+        if let Some(a) = &next.auth {
+            if !headers.contains_key(header::AUTHORIZATION) {
+                let v = a.header_value().map_err(|e| e.at(&next.uri))?;
+                headers.insert(header::AUTHORIZATION, v);
+            }
         }
         // Read a small redirect body to the end so its connection goes back to the pool.
         let _ = until(total, resp.drain(64 * 1024)).await;
@@ -130,6 +141,70 @@ pub(crate) async fn send(rb: RequestBuilder) -> Result<ClientResponse, Error> {
         query.clear();
         target = next;
     }
+}
+
+/// Takes the `Cookie` headers out of `headers` and joins them with the request's own
+/// cookies into one line.
+fn own_cookie_line(headers: &mut HeaderMap, cookies: &[(String, String)]) -> Option<String> {
+    let mut line = String::new();
+    for v in headers.get_all(header::COOKIE) {
+        if let Ok(v) = v.to_str() {
+            if !line.is_empty() {
+                line.push_str("; ");
+            }
+            line.push_str(v);
+        }
+    }
+    headers.remove(header::COOKIE);
+    for (name, value) in cookies {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(name);
+        line.push('=');
+        line.push_str(value);
+    }
+    (!line.is_empty()).then_some(line)
+}
+
+/// Sets the `Cookie` header of one hop: the request's own cookies, then the jar's for this
+/// URL (one header line, as RFC 6265 §5.4 asks).
+fn cookie_header(headers: &mut HeaderMap, jar: &CookieJar, target: &Target, own: Option<&str>) {
+    let from_jar = jar.header_for(&target.host, target.uri.path(), target.https);
+    let line = match (own, from_jar) {
+        (None, None) => {
+            headers.remove(header::COOKIE);
+            return;
+        }
+        (Some(o), None) => o.to_owned(),
+        (None, Some(j)) => j,
+        (Some(o), Some(j)) => format!("{o}; {j}"),
+    };
+    match HeaderValue::try_from(line) {
+        Ok(v) => {
+            headers.insert(header::COOKIE, v);
+        }
+        Err(_) => {
+            // A cookie with bytes a header cannot carry came in through `cookie()`: the
+            // header is left out rather than sent broken.
+            headers.remove(header::COOKIE);
+        }
+    }
+}
+
+/// The final response, or its status error when asked to raise for 4xx and 5xx. The error's
+/// body is read (up to 64 KiB) so the connection goes back to the pool.
+async fn checked(
+    mut resp: ClientResponse,
+    raise_for_status: bool,
+    total: Option<Instant>,
+) -> Result<ClientResponse, Error> {
+    if !raise_for_status || resp.status().as_u16() < 400 {
+        return Ok(resp);
+    }
+    let err = resp.status_error();
+    let _ = until(total, resp.drain(64 * 1024)).await;
+    Err(err)
 }
 
 fn idempotent(m: &Method) -> bool {
@@ -162,7 +237,18 @@ async fn exchange(
     // Chosen per hop: a redirect to a host in NO_PROXY leaves the proxy behind.
     let route = route_for(client, proxy, target);
     let key: Key = (target.https, target.host.clone(), target.port, route.key());
-    let slot = inner.pool.slot(&key).await;
+    // `connect` covers the wait for a pool slot and the opening of a new connection.
+    let connect_deadline = timeouts.connect.map(|d| Instant::now() + d);
+    let slot = match connect_deadline {
+        None => inner.pool.slot(&key).await,
+        Some(at) => tulip_reactor::timeout_at(at, inner.pool.slot(&key))
+            .await
+            .map_err(|_| {
+                Error::timeout("no pool slot within the connect timeout")
+                    .with_timeout_kind(TimeoutKind::Connect)
+                    .at(target.host_port())
+            })?,
+    };
     let mut retry_body = if idempotent(method) {
         body.replay()
     } else {
@@ -173,6 +259,10 @@ async fn exchange(
     // The HTTP/2 connection in the pool was opened for this very request.
     let mut fresh_h2 = false;
     loop {
+        if matches!(body, Some(ReqBody::Form(_))) {
+            let form = body.take().unwrap_or(ReqBody::Empty);
+            body = Some(form.prepare().await?);
+        }
         if let Some(send) = inner.pool.h2_get(&key) {
             let uri = h2_uri(target, query)?;
             match crate::h2::client::round_trip(
@@ -198,7 +288,7 @@ async fn exchange(
                         slot,
                         recv,
                         decompress,
-                        timeouts.read,
+                        timeouts.sock_read,
                         total,
                     );
                     return Ok(ClientResponse::new(
@@ -226,7 +316,7 @@ async fn exchange(
         }
         let pc = match inner.pool.checkout(&key).await {
             Some(pc) => pc,
-            None => match connect(client, target, &route, timeouts).await? {
+            None => match connect(client, target, &route, timeouts, connect_deadline).await? {
                 Connected::H1(pc) => *pc,
                 Connected::H2(send) => {
                     inner.pool.h2_put(key.clone(), send);
@@ -257,15 +347,13 @@ async fn exchange(
                     decoder,
                     decompress,
                     keep_alive,
-                    timeouts.read,
+                    timeouts.sock_read,
                     total,
                 );
-                return Ok(ClientResponse::new(
-                    head.status,
-                    head.version,
-                    head.headers,
-                    state,
-                ));
+                return Ok(
+                    ClientResponse::new(head.status, head.version, head.headers, state)
+                        .with_reason(head.reason),
+                );
             }
             Err(f) if f.stale && retry_body.is_some() => {
                 inner.pool.stat(|s| s.retries += 1);
@@ -322,10 +410,10 @@ async fn round_trip(
         error,
         stale: false,
     };
-    let sending_early = |e: Error| early(e.during(Phase::SendRequest));
-    let sending_late = |e: Error| late(e.during(Phase::SendRequest));
-    let head_early = |e: Error| early(e.during(Phase::ReadResponseHead));
-    let head_late = |e: Error| late(e.during(Phase::ReadResponseHead));
+    let sending_early = |e: Error| early(label_read(e, total).during(Phase::SendRequest));
+    let sending_late = |e: Error| late(label_read(e, total).during(Phase::SendRequest));
+    let head_early = |e: Error| early(label_read(e, total).during(Phase::ReadResponseHead));
+    let head_late = |e: Error| late(label_read(e, total).during(Phase::ReadResponseHead));
 
     let mut all = cfg.default_headers.clone();
     for name in headers.keys() {
@@ -352,6 +440,18 @@ async fn round_trip(
             );
             Encoder::Chunked
         }
+        ReqBody::Sized(n, _) => {
+            all.remove(header::TRANSFER_ENCODING);
+            all.insert(header::CONTENT_LENGTH, HeaderValue::from(*n));
+            Encoder::Length(*n)
+        }
+        // `exchange` prepares forms before they reach a connection.
+        ReqBody::Form(_) => {
+            return Err(late(Error::new(
+                Kind::User,
+                "a multipart form reached the connection unprepared",
+            )));
+        }
     };
     let target_str = match &pc.forward {
         // To a forward proxy: the absolute URL, and the proxy's credentials.
@@ -376,9 +476,9 @@ async fn round_trip(
     );
 
     match body {
-        ReqBody::Empty => {}
+        ReqBody::Empty | ReqBody::Form(_) => {}
         ReqBody::Bytes(b) => encoder.encode(b, &mut pc.conn.wb).map_err(sending_late)?,
-        ReqBody::Stream(mut s) => {
+        ReqBody::Stream(mut s) | ReqBody::Sized(_, mut s) => {
             flush(&mut pc.conn).await.map_err(sending_early)?;
             while let Some(chunk) = s.next().await {
                 let chunk = chunk.map_err(|e| {
@@ -411,7 +511,7 @@ async fn round_trip(
             Err(e) => return Err(head_late(e)),
         }
         let got_any = !pc.conn.rb.is_empty();
-        let deadline = read_deadline(timeouts.read, total);
+        let deadline = read_deadline(timeouts.sock_read, total);
         let conn = &mut pc.conn;
         match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
             Ok(0) if got_any => {

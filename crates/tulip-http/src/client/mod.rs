@@ -15,13 +15,17 @@
 //! request that fails on a reused connection before any response byte arrives is retried once
 //! on a fresh one, so a server closing idle connections never surfaces as an error.
 
+mod auth;
 pub(crate) mod body;
 mod connector;
+mod cookies;
 pub(crate) mod exchange;
+mod form;
 pub(crate) mod pool;
 mod proxy;
 mod request;
 mod response;
+pub(crate) mod timeout;
 mod url;
 
 use std::sync::Arc;
@@ -30,42 +34,25 @@ use std::time::Duration;
 use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+pub use auth::BasicAuth;
 pub use connector::Connector;
+pub use cookies::{CookieJar, StoredCookie};
+pub use form::FormData;
 pub use pool::PoolStats;
 pub(crate) use proxy::ProxyRefused;
 pub use proxy::{Proxies, Proxy};
 pub use request::RequestBuilder;
 pub use response::ClientResponse;
+pub use timeout::ClientTimeout;
 
 use crate::error::Error;
 use pool::{Pool, PoolConfig};
-
-/// Client-wide timeouts (aiohttp's `ClientTimeout`). `None` disables one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// DNS, TCP connect and TLS handshake together. Default 30 s.
-    pub connect: Option<Duration>,
-    /// Longest wait for any single read or write to make progress. Default 60 s.
-    pub read: Option<Duration>,
-    /// The whole request, from sending to the last body byte. Default 300 s.
-    pub total: Option<Duration>,
-}
-
-impl Default for Timeouts {
-    fn default() -> Timeouts {
-        Timeouts {
-            connect: Some(Duration::from_secs(30)),
-            read: Some(Duration::from_secs(60)),
-            total: Some(Duration::from_secs(300)),
-        }
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) base_url: Option<url::Target>,
     pub(crate) default_headers: HeaderMap,
-    pub(crate) timeouts: Timeouts,
+    pub(crate) timeouts: ClientTimeout,
     pub(crate) max_redirects: usize,
     pub(crate) max_head: usize,
     pub(crate) max_body: u64,
@@ -80,6 +67,10 @@ pub(crate) struct Config {
     // --- The connection path (proxies, TLS trust): `connector.rs`, `proxy.rs`. ---
     /// Which proxy each URL goes through.
     pub(crate) proxies: Arc<Proxies>,
+    // Request-level behaviour: cookies, auth, status errors.
+    pub(crate) cookie_jar: CookieJar,
+    pub(crate) auth: Option<BasicAuth>,
+    pub(crate) raise_for_status: bool,
 }
 
 #[derive(Debug)]
@@ -214,6 +205,11 @@ impl Client {
     pub fn idle_connections(&self) -> usize {
         self.inner.pool.idle_count()
     }
+
+    /// The client's cookie jar (aiohttp's `session.cookie_jar`): read it, add to it, clear it.
+    pub fn cookie_jar(&self) -> &CookieJar {
+        &self.inner.config.cookie_jar
+    }
 }
 
 /// Configures a [`Client`].
@@ -234,9 +230,10 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Defaults: timeouts as [`Timeouts::default`], 10 redirects, 100 connections in flight
+    /// Defaults: timeouts as [`ClientTimeout::default`], 10 redirects, 100 connections in flight
     /// (aiohttp's `limit`), unlimited per host, 32 idle per host kept 90 s, 1 GiB cap on
-    /// collected bodies, gzip/deflate decoding on, webpki roots for HTTPS.
+    /// collected bodies, gzip/deflate (and brotli) decoding on, webpki roots for HTTPS, a
+    /// [`CookieJar::new`] jar, no auth, no status errors.
     pub fn new() -> ClientBuilder {
         let mut default_headers = HeaderMap::new();
         default_headers.insert(
@@ -247,7 +244,7 @@ impl ClientBuilder {
             config: Config {
                 base_url: None,
                 default_headers,
-                timeouts: Timeouts::default(),
+                timeouts: ClientTimeout::default(),
                 max_redirects: 10,
                 max_head: 64 * 1024,
                 max_body: 1 << 30,
@@ -257,6 +254,9 @@ impl ClientBuilder {
                 #[cfg(feature = "tls")]
                 tls: std::sync::OnceLock::new(),
                 proxies: Arc::new(Proxies::none()),
+                cookie_jar: CookieJar::new(),
+                auth: None,
+                raise_for_status: false,
             },
             pool: PoolConfig {
                 max_idle_per_host: 32,
@@ -304,30 +304,6 @@ impl ClientBuilder {
         self
     }
 
-    /// All three timeouts.
-    pub fn timeouts(mut self, t: Timeouts) -> ClientBuilder {
-        self.config.timeouts = t;
-        self
-    }
-
-    /// The connect timeout (DNS + TCP + TLS).
-    pub fn connect_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
-        self.config.timeouts.connect = d;
-        self
-    }
-
-    /// The per-read (and per-write) progress timeout.
-    pub fn read_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
-        self.config.timeouts.read = d;
-        self
-    }
-
-    /// The whole-request timeout.
-    pub fn total_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
-        self.config.timeouts.total = d;
-        self
-    }
-
     /// Most redirects followed; 0 returns 3xx responses as they are.
     pub fn max_redirects(mut self, n: usize) -> ClientBuilder {
         self.config.max_redirects = n;
@@ -365,8 +341,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to ask for and undo gzip/deflate content encoding (default on; needs the
-    /// `gzip` feature, without which the client neither asks for nor undoes any coding).
+    /// Whether to ask for and undo content codings (default on): gzip and deflate with the
+    /// `gzip` feature, brotli (`br`) with the `brotli` feature; `Accept-Encoding` names those
+    /// built in. Without either feature the client neither asks for nor undoes any coding.
     pub fn decompress(mut self, on: bool) -> ClientBuilder {
         self.config.decompress = on;
         self
@@ -396,6 +373,71 @@ impl ClientBuilder {
         self
     }
 
+    // ---- Request-level behaviour: timeouts, cookies, auth, status errors (aiohttp's
+    // `ClientSession(timeout=, cookie_jar=, auth=, raise_for_status=)`). ----
+
+    /// Every timeout at once (aiohttp's `ClientSession(timeout=ClientTimeout(...))`).
+    pub fn timeout(mut self, t: ClientTimeout) -> ClientBuilder {
+        self.config.timeouts = t;
+        self
+    }
+
+    /// [`ClientTimeout::total`]: the whole request, body included.
+    pub fn total_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.total = d;
+        self
+    }
+
+    /// [`ClientTimeout::connect`]: a pool slot plus DNS, TCP connect and TLS handshake.
+    pub fn connect_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.connect = d;
+        self
+    }
+
+    /// [`ClientTimeout::sock_connect`]: TCP connect plus TLS handshake of a new connection.
+    pub fn sock_connect_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.sock_connect = d;
+        self
+    }
+
+    /// [`ClientTimeout::sock_read`]: the longest wait for the next bytes from the server.
+    pub fn sock_read_timeout(mut self, d: Option<Duration>) -> ClientBuilder {
+        self.config.timeouts.sock_read = d;
+        self
+    }
+
+    /// The same as [`sock_read_timeout`](Self::sock_read_timeout).
+    pub fn read_timeout(self, d: Option<Duration>) -> ClientBuilder {
+        self.sock_read_timeout(d)
+    }
+
+    /// The cookie jar (aiohttp's `cookie_jar=`): [`CookieJar::new`] by default;
+    /// [`CookieJar::dummy`] keeps nothing, [`CookieJar::new_unsafe`] also keeps cookies of
+    /// IP-address hosts. Keep a clone to read or clear it, or share it between clients.
+    pub fn cookie_jar(mut self, jar: CookieJar) -> ClientBuilder {
+        self.config.cookie_jar = jar;
+        self
+    }
+
+    /// Basic auth for every request (aiohttp's `ClientSession(auth=)`), unless a request
+    /// brings its own credentials (its own `auth`, its URL's `user:pass@`, or an
+    /// `Authorization` header). Like any `Authorization`, it is dropped when a redirect leaves
+    /// the origin.
+    pub fn auth(mut self, auth: BasicAuth) -> ClientBuilder {
+        self.config.auth = Some(auth);
+        self
+    }
+
+    /// Turn every final 4xx and 5xx response into an [`Error::is_status`] error carrying its
+    /// status, reason, headers and URL (aiohttp's `raise_for_status=True`); default off. A
+    /// request can override it with [`RequestBuilder::raise_for_status`].
+    pub fn raise_for_status(mut self, on: bool) -> ClientBuilder {
+        self.config.raise_for_status = on;
+        self
+    }
+
+    // ---- end of request-level behaviour ----
+
     /// Builds the client.
     ///
     /// # Panics
@@ -419,14 +461,13 @@ impl ClientBuilder {
         // --- The connection path (proxies, TLS trust): `connector.rs`, `proxy.rs`. ---
         config.proxies = Arc::new(self.proxy.settle());
         self.tls_trust.settle(&mut config)?;
-        if cfg!(feature = "gzip")
-            && config.decompress
-            && !config.default_headers.contains_key(header::ACCEPT_ENCODING)
-        {
-            config.default_headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static("gzip, deflate"),
-            );
+        // --- Request-level behaviour. ---
+        if let Some(codings) = body::ACCEPT_ENCODING {
+            if config.decompress && !config.default_headers.contains_key(header::ACCEPT_ENCODING) {
+                config
+                    .default_headers
+                    .insert(header::ACCEPT_ENCODING, HeaderValue::from_static(codings));
+            }
         }
         Ok(Client {
             inner: Arc::new(ClientShared {

@@ -10,7 +10,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::body::ReqBody;
 use super::url::Target;
-use super::{Client, ClientResponse, Timeouts};
+use super::{BasicAuth, Client, ClientResponse, ClientTimeout, FormData};
 use crate::error::Error;
 
 /// A request being built; [`RequestBuilder::send`] sends it.
@@ -23,10 +23,15 @@ pub struct RequestBuilder {
     pub(crate) headers: HeaderMap,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) body: ReqBody,
-    pub(crate) timeouts: Timeouts,
+    pub(crate) timeouts: ClientTimeout,
     pub(crate) max_redirects: usize,
     /// This request's own proxy and proxy credentials (`proxy.rs`).
     pub(crate) proxy: super::proxy::RequestProxy,
+    /// This request's own credentials (over the URL's and the client's).
+    pub(crate) auth: Option<BasicAuth>,
+    /// Cookies sent with this request besides the jar's (aiohttp's `cookies=`).
+    pub(crate) cookies: Vec<(String, String)>,
+    pub(crate) raise_for_status: bool,
 }
 
 impl RequestBuilder {
@@ -40,7 +45,8 @@ impl RequestBuilder {
                 None => Target::parse(url),
             }
         };
-        let (timeouts, max_redirects) = (cfg.timeouts, cfg.max_redirects);
+        let (timeouts, max_redirects, raise_for_status) =
+            (cfg.timeouts, cfg.max_redirects, cfg.raise_for_status);
         RequestBuilder {
             client,
             method,
@@ -51,6 +57,9 @@ impl RequestBuilder {
             timeouts,
             max_redirects,
             proxy: Default::default(),
+            auth: None,
+            cookies: Vec::new(),
+            raise_for_status,
         }
     }
 
@@ -150,23 +159,88 @@ impl RequestBuilder {
         self.header("authorization", format!("Bearer {token}"))
     }
 
-    /// Overrides the whole-request timeout for this request.
+    /// A `multipart/form-data` body (aiohttp's `data=FormData(...)`): fields and files,
+    /// the files streamed from disk, with a computed `Content-Length`. Unlike other streamed
+    /// bodies a form is sent again on a 307/308 redirect or a retry (its files reopened).
+    pub fn multipart(mut self, form: FormData) -> RequestBuilder {
+        self.headers.remove(header::CONTENT_TYPE);
+        if let Ok(v) = HeaderValue::try_from(form.content_type()) {
+            self.headers.insert(header::CONTENT_TYPE, v);
+        }
+        self.body = ReqBody::Form(form);
+        self
+    }
+
+    // ---- Request-level behaviour: timeouts, auth, cookies, status errors (aiohttp's
+    // `session.get(timeout=, auth=, cookies=, raise_for_status=)`). ----
+
+    /// Every timeout of this request (aiohttp's `timeout=ClientTimeout(...)` per request).
+    pub fn timeouts(mut self, t: ClientTimeout) -> RequestBuilder {
+        self.timeouts = t;
+        self
+    }
+
+    /// Overrides [`ClientTimeout::total`] for this request.
     pub fn timeout(mut self, total: Option<Duration>) -> RequestBuilder {
         self.timeouts.total = total;
         self
     }
 
-    /// Overrides the per-read timeout for this request.
-    pub fn read_timeout(mut self, read: Option<Duration>) -> RequestBuilder {
-        self.timeouts.read = read;
+    /// Overrides [`ClientTimeout::sock_read`] for this request.
+    pub fn sock_read_timeout(mut self, d: Option<Duration>) -> RequestBuilder {
+        self.timeouts.sock_read = d;
         self
     }
 
-    /// Overrides the connect timeout for this request.
-    pub fn connect_timeout(mut self, connect: Option<Duration>) -> RequestBuilder {
-        self.timeouts.connect = connect;
+    /// The same as [`sock_read_timeout`](Self::sock_read_timeout).
+    pub fn read_timeout(self, d: Option<Duration>) -> RequestBuilder {
+        self.sock_read_timeout(d)
+    }
+
+    /// Overrides [`ClientTimeout::connect`] for this request.
+    pub fn connect_timeout(mut self, d: Option<Duration>) -> RequestBuilder {
+        self.timeouts.connect = d;
         self
     }
+
+    /// Overrides [`ClientTimeout::sock_connect`] for this request.
+    pub fn sock_connect_timeout(mut self, d: Option<Duration>) -> RequestBuilder {
+        self.timeouts.sock_connect = d;
+        self
+    }
+
+    /// Basic auth for this request (aiohttp's `auth=BasicAuth(...)`), over the client's.
+    /// Credentials in the URL as well are an error, as in aiohttp: [`send`](Self::send)
+    /// fails with [`Error::is_user`].
+    pub fn auth(mut self, auth: BasicAuth) -> RequestBuilder {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The same as `auth(BasicAuth::new(login, password))`.
+    pub fn basic_auth(
+        self,
+        login: impl Into<String>,
+        password: impl Into<String>,
+    ) -> RequestBuilder {
+        self.auth(BasicAuth::new(login, password))
+    }
+
+    /// A cookie for this request only, sent beside the jar's (aiohttp's `cookies=`); like a
+    /// `Cookie` header it is not sent past a redirect to another origin.
+    pub fn cookie(mut self, name: impl Into<String>, value: impl Into<String>) -> RequestBuilder {
+        self.cookies.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether a final 4xx or 5xx response fails [`send`](Self::send) with an
+    /// [`Error::is_status`] error, over the client's setting.
+    pub fn raise_for_status(mut self, on: bool) -> RequestBuilder {
+        self.raise_for_status = on;
+        self
+    }
+
+    // ---- end of request-level behaviour ----
 
     /// Overrides the redirect limit (0: do not follow).
     pub fn max_redirects(mut self, n: usize) -> RequestBuilder {
@@ -186,13 +260,16 @@ impl RequestBuilder {
     ///
     /// Redirects are followed (see [`crate::ClientBuilder::max_redirects`]): 301/302/303 switch
     /// to `GET` without a body (as browsers do), 307/308 keep method and body; `Authorization`
-    /// and `Cookie` are dropped when the origin changes.
+    /// and `Cookie` headers are dropped when the origin changes, while the cookie jar goes on
+    /// storing each response's cookies and sending each hop the cookies that match it.
     ///
     /// # Errors
     ///
-    /// [`Error::is_connect`] (DNS, TCP, TLS), [`Error::is_timeout`], [`Error::is_parse`] (a
-    /// malformed response), [`Error::is_redirect`] (too many), [`Error::is_io`],
-    /// [`Error::is_user`] (a bad URL or header given to the builder).
+    /// [`Error::is_connect`] (DNS, TCP, TLS), [`Error::is_timeout`] (with
+    /// [`Error::timeout_kind`] naming which), [`Error::is_parse`] (a malformed response),
+    /// [`Error::is_redirect`] (too many), [`Error::is_io`] (also a form's file that cannot be
+    /// read), [`Error::is_status`] (with `raise_for_status`), [`Error::is_user`] (a bad URL or
+    /// header given to the builder).
     ///
     /// # Cancel safety
     ///

@@ -10,8 +10,8 @@ use http::{StatusCode, Uri, Version};
 
 use super::Client;
 use super::body::Decompress;
-use super::exchange::read_deadline;
 use super::pool::{ConnPermit, Key, PoolConn};
+use super::timeout::{label_read, read_deadline};
 use crate::error::{Error, Kind, Phase};
 use crate::proto::decode::{Decoded, Decoder};
 
@@ -102,7 +102,7 @@ impl BodyState {
                 }
                 Err(e) => {
                     self.h2 = None;
-                    Err(self.fail(e))
+                    Err(self.fail(label_read(e, self.total)))
                 }
             };
         }
@@ -125,7 +125,7 @@ impl BodyState {
                     let conn = &mut pc.conn;
                     let n = match future::poll_fn(|cx| conn.poll_read_more(cx, deadline)).await {
                         Ok(n) => n,
-                        Err(e) => return Err(self.fail(e)),
+                        Err(e) => return Err(self.fail(label_read(e, self.total))),
                     };
                     if n == 0 {
                         // The peer closed: the end for close-delimited bodies, an error otherwise.
@@ -203,6 +203,8 @@ pub struct ClientResponse {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
+    /// The reason phrase when it is not the canonical one of `status`.
+    reason: Option<Box<str>>,
     url: Uri,
     history: Vec<(StatusCode, Uri)>,
     body: BodyState,
@@ -219,10 +221,50 @@ impl ClientResponse {
             status,
             version,
             headers,
+            reason: None,
             url: Uri::default(),
             history: Vec::new(),
             body,
         }
+    }
+
+    /// Keeps a reason phrase that is not the canonical one.
+    pub(crate) fn with_reason(mut self, reason: Option<Box<str>>) -> ClientResponse {
+        self.reason = reason;
+        self
+    }
+
+    /// The reason phrase the server sent (`"Not Found"`; aiohttp's `reason`): the canonical
+    /// one of the status when the server sent that or none (HTTP/2 has none).
+    pub fn reason(&self) -> &str {
+        self.reason
+            .as_deref()
+            .or_else(|| self.status.canonical_reason())
+            .unwrap_or("")
+    }
+
+    /// An [`Error::is_status`] error for a 4xx or 5xx response (aiohttp's
+    /// `raise_for_status()`): the status, reason, headers and URL are in the error. The
+    /// response stays as it was: read its body for the server's explanation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_status`] when the status is 400 or above.
+    pub fn raise_for_status(&self) -> Result<(), Error> {
+        if self.status.as_u16() >= 400 {
+            Err(self.status_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn status_error(&self) -> Error {
+        Error::status_error(
+            self.status,
+            self.reason(),
+            self.headers.clone(),
+            self.url.clone(),
+        )
     }
 
     pub(crate) fn finish(mut self, url: Uri, history: Vec<(StatusCode, Uri)>) -> ClientResponse {

@@ -3,15 +3,19 @@
 use http::Uri;
 use http::uri::{Authority, Scheme};
 
+use super::auth::BasicAuth;
 use crate::error::{Error, Kind};
 
 /// An absolute `http`/`https` URL, split the way a client needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// The URL without its credentials (what responses, errors and logs show).
     pub(crate) uri: Uri,
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// The credentials of the URL's userinfo (`user:pass@`), sent as Basic auth.
+    pub(crate) auth: Option<BasicAuth>,
 }
 
 impl Target {
@@ -23,10 +27,12 @@ impl Target {
     }
 
     pub(crate) fn from_uri(uri: Uri) -> Result<Target, Error> {
+        let (uri, auth) = Target::strip_userinfo(uri)?;
         Target::check(&uri).map_err(|e| e.at(&uri))?;
         let https = uri.scheme_str() == Some("https");
-        let auth = uri.authority().map_or("", |a| a.host());
-        let host = auth
+        let host = uri
+            .authority()
+            .map_or("", |a| a.host())
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
@@ -36,10 +42,32 @@ impl Target {
             https,
             host,
             port,
+            auth,
         })
     }
 
-    /// Whether `uri` is an absolute `http`/`https` URL with a host and without credentials.
+    /// Takes `user:pass@` out of the authority: the credentials become Basic auth, and the
+    /// URL kept (shown in errors and `ClientResponse::url`) has no password in it.
+    fn strip_userinfo(uri: Uri) -> Result<(Uri, Option<BasicAuth>), Error> {
+        let Some(at) = uri.authority().and_then(|a| a.as_str().rfind('@')) else {
+            return Ok((uri, None));
+        };
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let auth = BasicAuth::from_userinfo(&authority[..at]);
+        let bare: Authority = authority[at + 1..]
+            .parse()
+            .map_err(|_| Error::new(Kind::User, "URL has no host after its credentials"))?;
+        let mut parts = uri.into_parts();
+        parts.authority = Some(bare);
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        let uri = Uri::from_parts(parts)
+            .map_err(|e| Error::new(Kind::User, "invalid URL").with_cause(e))?;
+        Ok((uri, Some(auth)))
+    }
+
+    /// Whether `uri` is an absolute `http`/`https` URL with a host (its credentials taken out).
     fn check(uri: &Uri) -> Result<(), Error> {
         match uri.scheme_str() {
             Some("http" | "https") => {}
@@ -54,12 +82,6 @@ impl Target {
         let auth = uri
             .authority()
             .ok_or_else(|| Error::new(Kind::User, "URL has no host"))?;
-        if auth.as_str().contains('@') {
-            return Err(Error::new(
-                Kind::User,
-                "credentials in URLs are not supported; set Authorization",
-            ));
-        }
         if auth
             .host()
             .trim_start_matches('[')
@@ -192,7 +214,12 @@ mod tests {
         assert_eq!((t.https, t.host.as_str(), t.port), (true, "::1", 8443));
         assert_eq!(t.host_header(), "[::1]:8443");
         assert_eq!(t.request_target(&[]), "/");
-        for bad in ["ftp://x/", "/relative", "http://user:pw@host/", "not a url"] {
+        let t = Target::parse("http://us%40er:p%3Aw@host:81/x").unwrap();
+        assert_eq!(t.uri.to_string(), "http://host:81/x");
+        let auth = t.auth.clone().unwrap();
+        assert_eq!((auth.login(), auth.password()), ("us@er", "p:w"));
+        assert_eq!(t.host_header(), "host:81");
+        for bad in ["ftp://x/", "/relative", "http://user:pw@/", "not a url"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
     }

@@ -19,9 +19,10 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Uri, Version};
 
 use super::io::Compat;
-use crate::client::Timeouts;
+use crate::client::ClientTimeout as Timeouts;
 use crate::client::body::ReqBody;
 use crate::client::pool::ClientStream;
+use crate::client::timeout::label_read;
 use crate::error::{Error, Kind};
 
 /// Starts HTTP/2 on a fresh connection: the preface and settings exchange, then the
@@ -109,6 +110,17 @@ pub(crate) async fn round_trip(
             all.remove(header::CONTENT_LENGTH);
             false
         }
+        ReqBody::Sized(n, _) => {
+            all.insert(header::CONTENT_LENGTH, HeaderValue::from(*n));
+            false
+        }
+        // Forms are prepared into `Sized` before they reach a connection.
+        ReqBody::Form(_) => {
+            return Err(Some(Error::new(
+                Kind::User,
+                "a multipart form reached HTTP/2 unprepared",
+            )));
+        }
     };
     let mut req = Request::new(());
     *req.method_mut() = method.clone();
@@ -121,7 +133,7 @@ pub(crate) async fn round_trip(
     if !end {
         tulip_executor::spawn(send_body(stream, body, timeouts)).detach();
     }
-    let deadline = crate::client::exchange::read_deadline(timeouts.read, total);
+    let deadline = crate::client::timeout::read_deadline(timeouts.sock_read, total);
     let waited = match deadline {
         Some(d) => tulip_reactor::timeout_at(d, response).await,
         None => Ok(response.await),
@@ -130,9 +142,12 @@ pub(crate) async fn round_trip(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(Some(super::error(e, "awaiting the response"))),
         Err(_) => {
-            return Err(Some(Error::new(
-                Kind::Timeout,
-                "no HTTP/2 response head within the read timeout",
+            return Err(Some(label_read(
+                Error::new(
+                    Kind::Timeout,
+                    "no HTTP/2 response head within the read timeout",
+                ),
+                total,
             )));
         }
     };
@@ -146,7 +161,8 @@ async fn send_body(mut stream: SendStream<Bytes>, body: ReqBody, timeouts: Timeo
             .send_data(Bytes::new(), true)
             .map_err(|e| super::error(e, "ending the request")),
         ReqBody::Bytes(b) => send_piece(&mut stream, b, true, timeouts).await,
-        ReqBody::Stream(mut s) => {
+        ReqBody::Form(_) => Err(Error::new(Kind::User, "unprepared multipart form")),
+        ReqBody::Stream(mut s) | ReqBody::Sized(_, mut s) => {
             let mut res = Ok(());
             while let Some(piece) = s.next().await {
                 match piece {
@@ -206,14 +222,15 @@ async fn send_piece(
                 std::task::Poll::Pending => std::task::Poll::Pending,
             }
         });
-        let cap = match timeouts.read {
+        let cap = match timeouts.sock_read {
             Some(d) => match tulip_reactor::timeout(d, wait).await {
                 Ok(r) => r?,
                 Err(_) => {
                     return Err(Error::new(
                         Kind::Timeout,
-                        "the server granted no window within the read timeout",
-                    ));
+                        "the server granted no window within the sock_read timeout",
+                    )
+                    .with_timeout_kind(crate::error::TimeoutKind::SockRead));
                 }
             },
             None => wait.await?,

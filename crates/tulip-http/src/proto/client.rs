@@ -15,6 +15,9 @@ pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
+    /// The reason phrase, when it differs from the status code's canonical one (kept only
+    /// then, so the common response allocates nothing for it).
+    pub(crate) reason: Option<Box<str>>,
     /// Bytes the head took in the buffer.
     pub(crate) len: usize,
 }
@@ -69,8 +72,13 @@ pub(crate) fn parse_response(buf: &[u8], max_head: usize) -> Result<Option<Respo
             .map_err(|e| syntax("invalid header value").with_cause(e))?;
         headers.append(name, value);
     }
+    let reason = res
+        .reason
+        .filter(|r| Some(*r) != status.canonical_reason())
+        .map(Box::from);
     Ok(Some(ResponseHead {
         status,
+        reason,
         version,
         headers,
         len,

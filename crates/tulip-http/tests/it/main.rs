@@ -1,9 +1,15 @@
 //! tulip-http's integration tests: real loopback sockets, raw requests, curl and aiohttp.
 
 mod access_log;
+mod aiohttp_peer;
 mod basic;
 mod body_errors;
 mod client;
+mod client_auth;
+#[cfg(all(feature = "gzip", feature = "json"))]
+mod client_bodies;
+mod client_cookies;
+mod client_timeouts;
 #[cfg(feature = "gzip")]
 mod compress;
 mod cookies;
