@@ -45,7 +45,9 @@ pub struct ClientOptions {
     /// `wss://` alike), TLS trust and connect timeout. `Some(client.connector())` makes
     /// `ws_connect_with` go through the same proxy and TLS settings as that
     /// `tulip_http::Client` (aiohttp's `session.ws_connect`); its connect timeout then
-    /// replaces `connect_timeout`. `None` dials directly.
+    /// replaces `connect_timeout`, its cookie jar's cookies for the URL and its `BasicAuth`
+    /// go with the handshake (unless `headers` has a `Cookie` or `Authorization`), and a
+    /// `Set-Cookie` on the 101 is stored in its jar. `None` dials directly.
     #[cfg(feature = "connect")]
     pub connector: Option<tulip_http::Connector>,
 }

@@ -70,11 +70,56 @@ pub async fn ws_connect_with(
     if target.secure && !cfg!(feature = "tls") {
         return Err(Error::handshake("wss:// needs tulip-ws's `tls` feature"));
     }
-    let stream = connector(options)
+    let connector = connector(options);
+    let stream = connector
         .connect(target.secure, target.host, target.port)
         .await
         .map_err(Error::dial)?;
-    client_handshake(stream, url, options).await
+    let Some(extra) = session_headers(&connector, url, options) else {
+        return client_handshake(stream, url, options).await;
+    };
+    let (ws, negotiated) = client_handshake(stream, url, &extra).await?;
+    if let Some(jar) = connector.cookie_jar() {
+        let set: Vec<&str> = negotiated
+            .headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        jar.update_cookies(url, &set);
+    }
+    Ok((ws, negotiated))
+}
+
+/// The options with what the HTTP client's session adds to a handshake, as aiohttp's
+/// `session.ws_connect` does: the jar's cookies for `url` and the client's credentials,
+/// each unless the options' headers already carry one. `None` when there is nothing to add.
+fn session_headers(
+    connector: &Connector,
+    url: &str,
+    options: &ClientOptions,
+) -> Option<ClientOptions> {
+    use http::header::{AUTHORIZATION, COOKIE, HeaderValue};
+    let cookie = connector
+        .cookie_jar()
+        .filter(|_| !options.headers.contains_key(COOKIE))
+        .and_then(|jar| jar.cookie_header(url))
+        .and_then(|v| HeaderValue::from_str(&v).ok());
+    let auth = connector
+        .basic_auth()
+        .filter(|_| !options.headers.contains_key(AUTHORIZATION))
+        .and_then(|a| HeaderValue::from_str(&a.encode()).ok());
+    if cookie.is_none() && auth.is_none() && connector.cookie_jar().is_none() {
+        return None;
+    }
+    let mut extra = options.clone();
+    if let Some(v) = cookie {
+        extra.headers.insert(COOKIE, v);
+    }
+    if let Some(v) = auth {
+        extra.headers.insert(AUTHORIZATION, v);
+    }
+    Some(extra)
 }
 
 /// The way out: the options' connector (an HTTP client's proxies, TLS and connect timeout),

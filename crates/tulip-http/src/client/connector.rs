@@ -178,6 +178,10 @@ pub struct Connector {
     tls: Option<tulip_tls::TlsConnector>,
     connect_timeout: Option<Duration>,
     max_head: usize,
+    /// The client's cookie jar and credentials, for a WebSocket handshake to send and (for
+    /// the jar) to update, as the client's own requests do.
+    cookie_jar: Option<super::CookieJar>,
+    auth: Option<super::BasicAuth>,
 }
 
 impl Default for Connector {
@@ -195,6 +199,8 @@ impl Connector {
             tls: None,
             connect_timeout: ClientTimeout::default().connect,
             max_head: 64 * 1024,
+            cookie_jar: None,
+            auth: None,
         }
     }
 
@@ -216,6 +222,19 @@ impl Connector {
     pub fn connect_timeout(mut self, limit: Option<Duration>) -> Connector {
         self.connect_timeout = limit;
         self
+    }
+
+    /// The cookie jar of the client this connector came from ([`Client::connector`]), if
+    /// any: a WebSocket handshake sends its cookies for the URL and stores the `Set-Cookie`
+    /// headers of the server's 101 answer in it.
+    pub fn cookie_jar(&self) -> Option<&super::CookieJar> {
+        self.cookie_jar.as_ref()
+    }
+
+    /// The client-wide credentials of the client this connector came from, if any: a
+    /// WebSocket handshake sends them as `Authorization` unless its headers carry one.
+    pub fn basic_auth(&self) -> Option<&super::BasicAuth> {
+        self.auth.as_ref()
     }
 
     /// The proxy a URL would go through.
@@ -266,6 +285,8 @@ impl Client {
             tls: Some(base_tls(self).clone()),
             connect_timeout: cfg.timeouts.connect,
             max_head: cfg.max_head,
+            cookie_jar: Some(cfg.cookie_jar.clone()),
+            auth: cfg.auth.clone(),
         }
     }
 }

@@ -17,4 +17,5 @@ mod proxy;
 mod python;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod python_heartbeat;
+mod session;
 mod upgrade;
