@@ -8,7 +8,7 @@
 //! own model. Blocking closures go to a bounded pool ([`spawn_blocking`]).
 //!
 //! [`Task`] handles await to `Result<T, JoinError>`: a panic in a task is caught and handed to
-//! whoever awaits it (reported on stderr when nobody does). **Dropping a `Task` detaches it**,
+//! whoever awaits it (reported to the exception handler when nobody does). **Dropping a `Task` detaches it**,
 //! unless the handle was being awaited: an abandoned await (a `wait_for` or `timeout` that
 //! expired, a dropped `gather`) cancels the task, as in asyncio (see [`Task`]). Cancellation
 //! is otherwise explicit ([`Task::cancel`], [`Task::cancel_with`]).
@@ -29,8 +29,12 @@
 //!
 //! # Debug mode
 //!
-//! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) warns on stderr when one poll of a task runs
-//! longer than 100 ms, naming the task, and lists the tasks still pending at shutdown.
+//! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) reports, through the runtime's exception
+//! handler ([`Handle::set_exception_handler`], by default the `log` crate), every poll longer
+//! than 100 ms (on workers, `LocalExecutor`s and the main future), resources dropped unclosed
+//! and tasks pending at shutdown, each with its creation site. Panics and
+//! [`spawn_fallible`](task::Builder::spawn_fallible) errors nobody retrieved are reported in
+//! every mode. See [`debug`].
 
 #![warn(
     missing_docs,
@@ -47,7 +51,7 @@ mod blocking;
 #[cfg(not(loom))]
 pub mod context;
 #[cfg(not(loom))]
-mod debug;
+pub mod debug;
 #[cfg(not(loom))]
 mod enter;
 #[cfg(not(loom))]

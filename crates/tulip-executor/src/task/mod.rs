@@ -41,6 +41,7 @@
 //!    polls (invariant 2 of `local`).
 
 mod builder;
+mod fallible;
 pub(crate) mod meta;
 
 use std::cell::Cell;
@@ -432,11 +433,20 @@ impl<T> Task<T> {
         let t = self.inner.take()?;
         // The handle is consumed by `cancel`, so invariant 3 ends here: copy what a panic
         // report needs first.
-        let label = self.meta().label();
+        let info = self.meta().info();
+        let diag = match &self.meta().scheduler {
+            meta::Scheduler::Multi(s) => s.diag.clone(),
+            meta::Scheduler::Local(s) => s.diag.clone(),
+            meta::Scheduler::Blocking(_) => crate::debug::Diag::global().clone(),
+        };
         match t.cancel().await {
-            Some(Ok(v)) => Some(v),
+            Some(Ok(v)) => {
+                // Handed over: an `Err` in it counts as retrieved.
+                diag.forget_spawn(info.id);
+                Some(v)
+            }
             Some(Err(Stop::Panic(p))) => {
-                crate::debug::report_unobserved_panic(&label, &meta::panic_message(&p));
+                diag.report_not_retrieved(info, true, &meta::panic_message(&p));
                 None
             }
             Some(Err(Stop::Cancelled)) | None => None,
@@ -474,7 +484,10 @@ impl<T> Future for Task<T> {
             Poll::Ready(out) => {
                 self.awaited = false;
                 let res = match out {
-                    Some(Ok(v)) => Ok(v),
+                    Some(Ok(v)) => {
+                        self.meta().output_taken();
+                        Ok(v)
+                    }
                     Some(Err(Stop::Panic(p))) => {
                         self.meta().observed();
                         Err(JoinError {

@@ -5,6 +5,7 @@ mod blocking;
 mod callbacks;
 mod cancellation;
 mod context;
+mod debug;
 mod gate;
 mod logs;
 mod loop_api;
