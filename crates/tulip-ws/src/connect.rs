@@ -99,12 +99,14 @@ async fn dial(
     let addrs = tulip_net::ConnectDeadline::within(deadline, tulip_net::lookup_host(host, port))
         .await
         .map_err(|e| (DialStep::Resolve, e))?;
-    let tcp = tulip_net::ConnectDeadline::within(
+    let mut tcp = tulip_net::ConnectDeadline::within(
         deadline,
         tulip_net::happy_eyeballs(addrs, tulip_net::HAPPY_EYEBALLS_DELAY, TcpStream::connect),
     )
     .await
     .map_err(|e| (DialStep::Connect, e))?;
+    // The WebSocket owns and closes the socket: debug mode's unclosed-stream check is not for it.
+    tcp.untrack();
     // As tulip-net's `ConnectOptions` does by default: small frames must not wait for Nagle.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)

@@ -327,7 +327,7 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
     )
     .await
     .map_err(|e| Error::connect(e, Phase::Resolve).at(&place))?;
-    let tcp = tulip_net::ConnectDeadline::within(
+    let mut tcp = tulip_net::ConnectDeadline::within(
         deadline,
         tulip_net::happy_eyeballs(
             addrs,
@@ -337,6 +337,8 @@ async fn connect(client: &Client, target: &Target, timeouts: Timeouts) -> Result
     )
     .await
     .map_err(|e| Error::connect(e, Phase::Connect).at(&place))?;
+    // The pool closes connections by dropping them: debug mode's unclosed check is not for it.
+    tcp.untrack();
     let _ = tcp.set_nodelay(true);
     let transport = if target.https {
         #[cfg(feature = "tls")]
