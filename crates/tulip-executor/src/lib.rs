@@ -27,6 +27,15 @@
 //! assert_eq!(sum, 285);
 //! ```
 //!
+//! # Features
+//!
+//! - `tracing` (off by default): every task runs in a `tracing` span `task` (target
+//!   `tulip_executor::task`, fields `task.id`, `task.name`, `spawn.location`), and the
+//!   default exception handler also emits each report as a `tracing` event (target
+//!   `tulip_executor::debug`, fields `kind`, `task.id`, `task.name`, `error`, `site`). A
+//!   subscriber that also forwards `log` records (tracing-log's `LogTracer`) sees a report
+//!   twice. Without the feature nothing of `tracing` is compiled in.
+//!
 //! # Debug mode
 //!
 //! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) reports, through the runtime's exception
@@ -83,6 +92,8 @@ mod sync;
 pub mod task;
 #[cfg(not(loom))]
 mod toolkit;
+#[cfg(not(loom))]
+mod trace;
 
 #[cfg(not(loom))]
 pub use entry::{all_tasks, current_task, run, spawn, spawn_blocking, spawn_local};
@@ -98,3 +109,5 @@ pub use toolkit::{
     GroupTask, ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather,
     gather2, gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
+#[cfg(all(not(loom), feature = "tracing"))]
+pub use trace::TASK_TARGET;

@@ -249,9 +249,10 @@ where
     F::Output: 'static,
 {
     let meta = TaskMeta::new(name, Scheduler::Local(shared.clone()));
-    let (runnable, task) = async_task::Builder::new()
-        .metadata(meta)
-        .spawn_local(move |m| TaskFuture::new(fut, m), schedule);
+    let (runnable, task) = async_task::Builder::new().metadata(meta).spawn_local(
+        move |m| TaskFuture::new(crate::trace::task(fut, m, site), m),
+        schedule,
+    );
     shared
         .registry
         .insert(runnable.metadata(), runnable.waker());

@@ -58,6 +58,7 @@ mod error;
 mod h2;
 mod proto;
 mod server;
+mod trace;
 
 pub use client::{Client, ClientBuilder, ClientResponse, PoolStats, RequestBuilder, Timeouts};
 pub use error::{Error, Result};

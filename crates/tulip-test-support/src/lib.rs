@@ -12,6 +12,8 @@
 //!   `TULIP_REQUIRE_PEERS=1` a missing peer fails the test instead, so CI cannot go green by
 //!   skipping.
 //! - [`loopback::tcp_pair`]: a connected TCP pair on 127.0.0.1.
+//! - `spans` (feature `tracing`): a global `tracing` subscriber that records every span
+//!   and event with its fields, for tests of tulip's `tracing` feature.
 //! - [`wait::until`]: polls a condition with a deadline and fails with a message naming what
 //!   never happened, for the few waits that have no event to block on.
 //!
@@ -37,4 +39,6 @@
 pub mod loopback;
 pub mod peers;
 pub mod pki;
+#[cfg(feature = "tracing")]
+pub mod spans;
 pub mod wait;

@@ -38,6 +38,11 @@
 //! - `full`: all of the above.
 //! - `tokio`: `compat`, for tokio-bound crates inside tulip and tokio's io traits on
 //!   tulip's streams. Not in `full`: it is the only feature that pulls tokio's runtime.
+//! - `tracing`: `tracing` spans per task (`task`: `task.id`, `task.name`, `spawn.location`),
+//!   HTTP connection (`http.connection`) and request (`http.request`: `http.method`,
+//!   `http.path`, `http.status`, `http.duration_us`) and WebSocket session (`ws.session`), and
+//!   the runtime's reports as `tracing` events. Not in `full`: without it nothing of tracing
+//!   is compiled in.
 //!
 //! # Examples
 //!

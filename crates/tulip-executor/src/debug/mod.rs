@@ -179,6 +179,8 @@ pub fn default_exception_handler(ctx: &ExceptionContext) {
         _ => log::Level::Warn,
     };
     log::log!(target: LOG_TARGET, level, "{ctx}");
+    #[cfg(feature = "tracing")]
+    crate::trace::report(ctx, level);
 }
 
 /// The debug state of one runtime or `LocalExecutor` (the block_on executor inside a runtime

@@ -99,9 +99,10 @@ impl Shared {
         F::Output: Send + 'static,
     {
         let meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(meta)
-            .spawn(move |m| TaskFuture::new(fut, m), WithInfo(schedule));
+        let (runnable, task) = async_task::Builder::new().metadata(meta).spawn(
+            move |m| TaskFuture::new(crate::trace::task(fut, m, site), m),
+            WithInfo(schedule),
+        );
         if self.shutdown.load(Acquire) {
             // The runtime is gone: the task is cancelled at once (awaiting it says so).
             drop(runnable);

@@ -25,6 +25,8 @@ mod serving;
 mod shutdown;
 mod support;
 mod timeouts;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod upgrade;
 
 use std::time::Duration;

@@ -12,4 +12,6 @@ mod forced;
 mod http;
 mod loopback;
 mod python;
+#[cfg(all(feature = "tracing", feature = "http", feature = "connect"))]
+mod tracing_spans;
 mod upgrade;
