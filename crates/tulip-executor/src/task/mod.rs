@@ -19,8 +19,9 @@
 //! A panic in a task's future is caught inside the task (the worker survives). Awaiting the
 //! handle gives [`JoinError`] with [`JoinError::is_panic`], and [`JoinError::into_panic`] hands
 //! out the payload for `std::panic::resume_unwind`. A panic nobody observes (the handle was
-//! dropped or detached) is reported on stderr, like asyncio's "Task exception was never
-//! retrieved".
+//! dropped or detached) is reported to the runtime's exception handler (by default logged
+//! through `log`), like asyncio's "Task exception was never retrieved"; so is the `Err` of a
+//! `Builder::spawn_fallible` task nobody retrieved.
 //!
 //! # Safety invariants
 //!
