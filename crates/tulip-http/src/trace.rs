@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 #[cfg(feature = "tracing")]
 use std::time::Instant;
 
-use http::{Method, StatusCode};
+#[cfg(feature = "tracing")]
+use http::Method;
+use http::StatusCode;
 
 /// A span, or nothing without the feature.
 #[cfg(feature = "tracing")]
@@ -69,12 +71,6 @@ pub(crate) fn record_duration(span: &Span, started: Instant) {
 #[cfg(not(feature = "tracing"))]
 #[inline(always)]
 pub(crate) fn connection(_peer: Option<SocketAddr>) -> Span {
-    Span
-}
-
-#[cfg(not(feature = "tracing"))]
-#[inline(always)]
-pub(crate) fn request(_method: &Method, _path: &str) -> Span {
     Span
 }
 
