@@ -483,7 +483,78 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
         out.extend(pair(name, &unit, move |e: &dyn Any2| e.run(work)));
     }
     out.extend(eager_benches(spawn_n));
+    out.extend(debug_mode_benches(spawn_n));
     out
+}
+
+/// Debug mode's cost (`runtime::Builder::debug`, `tulip_executor::debug`): `n` spawns from a
+/// task, each awaiting once, joined, on a runtime with debug mode off and one with it on (a
+/// spawn site recorded per task, a clock read around every poll). The off row is the number
+/// to hold against `spawn_many` before debug mode existed: it should not move.
+fn debug_mode_benches(n: usize) -> Vec<Bench> {
+    async fn job(i: usize) -> usize {
+        tulip_executor::yield_now().await;
+        i
+    }
+
+    async fn spawn_join(n: usize, local: bool) {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                if local {
+                    tulip_executor::spawn_local(job(i))
+                } else {
+                    tulip_executor::spawn(job(i))
+                }
+            })
+            .collect();
+        for h in hs {
+            std::hint::black_box(h.await.unwrap());
+        }
+    }
+
+    fn runtime(debug: bool) -> TulipMulti {
+        TulipMulti(
+            tulip_executor::runtime::Builder::new()
+                .worker_threads(2)
+                .debug(debug)
+                .build()
+                .expect("tulip runtime"),
+        )
+    }
+
+    let unit = format!("{n} spawns from a task, each awaiting once, joined");
+    let multi = |debug: bool| {
+        let mut rt = None;
+        move || {
+            let rt = rt.get_or_insert_with(|| runtime(debug));
+            timed(
+                rt,
+                async move { TulipMulti::spawn(spawn_join(n, false)).await },
+            )
+        }
+    };
+    let local = |debug: bool| {
+        let mut ex = None;
+        move || {
+            let ex = ex.get_or_insert_with(|| {
+                let ex = tulip_executor::LocalExecutor::new();
+                ex.set_debug(debug);
+                TulipLocal(ex)
+            });
+            timed(
+                ex,
+                async move { TulipLocal::spawn(spawn_join(n, true)).await },
+            )
+        }
+    };
+    vec![
+        Bench::new("executor/debug_mode/2w", unit.clone())
+            .with("tulip-debug-off", multi(false))
+            .with("tulip-debug-on", multi(true)),
+        Bench::new("executor/debug_mode/1t", unit)
+            .with("tulip-debug-off", local(false))
+            .with("tulip-debug-on", local(true)),
+    ]
 }
 
 /// Eager start (asyncio 3.12's `eager_task_factory`, `task::Builder::eager`) against a normal

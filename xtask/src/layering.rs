@@ -43,6 +43,9 @@ const EXECUTOR: &[&str] = &[
     "log",
 ];
 
+/// Feature `tracing`: the facade and its core (no subscriber, no proc macros).
+const TRACING: &[&str] = &["tracing", "tracing-core", "once_cell", "pin-project-lite"];
+
 /// tokio-bound futures inside tulip: the one crate allowed tokio's runtime (`rt` only).
 const COMPAT: &[&str] = &["tulip-compat", "tokio"];
 
@@ -282,6 +285,19 @@ const RULES: &[Rule] = &[
         package: "tulip",
         features: Some("polling-backend"),
         allowed: &[REACTOR, EXECUTOR, POLLING],
+    },
+    Rule {
+        package: "tulip",
+        features: Some("tracing"),
+        allowed: &[REACTOR, EXECUTOR, TRACING],
+    },
+    Rule {
+        package: "tulip",
+        features: Some("full,tracing"),
+        allowed: &[
+            REACTOR, EXECUTOR, SYNC, NET, PROCESS, HTTP, TLS, JSON, DEFLATE, BROTLI, WS, MACROS,
+            TRACING,
+        ],
     },
     Rule {
         package: "tulip",

@@ -99,6 +99,25 @@ fn test(extra: &[String]) -> Result {
     t.args(["test", "--workspace"]).args(extra);
     run("cargo test", t)?;
 
+    // The `tracing` feature is off by default, so its tests (spans per task, HTTP request and
+    // WebSocket session) run in a build of their own.
+    let mut tracing = cargo();
+    tracing.args([
+        "test",
+        "--package",
+        "tulip-executor",
+        "--package",
+        "tulip-http",
+        "--package",
+        "tulip-ws",
+        "--features",
+        "tulip-executor/tracing,tulip-http/tracing,tulip-ws/tracing,tulip-ws/http",
+        "--test",
+        "it",
+        "tracing_spans",
+    ]);
+    run("tracing feature tests", tracing)?;
+
     // The asyncio -> tulip guide's snippets are doc tests of the umbrella crate with every
     // feature on (crates/tulip/src/guide.rs).
     let mut guide = cargo();

@@ -14,22 +14,27 @@ use crate::task::{Task, TaskInfo};
 ///
 /// Panics when called outside a tulip runtime (not on a worker, not inside
 /// [`Runtime::block_on`] or [`run`], and no [`Handle::enter`](crate::Handle::enter) guard).
+#[track_caller]
 pub fn spawn<F>(fut: F) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let site = std::panic::Location::caller();
     let mut fut = Some(fut);
     // Fast path on a worker: no thread-local `Arc` clone to find the runtime.
     let spawned = runtime::worker::with_current(|w| {
-        w.map(|w| w.shared().spawn(fut.take().expect("taken once"), None))
+        w.map(|w| {
+            w.shared()
+                .spawn(fut.take().expect("taken once"), None, site)
+        })
     });
     if let Some(t) = spawned {
         return t;
     }
     let fut = fut.take().expect("not taken on this path");
     match runtime::handle::try_current_shared() {
-        Some(s) => s.spawn(fut, None),
+        Some(s) => s.spawn(fut, None, site),
         None => panic!(
             "tulip_executor::spawn called outside of a tulip runtime: call it from inside \
              Runtime::block_on, tulip_executor::run, a spawned task, or use Handle::spawn"
@@ -44,12 +49,13 @@ where
 /// # Panics
 ///
 /// Panics when no `LocalExecutor` runs on this thread.
+#[track_caller]
 pub fn spawn_local<F>(fut: F) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    local::spawn_local_named(fut, None, false)
+    local::spawn_local_named(fut, None, false, std::panic::Location::caller())
 }
 
 /// Runs a blocking closure on the blocking pool (asyncio's `to_thread`): the current runtime's
@@ -71,6 +77,7 @@ where
 /// # Panics
 ///
 /// Panics when the runtime cannot start threads, or when called from inside a runtime.
+#[track_caller]
 pub fn run<F: Future>(fut: F) -> F::Output {
     let rt = Runtime::new().expect("tulip_executor::run: cannot start the runtime's threads");
     rt.block_on(fut)

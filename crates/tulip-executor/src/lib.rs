@@ -8,7 +8,7 @@
 //! own model. Blocking closures go to a bounded pool ([`spawn_blocking`]).
 //!
 //! [`Task`] handles await to `Result<T, JoinError>`: a panic in a task is caught and handed to
-//! whoever awaits it (reported on stderr when nobody does). **Dropping a `Task` detaches it**,
+//! whoever awaits it (reported to the exception handler when nobody does). **Dropping a `Task` detaches it**,
 //! unless the handle was being awaited: an abandoned await (a `wait_for` or `timeout` that
 //! expired, a dropped `gather`) cancels the task, as in asyncio (see [`Task`]). Cancellation
 //! is otherwise explicit ([`Task::cancel`], [`Task::cancel_with`]).
@@ -27,10 +27,23 @@
 //! assert_eq!(sum, 285);
 //! ```
 //!
+//! # Features
+//!
+//! - `tracing` (off by default): every task runs in a `tracing` span `task` (target
+//!   `tulip_executor::task`, fields `task.id`, `task.name`, `spawn.location`), and the
+//!   default exception handler also emits each report as a `tracing` event (target
+//!   `tulip_executor::debug`, fields `kind`, `task.id`, `task.name`, `error`, `site`). A
+//!   subscriber that also forwards `log` records (tracing-log's `LogTracer`) sees a report
+//!   twice. Without the feature nothing of `tracing` is compiled in.
+//!
 //! # Debug mode
 //!
-//! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) warns on stderr when one poll of a task runs
-//! longer than 100 ms, naming the task, and lists the tasks still pending at shutdown.
+//! `TULIP_DEBUG=1` (or [`runtime::Builder::debug`]) reports, through the runtime's exception
+//! handler ([`Handle::set_exception_handler`], by default the `log` crate), every poll longer
+//! than 100 ms (on workers, `LocalExecutor`s and the main future), resources dropped unclosed
+//! and tasks pending at shutdown, each with its creation site. Panics and
+//! [`spawn_fallible`](task::Builder::spawn_fallible) errors nobody retrieved are reported in
+//! every mode. See [`debug`].
 
 #![warn(
     missing_docs,
@@ -47,7 +60,7 @@ mod blocking;
 #[cfg(not(loom))]
 pub mod context;
 #[cfg(not(loom))]
-mod debug;
+pub mod debug;
 #[cfg(not(loom))]
 mod enter;
 #[cfg(not(loom))]
@@ -79,6 +92,8 @@ mod sync;
 pub mod task;
 #[cfg(not(loom))]
 mod toolkit;
+#[cfg(not(loom))]
+mod trace;
 
 #[cfg(not(loom))]
 pub use entry::{all_tasks, current_task, run, spawn, spawn_blocking, spawn_local};
@@ -94,3 +109,5 @@ pub use toolkit::{
     GroupTask, ReturnWhen, Shield, TaskGroup, TryGather, Wait, YieldNow, as_completed, gather,
     gather2, gather3, shield, try_gather, try_gather2, try_gather3, wait, wait_for, yield_now,
 };
+#[cfg(all(not(loom), feature = "tracing"))]
+pub use trace::TASK_TARGET;

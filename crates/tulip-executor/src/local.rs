@@ -19,12 +19,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use concurrent_queue::ConcurrentQueue;
 use tulip_reactor::{Release, Seat, SeatWaker};
@@ -47,6 +49,9 @@ pub(crate) struct LocalShared {
     pub(crate) registry: Registry,
     /// Unparks the executor's thread, or interrupts the reactor when it waits there.
     waker: SeatWaker,
+    /// Debug mode and the exception handler: the executor's own, or its runtime's inside
+    /// `Runtime::block_on`.
+    pub(crate) diag: Arc<crate::debug::Diag>,
 }
 
 struct LocalCtx {
@@ -89,13 +94,25 @@ impl Default for LocalExecutor {
 }
 
 impl LocalExecutor {
-    /// A new executor, bound to the calling thread.
+    /// A new executor, bound to the calling thread, in debug mode when `TULIP_DEBUG` says so
+    /// (see [`set_debug`](Self::set_debug)).
+    #[track_caller]
     pub fn new() -> LocalExecutor {
+        let diag = crate::debug::Diag::new(
+            crate::debug::env_debug(),
+            crate::debug::DEFAULT_SLOW_POLL,
+            Some(std::panic::Location::caller()),
+        );
+        LocalExecutor::with_diag(diag)
+    }
+
+    fn with_diag(diag: Arc<crate::debug::Diag>) -> LocalExecutor {
         let seat = Seat::new(Release::HandOff);
         let shared = Arc::new(LocalShared {
             remote: ConcurrentQueue::unbounded(),
             registry: Registry::with_shards(1),
             waker: seat.waker(),
+            diag,
         });
         LocalExecutor {
             ctx: Rc::new(LocalCtx {
@@ -109,12 +126,14 @@ impl LocalExecutor {
 
     /// Spawns a `!Send` task onto this executor. Dropping the handle detaches the task, unless
     /// it was being awaited (see [`Task`]).
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (runnable, task) = make_task(&self.ctx.shared, fut, None);
+        let site = std::panic::Location::caller();
+        let (runnable, task) = make_task(&self.ctx.shared, fut, None, site);
         // `LocalExecutor` is `!Send`, so this is the owning thread: queue without the
         // cross-thread queue and wake-up that the schedule function uses off the running loop.
         self.ctx.queue.borrow_mut().push_back(runnable);
@@ -126,20 +145,44 @@ impl LocalExecutor {
     /// # Panics
     ///
     /// Panics when the thread already runs tulip (a nested `block_on`): await instead.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         let _enter = crate::enter::enter();
-        run_until(&self.ctx, fut, true)
+        run_until(&self.ctx, fut, true, Location::caller())
     }
 
     /// The tasks alive on this executor.
     pub fn all_tasks(&self) -> Vec<TaskInfo> {
         self.ctx.shared.registry.list()
     }
+
+    /// Turns debug mode on or off (asyncio's `loop.set_debug`; see [`crate::debug`]).
+    pub fn set_debug(&self, on: bool) {
+        self.ctx.shared.diag.set_debug(on);
+    }
+
+    /// The poll duration that debug mode warns about (100 ms by default).
+    pub fn set_slow_poll_threshold(&self, d: std::time::Duration) {
+        self.ctx.shared.diag.set_slow_poll(d);
+    }
+
+    /// Sets the handler of this executor's reports (asyncio's `loop.set_exception_handler`;
+    /// see [`Handle::set_exception_handler`](crate::Handle::set_exception_handler)).
+    pub fn set_exception_handler(
+        &self,
+        f: impl Fn(&crate::debug::ExceptionContext) + Send + Sync + 'static,
+    ) {
+        self.ctx.shared.diag.set_handler(Some(Arc::new(f)));
+    }
 }
 
 impl Drop for LocalExecutor {
     fn drop(&mut self) {
         let ctx = &*self.ctx;
+        let diag = &ctx.shared.diag;
+        if diag.debug() {
+            diag.report_pending("LocalExecutor", &ctx.shared.registry.list());
+        }
         for _ in 0..16 {
             drain(ctx);
             let wakers = ctx.shared.registry.drain();
@@ -179,12 +222,13 @@ fn spawn_on<F>(
     fut: F,
     name: Option<Arc<str>>,
     eager: bool,
+    site: &'static std::panic::Location<'static>,
 ) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let (runnable, task) = make_task(shared, fut, name);
+    let (runnable, task) = make_task(shared, fut, name, site);
     if eager {
         crate::task::run_eagerly(runnable);
     } else {
@@ -198,23 +242,33 @@ fn make_task<F>(
     shared: &Arc<LocalShared>,
     fut: F,
     name: Option<Arc<str>>,
+    site: &'static std::panic::Location<'static>,
 ) -> (Runnable, Task<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let meta = TaskMeta::new(name, Scheduler::Local(shared.clone()));
-    let (runnable, task) = async_task::Builder::new()
-        .metadata(meta)
-        .spawn_local(move |m| TaskFuture::new(fut, m), schedule);
+    let (runnable, task) = async_task::Builder::new().metadata(meta).spawn_local(
+        move |m| TaskFuture::new(crate::trace::task(fut, m, site), m),
+        schedule,
+    );
     shared
         .registry
         .insert(runnable.metadata(), runnable.waker());
+    if shared.diag.debug() {
+        shared.diag.record_spawn(runnable.metadata().id, site);
+    }
     (runnable, Task::new(task))
 }
 
 /// `spawn_local` with an optional name, started eagerly or queued.
-pub(crate) fn spawn_local_named<F>(fut: F, name: Option<Arc<str>>, eager: bool) -> Task<F::Output>
+pub(crate) fn spawn_local_named<F>(
+    fut: F,
+    name: Option<Arc<str>>,
+    eager: bool,
+    site: &'static std::panic::Location<'static>,
+) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -227,7 +281,17 @@ where
     );
     // SAFETY: invariant 1: a non-null `CURRENT` is the running executor's context.
     let ctx = unsafe { &*p };
-    spawn_on(&ctx.shared, fut, name, eager)
+    spawn_on(&ctx.shared, fut, name, eager, site)
+}
+
+/// Runs `f` with the debug state of the `LocalExecutor` running on this thread, if any.
+pub(crate) fn with_current_diag<R>(f: impl FnOnce(Option<&Arc<crate::debug::Diag>>) -> R) -> R {
+    let p = CURRENT.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if p.is_null() {
+        return f(None);
+    }
+    // SAFETY: invariant 1.
+    f(Some(&unsafe { &*p }.shared.diag))
 }
 
 /// The tasks of the `LocalExecutor` running on this thread, if any.
@@ -286,15 +350,25 @@ impl Drop for Restore {
     }
 }
 
-/// `Runtime::block_on`'s loop: a fresh local executor, so that `spawn_local` works inside.
-pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
-    let ex = LocalExecutor::new();
-    run_until(&ex.ctx, fut, false)
+/// `Runtime::block_on`'s loop: a fresh local executor, so that `spawn_local` works inside,
+/// sharing the runtime's debug state.
+pub(crate) fn block_on_thread<F: Future>(
+    fut: F,
+    diag: &Arc<crate::debug::Diag>,
+    site: &'static Location<'static>,
+) -> F::Output {
+    let ex = LocalExecutor::with_diag(diag.clone());
+    run_until(&ex.ctx, fut, false, site)
 }
 
 /// Runs `ctx`'s tasks and `fut` until `fut` completes. `drive_io`: whether this thread may wait
 /// in the reactor when idle (not inside `Runtime::block_on`, whose workers drive I/O).
-fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
+fn run_until<F: Future>(
+    ctx: &LocalCtx,
+    fut: F,
+    drive_io: bool,
+    site: &'static Location<'static>,
+) -> F::Output {
     let prev = CURRENT.with(|c| c.replace(ctx));
     let _restore = Restore(prev);
     let main = Arc::new(MainWaker {
@@ -306,7 +380,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     // asyncio's main coroutine is a task: give the main future an id and the name "main",
     // list it in this executor's registry (so `all_tasks()` shows it) and publish it as the
     // current task while it is polled (invariant 2).
-    let main_task = MainTask::register(ctx, &waker);
+    let main_task = MainTask::register(ctx, &waker, site);
     let mut fut = pin!(fut);
     // Like `asyncio.run`, the main future runs in a copy of the caller's context variables:
     // it sees what was set before, and what it sets does not outlive the call.
@@ -314,8 +388,10 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
     let mut tick: u32 = 0;
     loop {
         if main.woken.swap(false, AcqRel) {
-            let polled =
-                main_task.poll(|| crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx)));
+            let polled = main_task.poll(&ctx.shared.diag, || {
+                crate::context::enter(&mut vars, || fut.as_mut().poll(&mut cx))
+            });
+
             if let Poll::Ready(v) = polled {
                 return v;
             }
@@ -337,7 +413,7 @@ fn run_until<F: Future>(ctx: &LocalCtx, fut: F, drive_io: bool) -> F::Output {
                 local.or_else(|| ctx.shared.remote.pop().ok())
             };
             let Some(r) = r else { break };
-            run_task(r);
+            run_task(r, &ctx.shared.diag);
             ran += 1;
             if main.woken.load(Relaxed) {
                 break;
@@ -364,12 +440,19 @@ struct MainTask<'a> {
 }
 
 impl<'a> MainTask<'a> {
-    fn register(ctx: &'a LocalCtx, waker: &Waker) -> MainTask<'a> {
+    fn register(
+        ctx: &'a LocalCtx,
+        waker: &Waker,
+        site: &'static Location<'static>,
+    ) -> MainTask<'a> {
         let meta = Box::new(TaskMeta::new(
             Some(Arc::from(MAIN_TASK_NAME)),
             Scheduler::Local(ctx.shared.clone()),
         ));
         ctx.shared.registry.insert(&meta, waker.clone());
+        if ctx.shared.diag.debug() {
+            ctx.shared.diag.record_spawn(meta.id, site);
+        }
         MainTask {
             meta,
             registry: &ctx.shared.registry,
@@ -377,8 +460,8 @@ impl<'a> MainTask<'a> {
     }
 
     /// Runs `poll` with the main task published as the current task, restoring the previous
-    /// one after (also on unwind).
-    fn poll<R>(&self, poll: impl FnOnce() -> R) -> R {
+    /// one after (also on unwind). In debug mode a slow poll is reported like a task's.
+    fn poll<R>(&self, diag: &crate::debug::Diag, poll: impl FnOnce() -> R) -> R {
         struct Restore(*const TaskMeta);
         impl Drop for Restore {
             fn drop(&mut self) {
@@ -387,7 +470,16 @@ impl<'a> MainTask<'a> {
         }
         let me: *const TaskMeta = &*self.meta;
         let _restore = Restore(CURRENT_TASK.with(|c| c.replace(me)));
-        poll()
+        if !diag.debug() {
+            return poll();
+        }
+        let start = Instant::now();
+        let out = poll();
+        let took = start.elapsed();
+        if took > diag.slow_poll() {
+            diag.report_slow_poll(self.meta.info(), diag.spawn_site(self.meta.id), took);
+        }
+        out
     }
 }
 
@@ -395,13 +487,29 @@ impl Drop for MainTask<'_> {
     fn drop(&mut self) {
         // Invariant 2: the registry entry points at `meta`, so it leaves before `meta` is freed.
         self.registry.remove(&self.meta);
+        if let Scheduler::Local(s) = &self.meta.scheduler {
+            s.diag.forget_spawn(self.meta.id);
+        }
     }
 }
 
-fn run_task(r: Runnable) {
+fn run_task(r: Runnable, diag: &crate::debug::Diag) {
     let meta: *const TaskMeta = r.metadata();
     CURRENT_TASK.with(|c| c.set(meta));
-    // The task's wrapper catches panics of the future; this catches a panicking destructor.
-    let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
+    if diag.debug() {
+        // SAFETY: invariant 4 of `task`: `r` keeps the allocation alive until `run` returns,
+        // and the snapshot is taken before.
+        let info = unsafe { &*meta }.info();
+        let site = diag.spawn_site(info.id);
+        let start = Instant::now();
+        let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
+        let took = start.elapsed();
+        if took > diag.slow_poll() {
+            diag.report_slow_poll(info, site, took);
+        }
+    } else {
+        // The task's wrapper catches panics of the future; this catches a panicking destructor.
+        let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
+    }
     CURRENT_TASK.with(|c| c.set(std::ptr::null()));
 }

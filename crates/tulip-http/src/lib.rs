@@ -60,6 +60,7 @@ mod error;
 mod h2;
 mod proto;
 mod server;
+mod trace;
 
 pub use client::{
     BasicAuth, Client, ClientBuilder, ClientResponse, ClientTimeout, Connector, CookieJar,

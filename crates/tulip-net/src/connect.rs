@@ -122,10 +122,25 @@ impl ConnectOptions {
     /// # Cancel safety
     ///
     /// Dropping the future cancels every attempt in flight.
-    pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+    #[track_caller]
+    pub fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<TcpStream>> {
+        let site = std::panic::Location::caller();
+        async move {
+            let mut s = self.connect_untracked(host, port).await?;
+            s.track("TcpStream", site);
+            Ok(s)
+        }
+    }
+
+    /// `connect` without debug mode's unclosed check (the caller tracks the stream).
+    pub(crate) async fn connect_untracked(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         let work = async {
             let addrs = lookup_host(host, port).await?;
-            happy_eyeballs(addrs, self.delay, TcpStream::connect).await
+            happy_eyeballs(addrs, self.delay, TcpStream::connect_untracked).await
         };
         let stream = match self.timeout {
             Some(t) => tulip_reactor::timeout(t, work).await??,

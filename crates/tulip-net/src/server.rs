@@ -4,11 +4,13 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tulip_executor::debug::ResourceTracker;
 use tulip_sync::Event;
 
 use crate::addr::Address;
@@ -22,14 +24,24 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A listener the accept loop can drive.
 pub(crate) trait Accept: Send + Sync + 'static {
     type Conn: Send + 'static;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Conn>>;
+    /// Accepts one connection; `site` is the server's creation site, which debug mode names
+    /// as the connection's.
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<Self::Conn>>;
     fn address(&self) -> io::Result<Address>;
 }
 
 impl Accept for TcpListener {
     type Conn = TcpStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-        TcpListener::poll_accept(self, cx).map(|r| r.map(|(s, _)| s))
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<TcpStream>> {
+        self.poll_accept_at(cx, site).map(|r| r.map(|(s, _)| s))
     }
     fn address(&self) -> io::Result<Address> {
         self.local_addr().map(Address::Ip)
@@ -38,8 +50,12 @@ impl Accept for TcpListener {
 
 impl Accept for UnixListener {
     type Conn = UnixStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<UnixStream>> {
-        UnixListener::poll_accept(self, cx).map(|r| r.map(|(s, _)| s))
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<UnixStream>> {
+        self.poll_accept_at(cx, site).map(|r| r.map(|(s, _)| s))
     }
     fn address(&self) -> io::Result<Address> {
         self.local_addr().map(Address::Unix)
@@ -71,15 +87,21 @@ impl ServerShared {
 /// A running server (asyncio's `Server`): cheap to clone; every clone controls the same
 /// server.
 ///
-/// Dropping the handles does not stop the server; [`close`](Server::close) does.
+/// Dropping the handles does not stop the server; [`close`](Server::close) does. In debug
+/// mode ([`tulip_executor::debug`]), dropping the last handle of a server that was never
+/// closed is reported as `unclosed Server`, with the site that started it: nothing can stop
+/// that server any more but the end of its runtime.
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<ServerShared>,
+    /// Shared by the handles only (not the accept loop), so it drops with the last handle.
+    tracker: Arc<ResourceTracker>,
 }
 
 impl Server {
     /// Starts one accept loop on the current runtime; `on_conn` turns each connection into a
     /// future that runs as its own task.
+    #[track_caller]
     pub(crate) fn spawn<L, F, Fut>(listener: L, on_conn: F) -> io::Result<Server>
     where
         L: Accept,
@@ -93,12 +115,14 @@ impl Server {
             loops: AtomicUsize::new(1),
             conns: AtomicUsize::new(0),
         });
-        tulip_executor::spawn(accept_loop(shared.clone(), listener, on_conn)).detach();
-        Ok(Server { shared })
+        let site = Location::caller();
+        tulip_executor::spawn(accept_loop(shared.clone(), listener, on_conn, site)).detach();
+        Ok(Server::new(shared, site))
     }
 
     /// Starts a server whose connections are protocol transports (no task per connection
     /// beyond the transport's own).
+    #[track_caller]
     pub(crate) fn spawn_plain<L, F>(listener: L, on_conn: F) -> io::Result<Server>
     where
         L: Accept,
@@ -111,8 +135,16 @@ impl Server {
             loops: AtomicUsize::new(1),
             conns: AtomicUsize::new(0),
         });
-        tulip_executor::spawn(accept_loop_plain(shared.clone(), listener, on_conn)).detach();
-        Ok(Server { shared })
+        let site = Location::caller();
+        tulip_executor::spawn(accept_loop_plain(shared.clone(), listener, on_conn, site)).detach();
+        Ok(Server::new(shared, site))
+    }
+
+    fn new(shared: Arc<ServerShared>, site: &'static Location<'static>) -> Server {
+        Server {
+            shared,
+            tracker: Arc::new(ResourceTracker::at("Server", site)),
+        }
     }
 
     /// The addresses the server listens on (asyncio's `sockets`).
@@ -128,6 +160,7 @@ impl Server {
     /// Stops accepting and closes the listening sockets; connections already accepted carry
     /// on.
     pub fn close(&self) {
+        self.tracker.mark_closed();
         self.shared.closing.set();
         self.shared.maybe_done();
     }
@@ -216,9 +249,13 @@ fn is_resource_error(e: &io::Error) -> bool {
 }
 
 /// Waits for the next connection or for the server to close (`None`).
-async fn next_conn<L: Accept>(shared: &ServerShared, listener: &L) -> Option<L::Conn> {
+async fn next_conn<L: Accept>(
+    shared: &ServerShared,
+    listener: &L,
+    site: &'static Location<'static>,
+) -> Option<L::Conn> {
     loop {
-        let accept = std::future::poll_fn(|cx| listener.poll_accept(cx).map(Some));
+        let accept = std::future::poll_fn(|cx| listener.poll_accept(cx, site).map(Some));
         let closed = async {
             shared.closing.wait().await;
             None
@@ -245,14 +282,18 @@ async fn next_conn<L: Accept>(shared: &ServerShared, listener: &L) -> Option<L::
     }
 }
 
-async fn accept_loop<L, F, Fut>(shared: Arc<ServerShared>, listener: L, on_conn: F)
-where
+async fn accept_loop<L, F, Fut>(
+    shared: Arc<ServerShared>,
+    listener: L,
+    on_conn: F,
+    site: &'static Location<'static>,
+) where
     L: Accept,
     F: Fn(L::Conn) -> Fut + Send + Sync + 'static,
     Fut: Future + Send + 'static,
 {
     let _loop = LoopGuard(shared.clone());
-    while let Some(conn) = next_conn(&shared, &listener).await {
+    while let Some(conn) = next_conn(&shared, &listener, site).await {
         let guard = ConnGuard::new(&shared);
         let fut = on_conn(conn);
         tulip_executor::spawn(async move {
@@ -263,13 +304,17 @@ where
     }
 }
 
-async fn accept_loop_plain<L, F>(shared: Arc<ServerShared>, listener: L, on_conn: F)
-where
+async fn accept_loop_plain<L, F>(
+    shared: Arc<ServerShared>,
+    listener: L,
+    on_conn: F,
+    site: &'static Location<'static>,
+) where
     L: Accept,
     F: Fn(L::Conn, ConnGuard) + Send + Sync + 'static,
 {
     let _loop = LoopGuard(shared.clone());
-    while let Some(conn) = next_conn(&shared, &listener).await {
+    while let Some(conn) = next_conn(&shared, &listener, site).await {
         on_conn(conn, ConnGuard::new(&shared));
     }
 }

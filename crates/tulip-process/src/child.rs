@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::future::{poll_fn, try_zip};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tulip_executor::debug::ResourceTracker;
 
 use crate::pipe::{ChildStderr, ChildStdin, ChildStdout};
 use crate::reap::ExitWatch;
@@ -54,6 +55,8 @@ pub struct Child {
     watch: ExitWatch,
     kill_on_drop: bool,
     output_limit: usize,
+    /// Debug mode's check for a child dropped while running, never waited for.
+    tracker: ResourceTracker,
 }
 
 impl Child {
@@ -62,6 +65,7 @@ impl Child {
         kill_on_drop: bool,
         use_pidfd: bool,
         output_limit: usize,
+        site: &'static std::panic::Location<'static>,
     ) -> io::Result<Child> {
         let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
         let watch = ExitWatch::new(std, use_pidfd)?;
@@ -74,11 +78,13 @@ impl Child {
             watch,
             kill_on_drop: true,
             output_limit,
+            tracker: ResourceTracker::none(),
         };
         child.stdin = stdin.map(ChildStdin::new).transpose()?;
         child.stdout = stdout.map(ChildStdout::new).transpose()?;
         child.stderr = stderr.map(ChildStderr::new).transpose()?;
         child.kill_on_drop = kill_on_drop;
+        child.tracker = ResourceTracker::at("child process", site);
         Ok(child)
     }
 
@@ -258,8 +264,14 @@ async fn read_all<R: AsyncRead + Unpin>(
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.kill_on_drop && self.watch.status().is_none() {
+        let exited = self.watch.status().is_some();
+        if self.kill_on_drop && !exited {
             let _ = self.watch.send(SignalKind::KILL);
+        }
+        // Debug mode: a child dropped while running, unwaited and not set to be killed, is
+        // reported (asyncio's unclosed subprocess transport); it runs on unsupervised.
+        if exited || self.kill_on_drop {
+            self.tracker.mark_closed();
         }
         // The watch hands an unreaped child to the reaper when it drops, after this.
     }

@@ -2,6 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -194,9 +195,24 @@ impl Command {
     /// When the program cannot be started: `NotFound` for a missing program or working
     /// directory, `PermissionDenied` for a file that is not executable, with the program (and
     /// the directory, when that is the culprit) named in the message.
+    ///
+    /// In debug mode ([`tulip_executor::debug`]) the child remembers this call as its creation
+    /// site, and dropping it while it still runs, never waited for and without
+    /// [`kill_on_drop`](Command::kill_on_drop), is reported as `unclosed child process`.
+    #[track_caller]
     pub fn spawn(&mut self) -> io::Result<Child> {
+        self.spawn_at(std::panic::Location::caller())
+    }
+
+    fn spawn_at(&mut self, site: &'static std::panic::Location<'static>) -> io::Result<Child> {
         let std = self.std.spawn().map_err(|e| self.spawn_error(e))?;
-        Child::new(std, self.kill_on_drop, self.use_pidfd, self.output_limit)
+        Child::new(
+            std,
+            self.kill_on_drop,
+            self.use_pidfd,
+            self.output_limit,
+            site,
+        )
     }
 
     /// Runs the child to completion with inherited stdio (unless set) and returns its status.
@@ -209,8 +225,10 @@ impl Command {
     ///
     /// Dropping the future drops the [`Child`]: it keeps running (or is killed, with
     /// [`Command::kill_on_drop`]) and is reaped in the background.
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait().await
+    #[track_caller]
+    pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> {
+        let site = std::panic::Location::caller();
+        async move { self.spawn_at(site)?.wait().await }
     }
 
     /// Runs the child to completion, collecting its stdout and stderr.
@@ -225,17 +243,21 @@ impl Command {
     /// # Cancel safety
     ///
     /// As [`Command::status`]; output read so far is lost.
-    pub async fn output(&mut self) -> io::Result<Output> {
-        if !self.stdin_set {
-            self.std.stdin(Stdio::null());
+    #[track_caller]
+    pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> {
+        let site = std::panic::Location::caller();
+        async move {
+            if !self.stdin_set {
+                self.std.stdin(Stdio::null());
+            }
+            if !self.stdout_set {
+                self.stdout(Stdio::piped());
+            }
+            if !self.stderr_set {
+                self.stderr(Stdio::piped());
+            }
+            self.spawn_at(site)?.wait_with_output().await
         }
-        if !self.stdout_set {
-            self.stdout(Stdio::piped());
-        }
-        if !self.stderr_set {
-            self.stderr(Stdio::piped());
-        }
-        self.spawn()?.wait_with_output().await
     }
 
     /// Rewrites a spawn error so that it names the program, or the working directory when

@@ -14,6 +14,8 @@
 //! - [`loopback::tcp_pair`]: a connected TCP pair on 127.0.0.1.
 //! - [`tinyproxy::Tinyproxy`]: a real forward proxy on a free loopback port, from a
 //!   generated configuration (allowed `CONNECT` ports, credentials), for proxy tests.
+//! - `spans` (feature `tracing`): a global `tracing` subscriber that records every span
+//!   and event with its fields, for tests of tulip's `tracing` feature.
 //! - [`wait::until`]: polls a condition with a deadline and fails with a message naming what
 //!   never happened, for the few waits that have no event to block on.
 //!
@@ -40,4 +42,6 @@ pub mod loopback;
 pub mod peers;
 pub mod pki;
 pub mod tinyproxy;
+#[cfg(feature = "tracing")]
+pub mod spans;
 pub mod wait;

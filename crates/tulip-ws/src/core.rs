@@ -144,6 +144,8 @@ const GOING_AWAY_REASON: &str = "server shutting down";
 
 /// One WebSocket connection's state.
 pub(crate) struct Core<S> {
+    /// The session's `tracing` span (feature `tracing`; nothing without it).
+    _session: crate::trace::Session,
     stream: S,
     role: Role,
     config: Config,
@@ -198,6 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             Deflater::new(bits, reset, &dc)
         });
         Core {
+            _session: crate::trace::Session::open(role, deflate.is_some()),
             rbuf: ReadBuf::new(config.read_buffer_size, leftover),
             decoder: Decoder::new(
                 role,

@@ -123,6 +123,7 @@ mod server;
 mod socket;
 mod split;
 mod timer;
+mod trace;
 
 pub use client::{ClientHandshake, ClientOptions, Negotiated, client_handshake};
 pub use close::{CloseCode, CloseFrame};

@@ -43,6 +43,11 @@
 //! - `polling-backend`: on Linux, drive the reactor through the `polling` crate instead of
 //!   epoll called directly (for testing the backend that macOS, the BSDs and illumos always
 //!   use; epoll stays the faster Linux default). Not in `full`.
+//! - `tracing`: `tracing` spans per task (`task`: `task.id`, `task.name`, `spawn.location`),
+//!   HTTP connection (`http.connection`) and request (`http.request`: `http.method`,
+//!   `http.path`, `http.status`, `http.duration_us`) and WebSocket session (`ws.session`), and
+//!   the runtime's reports as `tracing` events. Not in `full`: without it nothing of tracing
+//!   is compiled in.
 //!
 //! # Examples
 //!

@@ -79,12 +79,13 @@ impl Handle {
 
     /// Spawns a task onto this runtime. Dropping the returned handle detaches the task, unless
     /// it was being awaited (see [`Task`]).
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(fut, None)
+        self.shared.spawn(fut, None, std::panic::Location::caller())
     }
 
     /// Runs `f` on this runtime's blocking pool.
@@ -136,6 +137,67 @@ impl Handle {
     /// The number of worker threads.
     pub fn num_workers(&self) -> usize {
         self.shared.num_workers()
+    }
+
+    /// Sets the handler that receives every report of this runtime (asyncio's
+    /// `loop.set_exception_handler`): slow polls, errors and panics nobody retrieved, resources
+    /// dropped unclosed, tasks pending at shutdown (see [`crate::debug`]). It runs on the thread
+    /// that makes the report (a worker, or wherever a resource is dropped), so it should be
+    /// quick; a panic in it is caught and the report logged by the default handler instead.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tulip_executor::debug::ReportKind;
+    ///
+    /// let rt = tulip_executor::Runtime::new().unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// rt.handle().set_exception_handler(move |ctx| s.lock().unwrap().push(ctx.clone()));
+    /// rt.block_on(async {
+    ///     let t = tulip_executor::task::Builder::new()
+    ///         .spawn_fallible(async { Err::<(), _>("disk full") });
+    ///     while !t.is_finished() {
+    ///         tulip_executor::yield_now().await;
+    ///     }
+    ///     drop(t); // never retrieved: reported now
+    /// });
+    /// drop(rt);
+    /// let seen = seen.lock().unwrap();
+    /// assert_eq!(seen[0].kind, ReportKind::TaskErrorNotRetrieved);
+    /// assert_eq!(seen[0].error.as_deref(), Some("disk full"));
+    /// ```
+    pub fn set_exception_handler(
+        &self,
+        f: impl Fn(&crate::debug::ExceptionContext) + Send + Sync + 'static,
+    ) {
+        self.shared.diag.set_handler(Some(std::sync::Arc::new(f)));
+    }
+
+    /// Puts back the default handler ([`default_exception_handler`](crate::debug::default_exception_handler),
+    /// asyncio's `set_exception_handler(None)`).
+    pub fn reset_exception_handler(&self) {
+        self.shared.diag.set_handler(None);
+    }
+
+    /// Hands `ctx` to this runtime's exception handler (asyncio's `loop.call_exception_handler`).
+    pub fn call_exception_handler(&self, ctx: crate::debug::ExceptionContext) {
+        self.shared.diag.report(&ctx);
+    }
+
+    /// Whether debug mode is on (asyncio's `loop.get_debug`).
+    pub fn debug(&self) -> bool {
+        self.shared.diag.debug()
+    }
+
+    /// Turns debug mode on or off from now on (asyncio's `loop.set_debug`): tasks and
+    /// resources created while it is on remember their creation sites.
+    pub fn set_debug(&self, on: bool) {
+        self.shared.diag.set_debug(on);
+    }
+
+    /// Changes the poll duration that debug mode warns about.
+    pub fn set_slow_poll_threshold(&self, d: std::time::Duration) {
+        self.shared.diag.set_slow_poll(d);
     }
 }
 

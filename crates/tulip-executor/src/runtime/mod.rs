@@ -42,6 +42,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime with one worker per core.
+    #[track_caller]
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
@@ -52,6 +53,7 @@ impl Runtime {
     }
 
     /// Spawns a task (see [`Handle::spawn`]).
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> crate::Task<F::Output>
     where
         F: Future + Send + 'static,
@@ -66,10 +68,15 @@ impl Runtime {
     /// # Panics
     ///
     /// Panics when the thread already runs tulip (a nested `block_on`): await instead.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         let _enter = crate::enter::enter();
         let _handle = self.handle.enter();
-        crate::local::block_on_thread(fut)
+        crate::local::block_on_thread(
+            fut,
+            &self.handle.shared.diag,
+            std::panic::Location::caller(),
+        )
     }
 
     /// Shuts down, waiting at most `timeout` for the workers to stop (a worker stuck in a
@@ -196,8 +203,10 @@ impl Builder {
         self
     }
 
-    /// Debug mode: warn about polls slower than [`slow_poll_threshold`](Self::slow_poll_threshold)
-    /// and list tasks pending at shutdown. Defaults to `TULIP_DEBUG=1`.
+    /// Debug mode (see [`crate::debug`]): warn about polls slower than
+    /// [`slow_poll_threshold`](Self::slow_poll_threshold), remember where tasks and resources
+    /// were created, report resources dropped unclosed and tasks pending at shutdown. Defaults
+    /// to `TULIP_DEBUG=1`; [`Handle::set_debug`] changes it later.
     pub fn debug(mut self, on: bool) -> Builder {
         self.debug = on;
         self
@@ -222,7 +231,9 @@ impl Builder {
         self
     }
 
-    /// Starts the worker threads.
+    /// Starts the worker threads. In debug mode the runtime remembers the caller as its
+    /// creation site (named when it is dropped with tasks still running).
+    #[track_caller]
     pub fn build(self) -> io::Result<Runtime> {
         let n = self.workers;
         let mut parts = Vec::with_capacity(n);
@@ -250,9 +261,12 @@ impl Builder {
             registry: crate::registry::Registry::new(),
             blocking,
             stop: Default::default(),
+            diag: crate::debug::Diag::new(
+                self.debug,
+                self.slow_poll,
+                Some(std::panic::Location::caller()),
+            ),
             config: Config {
-                debug: self.debug,
-                slow_poll: self.slow_poll,
                 on_thread_start: self.on_start,
                 on_thread_stop: self.on_stop,
             },

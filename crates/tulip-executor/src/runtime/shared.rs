@@ -1,9 +1,9 @@
 //! State shared by a runtime's workers and handles: queues, idle protocol, registry, config.
 
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
-use std::time::Duration;
 
 use async_task::{ScheduleInfo, WithInfo};
 use concurrent_queue::ConcurrentQueue;
@@ -20,8 +20,6 @@ use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
 
 pub(crate) struct Config {
-    pub(crate) debug: bool,
-    pub(crate) slow_poll: Duration,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
 }
@@ -64,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: Arc<Pool>,
     pub(crate) stop: crate::runtime::loop_api::StopSignal,
     pub(crate) config: Config,
+    /// Debug mode, the exception handler and spawn sites (`crate::debug`).
+    pub(crate) diag: Arc<crate::debug::Diag>,
 }
 
 impl Shared {
@@ -71,13 +71,18 @@ impl Shared {
         self.remotes.len()
     }
 
-    /// Spawns `fut` onto this runtime.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, fut: F, name: Option<Arc<str>>) -> Task<F::Output>
+    /// Spawns `fut` onto this runtime (`site`: the user's spawn call).
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        fut: F,
+        name: Option<Arc<str>>,
+        site: &'static Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_with(fut, name, false)
+        self.spawn_with(fut, name, false, site)
     }
 
     /// Spawns `fut` onto this runtime; `eager`: poll it once on this thread first, instead
@@ -87,21 +92,26 @@ impl Shared {
         fut: F,
         name: Option<Arc<str>>,
         eager: bool,
+        site: &'static Location<'static>,
     ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(meta)
-            .spawn(move |m| TaskFuture::new(fut, m), WithInfo(schedule));
+        let (runnable, task) = async_task::Builder::new().metadata(meta).spawn(
+            move |m| TaskFuture::new(crate::trace::task(fut, m, site), m),
+            WithInfo(schedule),
+        );
         if self.shutdown.load(Acquire) {
             // The runtime is gone: the task is cancelled at once (awaiting it says so).
             drop(runnable);
             return Task::new(task);
         }
         self.registry.insert(runnable.metadata(), runnable.waker());
+        if self.diag.debug() {
+            self.diag.record_spawn(runnable.metadata().id, site);
+        }
         if self.shutdown.load(SeqCst) {
             // Shutdown raced with this spawn and may have drained the registry already.
             self.registry.remove(runnable.metadata());
@@ -164,8 +174,8 @@ impl Shared {
 
     /// After the workers stopped: cancel every task left, running their destructors here.
     pub(crate) fn finish_shutdown(&self) {
-        if self.config.debug {
-            crate::debug::report_pending(&self.registry.list());
+        if self.diag.debug() {
+            self.diag.report_pending("runtime", &self.registry.list());
         }
         // Dropping a future may wake or even spawn others; repeat until nothing is left.
         for _ in 0..16 {

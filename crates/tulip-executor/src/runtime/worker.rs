@@ -250,14 +250,16 @@ impl Worker {
         Counters::bump(&self.counters().polls, 1);
         let meta: *const TaskMeta = r.metadata();
         CURRENT_TASK.with(|c| c.set(meta));
-        if self.shared.config.debug {
+        let diag = &self.shared.diag;
+        if diag.debug() {
             // SAFETY: invariant 4 of `task`: `r` keeps the allocation alive here.
-            let label = unsafe { &*meta }.label();
+            let info = unsafe { &*meta }.info();
+            let site = diag.spawn_site(info.id);
             let start = Instant::now();
             let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
             let took = start.elapsed();
-            if took > self.shared.config.slow_poll {
-                crate::debug::report_slow_poll(&label, took);
+            if took > diag.slow_poll() {
+                diag.report_slow_poll(info, site, took);
             }
         } else {
             // The task's own wrapper catches panics of the future; this catches the rest

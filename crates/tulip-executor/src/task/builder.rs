@@ -1,7 +1,11 @@
 //! `task::Builder`: spawn a task with a name, or eagerly; and `spawn_eager`.
 
+use std::fmt::Display;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
+
+use super::fallible::Fallible;
 
 use crate::runtime::Handle;
 use crate::task::Task;
@@ -76,24 +80,70 @@ impl Builder {
     /// # Panics
     ///
     /// Panics when called outside a tulip runtime.
+    #[track_caller]
     pub fn spawn<F>(self, fut: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let site = Location::caller();
         Handle::current()
             .shared()
-            .spawn_with(fut, self.name, self.eager)
+            .spawn_with(fut, self.name, self.eager, site)
+    }
+
+    /// Spawns a task whose output is a `Result`, reporting an `Err` that nobody retrieves
+    /// (asyncio's "Task exception was never retrieved"): if the handle is dropped or
+    /// [`detach`](Task::detach)ed without the output having been taken, the error's text goes
+    /// to the runtime's exception handler
+    /// ([`ReportKind::TaskErrorNotRetrieved`](crate::debug::ReportKind::TaskErrorNotRetrieved),
+    /// logged at `error` level by default), with the spawn site in debug mode.
+    ///
+    /// The output counts as **retrieved** once awaiting the handle (or
+    /// [`Task::cancel`]) has handed it out, whatever the caller then does with it. Every
+    /// other end counts as not retrieved: the handle dropped or detached before or after the
+    /// task finished, or a group that dropped it.
+    ///
+    /// A separate method because stable Rust cannot ask a generic output whether it is an
+    /// `Err`: [`spawn`](Self::spawn) takes any output, so it cannot look inside (a panic is
+    /// reported either way).
+    ///
+    /// ```
+    /// use tulip_executor::task::Builder;
+    ///
+    /// tulip_executor::run(async {
+    ///     let t = Builder::new()
+    ///         .name("fetch")
+    ///         .spawn_fallible(async { Err::<(), _>("connection refused") });
+    ///     // Dropping `t` here would report "task \"fetch\" (Task-..) returned an error that
+    ///     // was never retrieved: connection refused". Awaiting retrieves it:
+    ///     assert_eq!(t.await.unwrap(), Err("connection refused"));
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_fallible<F, T, E>(self, fut: F) -> Task<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Display + Send + 'static,
+    {
+        let site = Location::caller();
+        Handle::current()
+            .shared()
+            .spawn_with(Fallible::new(fut), self.name, self.eager, site)
     }
 
     /// Spawns the task onto the runtime of `handle` (an eager first poll runs on the calling
     /// thread, whichever it is).
+    #[track_caller]
     pub fn spawn_on<F>(self, handle: &Handle, fut: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        handle.shared().spawn_with(fut, self.name, self.eager)
+        handle
+            .shared()
+            .spawn_with(fut, self.name, self.eager, Location::caller())
     }
 
     /// Spawns a `!Send` task onto the current thread's `LocalExecutor` (see
@@ -102,12 +152,30 @@ impl Builder {
     /// # Panics
     ///
     /// Panics when no `LocalExecutor` runs on this thread.
+    #[track_caller]
     pub fn spawn_local<F>(self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        crate::local::spawn_local_named(fut, self.name, self.eager)
+        crate::local::spawn_local_named(fut, self.name, self.eager, Location::caller())
+    }
+
+    /// [`spawn_local`](Self::spawn_local) for a task whose `Err` output is reported when
+    /// nobody retrieves it (see [`spawn_fallible`](Self::spawn_fallible)).
+    #[track_caller]
+    pub fn spawn_local_fallible<F, T, E>(self, fut: F) -> Task<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Display + 'static,
+    {
+        crate::local::spawn_local_named(
+            Fallible::new(fut),
+            self.name,
+            self.eager,
+            Location::caller(),
+        )
     }
 }
 
@@ -138,6 +206,7 @@ impl Builder {
 ///     assert_eq!(t.await.unwrap(), 1);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_eager<F>(fut: F) -> Task<F::Output>
 where
     F: Future + Send + 'static,

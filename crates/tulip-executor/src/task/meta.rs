@@ -33,6 +33,9 @@ const ENDED: u8 = 32;
 /// Set by `Task::cancel_with`: the next poll drops the future instead of polling it. Never
 /// cleared; the message waits in `TaskMeta::cancel_msg`.
 const CANCEL_REQUESTED: u8 = 64;
+/// Set once a `spawn_fallible` task's output was an `Err`; its text waits in
+/// `TaskMeta::panic_msg` (a task either panics or returns, so the two never share it).
+const ERRORED: u8 = 128;
 
 /// How a task ended, as its done callbacks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,14 +197,6 @@ impl TaskMeta {
         self.cancel_msg.get().cloned()
     }
 
-    /// A display label: the name, or `Task-<id>` as asyncio names unnamed tasks.
-    pub(crate) fn label(&self) -> String {
-        match &self.name() {
-            Some(n) => format!("{n:?} ({})", self.id),
-            None => format!("{}", self.id),
-        }
-    }
-
     /// Records a panic of the future. Reports it at once when the handle is already gone.
     fn panicked(&self, payload: &Panic) {
         let msg = panic_message(payload);
@@ -212,10 +207,20 @@ impl TaskMeta {
         }
     }
 
+    /// Records that the output of a `spawn_fallible` task is an `Err` (rendered as `msg`).
+    /// Reports it at once when the handle is already gone.
+    pub(crate) fn errored(&self, msg: String) {
+        let _ = self.panic_msg.set(msg);
+        let prev = self.flags.fetch_or(ERRORED, Ordering::AcqRel);
+        if prev & DETACHED != 0 {
+            self.report();
+        }
+    }
+
     /// Called when the handle is detached or dropped without observing the output.
     pub(crate) fn detached(&self) {
         let prev = self.flags.fetch_or(DETACHED, Ordering::AcqRel);
-        if prev & (PANICKED | OBSERVED) == PANICKED {
+        if prev & (PANICKED | ERRORED) != 0 && prev & OBSERVED == 0 {
             self.report();
         }
     }
@@ -223,6 +228,15 @@ impl TaskMeta {
     /// Called when the handle's owner received the panic payload.
     pub(crate) fn observed(&self) {
         self.flags.fetch_or(OBSERVED, Ordering::AcqRel);
+        self.diag().forget_spawn(self.id);
+    }
+
+    /// Called when the handle's owner received the output: an `Err` in it counts as retrieved.
+    #[inline]
+    pub(crate) fn output_taken(&self) {
+        if self.flags.load(Ordering::Acquire) & ERRORED != 0 {
+            self.observed();
+        }
     }
 
     fn report(&self) {
@@ -231,7 +245,26 @@ impl TaskMeta {
             .get()
             .map(String::as_str)
             .unwrap_or("<unknown>");
-        crate::debug::report_unobserved_panic(&self.label(), msg);
+        let panicked = self.flags.load(Ordering::Acquire) & PANICKED != 0;
+        self.diag().report_not_retrieved(self.info(), panicked, msg);
+    }
+
+    /// Where this task's reports go: its scheduler's debug state.
+    pub(crate) fn diag(&self) -> &crate::debug::Diag {
+        match &self.scheduler {
+            Scheduler::Multi(s) => &s.diag,
+            Scheduler::Local(s) => &s.diag,
+            Scheduler::Blocking(_) => crate::debug::Diag::global(),
+        }
+    }
+
+    /// Forgets the spawn site once no report can name it any more: the task ended without a
+    /// failure, or its failure was retrieved or reported already.
+    fn forget_spawn_if_done(&self) {
+        let f = self.flags.load(Ordering::Acquire);
+        if f & (PANICKED | ERRORED) == 0 || f & (DETACHED | OBSERVED) != 0 {
+            self.diag().forget_spawn(self.id);
+        }
     }
 
     pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
@@ -347,5 +380,6 @@ impl<F> Drop for TaskFuture<F> {
         if let Some(reg) = meta.registry() {
             reg.remove(meta);
         }
+        meta.forget_spawn_if_done();
     }
 }

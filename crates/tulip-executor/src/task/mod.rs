@@ -19,8 +19,9 @@
 //! A panic in a task's future is caught inside the task (the worker survives). Awaiting the
 //! handle gives [`JoinError`] with [`JoinError::is_panic`], and [`JoinError::into_panic`] hands
 //! out the payload for `std::panic::resume_unwind`. A panic nobody observes (the handle was
-//! dropped or detached) is reported on stderr, like asyncio's "Task exception was never
-//! retrieved".
+//! dropped or detached) is reported to the runtime's exception handler (by default logged
+//! through `log`), like asyncio's "Task exception was never retrieved"; so is the `Err` of a
+//! `Builder::spawn_fallible` task nobody retrieved.
 //!
 //! # Safety invariants
 //!
@@ -41,6 +42,7 @@
 //!    polls (invariant 2 of `local`).
 
 mod builder;
+mod fallible;
 pub(crate) mod meta;
 
 use std::cell::Cell;
@@ -432,11 +434,20 @@ impl<T> Task<T> {
         let t = self.inner.take()?;
         // The handle is consumed by `cancel`, so invariant 3 ends here: copy what a panic
         // report needs first.
-        let label = self.meta().label();
+        let info = self.meta().info();
+        let diag = match &self.meta().scheduler {
+            meta::Scheduler::Multi(s) => s.diag.clone(),
+            meta::Scheduler::Local(s) => s.diag.clone(),
+            meta::Scheduler::Blocking(_) => crate::debug::Diag::global().clone(),
+        };
         match t.cancel().await {
-            Some(Ok(v)) => Some(v),
+            Some(Ok(v)) => {
+                // Handed over: an `Err` in it counts as retrieved.
+                diag.forget_spawn(info.id);
+                Some(v)
+            }
             Some(Err(Stop::Panic(p))) => {
-                crate::debug::report_unobserved_panic(&label, &meta::panic_message(&p));
+                diag.report_not_retrieved(info, true, &meta::panic_message(&p));
                 None
             }
             Some(Err(Stop::Cancelled)) | None => None,
@@ -474,7 +485,10 @@ impl<T> Future for Task<T> {
             Poll::Ready(out) => {
                 self.awaited = false;
                 let res = match out {
-                    Some(Ok(v)) => Ok(v),
+                    Some(Ok(v)) => {
+                        self.meta().output_taken();
+                        Ok(v)
+                    }
                     Some(Err(Stop::Panic(p))) => {
                         self.meta().observed();
                         Err(JoinError {

@@ -29,6 +29,16 @@ pub(crate) fn install() {
     });
 }
 
+/// Every record so far whose text contains `needle`.
+pub(crate) fn records_containing(needle: &str) -> Vec<(log::Level, String)> {
+    let records = RECORDS.lock().unwrap();
+    records
+        .iter()
+        .filter(|(_, l)| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
 /// Waits (up to 10 s) for a record containing `needle` and returns its level and text.
 pub(crate) fn wait_for_record(needle: &str) -> (log::Level, String) {
     tulip_test_support::wait::until(

@@ -5,6 +5,7 @@ mod blocking;
 mod callbacks;
 mod cancellation;
 mod context;
+mod debug;
 mod gate;
 mod logs;
 mod loop_api;
@@ -12,6 +13,8 @@ mod panics;
 mod shutdown;
 mod stress;
 mod toolkit;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 
 /// Scales a count down in debug builds, where everything is ~20x slower.
 pub(crate) fn scaled(release: usize, debug: usize) -> usize {

@@ -75,12 +75,15 @@ async fn dial(
     let addrs = ConnectDeadline::within(deadline, tulip_net::lookup_host(host, port))
         .await
         .map_err(|e| Error::connect(e, Phase::Resolve).at(place))?;
-    let tcp = ConnectDeadline::within(
+    let mut tcp = ConnectDeadline::within(
         deadline,
         tulip_net::happy_eyeballs(addrs, tulip_net::HAPPY_EYEBALLS_DELAY, TcpStream::connect),
     )
     .await
     .map_err(|e| Error::connect(e, Phase::Connect).at(place))?;
+    // The pool and WebSockets close connections by dropping them: debug mode's unclosed
+    // check is not for them.
+    tcp.untrack();
     // Small requests and frames must not wait for Nagle.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)

@@ -99,15 +99,26 @@ pub(crate) async fn serve<I: Io>(
             }
         };
         first = false;
+        // Only with the feature: even a zero-sized span kept across the await below changes
+        // the connection future's layout (`connection_task_stays_small`).
+        #[cfg(feature = "tracing")]
+        let (span, request_start) = (
+            crate::trace::request(&head.method, head.str(head.path)),
+            Instant::now(),
+        );
         // Boxed: a request's state (head, handler, response) is large, and unboxed it would
         // size every connection's task for its busiest moment, idle ones included. One
         // allocation per request buys a small task for every parked keep-alive connection.
         let Some(started) = d.start(head) else {
             break;
         };
-        let after = Box::pin(d.handle(started))
-            .await
-            .map_err(|e| from_peer(e.during(Phase::WriteResponse), d.peer))?;
+        #[cfg(not(feature = "tracing"))]
+        let after = Box::pin(d.handle(started)).await;
+        #[cfg(feature = "tracing")]
+        let after = crate::trace::instrument(Box::pin(d.handle(started)), &span).await;
+        #[cfg(feature = "tracing")]
+        crate::trace::record_duration(&span, request_start);
+        let after = after.map_err(|e| from_peer(e.during(Phase::WriteResponse), d.peer))?;
         match after {
             AfterResponse::KeepAlive => {}
             AfterResponse::Close => break,
@@ -495,6 +506,7 @@ impl<I: Io> Dispatcher<I> {
                 None => resp,
             };
             let status = resp.status();
+            crate::trace::record_status(status);
             let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
                 && upgrade.as_ref().is_some_and(|u| u.requested());
             keep_alive &= !resp.close && !self.guard.is_shutting_down();

@@ -87,7 +87,11 @@ impl Service {
         peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let guard = self.shared.register();
-        serve_any(io, self.app.clone(), self.cfg.clone(), peer, guard)
+        let span = crate::trace::connection(peer);
+        crate::trace::instrument(
+            serve_any(io, self.app.clone(), self.cfg.clone(), peer, guard),
+            &span,
+        )
     }
 
     /// Serves HTTP/2 on `io` (a TLS stream whose ALPN picked `h2`).

@@ -36,6 +36,8 @@ mod support;
 mod timeouts;
 #[cfg(feature = "tls")]
 mod tls_trust;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod upgrade;
 
 use std::time::Duration;

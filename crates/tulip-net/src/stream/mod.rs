@@ -107,6 +107,7 @@ pub async fn open_unix_connection(
 /// # Errors
 ///
 /// Bind errors.
+#[track_caller]
 pub fn start_server<F, Fut>(handler: F, addr: SocketAddr) -> io::Result<Server>
 where
     F: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
@@ -121,6 +122,7 @@ where
 /// # Errors
 ///
 /// If the listener's address cannot be read.
+#[track_caller]
 pub fn start_server_on<F, Fut>(handler: F, listener: TcpListener) -> io::Result<Server>
 where
     F: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
@@ -138,6 +140,7 @@ where
 /// # Errors
 ///
 /// Bind errors (`AddrInUse` if the path exists).
+#[track_caller]
 pub fn start_unix_server<F, Fut>(handler: F, path: impl AsRef<Path>) -> io::Result<Server>
 where
     F: Fn(StreamReader<OwnedReadHalf<UnixStream>>, StreamWriter<OwnedWriteHalf<UnixStream>>) -> Fut
@@ -159,6 +162,7 @@ where
 /// # Errors
 ///
 /// If the listener's address cannot be read.
+#[track_caller]
 pub fn serve_tcp<F, Fut>(listener: TcpListener, handler: F) -> io::Result<Server>
 where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
@@ -172,6 +176,7 @@ where
 /// # Errors
 ///
 /// If the listener's address cannot be read.
+#[track_caller]
 pub fn serve_unix<F, Fut>(listener: UnixListener, handler: F) -> io::Result<Server>
 where
     F: Fn(UnixStream) -> Fut + Send + Sync + 'static,

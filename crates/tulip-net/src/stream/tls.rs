@@ -29,16 +29,23 @@ pub type TlsStreamWriter = StreamWriter<tulip_tls::WriteHalf<TcpStream>>;
 /// # Cancel safety
 ///
 /// Dropping the future abandons the connection.
-pub async fn open_connection_tls(
-    host: &str,
+#[track_caller]
+pub fn open_connection_tls<'a>(
+    host: &'a str,
     port: u16,
-    connector: &TlsConnector,
-) -> io::Result<(TlsStreamReader, TlsStreamWriter)> {
-    let tcp = TcpStream::connect_host(host, port).await?;
-    let peer = tcp.peer_addr().ok().map(crate::Address::Ip);
-    let tls = connector.connect(host, tcp).await?;
-    let (r, w) = tls.split();
-    Ok((StreamReader::new(r), StreamWriter::new(w).with_peer(peer)))
+    connector: &'a TlsConnector,
+) -> impl Future<Output = io::Result<(TlsStreamReader, TlsStreamWriter)>> + 'a {
+    let site = std::panic::Location::caller();
+    async move {
+        let mut tcp = TcpStream::connect_host(host, port).await?;
+        // Debug mode reports a TLS stream dropped without `close()` (which sends
+        // close_notify, then shuts the socket down) as a TLS stream created here.
+        tcp.track("TLS stream", site);
+        let peer = tcp.peer_addr().ok().map(crate::Address::Ip);
+        let tls = connector.connect(host, tcp).await?;
+        let (r, w) = tls.split();
+        Ok((StreamReader::new(r), StreamWriter::new(w).with_peer(peer)))
+    }
 }
 
 /// Listens on `addr`, runs the TLS handshake on each connection in its own task, then runs
@@ -49,6 +56,7 @@ pub async fn open_connection_tls(
 /// # Errors
 ///
 /// Bind errors.
+#[track_caller]
 pub fn start_server_tls<F, Fut>(
     handler: F,
     addr: SocketAddr,
@@ -63,11 +71,19 @@ where
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         async move {
+            let mut tcp = tcp;
+            let site = tcp.site();
+            // A failed handshake is the server's business, not an unclosed stream; once
+            // it succeeds the handler owns a TLS stream, tracked from the server's site.
+            tcp.untrack();
             let _ = tcp.set_nodelay(true);
             let peer = tcp.peer_addr().ok().map(crate::Address::Ip);
             // The acceptor applies its handshake timeout, so a silent client cannot pin
             // this task.
-            if let Ok(tls) = acceptor.accept(tcp).await {
+            if let Ok(mut tls) = acceptor.accept(tcp).await {
+                if let Some(site) = site {
+                    tls.get_mut().track("TLS stream", site);
+                }
                 let (r, w) = tls.split();
                 handler(StreamReader::new(r), StreamWriter::new(w).with_peer(peer)).await;
             }

@@ -1,9 +1,11 @@
 //! [`TcpListener`] and its [`TcpListenerBuilder`].
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -160,25 +162,47 @@ impl TcpListener {
     /// # Cancel safety
     ///
     /// Cancel-safe: a connection is accepted only in the poll that returns it.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, peer) = self.io.read_with(|l| l.accept()).await?;
-        Ok((TcpStream::from_async(Async::new(s)?), peer))
+    #[track_caller]
+    pub fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> {
+        let site = Location::caller();
+        async move {
+            let (s, peer) = self.io.read_with(|l| l.accept()).await?;
+            let mut s = TcpStream::from_async(Async::new(s)?);
+            s.track("TcpStream", site);
+            Ok((s, peer))
+        }
     }
 
     /// Polls for a connection (the poll form of [`TcpListener::accept`]).
+    #[track_caller]
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        self.poll_accept_at(cx, Location::caller())
+    }
+
+    /// `poll_accept` naming `site` as the accepted stream's creation site (a server's).
+    pub(crate) fn poll_accept_at(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         match self.io.poll_read_with(cx, |l| l.accept()) {
-            Poll::Ready(Ok((s, peer))) => {
-                Poll::Ready(Async::new(s).map(|s| (TcpStream::from_async(s), peer)))
-            }
+            Poll::Ready(Ok((s, peer))) => Poll::Ready(Async::new(s).map(|s| {
+                let mut s = TcpStream::from_async(s);
+                s.track("TcpStream", site);
+                (s, peer)
+            })),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// A stream of incoming connections (never ends; errors are items).
+    #[track_caller]
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+        Incoming {
+            listener: self,
+            site: Location::caller(),
+        }
     }
 
     /// Sets the IP time-to-live of accepted connections' packets.
@@ -195,6 +219,7 @@ impl TcpListener {
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
+    site: &'static Location<'static>,
 }
 
 impl Stream for Incoming<'_> {
@@ -202,7 +227,7 @@ impl Stream for Incoming<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.listener
-            .poll_accept(cx)
+            .poll_accept_at(cx, self.site)
             .map(|r| Some(r.map(|(s, _)| s)))
     }
 }

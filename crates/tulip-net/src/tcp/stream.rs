@@ -1,14 +1,17 @@
 //! [`TcpStream`]: a connected TCP socket.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tulip_executor::debug::ResourceTracker;
 use tulip_reactor::Async;
 
 use crate::addr::Address;
@@ -20,6 +23,17 @@ use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, StreamSocket, WriteH
 /// Reads and writes go straight to the socket; both `TcpStream` and `&TcpStream` implement
 /// `AsyncRead` and `AsyncWrite`, so one task may read while another writes. Closing the write
 /// side (`AsyncWriteExt::close`) sends a FIN (`shutdown(Write)`), as asyncio's `write_eof`.
+///
+/// # Debug mode
+///
+/// In debug mode ([`tulip_executor::debug`]) a stream remembers where it was created (the
+/// `connect`, `accept` or `from_std` call, or the server that accepted it) and is reported as
+/// `unclosed TcpStream` if it is dropped before it was closed: by `AsyncWriteExt::close`,
+/// [`shutdown`](TcpStream::shutdown) (`Write` or `Both`), or dropping the
+/// [`OwnedWriteHalf`] of [`into_split`](TcpStream::into_split). A socket dropped without a
+/// shutdown is closed by the kernel, with a reset instead of a FIN when received data was left
+/// unread, so the peer may lose the end of what was sent. [`untrack`](TcpStream::untrack)
+/// exempts a stream whose owner closes by dropping on purpose (a connection pool).
 ///
 /// # Examples
 ///
@@ -42,6 +56,7 @@ use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, StreamSocket, WriteH
 /// ```
 pub struct TcpStream {
     io: Async<std::net::TcpStream>,
+    tracker: ResourceTracker,
 }
 
 impl TcpStream {
@@ -54,7 +69,18 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the attempt and closes the half-open socket.
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        let site = Location::caller();
+        async move {
+            let mut s = TcpStream::connect_untracked(addr).await?;
+            s.track("TcpStream", site);
+            Ok(s)
+        }
+    }
+
+    /// `connect` for tulip's own callers, which track the stream themselves (or not at all).
+    pub(crate) async fn connect_untracked(addr: SocketAddr) -> io::Result<TcpStream> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         sock.set_nonblocking(true)?;
         match sock.connect(&addr.into()) {
@@ -64,7 +90,7 @@ impl TcpStream {
         }
         let io = Async::new_nonblocking(std::net::TcpStream::from(sock))?;
         io.write_with(connect_finished).await?;
-        Ok(TcpStream { io })
+        Ok(TcpStream::from_async(io))
     }
 
     /// Connects to `host:port`, resolving the name off the worker threads and racing the
@@ -78,8 +104,14 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Dropping the future cancels every attempt in flight.
-    pub async fn connect_host(host: &str, port: u16) -> io::Result<TcpStream> {
-        ConnectOptions::new().connect(host, port).await
+    #[track_caller]
+    pub fn connect_host(host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> {
+        let site = Location::caller();
+        async move {
+            let mut s = ConnectOptions::new().connect_untracked(host, port).await?;
+            s.track("TcpStream", site);
+            Ok(s)
+        }
     }
 
     /// Wraps a connected standard-library socket (switching it to non-blocking mode).
@@ -87,14 +119,36 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the socket cannot be registered with the reactor.
+    #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            io: Async::new(stream)?,
-        })
+        let mut s = TcpStream::from_async(Async::new(stream)?);
+        s.track("TcpStream", Location::caller());
+        Ok(s)
     }
 
+    /// An untracked stream (the caller tracks it, see [`track`](Self::track)).
     pub(crate) fn from_async(io: Async<std::net::TcpStream>) -> TcpStream {
-        TcpStream { io }
+        TcpStream {
+            io,
+            tracker: ResourceTracker::none(),
+        }
+    }
+
+    /// Starts (or restarts) debug mode's unclosed check, naming `kind` created at `site`.
+    pub(crate) fn track(&mut self, kind: &'static str, site: &'static Location<'static>) {
+        self.tracker.disarm();
+        self.tracker = ResourceTracker::at(kind, site);
+    }
+
+    /// Where debug mode says the stream was created, if it was on then.
+    pub(crate) fn site(&self) -> Option<&'static Location<'static>> {
+        self.tracker.site()
+    }
+
+    /// Exempts this stream from debug mode's unclosed check (see [Debug mode](TcpStream#debug-mode)),
+    /// for an owner that closes it by dropping on purpose.
+    pub fn untrack(&mut self) {
+        self.tracker.disarm();
     }
 
     /// Unwraps the standard-library socket (left in non-blocking mode).
@@ -102,7 +156,8 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the socket cannot be deregistered.
-    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+    pub fn into_std(mut self) -> io::Result<std::net::TcpStream> {
+        self.tracker.disarm();
         self.io.into_inner()
     }
 
@@ -135,6 +190,9 @@ impl TcpStream {
     ///
     /// `NotConnected` if the socket is not connected.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read {
+            self.tracker.mark_closed();
+        }
         self.io.get_ref().shutdown(how)
     }
 
@@ -305,6 +363,7 @@ pub(crate) fn connect_finished<S: AsFd>(s: &S) -> io::Result<()> {
 
 impl StreamSocket for TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
+        self.tracker.mark_closed();
         match self.io.get_ref().shutdown(Shutdown::Write) {
             // The peer already reset or closed: nothing left to shut down.
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),

@@ -1,7 +1,9 @@
 //! Opening transports: `create_server`, `create_connection` and their Unix forms.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::Location;
 use std::path::Path;
 
 use crate::server::Server;
@@ -39,6 +41,7 @@ use crate::{TcpListener, TcpStream, UnixListener, UnixStream};
 /// })
 /// # }
 /// ```
+#[track_caller]
 pub fn create_server<P, F>(protocol_factory: F, addr: SocketAddr) -> io::Result<Server>
 where
     P: Protocol,
@@ -52,6 +55,7 @@ where
 /// # Errors
 ///
 /// If the listener's address cannot be read.
+#[track_caller]
 pub fn create_server_on<P, F>(protocol_factory: F, listener: TcpListener) -> io::Result<Server>
 where
     P: Protocol,
@@ -69,6 +73,7 @@ where
 /// # Errors
 ///
 /// Bind errors (`AddrInUse` if the path exists).
+#[track_caller]
 pub fn create_unix_server<P, F>(protocol_factory: F, path: impl AsRef<Path>) -> io::Result<Server>
 where
     P: Protocol,
@@ -90,17 +95,22 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future before it connects cancels the attempts; no protocol is created.
-pub async fn create_connection<P, F>(
+#[track_caller]
+pub fn create_connection<P, F>(
     protocol_factory: F,
     host: &str,
     port: u16,
-) -> io::Result<Transport>
+) -> impl Future<Output = io::Result<Transport>>
 where
     P: Protocol,
     F: FnOnce() -> P,
 {
-    let stream = TcpStream::connect_host(host, port).await?;
-    Ok(connect_accepted_socket(protocol_factory, stream))
+    let site = Location::caller();
+    async move {
+        let mut stream = TcpStream::connect_host(host, port).await?;
+        stream.track("TcpStream", site);
+        Ok(spawn_driver(Sock::Tcp(stream), protocol_factory(), None))
+    }
 }
 
 /// Connects to the Unix socket at `path` and runs a protocol over it (asyncio's
@@ -113,20 +123,25 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future abandons the attempt.
-pub async fn create_unix_connection<P, F>(
+#[track_caller]
+pub fn create_unix_connection<P, F>(
     protocol_factory: F,
     path: impl AsRef<Path>,
-) -> io::Result<Transport>
+) -> impl Future<Output = io::Result<Transport>>
 where
     P: Protocol,
     F: FnOnce() -> P,
 {
-    let stream = UnixStream::connect(path).await?;
-    Ok(spawn_driver(Sock::Unix(stream), protocol_factory(), None))
+    let connect = UnixStream::connect(path);
+    async move {
+        let stream = connect.await?;
+        Ok(spawn_driver(Sock::Unix(stream), protocol_factory(), None))
+    }
 }
 
 /// Runs a protocol over an already connected TCP socket (asyncio's
 /// `connect_accepted_socket`). Must run inside a tulip runtime.
+#[track_caller]
 pub fn connect_accepted_socket<P, F>(protocol_factory: F, stream: TcpStream) -> Transport
 where
     P: Protocol,
@@ -136,6 +151,7 @@ where
 }
 
 /// Like [`connect_accepted_socket`] for a Unix socket.
+#[track_caller]
 pub fn connect_accepted_unix_socket<P, F>(protocol_factory: F, stream: UnixStream) -> Transport
 where
     P: Protocol,

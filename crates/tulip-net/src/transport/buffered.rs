@@ -1,6 +1,7 @@
 //! [`BufferedProtocol`]: asyncio's protocol that hands the transport its own buffers, so
 //! reads land where the protocol wants them with no copy.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
@@ -105,6 +106,7 @@ fn spawn_buffered<B: BufferedProtocol>(
 /// # Errors
 ///
 /// Bind errors.
+#[track_caller]
 pub fn create_buffered_server<B, F>(protocol_factory: F, addr: SocketAddr) -> io::Result<Server>
 where
     B: BufferedProtocol,
@@ -128,16 +130,20 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future before it connects cancels the attempts; no protocol is created.
-pub async fn create_buffered_connection<B, F>(
+#[track_caller]
+pub fn create_buffered_connection<B, F>(
     protocol_factory: F,
     host: &str,
     port: u16,
-) -> io::Result<Transport>
+) -> impl Future<Output = io::Result<Transport>>
 where
     B: BufferedProtocol,
     F: FnOnce() -> B,
 {
-    let stream = TcpStream::connect_host(host, port).await?;
-    let _ = stream.set_nodelay(true);
-    Ok(spawn_buffered(Sock::Tcp(stream), protocol_factory(), None))
+    let connect = TcpStream::connect_host(host, port);
+    async move {
+        let stream = connect.await?;
+        let _ = stream.set_nodelay(true);
+        Ok(spawn_buffered(Sock::Tcp(stream), protocol_factory(), None))
+    }
 }

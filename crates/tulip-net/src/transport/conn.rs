@@ -195,6 +195,9 @@ pub(crate) struct Conn<E> {
     tls_unflushed: bool,
     /// Counts this connection in its server until the task ends.
     _guard: Option<ConnGuard>,
+    /// Debug mode's unclosed check: closed when the connection ends (`connection_lost`);
+    /// reports when the task is dropped first (its runtime went away with it open).
+    tracker: tulip_executor::debug::ResourceTracker,
 }
 
 /// What the task must do next, decided under the lock and done outside it.
@@ -215,6 +218,10 @@ impl<E: Events> Conn<E> {
         let transport = Transport {
             shared: shared.clone(),
         };
+        let tracker = match shared.site {
+            Some(site) => tulip_executor::debug::ResourceTracker::at("Transport", site),
+            None => tulip_executor::debug::ResourceTracker::none(),
+        };
         let conn = Conn {
             shared,
             events,
@@ -229,6 +236,7 @@ impl<E: Events> Conn<E> {
             #[cfg(feature = "tls")]
             tls_unflushed: false,
             _guard: guard,
+            tracker,
         };
         (conn, transport)
     }
@@ -431,6 +439,7 @@ impl<E: Events> Conn<E> {
         }
         self.shared.sock.shutdown(Shutdown::Both);
         self.done = true;
+        self.tracker.mark_closed();
         #[cfg(feature = "tls")]
         {
             self.tls = None;

@@ -22,6 +22,21 @@ pub(crate) enum Sock {
 }
 
 impl Sock {
+    /// Hands debug mode's unclosed check from the socket to its transport: returns the
+    /// socket's creation site and stops tracking the socket (the transport shuts it down
+    /// itself, or reports as a transport).
+    pub(crate) fn take_site(&mut self) -> Option<&'static std::panic::Location<'static>> {
+        let site = match self {
+            Sock::Tcp(s) => s.site(),
+            Sock::Unix(s) => s.site(),
+        };
+        match self {
+            Sock::Tcp(s) => s.untrack(),
+            Sock::Unix(s) => s.untrack(),
+        }
+        site
+    }
+
     fn raw_write(&self, data: &[u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.as_async().get_ref().write(data),
@@ -138,11 +153,15 @@ pub(crate) struct Shared {
     pub(crate) sock: Sock,
     pub(crate) state: Mutex<State>,
     pub(crate) lost: Event,
+    /// The socket's creation site in debug mode, which the transport reports as its own.
+    pub(crate) site: Option<&'static std::panic::Location<'static>>,
 }
 
 impl Shared {
-    pub(crate) fn new(sock: Sock) -> Shared {
+    pub(crate) fn new(mut sock: Sock) -> Shared {
+        let site = sock.take_site();
         Shared {
+            site,
             sock,
             state: Mutex::new(State {
                 buf: Vec::new(),

@@ -28,23 +28,27 @@ use crate::{StartTls, TcpListener, TcpStream};
 /// # Cancel safety
 ///
 /// Dropping the future abandons the connection; no protocol is created.
-pub async fn create_connection_tls<P, F>(
+#[track_caller]
+pub fn create_connection_tls<'a, P, F>(
     protocol_factory: F,
-    host: &str,
+    host: &'a str,
     port: u16,
-    connector: &TlsConnector,
-) -> io::Result<Transport>
+    connector: &'a TlsConnector,
+) -> impl std::future::Future<Output = io::Result<Transport>> + 'a
 where
     P: Protocol,
-    F: FnOnce() -> P,
+    F: FnOnce() -> P + 'a,
 {
-    let tcp = TcpStream::connect_host(host, port).await?;
-    let _ = tcp.set_nodelay(true);
-    let shared = Arc::new(Shared::new(Sock::Tcp(tcp)));
-    let tls = connector.connect(host, SockIo(shared.clone())).await?;
-    let (conn, transport) = Conn::new(shared, Plain::new(protocol_factory()), None);
-    tulip_executor::spawn(conn.with_tls(tls)).detach();
-    Ok(transport)
+    let connect = TcpStream::connect_host(host, port);
+    async move {
+        let tcp = connect.await?;
+        let _ = tcp.set_nodelay(true);
+        let shared = Arc::new(Shared::new(Sock::Tcp(tcp)));
+        let tls = connector.connect(host, SockIo(shared.clone())).await?;
+        let (conn, transport) = Conn::new(shared, Plain::new(protocol_factory()), None);
+        tulip_executor::spawn(conn.with_tls(tls)).detach();
+        Ok(transport)
+    }
 }
 
 /// Listens on `addr`; every connection runs the TLS handshake on its own task and then gets
@@ -60,6 +64,7 @@ where
 ///
 /// See `tests/it/transport_tls.rs`; the setup is the same as
 /// [`start_server_tls`](crate::start_server_tls)'s.
+#[track_caller]
 pub fn create_server_tls<P, F>(
     protocol_factory: F,
     addr: SocketAddr,

@@ -1,14 +1,17 @@
 //! [`UnixStream`] and [`UnixListener`].
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use tulip_executor::debug::ResourceTracker;
 use tulip_reactor::Async;
 
 use crate::addr::Address;
@@ -35,6 +38,7 @@ use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, StreamSocket, WriteH
 /// ```
 pub struct UnixStream {
     io: Async<std::os::unix::net::UnixStream>,
+    tracker: ResourceTracker,
 }
 
 impl UnixStream {
@@ -47,7 +51,18 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Dropping the future closes the half-open socket.
-    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+    #[track_caller]
+    pub fn connect(path: impl AsRef<Path>) -> impl Future<Output = io::Result<UnixStream>> + Send {
+        let site = Location::caller();
+        let path = path.as_ref().to_owned();
+        async move {
+            let mut s = UnixStream::connect_untracked(&path).await?;
+            s.track("UnixStream", site);
+            Ok(s)
+        }
+    }
+
+    async fn connect_untracked(path: &Path) -> io::Result<UnixStream> {
         let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
         sock.set_nonblocking(true)?;
         let addr = socket2::SockAddr::unix(path)?;
@@ -62,7 +77,7 @@ impl UnixStream {
             std::os::fd::OwnedFd::from(sock),
         ))?;
         io.write_with(crate::tcp::connect_finished).await?;
-        Ok(UnixStream { io })
+        Ok(UnixStream::untracked(io))
     }
 
     /// A connected pair of sockets (`socketpair`).
@@ -70,6 +85,7 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the descriptors cannot be created or registered.
+    #[track_caller]
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
@@ -80,10 +96,42 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the socket cannot be registered with the reactor.
+    #[track_caller]
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            io: Async::new(stream)?,
-        })
+        UnixStream::from_std_at(stream, Location::caller())
+    }
+
+    fn from_std_at(
+        stream: std::os::unix::net::UnixStream,
+        site: &'static Location<'static>,
+    ) -> io::Result<UnixStream> {
+        let mut s = UnixStream::untracked(Async::new(stream)?);
+        s.track("UnixStream", site);
+        Ok(s)
+    }
+
+    fn untracked(io: Async<std::os::unix::net::UnixStream>) -> UnixStream {
+        UnixStream {
+            io,
+            tracker: ResourceTracker::none(),
+        }
+    }
+
+    /// Starts (or restarts) debug mode's unclosed check, naming `kind` created at `site`.
+    pub(crate) fn track(&mut self, kind: &'static str, site: &'static Location<'static>) {
+        self.tracker.disarm();
+        self.tracker = ResourceTracker::at(kind, site);
+    }
+
+    /// Where debug mode says the stream was created, if it was on then.
+    pub(crate) fn site(&self) -> Option<&'static Location<'static>> {
+        self.tracker.site()
+    }
+
+    /// Exempts this stream from debug mode's unclosed check (see
+    /// [`TcpStream`](crate::TcpStream#debug-mode), whose rules this stream shares).
+    pub fn untrack(&mut self) {
+        self.tracker.disarm();
     }
 
     /// The reactor handle, for custom non-blocking operations.
@@ -115,6 +163,9 @@ impl UnixStream {
     ///
     /// `NotConnected` if the socket is not connected.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read {
+            self.tracker.mark_closed();
+        }
         self.io.get_ref().shutdown(how)
     }
 
@@ -131,6 +182,7 @@ impl UnixStream {
 
 impl StreamSocket for UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
+        self.tracker.mark_closed();
         match self.io.get_ref().shutdown(Shutdown::Write) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
             r => r,
@@ -216,15 +268,31 @@ impl UnixListener {
     /// # Cancel safety
     ///
     /// Cancel-safe.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, peer) = self.io.read_with(|l| l.accept()).await?;
-        Ok((UnixStream::from_std(s)?, peer))
+    #[track_caller]
+    pub fn accept(&self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> {
+        let site = Location::caller();
+        async move {
+            let (s, peer) = self.io.read_with(|l| l.accept()).await?;
+            Ok((UnixStream::from_std_at(s, site)?, peer))
+        }
     }
 
     /// Polls for a connection.
+    #[track_caller]
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.poll_accept_at(cx, Location::caller())
+    }
+
+    /// `poll_accept` naming `site` as the accepted stream's creation site (a server's).
+    pub(crate) fn poll_accept_at(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         match self.io.poll_read_with(cx, |l| l.accept()) {
-            Poll::Ready(Ok((s, peer))) => Poll::Ready(UnixStream::from_std(s).map(|s| (s, peer))),
+            Poll::Ready(Ok((s, peer))) => {
+                Poll::Ready(UnixStream::from_std_at(s, site).map(|s| (s, peer)))
+            }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }

@@ -1,5 +1,6 @@
 //! tulip-net integration tests: loopback only, every test under a deadline.
 
+mod debug;
 mod dns;
 mod faults;
 mod faults_stream;

@@ -1,5 +1,6 @@
 //! Integration tests of tulip-process: real children (`cat`, `sh`, `true`), real signals.
 
+mod debug;
 mod pipes;
 mod reaping;
 mod signals;

@@ -17,5 +17,8 @@ mod proxy;
 mod python;
 #[cfg(all(feature = "http", feature = "connect"))]
 mod python_heartbeat;
+#[cfg(feature = "connect")]
 mod session;
+#[cfg(all(feature = "tracing", feature = "http", feature = "connect"))]
+mod tracing_spans;
 mod upgrade;
