@@ -259,6 +259,16 @@ fn schedule(runnable: Runnable) {
     shared.waker.wake();
 }
 
+/// Whether the calling thread is inside `run_until` of the executor that owns `shared`: then
+/// it is running tasks or dispatching a reactor turn, not parked nor blocked in epoll, and
+/// `run_until` looks at the main future's `woken` flag before it waits again, so a wake from
+/// here needs neither an unpark nor a reactor notification.
+fn running_here(shared: &Arc<LocalShared>) -> bool {
+    let p = CURRENT.with(Cell::get);
+    // SAFETY: invariant 1: a non-null `CURRENT` is the running executor's context.
+    !p.is_null() && Arc::ptr_eq(&unsafe { &*p }.shared, shared)
+}
+
 /// Wakes the main future of a `block_on`.
 struct MainWaker {
     woken: AtomicBool,
@@ -271,7 +281,7 @@ impl Wake for MainWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.woken.swap(true, AcqRel) {
+        if !self.woken.swap(true, AcqRel) && !running_here(&self.shared) {
             self.shared.waker.wake();
         }
     }
