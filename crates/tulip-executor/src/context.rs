@@ -64,6 +64,10 @@ fn with_current<R>(f: impl FnOnce(&Option<Map>) -> R) -> R {
 /// Swaps `ctx` in as the thread's context for the duration of `f`, then stores what `f` left
 /// there back into `ctx` (the changes made by `f` belong to that context). Restores the
 /// previous context also when `f` unwinds.
+///
+/// Always inlined: it wraps every task poll, and as a call of its own (which the inliner
+/// chose once the task wrapper grew) it cost each poll a frame and a copy of the output.
+#[inline(always)]
 pub(crate) fn enter<R>(ctx: &mut Option<Map>, f: impl FnOnce() -> R) -> R {
     struct Restore<'a> {
         ctx: &'a mut Option<Map>,

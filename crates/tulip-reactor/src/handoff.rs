@@ -725,8 +725,10 @@ mod tests {
         let yielded = idle_holder(r);
         until_waiting(&r.handoff);
         assert!(r.handoff.request(r));
-        // A second request while the first is pending adds nothing.
-        assert!(r.handoff.request(r));
+        // A second request adds nothing: it finds the first one pending (and reports the
+        // holder as asked), or the holder's wait already over (and is dropped). Which one
+        // depends on how fast the holder wakes, so only the end state is checked.
+        let _ = r.handoff.request(r);
         let yielded = yielded
             .recv_timeout(Duration::from_secs(20))
             .expect("the holder was not interrupted");

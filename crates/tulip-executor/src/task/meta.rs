@@ -1,4 +1,5 @@
-//! What every task carries beside its future: identity, name, scheduler, panic bookkeeping.
+//! What every task carries beside its future: identity, scheduler, state flags, and (allocated
+//! on first use) name, panic and cancellation messages and done callbacks.
 
 use std::any::Any;
 use std::fmt;
@@ -70,35 +71,59 @@ pub(crate) enum Stop {
 }
 
 /// Metadata stored in the task allocation (one allocation per task, async-task's header).
+///
+/// Only what every spawn, poll and completion touches lives here (56 bytes); the rest waits
+/// in [`Extra`], allocated by the first use. With the name behind a lock and a cancel message
+/// inline the header had grown to 136 bytes and a trivial task's allocation to 224, and
+/// spawn-and-join of such tasks lost 25-40% (issue #15): the header is built on the stack,
+/// copied into the allocation and read by every thread that runs or wakes the task. A test
+/// keeps it within a cache line.
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
-    /// The task's name; `Task::set_name` replaces it after spawn (asyncio's `Task.set_name`).
-    name: Mutex<Option<Arc<str>>>,
     pub(crate) scheduler: Scheduler,
     /// Slot of this task in its scheduler's registry, `usize::MAX` when not registered.
     pub(crate) reg_key: AtomicUsize,
     flags: AtomicU8,
+    /// The rarely used part; allocated at spawn only for a named task.
+    extra: OnceLock<Box<Extra>>,
+}
+
+/// What few tasks need: a name, a panic or cancellation message, done callbacks.
+#[derive(Default)]
+struct Extra {
+    /// The task's name; `Task::set_name` replaces it after spawn (asyncio's `Task.set_name`).
+    name: Mutex<Option<Arc<str>>>,
     panic_msg: OnceLock<String>,
     /// The message of the first `Task::cancel_with` (asyncio's `cancel(msg)`).
     cancel_msg: OnceLock<Arc<str>>,
-    /// Done callbacks (asyncio's `add_done_callback`); allocated by the first one added.
-    callbacks: OnceLock<Box<Mutex<Vec<DoneCallback>>>>,
+    /// Done callbacks (asyncio's `add_done_callback`).
+    callbacks: Mutex<Vec<DoneCallback>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TaskMeta {
+    #[inline]
     pub(crate) fn new(name: Option<Arc<str>>, scheduler: Scheduler) -> TaskMeta {
+        let extra = OnceLock::new();
+        if name.is_some() {
+            let _ = extra.set(Box::new(Extra {
+                name: Mutex::new(name),
+                ..Extra::default()
+            }));
+        }
         TaskMeta {
             id: TaskId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-            name: Mutex::new(name),
             scheduler,
             reg_key: AtomicUsize::new(usize::MAX),
             flags: AtomicU8::new(0),
-            panic_msg: OnceLock::new(),
-            cancel_msg: OnceLock::new(),
-            callbacks: OnceLock::new(),
+            extra,
         }
+    }
+
+    /// The rarely used part, allocated now if it was not yet.
+    fn extra(&self) -> &Extra {
+        self.extra.get_or_init(Box::default)
     }
 
     /// The outcome, once the task has ended (its done callbacks were or are being run).
@@ -118,13 +143,16 @@ impl TaskMeta {
     /// Registers `f` to run when the task ends, or runs it now if it has ended.
     ///
     /// Race with `finished` (store buffering: each side stores, then loads the other's
-    /// store): the `SeqCst` fences order the flag update before the callback-list load on
-    /// the finishing side and the list creation before the flag load here, so at least one
-    /// side sees the other and the callback runs exactly once.
+    /// store): the `SeqCst` fences order the flag update before the `extra` load on the
+    /// finishing side and the creation of `extra` (home of the list) before the flag load
+    /// here, so at least one side sees the other and the callback runs exactly once.
     pub(crate) fn add_done_callback(&self, f: DoneCallback) {
-        let list = self.callbacks.get_or_init(Box::default);
+        let extra = self.extra();
         fence(Ordering::SeqCst);
-        let mut l = list.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut l = extra
+            .callbacks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match self.outcome() {
             Some(outcome) => {
                 drop(l);
@@ -142,10 +170,15 @@ impl TaskMeta {
             return;
         }
         fence(Ordering::SeqCst);
-        let Some(list) = self.callbacks.get() else {
+        let Some(extra) = self.extra.get() else {
             return;
         };
-        let taken = std::mem::take(&mut *list.lock().unwrap_or_else(PoisonError::into_inner));
+        let taken = std::mem::take(
+            &mut *extra
+                .callbacks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let outcome = self.outcome().unwrap_or(TaskOutcome::Cancelled);
         for f in taken {
             // A panicking callback must not skip the others nor unwind into the scheduler.
@@ -155,7 +188,9 @@ impl TaskMeta {
 
     /// The task's current name.
     pub(crate) fn name(&self) -> Option<Arc<str>> {
-        self.name
+        self.extra
+            .get()?
+            .name
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -164,7 +199,11 @@ impl TaskMeta {
     /// Renames the task (the old name is dropped outside the lock).
     pub(crate) fn set_name(&self, name: Option<Arc<str>>) {
         let old = std::mem::replace(
-            &mut *self.name.lock().unwrap_or_else(PoisonError::into_inner),
+            &mut *self
+                .extra()
+                .name
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
             name,
         );
         drop(old);
@@ -182,25 +221,26 @@ impl TaskMeta {
     /// whether the task had not ended yet (asyncio's `cancel()` result).
     pub(crate) fn request_cancel(&self, msg: Option<Arc<str>>) -> bool {
         if let Some(m) = msg {
-            let _ = self.cancel_msg.set(m);
+            let _ = self.extra().cancel_msg.set(m);
         }
         let prev = self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
         prev & ENDED == 0
     }
 
+    #[inline]
     fn cancel_requested(&self) -> bool {
         self.flags.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
     }
 
     /// The message given to `Task::cancel_with`, if any.
     pub(crate) fn cancel_message(&self) -> Option<Arc<str>> {
-        self.cancel_msg.get().cloned()
+        self.extra.get()?.cancel_msg.get().cloned()
     }
 
     /// Records a panic of the future. Reports it at once when the handle is already gone.
     fn panicked(&self, payload: &Panic) {
         let msg = panic_message(payload);
-        let _ = self.panic_msg.set(msg);
+        let _ = self.extra().panic_msg.set(msg);
         let prev = self.flags.fetch_or(PANICKED, Ordering::AcqRel);
         if prev & DETACHED != 0 {
             self.report();
@@ -241,8 +281,9 @@ impl TaskMeta {
 
     fn report(&self) {
         let msg = self
-            .panic_msg
+            .extra
             .get()
+            .and_then(|e| e.panic_msg.get())
             .map(String::as_str)
             .unwrap_or("<unknown>");
         let panicked = self.flags.load(Ordering::Acquire) & PANICKED != 0;
@@ -326,13 +367,35 @@ impl<F> TaskFuture<F> {
     }
 }
 
+impl<F> TaskFuture<F> {
+    /// `Task::cancel_with` was called: drops the future here, in the task's own context (its
+    /// drop guards see its context variables), and hands the handle a cancellation. A
+    /// panicking destructor is swallowed, as the worker does for one run by async-task's own
+    /// cancellation; the slot holds `None` afterwards either way.
+    ///
+    /// Out of line and cold, so that the poll every task runs stays as small as it was
+    /// before cancellation existed (a larger one stopped being inlined into async-task's
+    /// `run`).
+    #[cold]
+    #[inline(never)]
+    fn cancel_in_place<T>(
+        mut fut: Pin<&mut Option<F>>,
+        ctx: &mut Option<crate::context::Map>,
+        meta: &TaskMeta,
+    ) -> Poll<Result<T, Stop>> {
+        let _ = crate::context::enter(ctx, || catch_unwind(AssertUnwindSafe(|| fut.set(None))));
+        meta.finished(CANCELLED);
+        Poll::Ready(Err(Stop::Cancelled))
+    }
+}
+
 impl<F: Future> Future for TaskFuture<F> {
     type Output = Result<F::Output, Stop>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of `fut`: it is never moved out of `self` (only dropped in
-        // place, by `Pin::set` below or with `self`), and `TaskFuture` has no `Unpin` impl of
-        // its own beyond the auto impl that follows `F`.
+        // place, by `Pin::set` in `cancel_in_place` or with `self`), and `TaskFuture` has no
+        // `Unpin` impl of its own beyond the auto impl that follows `F`.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: invariant 1 of `crate::task`, as in `TaskFuture::meta`; read through a copy
         // of the pointer so that it does not borrow `this` beside `this.fut`.
@@ -340,15 +403,7 @@ impl<F: Future> Future for TaskFuture<F> {
         // SAFETY: as above; `this.fut` stays pinned in the task allocation.
         let mut fut = unsafe { Pin::new_unchecked(&mut this.fut) };
         if meta.cancel_requested() {
-            // `Task::cancel_with`: drop the future here, in the task's own context (its drop
-            // guards see its context variables), and hand the handle a cancellation.
-            // A panicking destructor is swallowed, as the worker does for one run by
-            // async-task's own cancellation; the slot holds `None` afterwards either way.
-            let _ = crate::context::enter(&mut this.ctx, || {
-                catch_unwind(AssertUnwindSafe(|| fut.set(None)))
-            });
-            meta.finished(CANCELLED);
-            return Poll::Ready(Err(Stop::Cancelled));
+            return Self::cancel_in_place(fut, &mut this.ctx, meta);
         }
         let Some(fut) = fut.as_mut().as_pin_mut() else {
             // async-task never polls a future that returned `Ready`.
@@ -381,5 +436,41 @@ impl<F> Drop for TaskFuture<F> {
             reg.remove(meta);
         }
         meta.forget_spawn_if_done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_fits_a_cache_line() {
+        // Rarely used data belongs in `Extra` (or another lazily allocated side structure):
+        // every spawn writes this header and every poll reads it.
+        assert!(
+            std::mem::size_of::<TaskMeta>() <= 64,
+            "TaskMeta grew to {} bytes",
+            std::mem::size_of::<TaskMeta>()
+        );
+    }
+
+    #[test]
+    fn a_plain_task_allocates_no_extra_and_a_named_one_keeps_its_name() {
+        let pool = crate::blocking::Pool::global().clone();
+        let plain = TaskMeta::new(None, Scheduler::Blocking(pool.clone()));
+        assert!(plain.extra.get().is_none());
+        assert_eq!(plain.name(), None);
+        assert_eq!(plain.cancel_message(), None);
+        assert!(plain.extra.get().is_none(), "reading must not allocate");
+
+        let named = TaskMeta::new(Some(Arc::from("n")), Scheduler::Blocking(pool));
+        assert_eq!(named.name().as_deref(), Some("n"));
+        named.set_name(Some(Arc::from("m")));
+        assert_eq!(named.name().as_deref(), Some("m"));
+        assert!(named.request_cancel(Some(Arc::from("why"))));
+        assert_eq!(named.cancel_message().as_deref(), Some("why"));
+        // Only the first message is kept.
+        named.request_cancel(Some(Arc::from("later")));
+        assert_eq!(named.cancel_message().as_deref(), Some("why"));
     }
 }

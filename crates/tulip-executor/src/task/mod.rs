@@ -1,8 +1,10 @@
 //! Tasks: the `Task<T>` handle, `JoinError`, task ids and names, and the task `Builder`.
 //!
-//! A task is one async-task allocation holding a header, a `TaskMeta` (id,
-//! name, scheduler, panic bookkeeping) and the future wrapped in a `TaskFuture`, which catches
-//! panics and releases the task's registry slot when the future is dropped.
+//! A task is one async-task allocation holding a header, a `TaskMeta` (id, scheduler, registry
+//! slot, state flags) and the future wrapped in a `TaskFuture`, which catches panics and
+//! releases the task's registry slot when the future is dropped. What few tasks use (a name,
+//! a panic or cancellation message, done callbacks) lives in a second allocation that the
+//! first use makes, so that a plain spawn writes and copies no more than it needs.
 //!
 //! # Dropping a handle detaches, unless it was being awaited
 //!
