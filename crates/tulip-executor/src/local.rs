@@ -447,7 +447,7 @@ fn run_batch(ctx: &LocalCtx, main_woken: &AtomicBool, tick: &mut u32, drive_io: 
             local.or_else(|| ctx.shared.remote.pop().ok())
         };
         let Some(r) = r else { break };
-        run_task(r);
+        run_task(r, &ctx.shared.diag);
         ran += 1;
         if main_woken.load(Relaxed) {
             break;

@@ -41,7 +41,7 @@
 pub mod loopback;
 pub mod peers;
 pub mod pki;
-pub mod tinyproxy;
 #[cfg(feature = "tracing")]
 pub mod spans;
+pub mod tinyproxy;
 pub mod wait;

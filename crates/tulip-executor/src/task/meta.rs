@@ -21,7 +21,7 @@ pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
 /// Set once the `Task` handle was detached or dropped: nobody will observe the output.
 const DETACHED: u8 = 1;
-/// Set once the future panicked; the message waits in `TaskMeta::panic_msg`.
+/// Set once the future panicked; the message waits in the side structure (`Extra::panic_msg`).
 const PANICKED: u8 = 2;
 /// Set once the panic was handed to the handle's owner (awaited or `cancel`led).
 const OBSERVED: u8 = 4;
@@ -35,7 +35,7 @@ const ENDED: u8 = 32;
 /// cleared; the message waits in `TaskMeta::cancel_msg`.
 const CANCEL_REQUESTED: u8 = 64;
 /// Set once a `spawn_fallible` task's output was an `Err`; its text waits in
-/// `TaskMeta::panic_msg` (a task either panics or returns, so the two never share it).
+/// `Extra::panic_msg` (a task either panics or returns, so the two never share it).
 const ERRORED: u8 = 128;
 
 /// How a task ended, as its done callbacks see it.
@@ -250,7 +250,7 @@ impl TaskMeta {
     /// Records that the output of a `spawn_fallible` task is an `Err` (rendered as `msg`).
     /// Reports it at once when the handle is already gone.
     pub(crate) fn errored(&self, msg: String) {
-        let _ = self.panic_msg.set(msg);
+        let _ = self.extra().panic_msg.set(msg);
         let prev = self.flags.fetch_or(ERRORED, Ordering::AcqRel);
         if prev & DETACHED != 0 {
             self.report();
