@@ -1,6 +1,8 @@
 //! Transports and protocols: echo, flow control order, half-close, abort, pause_reading.
 
 use std::io;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -149,14 +151,24 @@ fn flow_control_pauses_then_resumes_in_order_with_a_slow_reader() {
     run(async {
         let l = TcpListener::bind(localhost()).await.unwrap();
         let log = Log::default();
-        let total = 4 * 1024 * 1024;
+        // How much the kernel takes before the transport must queue depends on the machine's
+        // socket buffer settings (several MiB with autotuning): write 1 MiB at a time until
+        // the queue crosses `high`, bounded, and count what was written.
+        let written = Arc::new(AtomicUsize::new(0));
+        let w = written.clone();
         let mut p = Recorder::new(&log);
         p.on_made = Some(Box::new(move |t: &Transport| {
             t.set_write_buffer_limits(Some(64 * 1024), Some(16 * 1024));
             assert_eq!(t.write_buffer_limits(), (16 * 1024, 64 * 1024));
-            // Far more than the socket buffers hold: the rest queues and crosses `high`.
-            t.write(&vec![1u8; total]);
-            assert!(t.write_buffer_size() > 64 * 1024);
+            let chunk = vec![1u8; 1024 * 1024];
+            while t.write_buffer_size() <= 64 * 1024 {
+                assert!(
+                    w.load(SeqCst) < 512 * 1024 * 1024,
+                    "the kernel took 512 MiB from a peer that does not read"
+                );
+                t.write(&chunk);
+                w.fetch_add(chunk.len(), SeqCst);
+            }
         }));
         p.on_resume = Some(Box::new(|t: &Transport| {
             assert!(t.write_buffer_size() <= 16 * 1024);
@@ -176,7 +188,7 @@ fn flow_control_pauses_then_resumes_in_order_with_a_slow_reader() {
         assert!(transport.write_buffer_size() > 0);
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got.len(), total);
+        assert_eq!(got.len(), written.load(SeqCst));
         transport.wait_closed().await;
         assert_eq!(
             without_data(&log),
