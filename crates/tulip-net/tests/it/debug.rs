@@ -207,7 +207,9 @@ impl Protocol for Idle {
 
 #[test]
 fn a_transport_open_when_its_runtime_drops_is_reported_a_closed_one_is_not() {
-    let (open, closed) = run_debug(async {
+    // The listener outlives the runtime: closing it would reset the unaccepted connection,
+    // and a worker that saw the reset before the runtime dropped would close the transport.
+    let (open, closed, listener) = run_debug(async {
         let listener = TcpListener::bind(localhost()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let host = addr.ip().to_string();
@@ -226,7 +228,7 @@ fn a_transport_open_when_its_runtime_drops_is_reported_a_closed_one_is_not() {
         closing.close();
         closing.wait_closed().await;
         drop(t);
-        (open, closed)
+        (open, closed, listener)
     });
     // The runtime is gone: its connection tasks were dropped with one transport open.
     let reports = reports_near(open);
@@ -236,6 +238,7 @@ fn a_transport_open_when_its_runtime_drops_is_reported_a_closed_one_is_not() {
         "{reports:?}"
     );
     assert!(reports_near(closed).is_empty());
+    drop(listener);
 }
 
 #[cfg(feature = "tls")]
