@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixStream;
 use std::pin::pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -54,6 +56,9 @@ fn a_socket_and_timers_make_progress_under_a_foreign_block_on() {
 struct Recorder {
     owner: thread::Thread,
     woken_by: Mutex<Option<String>>,
+    /// How many times the waker fired: the receive is polled again only after a wake, so a
+    /// spurious or stale unpark cannot complete it unseen.
+    wakes: AtomicUsize,
 }
 
 impl Wake for Recorder {
@@ -64,6 +69,7 @@ impl Wake for Recorder {
     fn wake_by_ref(self: &Arc<Self>) {
         let name = thread::current().name().unwrap_or("").to_owned();
         *self.woken_by.lock().unwrap() = Some(name);
+        self.wakes.fetch_add(1, SeqCst);
         self.owner.unpark();
     }
 }
@@ -78,6 +84,7 @@ fn a_tulip_loop_takes_the_reactor_over_from_the_fallback_and_gives_it_back() {
         let rec = Arc::new(Recorder {
             owner: thread::current(),
             woken_by: Mutex::new(None),
+            wakes: AtomicUsize::new(0),
         });
         let waker = Waker::from(rec.clone());
         let cx = &mut Context::from_waker(&waker);
@@ -87,13 +94,17 @@ fn a_tulip_loop_takes_the_reactor_over_from_the_fallback_and_gives_it_back() {
             let mut buf = [0u8; 8];
             let n = {
                 let mut recv = pin!(a.read_with(|s| s.recv(&mut buf)));
+                let mut seen = rec.wakes.load(SeqCst);
                 assert!(recv.as_mut().poll(cx).is_pending());
                 waiting_tx.send(()).unwrap();
                 loop {
+                    while rec.wakes.load(SeqCst) == seen {
+                        thread::park();
+                    }
+                    seen = rec.wakes.load(SeqCst);
                     if let Poll::Ready(r) = recv.as_mut().poll(cx) {
                         break r.unwrap();
                     }
-                    thread::park();
                 }
             };
             assert_eq!(&buf[..n], b"ping");
