@@ -184,7 +184,9 @@ fn eligible(resp: &Response) -> bool {
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
         || status == StatusCode::PARTIAL_CONTENT
-        || matches!(resp.body, ResponseBody::Empty)
+        || matches!(&resp.body, ResponseBody::Empty)
+        // Nothing to shrink: gzip would turn 0 bytes into 20 and add a header.
+        || matches!(&resp.body, ResponseBody::Full(b) if b.is_empty())
         || headers.contains_key(CONTENT_ENCODING)
         || headers.contains_key(CONTENT_RANGE))
 }
@@ -369,6 +371,10 @@ mod tests {
             apply(&mut r, &Method::GET, Some(b"gzip"), &cfg);
             match (&r.body, body.is_empty()) {
                 (ResponseBody::Empty, true) => {}
+                (ResponseBody::Full(b), true) => {
+                    proptest::prop_assert!(b.is_empty());
+                    proptest::prop_assert!(!r.headers().contains_key("content-encoding"));
+                }
                 (ResponseBody::Full(b), false) => {
                     proptest::prop_assert_eq!(&r.headers()["content-encoding"], "gzip");
                     proptest::prop_assert_eq!(gunzip(b), body);
