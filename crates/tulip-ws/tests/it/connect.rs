@@ -105,15 +105,16 @@ fn ws_connect_defaults_offer_nothing() {
 
 #[test]
 fn dial_errors() {
-    // A port nobody listens on: bind, learn the port, close.
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     // A server that refuses every origin answers 403.
     let refusing = ServerOptions::default().with_origin_check(|_| false);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // A port nobody listens on: bind, learn the port, close. Bound after the server's, so it
+    // cannot be the server's port (a closed port handed out again would eat its one accept).
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
     let server = std::thread::spawn(move || {
         tulip_reactor::block_on(async move {
             let tcp = Async::new(listener.accept().unwrap().0).unwrap();
