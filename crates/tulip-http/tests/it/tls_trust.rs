@@ -100,13 +100,17 @@ fn a_server_that_requires_a_client_certificate_gets_one() {
 
     // Without a certificate the server ends the handshake with an alert that TLS 1.3 reports
     // on the first read: over HTTP/2 (the server offers it) on the connection's first read,
-    // over HTTP/1.1 while reading the response head; never as a response.
+    // over HTTP/1.1 while reading the response head; never as a response. When the request's
+    // write races the server's close, the write fails first (broken pipe, reset) and the
+    // alert is never read: a failure either way, never a response.
     for http2 in [true, false] {
         let err = get(trusting().http2(http2).build(), url.clone()).unwrap_err();
+        let c = chain(&err);
         assert!(
-            chain(&err).contains("CertificateRequired"),
-            "{}",
-            chain(&err)
+            c.contains("CertificateRequired")
+                || c.contains("broken pipe")
+                || c.contains("connection reset"),
+            "{c}"
         );
     }
 
