@@ -11,6 +11,8 @@
 //! - [`peers`]: finds a peer or skips the test with one message format; with
 //!   `TULIP_REQUIRE_PEERS=1` a missing peer fails the test instead, so CI cannot go green by
 //!   skipping.
+//! - [`logs::capture`] and [`logs::reports_near`]: a `log` logger recording one target, for
+//!   tests of reports that name a creation site.
 //! - [`loopback::tcp_pair`]: a connected TCP pair on 127.0.0.1.
 //! - [`tinyproxy::Tinyproxy`]: a real forward proxy on a free loopback port, from a
 //!   generated configuration (allowed `CONNECT` ports, credentials), for proxy tests.
@@ -38,6 +40,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod logs;
 pub mod loopback;
 pub mod peers;
 pub mod pki;

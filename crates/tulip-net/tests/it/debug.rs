@@ -2,7 +2,6 @@
 //! with the site that created them; closed ones are not.
 
 use std::panic::Location;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use futures_lite::AsyncWriteExt;
@@ -11,49 +10,12 @@ use tulip_net::{Protocol, TcpListener, TcpStream, Transport, UnixStream};
 
 use crate::localhost;
 
-static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == tulip_executor::debug::LOG_TARGET
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            RECORDS
-                .lock()
-                .unwrap()
-                .push((r.level(), r.args().to_string()));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the capturing logger (once per test binary).
 fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
+    tulip_test_support::logs::capture(tulip_executor::debug::LOG_TARGET);
 }
 
-/// The records that name a creation site in this file at most three lines above `here`
-/// (a `Location` taken right after the creating call, which rustfmt may spread over lines).
 fn reports_near(here: &Location<'_>) -> Vec<(log::Level, String)> {
-    let sites: Vec<String> = (here.line().saturating_sub(3)..=here.line())
-        .map(|l| format!("(created at {}:{l}:", here.file()))
-        .collect();
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, line)| sites.iter().any(|s| line.contains(s)))
-        .cloned()
-        .collect()
+    tulip_test_support::logs::reports_near(here, 3)
 }
 
 fn debug_runtime() -> Runtime {

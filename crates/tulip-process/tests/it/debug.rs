@@ -2,49 +2,15 @@
 //! with the site that spawned it.
 
 use std::panic::Location;
-use std::sync::{Mutex, Once};
 
 use tulip_process::{Command, Stdio};
 
-static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == tulip_executor::debug::LOG_TARGET
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            RECORDS
-                .lock()
-                .unwrap()
-                .push((r.level(), r.args().to_string()));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
 fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
+    tulip_test_support::logs::capture(tulip_executor::debug::LOG_TARGET);
 }
 
-/// Records naming the creation site on the line of `here` (taken on the spawning line).
 fn reports_near(here: &Location<'_>) -> Vec<(log::Level, String)> {
-    let site = format!("(created at {}:{}:", here.file(), here.line());
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, line)| line.contains(&site))
-        .cloned()
-        .collect()
+    tulip_test_support::logs::reports_near(here, 0)
 }
 
 /// A child that runs until its stdin closes (so dropping it ends it too).
