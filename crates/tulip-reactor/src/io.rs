@@ -17,7 +17,9 @@ use crate::source::{Dir, Source};
 ///
 /// `Async::new` switches the descriptor to non-blocking mode and registers it with the
 /// reactor once, in edge-triggered mode: no system call per readiness event beyond the I/O
-/// itself. Operations first try the I/O and only wait when it would block.
+/// itself (a socket that stays ready while edges keep coming has its registration narrowed
+/// once, and re-armed once when it stops being ready). Operations first try the I/O and
+/// only wait when it would block.
 ///
 /// Reads and writes wait independently, so one task may read while another writes through
 /// `&Async<T>` (both `AsyncRead` and `AsyncWrite` are implemented for shared references when

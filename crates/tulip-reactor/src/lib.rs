@@ -33,11 +33,13 @@
 //! ```
 
 // `unsafe` is allowed only where it is needed, item by item (`sys`'s `Send` for epoll's event
-// records), each with a `// SAFETY:` comment.
+// records, and the `BorrowedFd::borrow_raw` with which a backend changes a live source's
+// registration), each with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
-// Under `--cfg loom` only the hand-off state machine and its sync shim are built, for
-// `tests/loom.rs`: epoll, sources and timers are std-only (and loom has no clock).
+// Under `--cfg loom` only the hand-off state machine, the readiness word and their sync shim
+// are built, for `tests/loom.rs`: epoll, sources and timers are std-only (and loom has no
+// clock).
 #[cfg(not(loom))]
 mod block_on;
 #[cfg(not(loom))]
@@ -50,6 +52,7 @@ mod io;
 pub mod loom_models;
 #[cfg(not(loom))]
 mod reactor;
+mod readiness;
 #[cfg(not(loom))]
 mod seat;
 #[cfg(not(loom))]

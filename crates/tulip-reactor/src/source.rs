@@ -6,8 +6,8 @@
 //! So readiness is *latched*: the reactor sets a direction's bit when an event arrives and only a
 //! task that got `WouldBlock` clears it. Rules:
 //!
-//! 1. `readiness` packs the direction bits (low 2 bits), the closed bits (next 2) and an event
-//!    counter (the rest). The reactor bumps the counter with every event it records.
+//! 1. `readiness` packs the direction bits, the closed bits, the disarmed bits and an event
+//!    counter (`readiness.rs`). The reactor bumps the counter with every event it records.
 //! 2. A task reads `readiness`, tries the I/O and on `WouldBlock` clears its bit *only if the
 //!    counter is unchanged* (compare-and-swap). An event that arrived in between keeps the bit
 //!    set, and the task simply tries again.
@@ -22,40 +22,22 @@
 //!    kqueue events carry no such flag) cannot latch them, so there a short read or write
 //!    never clears readiness: only `WouldBlock` does.
 //! 5. Every clear and every recorded event calls the backend's hook (`SourceState::after_clear`,
-//!    `after_event` in `sys`), which re-arms a one-shot registration for the directions that are
-//!    not ready (a no-op where registrations are edge-triggered).
+//!    `after_event` in `sys`). The polling backend re-arms a one-shot registration there for the
+//!    directions that are not ready. The epoll backend narrows an edge-triggered registration
+//!    to the unready directions after events that latched nothing new (which only cost a
+//!    wake-up), and re-arms a direction when a task clears it: the disarmed bits live in the
+//!    readiness word, so both sides meet on one atomic (`readiness.rs`, model-checked).
 
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
+pub(crate) use crate::readiness::Dir;
+use crate::readiness::{Cleared, Readiness};
 use crate::sys::{self, SourceState};
-
-/// A direction of readiness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dir {
-    Read = 0,
-    Write = 1,
-}
-
-impl Dir {
-    /// The bit a `WouldBlock` clears.
-    fn bit(self) -> usize {
-        1 << self as usize
-    }
-
-    /// The bits that make this direction ready: the edge bit or the latched closed bit.
-    fn ready_mask(self) -> usize {
-        self.bit() | self.bit() << 2
-    }
-}
-
-const READY_MASK: usize = 0b11;
-const COUNT_ONE: usize = 0b1_0000;
 
 #[derive(Debug, Default)]
 struct Waiters {
@@ -74,7 +56,7 @@ pub(crate) struct Source {
     /// the readiness bit can be cleared without a syscall that would return `WouldBlock`
     /// (only where the backend reports hang-ups: rule 4).
     pub(crate) stream: bool,
-    readiness: AtomicUsize,
+    readiness: Readiness,
     waiters: [Mutex<Waiters>; 2],
     /// What the backend keeps per source (rule 5).
     pub(crate) sys: SourceState,
@@ -88,7 +70,7 @@ impl Source {
             stream: stream && sys::HANGUP_EVENTS,
             // Optimistically ready: the first operation is attempted at once, and a `WouldBlock`
             // clears the bit (rule 2). This saves a round trip through epoll for fresh sockets.
-            readiness: AtomicUsize::new(READY_MASK),
+            readiness: Readiness::new(),
             waiters: Default::default(),
             sys: SourceState::new(),
         }
@@ -114,15 +96,13 @@ impl Source {
         };
         if bits == 0 {
             // Nothing to record, but a one-shot registration that fired is disarmed all the same.
-            self.sys.after_event(self);
+            self.sys.after_event(self, false);
             return;
         }
-        let _ = self
-            .readiness
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                Some(cur.wrapping_add(COUNT_ONE) | bits)
-            });
-        self.sys.after_event(self);
+        let prev = self.readiness.record(bits);
+        // An event that latched nothing new woke the driver for nothing: the backend may
+        // stop reporting those directions until a task clears one (rule 5).
+        self.sys.after_event(self, prev & bits == bits);
         for dir in [Dir::Read, Dir::Write] {
             if bits & dir.ready_mask() != 0 {
                 let mut w = self.waiters(dir);
@@ -137,7 +117,7 @@ impl Source {
     /// Returns a readiness snapshot if `dir` is ready, else registers `cx`'s waker in the
     /// poller slot (rule 3).
     pub(crate) fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<usize> {
-        let snap = self.readiness.load(Ordering::Acquire);
+        let snap = self.readiness.load();
         if snap & dir.ready_mask() != 0 {
             return Poll::Ready(snap);
         }
@@ -146,7 +126,7 @@ impl Source {
             Some(old) if old.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
-        let snap = self.readiness.load(Ordering::Acquire);
+        let snap = self.readiness.load();
         if snap & dir.ready_mask() != 0 {
             Poll::Ready(snap)
         } else {
@@ -163,7 +143,7 @@ impl Source {
         key: &mut Option<usize>,
         cx: &mut Context<'_>,
     ) -> Poll<usize> {
-        let snap = self.readiness.load(Ordering::Acquire);
+        let snap = self.readiness.load();
         if snap & dir.ready_mask() != 0 {
             self.remove_keyed(dir, key);
             return Poll::Ready(snap);
@@ -176,7 +156,7 @@ impl Source {
             },
             None => *key = Some(w.futures.insert(Some(cx.waker().clone()))),
         }
-        let snap = self.readiness.load(Ordering::Acquire);
+        let snap = self.readiness.load();
         if snap & dir.ready_mask() != 0 {
             if let Some(k) = key.take() {
                 w.futures.remove(k);
@@ -197,13 +177,19 @@ impl Source {
 
     /// Clears `dir`'s bit if no event arrived since `snap` was read (rule 2).
     pub(crate) fn clear_ready(&self, dir: Dir, snap: usize) {
-        if self
-            .readiness
-            .compare_exchange(snap, snap & !dir.bit(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.sys.after_clear(self);
+        let cleared = self.readiness.clear(dir, snap);
+        if cleared != Cleared::No {
+            self.sys.after_clear(self, cleared);
         }
+    }
+
+    /// The readiness word, for the backend's narrowing (`readiness.rs`).
+    #[cfg_attr(
+        any(not(target_os = "linux"), feature = "polling-backend"),
+        expect(dead_code, reason = "only the epoll backend narrows registrations")
+    )]
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     /// Whether the read and the write direction lack readiness: where a task may wait, so
@@ -216,7 +202,7 @@ impl Source {
         )
     )]
     pub(crate) fn unready(&self) -> (bool, bool) {
-        let snap = self.readiness.load(Ordering::Acquire);
+        let snap = self.readiness.load();
         (
             snap & Dir::Read.ready_mask() == 0,
             snap & Dir::Write.ready_mask() == 0,
@@ -251,8 +237,14 @@ impl Source {
         }
     }
 
+    /// The readiness word, as `poll_ready` would return it (for the epoll backend's tests).
+    #[cfg(all(test, target_os = "linux", not(feature = "polling-backend")))]
+    pub(crate) fn snapshot(&self) -> usize {
+        self.readiness.load()
+    }
+
     /// Whether `dir` is currently marked ready (a snapshot, for diagnostics and tests).
     pub(crate) fn is_ready(&self, dir: Dir) -> bool {
-        self.readiness.load(Ordering::Acquire) & dir.ready_mask() != 0
+        self.readiness.load() & dir.ready_mask() != 0
     }
 }

@@ -10,7 +10,7 @@
 pub(crate) use std::sync::Mutex;
 #[cfg(not(loom))]
 pub(crate) mod atomic {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 }
 #[cfg(not(loom))]
 pub(crate) use parking::{Parker, Unparker};
@@ -19,7 +19,7 @@ pub(crate) use parking::{Parker, Unparker};
 pub(crate) use loom::sync::Mutex;
 #[cfg(loom)]
 pub(crate) mod atomic {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 }
 #[cfg(loom)]
 pub use loom_parker::{Parker, Unparker, pair};

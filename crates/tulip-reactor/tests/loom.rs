@@ -1,6 +1,7 @@
 //! loom models of the reactor hand-off (`src/handoff.rs`): who drives, standby, quiet
 //! releases, requests, yields and wakes, run on the real state machine against a model of
-//! the reactor.
+//! the reactor; and of a source's readiness word and the narrowing of its registration
+//! (`src/readiness.rs`), at the end of this file.
 //!
 //! Every model ends with each seat having seen its own work. A lost wake-up (a seat that has
 //! work asleep while nobody drives, or asleep in the reactor without a notification) leaves
@@ -29,7 +30,8 @@ use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 use tulip_reactor::loom_models::{
-    Backend, Handoff, Parker, Role, SeatState, Signal, Unparker, Wait,
+    ARM_BOTH, ARM_IN, ARM_OUT, Backend, Cleared, Dir, Handoff, Parker, Readiness, Registration,
+    Role, STRIKES, SeatState, Signal, Unparker, Wait,
 };
 
 /// Explores interleavings with at most `PREEMPTIONS` forced preemptions per execution: each
@@ -479,5 +481,97 @@ fn the_first_loop_to_enter_stops_the_fallback_promptly() {
         t1.join().unwrap();
         f.stop(&r);
         r.assert_quiescent();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The readiness word and the narrowing of a registration (`src/readiness.rs`): the reactor
+// disarms directions after redundant events while tasks clear (and so re-arm) them. Each
+// model ends by checking the protocol's two promises: every direction is ready or reported by
+// the kernel (a task waiting for it is woken by the next edge), and the kernel was last told
+// the word's armed set. They fail, checked by hand, when `clear` keeps the disarmed bit, when
+// `narrow` disarms a direction that is not ready, and when `sync` computes the set before
+// taking the lock.
+
+/// The kernel's view of one registration: the `ARM_*` set it was last told.
+type Kernel = Arc<Mutex<u8>>;
+
+fn tell(kernel: &Kernel) -> impl FnOnce(u8) + '_ {
+    move |armed| *kernel.lock().unwrap() = armed
+}
+
+/// A readiness word and registration whose next redundant event narrows.
+fn primed() -> (Arc<Readiness>, Arc<Registration>, Kernel) {
+    let word = Arc::new(Readiness::new());
+    let reg = Arc::new(Registration::new());
+    for _ in 0..STRIKES {
+        reg.after_event(&word, true, |_| panic!("narrowed before the strikes"));
+    }
+    (word, reg, Arc::new(Mutex::new(ARM_BOTH)))
+}
+
+/// A task that got `WouldBlock` on `dir`: clears it (trying again while events change the
+/// word, as `Source::poll_io` does) and re-arms the registration when the clear says so.
+fn clear(word: &Readiness, reg: &Registration, kernel: &Kernel, dir: Dir) {
+    loop {
+        let snap = word.load();
+        if !Readiness::is_ready(snap, dir) {
+            return;
+        }
+        let cleared = word.clear(dir, snap);
+        if cleared != Cleared::No {
+            reg.after_clear(word, cleared, tell(kernel));
+            return;
+        }
+    }
+}
+
+fn assert_reported(word: &Readiness, kernel: &Kernel) {
+    let snap = word.load();
+    let told = *kernel.lock().unwrap();
+    assert_eq!(told, Readiness::armed(snap), "the kernel lags the word");
+    for (dir, bit) in [(Dir::Read, ARM_IN), (Dir::Write, ARM_OUT)] {
+        assert!(
+            Readiness::is_ready(snap, dir) || told & bit != 0,
+            "{dir:?} is neither ready nor reported: a waiting task would sleep for ever"
+        );
+    }
+}
+
+/// A redundant event narrows while a task clears the read direction.
+#[test]
+fn a_narrowing_races_a_clear() {
+    model_bounded(3, || {
+        let (word, reg, kernel) = primed();
+        let (w, g, k) = (word.clone(), reg.clone(), kernel.clone());
+        let reactor = thread::spawn(move || {
+            let prev = w.record(0b11);
+            g.after_event(&w, prev & 0b11 == 0b11, tell(&k));
+        });
+        clear(&word, &reg, &kernel, Dir::Read);
+        reactor.join().unwrap();
+        assert_reported(&word, &kernel);
+    });
+}
+
+/// Two tasks clear both directions of a narrowed source while a new read edge is recorded
+/// and found redundant or not.
+#[test]
+fn clears_of_a_narrowed_source_race_an_event() {
+    model_bounded(2, || {
+        let (word, reg, kernel) = primed();
+        reg.after_event(&word, true, tell(&kernel));
+        assert_eq!(*kernel.lock().unwrap(), 0, "both directions were latched");
+        let mut tasks = Vec::new();
+        for dir in [Dir::Read, Dir::Write] {
+            let (w, g, k) = (word.clone(), reg.clone(), kernel.clone());
+            tasks.push(thread::spawn(move || clear(&w, &g, &k, dir)));
+        }
+        let prev = word.record(0b01);
+        reg.after_event(&word, prev & 0b01 == 0b01, tell(&kernel));
+        for t in tasks {
+            t.join().unwrap();
+        }
+        assert_reported(&word, &kernel);
     });
 }

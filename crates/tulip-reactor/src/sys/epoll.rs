@@ -1,5 +1,6 @@
 //! The epoll backend (the Linux default): epoll, an eventfd for cross-thread wake-ups and a
-//! timerfd for sub-millisecond deadlines, through rustix's safe wrappers.
+//! timerfd for sub-millisecond deadlines, through rustix's safe wrappers (one `borrow_raw`
+//! aside, in `modify`).
 //!
 //! Why not the `polling` backend (`polling.rs`) here too: its `wait` re-arms its internal eventfd and
 //! timerfd on every call, three to five system calls around each `epoll_wait`. A reactor waits
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Event;
+use crate::reactor::Reactor;
+use crate::readiness::{ARM_IN, ARM_OUT, Cleared, Registration};
 use crate::source::Source;
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
@@ -29,26 +32,73 @@ const TIMER_KEY: u64 = u64::MAX - 1;
 /// epoll reports `EPOLLRDHUP`, `EPOLLHUP` and `EPOLLERR`: a stream's hang-up is known.
 pub(crate) const HANGUP_EVENTS: bool = true;
 
-/// Nothing per source: registrations are edge-triggered and never need re-arming.
-#[derive(Debug)]
-pub(crate) struct SourceState;
+/// The epoll backend's per-source state: the narrowing of the registration after redundant
+/// events (`readiness.rs`, where the protocol lives and is model-checked).
+///
+/// A registration starts with both directions, edge-triggered, and on the fast path it is
+/// never touched: a task's clear costs nothing more unless the direction was disarmed. Only
+/// a source whose events keep bringing no news (a busy UDP socket: an edge for every datagram
+/// in, an `EPOLLOUT` for every datagram out, 1.4 `epoll_wait`s per echo) is narrowed.
+#[derive(Debug, Default)]
+pub(crate) struct SourceState(Registration);
 
 impl SourceState {
-    pub(crate) const fn new() -> SourceState {
-        SourceState
+    pub(crate) fn new() -> SourceState {
+        SourceState(Registration::new())
     }
 
-    /// A no-op: edge-triggered registrations stay armed.
-    #[inline(always)]
-    pub(crate) fn after_event(&self, _source: &Source) {}
+    /// After the reactor recorded an event of `source` (whose state this is): counts it when
+    /// it brought no new readiness (`redundant`) and narrows the registration at the limit.
+    /// Runs under the reactor's sources lock, so `source`'s descriptor is open.
+    #[inline]
+    pub(crate) fn after_event(&self, source: &Source, redundant: bool) {
+        self.0
+            .after_event(source.readiness(), redundant, |armed| modify(source, armed));
+    }
 
-    /// A no-op: edge-triggered registrations stay armed.
-    #[inline(always)]
-    pub(crate) fn after_clear(&self, _source: &Source) {}
+    /// After a task cleared a direction of `source` (whose state this is): re-arms it in the
+    /// kernel when the clear re-armed it in the word. Runs in an operation on a live `Async`,
+    /// which owns the descriptor.
+    #[inline]
+    pub(crate) fn after_clear(&self, source: &Source, cleared: Cleared) {
+        self.0
+            .after_clear(source.readiness(), cleared, |armed| modify(source, armed));
+    }
+
+    /// What the kernel was last told (`ARM_*` bits), for tests.
+    #[cfg(test)]
+    fn told(&self) -> u8 {
+        self.0.told()
+    }
+}
+
+/// Changes `source`'s registration to report the directions `armed` (and hang-ups, always).
+fn modify(source: &Source, armed: u8) {
+    let mut flags = EventFlags::RDHUP | EventFlags::ET;
+    if armed & ARM_IN != 0 {
+        flags |= EventFlags::IN;
+    }
+    if armed & ARM_OUT != 0 {
+        flags |= EventFlags::OUT;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: the descriptor is open for the duration of this call: `after_event` runs while
+    // the reactor holds the sources lock with `source` registered (an `Async` closes its
+    // descriptor only after `Reactor::deregister` took that lock), and `after_clear` runs in
+    // an operation on a live `Async`, which owns it.
+    let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
+    // Fails only for a descriptor being deregistered at this moment (ENOENT): then nobody
+    // will wait on it.
+    let _ = epoll::modify(
+        &Reactor::get().poller.epoll,
+        fd,
+        EventData::new_u64(source.key as u64),
+        flags,
+    );
 }
 
 pub(crate) struct Poller {
-    epoll: OwnedFd,
+    pub(crate) epoll: OwnedFd,
     event_fd: OwnedFd,
     timer_fd: OwnedFd,
     /// Set by `notify`, cleared by the waiter when it consumes the notification. Only the
@@ -224,5 +274,102 @@ impl Poller {
 impl AsFd for Poller {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+
+    use super::*;
+    use crate::readiness::{ARM_BOTH, STRIKES};
+    use crate::source::Dir;
+
+    fn armed(source: &Source) -> u8 {
+        source.sys.told()
+    }
+
+    /// A non-blocking UDP socket registered with the reactor (a datagram source).
+    fn udp_source() -> (UdpSocket, std::sync::Arc<Source>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let source = Reactor::get().register(sock.as_fd(), false).unwrap();
+        (sock, source)
+    }
+
+    #[test]
+    fn a_redundant_event_narrows_and_a_clear_rearms() {
+        let (sock, source) = udp_source();
+        let reactor = Reactor::get();
+        let mut wakers = Vec::new();
+        let both = Event {
+            key: source.key,
+            readable: true,
+            writable: true,
+            read_closed: false,
+            write_closed: false,
+        };
+        // A fresh source is optimistically ready both ways: an event brings nothing new,
+        // but a few such events are expected of any new socket.
+        for _ in 0..STRIKES {
+            source.set_ready(both, &mut wakers);
+        }
+        assert_eq!(armed(&source), ARM_BOTH, "narrowed too early");
+        source.set_ready(both, &mut wakers);
+        assert_eq!(
+            armed(&source),
+            0,
+            "both directions latched: nothing to report"
+        );
+        // A task that gets WouldBlock on a read clears the bit and re-arms the read edge.
+        let snap = source.snapshot();
+        source.clear_ready(Dir::Read, snap);
+        assert_eq!(armed(&source), ARM_IN);
+        // An event that brings read readiness is news: the registration stays as it is.
+        source.set_ready(both, &mut wakers);
+        assert_eq!(armed(&source), ARM_IN);
+        // The next ones are not, and the write direction stays disarmed too.
+        for _ in 0..STRIKES {
+            source.set_ready(both, &mut wakers);
+        }
+        assert_eq!(armed(&source), ARM_IN, "the strikes start again after news");
+        source.set_ready(both, &mut wakers);
+        assert_eq!(armed(&source), 0);
+        let snap = source.snapshot();
+        source.clear_ready(Dir::Write, snap);
+        assert_eq!(armed(&source), ARM_OUT);
+        let snap = source.snapshot();
+        source.clear_ready(Dir::Read, snap);
+        assert_eq!(armed(&source), ARM_BOTH);
+        reactor.deregister(&source, sock.as_fd()).unwrap();
+    }
+
+    #[test]
+    fn narrowing_keeps_a_direction_that_is_unready() {
+        let (sock, source) = udp_source();
+        let reactor = Reactor::get();
+        let snap = source.snapshot();
+        source.clear_ready(Dir::Read, snap);
+        assert_eq!(
+            armed(&source),
+            ARM_BOTH,
+            "a clear of an armed direction costs nothing"
+        );
+        // A write edge while the socket is already writable and not readable: stop
+        // reporting writes, keep reporting reads (someone may wait for them).
+        let mut wakers = Vec::new();
+        let write = Event {
+            key: source.key,
+            readable: false,
+            writable: true,
+            read_closed: false,
+            write_closed: false,
+        };
+        for _ in 0..=STRIKES {
+            source.set_ready(write, &mut wakers);
+        }
+        assert_eq!(armed(&source), ARM_IN);
+        reactor.deregister(&source, sock.as_fd()).unwrap();
     }
 }

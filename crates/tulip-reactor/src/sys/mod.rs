@@ -15,8 +15,11 @@
 //!   `events.ready`).
 //! - `Events`: the driver's buffers, owned by whoever holds the reactor lock.
 //! - `SourceState`: what a backend keeps in each [`Source`](crate::source::Source), with the
-//!   hooks `after_event` and `after_clear` that the source calls (no-ops on epoll; they re-arm
-//!   a one-shot registration on pollers without edge-triggered mode, such as event ports).
+//!   hooks `after_event(source, redundant)` and `after_clear(source, cleared)` that the source
+//!   calls: they re-arm a one-shot registration on pollers without edge-triggered mode, such
+//!   as event ports; on epoll they narrow a registration after redundant events and re-arm a
+//!   cleared direction that was left out (both rare: a clear that re-arms says so in its
+//!   result, `readiness::Cleared`, so the fast path costs nothing).
 //! - `HANGUP_EVENTS`: whether events say that a stream hung up (`Event::read_closed` and
 //!   `write_closed`). kqueue, through `polling`, does not, so on that backend a stream only
 //!   clears its readiness on `WouldBlock` (see `source.rs`, rule 4).

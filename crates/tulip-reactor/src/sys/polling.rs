@@ -178,7 +178,7 @@ impl std::fmt::Debug for Poller {
 }
 
 impl SourceState {
-    pub(crate) const fn new() -> SourceState {
+    pub(crate) fn new() -> SourceState {
         SourceState {
             arm: Mutex::new(()),
         }
@@ -186,13 +186,13 @@ impl SourceState {
 
     /// After the reactor recorded an event of `source` (whose state this is): a one-shot
     /// registration is disarmed now.
-    pub(crate) fn after_event(&self, source: &Source) {
+    pub(crate) fn after_event(&self, source: &Source, _redundant: bool) {
         Reactor::get().poller.rearm(source);
     }
 
     /// After a task cleared a direction of `source`: that direction's next edge must be
     /// reported.
-    pub(crate) fn after_clear(&self, source: &Source) {
+    pub(crate) fn after_clear(&self, source: &Source, _cleared: crate::readiness::Cleared) {
         Reactor::get().poller.rearm(source);
     }
 }

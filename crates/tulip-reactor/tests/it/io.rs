@@ -269,3 +269,89 @@ fn the_build_selects_the_backend() {
     };
     assert_eq!(tulip_reactor::backend(), expected);
 }
+
+#[test]
+fn udp_bursts_lose_no_datagram_while_edges_are_narrowed() {
+    // While a socket stays readable and writable, further edges are redundant and the
+    // reactor stops asking for them; the receive that finally blocks must re-arm. Bursts
+    // make every one of those transitions happen many times.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let (rounds, burst) = (300usize, 16usize);
+    let t = std::thread::spawn(move || {
+        let s = Async::new(server).unwrap();
+        block_on(async {
+            let mut buf = [0u8; 64];
+            for _ in 0..rounds * burst {
+                let (n, from) = s.read_with(|s| s.recv_from(&mut buf)).await.unwrap();
+                s.write_with(|s| s.send_to(&buf[..n], from)).await.unwrap();
+            }
+        })
+    });
+    let c = Async::new(UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+    c.get_ref().connect(addr).unwrap();
+    let res = block_on(timeout(Duration::from_secs(60), async {
+        let mut buf = [0u8; 64];
+        let mut got = 0usize;
+        for r in 0..rounds {
+            for i in 0..burst {
+                let v = (r * burst + i) as u32;
+                c.write_with(|s| s.send(&v.to_le_bytes())).await.unwrap();
+            }
+            for _ in 0..burst {
+                let n = c.read_with(|s| s.recv(&mut buf)).await.unwrap();
+                assert_eq!(n, 4);
+                got += 1;
+            }
+        }
+        got
+    }));
+    assert_eq!(res.expect("a datagram was never reported"), rounds * burst);
+    t.join().unwrap();
+}
+
+#[test]
+fn chunked_writes_then_close_reach_the_reader_whole() {
+    // The peer writes each round in two chunks (the second edge arrives while the first is
+    // unread, so it is redundant), waits for the reader, and closes at the end: no byte and
+    // no end of stream may be lost when the reader re-arms after its short read.
+    let (a, b) = pair();
+    let mut b = b.into_inner().unwrap();
+    b.set_nonblocking(false).unwrap();
+    let rounds = 300usize;
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        for r in 0..rounds {
+            let len = 1 + r % 700;
+            b.write_all(&vec![r as u8; len]).unwrap();
+            b.write_all(&vec![r as u8; len]).unwrap();
+            if ack_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+                return;
+            }
+        }
+        b.write_all(b"tail").unwrap();
+    });
+    let res = block_on(timeout(Duration::from_secs(60), async {
+        let mut buf = vec![0u8; 4096];
+        for r in 0..rounds {
+            let want = 2 * (1 + r % 700);
+            let mut have = 0;
+            while have < want {
+                // The whole buffer: reads are short, and the writer waits for our ack.
+                let n = (&a).read(&mut buf).await.unwrap();
+                assert!(
+                    n > 0 && have + n <= want,
+                    "round {r}: read {n} after {have}"
+                );
+                assert!(buf[..n].iter().all(|&x| x == r as u8));
+                have += n;
+            }
+            ack_tx.send(()).unwrap();
+        }
+        let mut tail = Vec::new();
+        (&a).read_to_end(&mut tail).await.unwrap();
+        tail
+    }));
+    assert_eq!(res.expect("data or end of stream lost"), b"tail");
+    writer.join().unwrap();
+}
