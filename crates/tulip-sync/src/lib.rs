@@ -7,7 +7,8 @@
 //! wait/notify protocol is written, tested and model-checked once: waiters leave the list when
 //! dropped, and a waiter that is notified but dropped before acting passes the notification on.
 //! `Lock` and `Semaphore` take an uncontended permit with one compare-and-swap, and hand
-//! permits to waiters in FIFO order.
+//! permits to waiters in FIFO order. `Event` parks its first waiter in a one-waker slot
+//! outside the list, so a hand-off between two tasks takes no lock.
 //!
 //! The crate has no feature flags. Building with `RUSTFLAGS="--cfg loom"` swaps every atomic
 //! and mutex for loom's, for the model checks in `tests/loom.rs`. [`Future`] is asyncio's
@@ -60,8 +61,9 @@
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks
 )]
-// The only unsafe code is the guards' access to a lock's value (`lock`, `rwlock`) and the
-// `UnsafeCell` shim (`sync`); each of those items says `#[allow(unsafe_code)]`.
+// The only unsafe code is the guards' access to a lock's value (`lock`, `rwlock`), `Event`'s
+// one-waker slot (`event`) and the `UnsafeCell` shim (`sync`); each of those items says
+// `#[allow(unsafe_code)]`.
 #![deny(unsafe_code)]
 
 mod barrier;

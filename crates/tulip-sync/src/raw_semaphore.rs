@@ -92,6 +92,7 @@ impl RawSemaphore {
     }
 
     /// Takes `n` permits if they are free and nobody is queued: one CAS when uncontended.
+    #[inline]
     pub(crate) fn try_acquire(&self, n: usize) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
@@ -110,7 +111,9 @@ impl RawSemaphore {
         }
     }
 
-    /// Returns `n` permits, handing them to queued waiters first (FIFO).
+    /// Returns `n` permits, handing them to queued waiters first (FIFO). Inline (the callers
+    /// are in other crates, and the uncontended release is one CAS); the hand-off is not.
+    #[inline]
     pub(crate) fn release(&self, n: usize) {
         if n == 0 {
             return;
@@ -131,6 +134,12 @@ impl RawSemaphore {
                 Err(actual) => s = actual,
             }
         }
+        self.release_queued(n);
+    }
+
+    /// `release` while somebody is queued (rule 3: only under the mutex).
+    #[inline(never)]
+    fn release_queued(&self, n: usize) {
         let mut list = lock(&self.waiters);
         let waker = self.release_locked(&mut list, n);
         drop(list);
@@ -148,15 +157,14 @@ impl RawSemaphore {
             return wakers;
         }
         while n > 0 {
-            let Some(need) = list.front_mut() else { break };
-            let give = need.missing.min(n);
-            need.missing -= give;
-            n -= give;
-            if need.missing > 0 {
-                break;
-            }
-            // Rule 4: free the slot, then publish the grant.
-            let (waker, need) = list.pop_front().expect("front exists");
+            let granted = list.pop_front_if(|need| {
+                let give = need.missing.min(n);
+                need.missing -= give;
+                n -= give;
+                need.missing == 0
+            });
+            // Rule 4: the slot is free, now publish the grant.
+            let Some((waker, need)) = granted else { break };
             self.granted
                 .store(need.ticket.wrapping_add(1), Ordering::Release);
             if let Some(w) = waker {
@@ -210,6 +218,7 @@ impl RawSemaphore {
     }
 
     /// A future acquiring `n` permits.
+    #[inline]
     pub(crate) fn acquire(&self, n: usize) -> Acquire<'_> {
         Acquire {
             sem: self,
@@ -241,6 +250,9 @@ impl std::fmt::Debug for Acquire<'_> {
 impl std::future::Future for Acquire<'_> {
     type Output = ();
 
+    /// Inline for the two common polls: the uncontended first one (one CAS) and the one after
+    /// a grant (one load); queuing and spurious wake-ups are out of line.
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         match this.key {
@@ -248,20 +260,40 @@ impl std::future::Future for Acquire<'_> {
                 if this.sem.try_acquire(this.n) {
                     return Poll::Ready(());
                 }
-                match this.sem.enqueue(this.n, cx.waker()) {
-                    Ok(()) => Poll::Ready(()),
-                    Err(key) => {
-                        this.key = Some(key);
-                        Poll::Pending
-                    }
-                }
+                this.queue(cx)
             }
-            Some((slot, ticket)) => {
+            Some((_, ticket)) => {
                 // Rule 4: the grant is visible without the mutex; the slot is already free.
                 if is_granted(this.sem.granted.load(Ordering::Acquire), ticket) {
                     this.key = None;
                     return Poll::Ready(());
                 }
+                this.poll_queued(cx)
+            }
+        }
+    }
+}
+
+impl Acquire<'_> {
+    /// The first poll when the lock-free CAS failed: queue (or take the permits under the mutex).
+    #[inline(never)]
+    fn queue(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.sem.enqueue(self.n, cx.waker()) {
+            Ok(()) => Poll::Ready(()),
+            Err(key) => {
+                self.key = Some(key);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// A poll while queued and not (yet) seen granted.
+    #[inline(never)]
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
+        match this.key {
+            None => Poll::Ready(()),
+            Some((slot, ticket)) => {
                 let mut list = lock(&this.sem.waiters);
                 if is_granted(this.sem.granted.load(Ordering::Acquire), ticket) {
                     this.key = None;
@@ -276,7 +308,19 @@ impl std::future::Future for Acquire<'_> {
 }
 
 impl Drop for Acquire<'_> {
+    #[inline]
     fn drop(&mut self) {
+        // Inline, so that the common drop (acquired, or never polled) costs one compare.
+        if self.key.is_some() {
+            self.leave();
+        }
+    }
+}
+
+impl Acquire<'_> {
+    /// `Drop` of a queued acquirer: leaves the queue, giving back what it was granted.
+    #[inline(never)]
+    fn leave(&mut self) {
         let Some((slot, ticket)) = self.key.take() else {
             return;
         };

@@ -52,6 +52,7 @@ impl Semaphore {
     ///
     /// Cancel safe: dropping the future gives up its place in the queue, and a permit already
     /// handed to it goes to the next waiter.
+    #[inline]
     pub fn acquire(&self) -> SemaphoreAcquire<'_> {
         self.acquire_many(1)
     }
@@ -61,6 +62,7 @@ impl Semaphore {
     /// # Cancel safety
     ///
     /// Cancel safe: permits granted to the future before it was dropped are given back.
+    #[inline]
     pub fn acquire_many(&self, n: usize) -> SemaphoreAcquire<'_> {
         SemaphoreAcquire {
             sem: self,
@@ -70,11 +72,13 @@ impl Semaphore {
     }
 
     /// Takes one permit if one is free and nobody waits.
+    #[inline]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.try_acquire_many(1)
     }
 
     /// Takes `n` permits if they are free and nobody waits.
+    #[inline]
     pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
         self.raw
             .try_acquire(n)
@@ -82,6 +86,7 @@ impl Semaphore {
     }
 
     /// Adds one permit, waking the longest waiter if it now has enough.
+    #[inline]
     pub fn release(&self) {
         self.raw.release(1);
     }
@@ -118,6 +123,7 @@ pub struct SemaphoreAcquire<'a> {
 impl<'a> Future for SemaphoreAcquire<'a> {
     type Output = SemaphorePermit<'a>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
         let (sem, n) = (self.sem, self.n);
         Pin::new(&mut self.acquire)
@@ -147,6 +153,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.sem.raw.release(self.n);
     }

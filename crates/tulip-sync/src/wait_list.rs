@@ -204,13 +204,21 @@ impl<T> WaitList<T> {
         waker
     }
 
-    /// Unlinks the first queued waiter and frees its slot, returning its waker and payload;
-    /// for primitives that tell the waiter by other means (see `raw_semaphore`, rule 4).
-    pub(crate) fn pop_front(&mut self) -> Option<(Option<Waker>, T)> {
-        if self.head == NIL {
+    /// Unlinks the first queued waiter and frees its slot if `take`, shown its payload (which
+    /// it may update), says so; returns its waker and payload. For primitives that tell the
+    /// waiter by other means (see `raw_semaphore`, rule 4). One look-up of the head serves the
+    /// check and the removal.
+    pub(crate) fn pop_front_if(
+        &mut self,
+        take: impl FnOnce(&mut T) -> bool,
+    ) -> Option<(Option<Waker>, T)> {
+        let key = self.head;
+        let Some(Slot::Queued { data, .. }) = self.slots.get_mut(key) else {
+            return None;
+        };
+        if !take(data) {
             return None;
         }
-        let key = self.head;
         let (waker, data) = self.unlink(key);
         self.slots[key] = Slot::Vacant {
             next_free: self.free,

@@ -138,3 +138,59 @@ fn future_result_reaches_a_waiter() {
         t.join().unwrap();
     });
 }
+
+#[test]
+fn event_set_reaches_a_slot_and_a_list_waiter() {
+    model(|| {
+        let ev = Arc::new(Event::new());
+        let e2 = ev.clone();
+        // One waiter takes the slot, the other the wait list (whichever comes second).
+        let waiter = thread::spawn(move || block_on(e2.wait()));
+        let e3 = ev.clone();
+        let setter = thread::spawn(move || e3.set());
+        block_on(ev.wait());
+        waiter.join().unwrap();
+        setter.join().unwrap();
+    });
+}
+
+#[test]
+fn event_repoll_racing_set_and_clear_is_not_missed() {
+    model(|| {
+        let ev = Arc::new(Event::new());
+        let mut wait = pin!(ev.wait());
+        // Parked in the slot with a no-op waker; the re-poll below claims the slot back to
+        // swap in `block_on`'s waker while the other thread sets and clears.
+        assert!(poll_once(wait.as_mut()).is_pending());
+        let e2 = ev.clone();
+        let t = thread::spawn(move || {
+            e2.set();
+            e2.clear();
+        });
+        block_on(wait);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn event_dropped_waiter_racing_set_frees_the_slot() {
+    model(|| {
+        let ev = Arc::new(Event::new());
+        let e2 = ev.clone();
+        let t = thread::spawn(move || {
+            let mut wait = pin!(e2.wait());
+            let _ = poll_once(wait.as_mut());
+            // Dropped here, possibly while `set` takes its waker.
+        });
+        let e3 = ev.clone();
+        let setter = thread::spawn(move || e3.set());
+        t.join().unwrap();
+        setter.join().unwrap();
+        // The slot is free again: a new waiter parks in it and a new set reaches it.
+        ev.clear();
+        let e4 = ev.clone();
+        let setter = thread::spawn(move || e4.set());
+        block_on(ev.wait());
+        setter.join().unwrap();
+    });
+}

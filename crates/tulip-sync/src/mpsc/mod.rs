@@ -46,10 +46,25 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// Keeps a value on cache lines of its own (two lines: x86 prefetches them in pairs).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 struct Chan<T> {
     queue: ConcurrentQueue<T>,
     senders: AtomicUsize,
-    rx_waiting: AtomicBool,
+    /// Written (swapped) by every send, so it has its own cache line: beside the fields the
+    /// receiver reads on every receive (`queue`), each send would evict them from the
+    /// receiver's cache.
+    rx_waiting: Padded<AtomicBool>,
     rx_waker: Mutex<Option<Waker>>,
     send_waiting: AtomicUsize,
     send_waiters: Mutex<WaitList<()>>,
@@ -57,6 +72,7 @@ struct Chan<T> {
 
 impl<T> Chan<T> {
     /// Called by a sender after each push (rule 1).
+    #[inline]
     fn wake_receiver(&self) {
         if self.rx_waiting.swap(false, Ordering::AcqRel) {
             let waker = lock(&self.rx_waker).take();
@@ -111,7 +127,7 @@ fn new<T>(queue: ConcurrentQueue<T>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         queue,
         senders: AtomicUsize::new(1),
-        rx_waiting: AtomicBool::new(false),
+        rx_waiting: Padded(AtomicBool::new(false)),
         rx_waker: Mutex::new(None),
         send_waiting: AtomicUsize::new(0),
         send_waiters: Mutex::new(WaitList::new()),
@@ -178,6 +194,7 @@ impl<T> Sender<T> {
     ///
     /// Cancel safe: if the future is dropped the value was not sent (it is dropped with the
     /// future), and a free slot offered to it is offered to the next waiting sender.
+    #[inline]
     pub fn send(&self, value: T) -> Send<'_, T> {
         Send {
             chan: &self.chan,
@@ -187,6 +204,7 @@ impl<T> Sender<T> {
     }
 
     /// Sends a value if there is room.
+    #[inline]
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         match self.chan.queue.push(value) {
             Ok(()) => {
@@ -225,11 +243,13 @@ impl<T> Receiver<T> {
     /// # Cancel safety
     ///
     /// Cancel safe: a value is taken from the buffer only when the future completes.
+    #[inline]
     pub fn recv(&mut self) -> Recv<'_, T> {
         Recv { chan: &self.chan }
     }
 
     /// Receives a value if one is buffered.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         match self.chan.queue.pop() {
             Ok(v) => {
@@ -278,6 +298,9 @@ impl<T> std::fmt::Debug for Recv<'_, T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
+    // Inline (as `Send::poll`): instantiated in each codegen unit that receives, so the
+    // common poll (a value is there) folds into the caller's loop.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let chan = self.chan;
         for attempt in 0..2 {
@@ -328,8 +351,18 @@ impl<T> std::fmt::Debug for Send<'_, T> {
 impl<T> Unpin for Send<'_, T> {}
 
 impl<T> Send<'_, T> {
-    /// Leaves `send_waiters`; a notification received and not used is handed on.
+    /// Leaves `send_waiters` if queued there; a notification received and not used is handed
+    /// on. The check is inline: most sends (all sends of an unbounded channel) never queue, and
+    /// the call in `poll` and in `Drop` then costs one compare.
+    #[inline]
     fn unpark(&mut self, used: bool) {
+        if self.key.is_some() {
+            self.unpark_slow(used);
+        }
+    }
+
+    #[inline(never)]
+    fn unpark_slow(&mut self, used: bool) {
         let Some(key) = self.key.take() else { return };
         let mut list = lock(&self.chan.send_waiters);
         let notified = list.remove(key).notified;
@@ -349,6 +382,7 @@ impl<T> Send<'_, T> {
 impl<T> Future for Send<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let Some(mut value) = this.value.take() else {
