@@ -16,7 +16,10 @@
 //!   wakes someone, or the last searcher sees the producer's work.
 //! - At most half of the workers search at a time, so stealing does not thrash.
 
-use crate::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::sync::atomic::{
+    AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 use crate::sync::{Mutex, lock};
 
 const UNPARK_SHIFT: u32 = 16;
@@ -34,6 +37,10 @@ pub(crate) enum Woken {
     StillParked,
 }
 
+/// Aligned to 128 bytes so that `state`, which every notify check writes (a read-modify-write)
+/// from every worker, shares no line with the fields beside it in `Shared` that each worker
+/// reads at every poll (the shutdown flag, the debug state).
+#[repr(align(128))]
 pub(crate) struct Idle {
     state: AtomicUsize,
     num_workers: usize,
@@ -94,6 +101,18 @@ impl Idle {
         // A read-modify-write, not a load: it orders this read after the producer's queue push
         // in the single total order of `SeqCst` operations on `state`.
         let s = self.state.fetch_add(0, SeqCst);
+        searching(s) == 0 && unparked(s) < self.num_workers
+    }
+
+    /// A plain load that says whether [`Idle::worker_to_notify`] could pick anyone: false when
+    /// a worker searches already or none is parked. Racy (it may miss a worker parking at this
+    /// moment), so only for work that cannot be lost without a wake-up: a worker's push onto
+    /// its own queue, which that running worker reaches anyway. There it saves the
+    /// read-modify-write, which took the line of `state` away from the other workers at every
+    /// yield of every task (issue #15).
+    #[inline]
+    pub(crate) fn may_notify(&self) -> bool {
+        let s = self.state.load(Relaxed);
         searching(s) == 0 && unparked(s) < self.num_workers
     }
 

@@ -37,8 +37,14 @@ impl Entry {
 }
 
 pub(crate) struct Registry {
-    shards: Box<[Mutex<Slab<Entry>>]>,
+    shards: Box<[Shard]>,
 }
+
+/// One shard on cache lines of its own: tasks with consecutive ids use consecutive shards,
+/// and two workers spawning and ending such tasks would otherwise write the same line
+/// through two different locks.
+#[repr(align(128))]
+struct Shard(Mutex<Slab<Entry>>);
 
 impl Registry {
     pub(crate) fn new() -> Registry {
@@ -47,12 +53,14 @@ impl Registry {
 
     pub(crate) fn with_shards(n: usize) -> Registry {
         Registry {
-            shards: (0..n.max(1)).map(|_| Mutex::new(Slab::new())).collect(),
+            shards: (0..n.max(1))
+                .map(|_| Shard(Mutex::new(Slab::new())))
+                .collect(),
         }
     }
 
     fn shard(&self, id: TaskId) -> &Mutex<Slab<Entry>> {
-        &self.shards[(id.0 as usize) % self.shards.len()]
+        &self.shards[(id.0 as usize) % self.shards.len()].0
     }
 
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
@@ -82,17 +90,22 @@ impl Registry {
     /// Wakes a registered task (so that a cancellation request is seen at its next poll).
     /// Does nothing when the task has left the registry: it has ended, or shutdown took it.
     pub(crate) fn wake(&self, meta: &TaskMeta) {
+        // Woken outside the lock: the schedule function may run the task right here.
+        if let Some(w) = self.waker(meta) {
+            w.wake();
+        }
+    }
+
+    /// A waker of a registered task, `None` when the task has left the registry (it has
+    /// ended, or shutdown took it).
+    pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
         let key = meta.reg_key.load(Ordering::Relaxed);
         if key == usize::MAX {
-            return;
+            return None;
         }
-        let waker = match lock(self.shard(meta.id)).get(key) {
+        match lock(self.shard(meta.id)).get(key) {
             Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
             _ => None,
-        };
-        // Woken outside the lock: the schedule function may run the task right here.
-        if let Some(w) = waker {
-            w.wake();
         }
     }
 
@@ -100,7 +113,7 @@ impl Registry {
     pub(crate) fn list(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            for (_, e) in lock(shard).iter() {
+            for (_, e) in lock(&shard.0).iter() {
                 out.push(e.meta().info());
             }
         }
@@ -112,14 +125,14 @@ impl Registry {
     pub(crate) fn drain(&self) -> Vec<Waker> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let entries = std::mem::take(&mut *lock(shard));
+            let entries = std::mem::take(&mut *lock(&shard.0));
             out.extend(entries.into_iter().map(|(_, e)| e.waker));
         }
         out
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(&s.0).len()).sum()
     }
 }
 

@@ -25,7 +25,12 @@ pub(crate) struct Config {
 }
 
 /// Per-worker counters, written only by their worker (plain load + store), read by anyone.
+///
+/// On a cache line of their own: the worker writes `polls` at every poll, and beside the
+/// stealer and waker that the other workers read (or beside the next worker's counters) each
+/// of those writes took the line away from the other core (issue #15).
 #[derive(Default)]
+#[repr(align(64))]
 pub(crate) struct Counters {
     pub(crate) polls: AtomicU64,
     pub(crate) steals: AtomicU64,
@@ -40,6 +45,11 @@ impl Counters {
 }
 
 /// What other threads need of a worker: its stealer and how to wake it.
+///
+/// Aligned to 128 bytes (two lines, as the adjacent-line prefetcher pairs them) so that no
+/// two workers' entries share a line: each worker writes its own `counters` and its waker's
+/// flag, and reads the others' stealers.
+#[repr(align(128))]
 pub(crate) struct Remote {
     pub(crate) stealer: Stealer<Runnable>,
     /// Unparks the worker, or interrupts the reactor when the worker waits in it.

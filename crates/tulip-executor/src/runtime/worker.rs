@@ -122,7 +122,9 @@ impl Worker {
                 None => false,
             }
         };
-        if pushed_back && !self.parked.get() {
+        // The pre-check is racy (`Idle::may_notify`), which is enough here: what we pushed is
+        // on our own queue and we are running, so we run it ourselves if no sibling steals it.
+        if pushed_back && !self.parked.get() && self.shared.idle.may_notify() {
             self.shared.notify_parked();
         }
     }

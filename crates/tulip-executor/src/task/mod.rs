@@ -289,6 +289,13 @@ impl<T> Task<T> {
         }
     }
 
+    /// A waker of the task, through its scheduler's registry (`None` once the task has left
+    /// it: it has ended, or shutdown took it).
+    pub(crate) fn waker(&self) -> Option<std::task::Waker> {
+        let meta = self.meta();
+        meta.registry().and_then(|r| r.waker(meta))
+    }
+
     fn meta(&self) -> &TaskMeta {
         // SAFETY: invariant 3: the handle in `self.inner` keeps the allocation alive.
         unsafe { self.meta.as_ref() }

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures_lite::FutureExt;
 
@@ -31,31 +31,31 @@ where
         // the captured `fut` goes first (captures drop in the order they are first used).
         let fut = fut;
         let guard = guard;
-        let work = async {
-            match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(value)) => Some(value),
-                Ok(Err(e)) => {
-                    guard.shared.fail(Failure::Error(e));
-                    None
+        let ended = {
+            let mut work = pin!(AssertUnwindSafe(fut).catch_unwind());
+            // The flag comes first: a cancelled child never polls `fut` again (the group's
+            // `cancel` wakes every child so that it looks).
+            futures_lite::future::poll_fn(|cx| {
+                if guard.shared.is_cancelled() {
+                    return Poll::Ready(None);
                 }
-                Err(payload) => {
-                    guard.shared.fail(Failure::Panic(payload));
-                    None
-                }
-            }
+                work.as_mut().poll(cx).map(Some)
+            })
+            .await
+            // `work`, and with it `fut`, is dropped here, before `guard` releases the slot.
         };
-        let cancelled = async {
-            Cancelled {
-                shared: &guard.shared,
-                key,
-                registered: None,
+        let out = match ended {
+            Some(Ok(Ok(value))) => Some(value),
+            Some(Ok(Err(e))) => {
+                guard.shared.fail(Failure::Error(e));
+                None
             }
-            .await;
-            None
+            Some(Err(payload)) => {
+                guard.shared.fail(Failure::Panic(payload));
+                None
+            }
+            None => None,
         };
-        // `or` polls the cancellation signal first: a cancelled child never polls `fut` again,
-        // and `fut` is dropped when `or` returns, before `guard` releases the slot.
-        let out = cancelled.or(work).await;
         drop(guard);
         out
     }
@@ -70,38 +70,6 @@ struct Registration<E> {
 impl<E> Drop for Registration<E> {
     fn drop(&mut self) {
         self.shared.unregister(self.key);
-    }
-}
-
-/// Completes once the group is cancelled.
-struct Cancelled<'a, E> {
-    shared: &'a Shared<E>,
-    key: usize,
-    /// The waker last stored in the group, so that it is stored again only when it changes.
-    registered: Option<Waker>,
-}
-
-impl<E> Future for Cancelled<'_, E> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        if this.shared.is_cancelled() {
-            return Poll::Ready(());
-        }
-        if !this
-            .registered
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            this.shared.set_waker(this.key, cx.waker());
-            this.registered = Some(cx.waker().clone());
-            // Invariant 2 of the group module: look again after storing the waker.
-            if this.shared.is_cancelled() {
-                return Poll::Ready(());
-            }
-        }
-        Poll::Pending
     }
 }
 

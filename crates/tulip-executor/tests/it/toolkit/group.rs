@@ -336,6 +336,40 @@ fn spawning_into_a_cancelled_group_never_runs_the_child() {
     });
 }
 
+/// An eager child runs its first poll inside the spawn call, before the spawner has stored
+/// its waker in the group: one that ends there must not leave a slot behind, and one that
+/// waits there must still be reached by a later cancellation.
+#[test]
+fn eager_children_end_or_wait_before_the_spawner_fills_their_slot() {
+    Runtime::new().unwrap().block_on(async {
+        let group = TaskGroup::<&str>::new();
+        let done = group.spawn_with(Builder::new().eager(true), async { Ok(3) });
+        assert!(
+            done.is_finished(),
+            "an eager child without an await ends in the spawn"
+        );
+        let dropped = flag();
+        let guard = DropFlag(dropped.clone());
+        let waiting = group.spawn_with(Builder::new().eager(true), async move {
+            let _guard = guard;
+            sleep(LONG).await;
+            Ok(4)
+        });
+        assert_eq!(group.len(), 1, "only the waiting child holds a slot");
+        group.spawn(async { Err::<(), _>("stop") }).detach();
+        let started = Instant::now();
+        let err = group.join().await.unwrap_err();
+        assert!(
+            started.elapsed() < LONG,
+            "the waiting child was cancelled, not waited for"
+        );
+        assert_eq!(err.errors().copied().collect::<Vec<&str>>(), ["stop"]);
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(done.await, Some(3));
+        assert_eq!(waiting.await, None);
+    });
+}
+
 #[test]
 fn named_and_local_children() {
     Runtime::new().unwrap().block_on(async {
