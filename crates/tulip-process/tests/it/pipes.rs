@@ -199,3 +199,52 @@ fn writing_after_close_is_an_error_value() {
         assert!(child.wait().await.unwrap().success(), "cat saw end-of-file");
     });
 }
+
+/// A pipe that carried a bulk stream has grown (Linux), and one that carried a line has not.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn bulk_pipes_grow_and_small_ones_keep_their_size() {
+    let data = pattern(MB10 / 10);
+    run(async {
+        let mut child = Command::shell("cat; echo done >&2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let default = rustix::pipe::fcntl_getpipe_size(&stdout).unwrap();
+        let write = async {
+            stdin.write_all(&data).await?;
+            // Still open: the size of its pipe is read below.
+            Ok(stdin)
+        };
+        let read = async {
+            let mut chunk = vec![0; 64 * 1024];
+            let mut total = 0;
+            while total < data.len() {
+                total += stdout.read(&mut chunk).await?;
+            }
+            Ok::<_, std::io::Error>(total)
+        };
+        let (stdin, total) = try_zip(write, read).await.unwrap();
+        assert_eq!(total, data.len());
+        let stdin_fd = std::os::fd::AsRawFd::as_raw_fd(&stdin);
+        // Both ends of the pipe report its size; the read end of stdin's pipe is the child's,
+        // so ask through /proc, which needs no borrowed descriptor.
+        let stdin_size = rustix::pipe::fcntl_getpipe_size(
+            std::fs::File::open(format!("/proc/self/fd/{stdin_fd}")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stdin_size, 1 << 20);
+        assert_eq!(rustix::pipe::fcntl_getpipe_size(&stdout).unwrap(), 1 << 20);
+        drop(stdin);
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).await.unwrap();
+        assert_eq!(err, "done\n");
+        assert_eq!(rustix::pipe::fcntl_getpipe_size(&stderr).unwrap(), default);
+        assert!(child.wait().await.unwrap().success());
+    });
+}
