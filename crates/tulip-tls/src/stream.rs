@@ -5,6 +5,10 @@
 //! reads at most 4 KiB from a transport per `read_tls` call; a TCP socket then costs four system
 //! calls per 16 KiB record. Reading up to [`RECV_BUF_LEN`] bytes per call and handing rustls
 //! slices of it costs one memory copy and saves most of those calls (see `docs/BENCHMARKS.md`).
+//! The buffer starts at [`RECV_BUF_START`], enough for a handshake flight with a usual
+//! certificate chain, and grows to [`RECV_BUF_LEN`] the first time a read fills it: a
+//! handshake, or a connection that only ever exchanges small messages, then zeroes and holds
+//! 8 KiB instead of 32 KiB (two of them per handshake on loopback, both sides).
 //!
 //! Writes go the other way without an extra buffer: rustls encrypts plaintext into its own record
 //! queue and `write_tls` hands the whole queue to the transport in one vectored write, so records
@@ -19,8 +23,13 @@ use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use rustls::pki_types::CertificateDer;
 use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
-/// Bytes of ciphertext read from the transport per read call: two full TLS records.
+/// Bytes of ciphertext read from the transport per read call, once a read has filled the
+/// first, smaller buffer: two full TLS records.
 pub(crate) const RECV_BUF_LEN: usize = 32 * 1024;
+
+/// The receive buffer's first size: a ClientHello, or a server's whole first flight with a
+/// certificate chain of a few KiB, fits in one read.
+pub(crate) const RECV_BUF_START: usize = 8 * 1024;
 
 /// A TLS connection over a transport `IO`, for either side.
 ///
@@ -71,6 +80,9 @@ struct RecvBuf {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// A read filled the buffer while it was smaller than [`RECV_BUF_LEN`]: it grows before
+    /// the next read (it is empty then, so nothing needs to move).
+    grow: bool,
 }
 
 impl RecvBuf {
@@ -85,9 +97,10 @@ impl<IO> TlsStream<IO> {
             io,
             conn,
             recv: RecvBuf {
-                buf: vec![0; RECV_BUF_LEN].into_boxed_slice(),
+                buf: vec![0; RECV_BUF_START].into_boxed_slice(),
                 start: 0,
                 end: 0,
+                grow: false,
             },
             client_sni,
             transport_eof: false,
@@ -195,9 +208,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// Reads ciphertext from the transport into the (empty) receive buffer.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         debug_assert!(self.recv.is_empty());
+        if self.recv.grow {
+            self.recv.grow = false;
+            self.recv.buf = vec![0; RECV_BUF_LEN].into_boxed_slice();
+        }
         let n = ready!(Pin::new(&mut self.io).poll_read(cx, &mut self.recv.buf))?;
         self.recv.start = 0;
         self.recv.end = n;
+        self.recv.grow = n == self.recv.buf.len() && n < RECV_BUF_LEN;
         if n == 0 {
             self.transport_eof = true;
         }

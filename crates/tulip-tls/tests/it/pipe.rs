@@ -542,3 +542,80 @@ fn handshake_runs_on_a_foreign_executor() {
         assert_eq!(&buf, b"hi");
     });
 }
+
+/// A transport that records how many bytes each read offered to fill.
+struct ReadSizes<T> {
+    inner: T,
+    offered: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl<T: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for ReadSizes<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.offered.lock().unwrap().push(buf.len());
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for ReadSizes<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+/// The receive buffer starts small (a handshake needs no more) and grows to two records'
+/// worth once a read fills it, so bulk data still moves in large reads.
+#[test]
+fn receive_buffer_starts_small_and_grows_for_bulk_data() {
+    let data = pattern(300_000, 5);
+    run(async {
+        let (c, s) = duplex(1 << 20);
+        let offered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = ReadSizes {
+            inner: s,
+            offered: offered.clone(),
+        };
+        let (client, server) = zip(connector().connect("localhost", c), acceptor().accept(s)).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        let handshake_reads = offered.lock().unwrap().clone();
+        assert!(!handshake_reads.is_empty());
+        assert!(
+            handshake_reads.iter().all(|&n| n == 8 * 1024),
+            "{handshake_reads:?}"
+        );
+        let send = async {
+            client.write_all(&data).await.unwrap();
+            client.close().await.unwrap();
+        };
+        let mut got = Vec::new();
+        let ((), read) = zip(send, server.read_to_end(&mut got)).await;
+        read.unwrap();
+        assert!(got == data);
+        let offered = offered.lock().unwrap();
+        assert_eq!(offered.iter().max(), Some(&(32 * 1024)), "{offered:?}");
+        // Once grown, it stays grown.
+        let first_large = offered.iter().position(|&n| n == 32 * 1024).unwrap();
+        assert!(offered[first_large..].iter().all(|&n| n == 32 * 1024));
+    });
+}
