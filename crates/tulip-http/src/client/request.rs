@@ -275,7 +275,9 @@ impl RequestBuilder {
     ///
     /// Dropping the future abandons the request; the connection it used is closed, never
     /// returned to the pool half-used.
-    pub async fn send(self) -> Result<ClientResponse, Error> {
-        super::exchange::send(self).await
+    // Not an `async fn`: one would hold `self` beside the future it awaits, which holds the
+    // same fields again.
+    pub fn send(self) -> impl std::future::Future<Output = Result<ClientResponse, Error>> + Send {
+        super::exchange::send(self)
     }
 }

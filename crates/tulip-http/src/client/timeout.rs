@@ -70,17 +70,20 @@ impl ClientTimeout {
 }
 
 /// Runs `fut` until the total deadline, if any; the error says the total timeout fired.
-pub(crate) async fn until<T>(
+///
+/// A plain function around `or`, not an `async fn`: an `async fn` keeps `fut` both as its
+/// argument and as the awaited value, so the future it returns was twice the size of `fut`
+/// (and a request's future is moved a few times on its way to being polled). `fut` is
+/// polled first: a result ready at the deadline wins.
+pub(crate) fn until<T>(
     deadline: Option<Instant>,
     fut: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        None => fut.await,
-        Some(d) => match tulip_reactor::timeout_at(d, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::client_timeout(TimeoutKind::Total)),
-        },
-    }
+) -> impl Future<Output = Result<T, Error>> {
+    let timer = deadline.map_or_else(tulip_reactor::Timer::never, tulip_reactor::Timer::at);
+    futures_lite::future::or(fut, async move {
+        timer.await;
+        Err(Error::client_timeout(TimeoutKind::Total))
+    })
 }
 
 /// The deadline for the next read: the `sock_read` timeout from now, capped by the total

@@ -1,5 +1,7 @@
 //! Request targets: what a URL says about where to connect and what to ask for.
 
+use std::borrow::Cow;
+
 use http::Uri;
 use http::uri::{Authority, Scheme};
 
@@ -107,28 +109,34 @@ impl Target {
         (self.https, &self.host, self.port)
     }
 
-    /// The `Host` header value: the authority without default port.
-    pub(crate) fn host_header(&self) -> String {
+    /// The `Host` header value: the authority without default port (borrowed from the URL
+    /// when it is written that way already, as it nearly always is).
+    pub(crate) fn host_header(&self) -> Cow<'_, str> {
         let default = if self.https { 443 } else { 80 };
+        let written = self.uri.authority().map_or("", |a| a.as_str());
+        if self.uri.port_u16() != Some(default) && !written.ends_with(':') && !written.is_empty() {
+            return Cow::Borrowed(written);
+        }
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == default {
+        Cow::Owned(if self.port == default {
             host
         } else {
             format!("{host}:{}", self.port)
-        }
+        })
     }
 
-    /// The origin-form request target (`/path?query`), plus extra query pairs.
-    pub(crate) fn request_target(&self, extra_query: &[(String, String)]) -> String {
-        let mut t = self
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+    /// The origin-form request target (`/path?query`), plus extra query pairs; borrowed from
+    /// the URL when there are none.
+    pub(crate) fn request_target(&self, extra_query: &[(String, String)]) -> Cow<'_, str> {
+        let written = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        if extra_query.is_empty() && !written.is_empty() {
+            return Cow::Borrowed(written);
+        }
+        let mut t = written.to_string();
         if t.is_empty() {
             t.push('/');
         }
@@ -139,7 +147,7 @@ impl Target {
             t.push(if t.contains('?') { '&' } else { '?' });
             t.push_str(&encoded);
         }
-        t
+        Cow::Owned(t)
     }
 
     /// Resolves a `Location` value against this URL (RFC 3986 §5.2, the common forms).

@@ -5,6 +5,9 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
+use smallvec::SmallVec;
+
+use super::buf::ReadBuf;
 use super::decode::Decoder;
 use super::role::MAX_HEADERS;
 use crate::error::{Error, Parse};
@@ -30,59 +33,126 @@ fn framing(context: &'static str) -> Error {
     Error::parse(Parse::Framing, context)
 }
 
-/// Parses a response head at the front of `buf`; `Ok(None)` while incomplete.
+/// Parses a response head at the front of `buf`; `Ok(None)` while incomplete. The header
+/// values are copied out of `buf` (into one allocation for the whole head).
 pub(crate) fn parse_response(buf: &[u8], max_head: usize) -> Result<Option<ResponseHead>, Error> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut storage);
-    let len = match res.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > max_head {
-                return Err(Error::parse(Parse::HeadTooLarge, "response head too large"));
+    match ParsedResponse::parse(buf, max_head)? {
+        None => Ok(None),
+        Some(p) => {
+            let head = bytes::Bytes::copy_from_slice(&buf[..p.len]);
+            p.finish(head).map(Some)
+        }
+    }
+}
+
+/// Parses a response head at the front of the connection's read buffer and takes it out:
+/// the header values are slices of the received bytes, not copies (one fewer allocation per
+/// header).
+pub(crate) fn take_response(
+    rb: &mut ReadBuf,
+    max_head: usize,
+) -> Result<Option<ResponseHead>, Error> {
+    match ParsedResponse::parse(rb.bytes(), max_head)? {
+        None => Ok(None),
+        Some(p) => {
+            let head = rb.split_to(p.len);
+            p.finish(head).map(Some)
+        }
+    }
+}
+
+/// A parsed response head whose header values are still positions in the buffer.
+struct ParsedResponse {
+    status: StatusCode,
+    version: Version,
+    reason: Option<Box<str>>,
+    headers: SmallVec<[(HeaderName, (u32, u32)); 16]>,
+    len: usize,
+}
+
+impl ParsedResponse {
+    fn parse(buf: &[u8], max_head: usize) -> Result<Option<ParsedResponse>, Error> {
+        // Left uninitialized, as in the server's request parser: filling a hundred empty
+        // headers first cost more than parsing a small head.
+        let mut storage =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut res,
+            buf,
+            &mut storage,
+        );
+        let len = match parsed {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > max_head {
+                    return Err(Error::parse(Parse::HeadTooLarge, "response head too large"));
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Error::parse(Parse::TooManyHeaders, "too many headers"));
+            }
+            Err(httparse::Error::Version) => {
+                return Err(Error::parse(Parse::Version, "unsupported HTTP version"));
+            }
+            Err(e) => return Err(syntax("malformed response head").with_cause(e)),
+        };
+        if len > max_head {
+            return Err(Error::parse(Parse::HeadTooLarge, "response head too large"));
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(Error::parse(Parse::TooManyHeaders, "too many headers"));
+        let version = match res.version {
+            Some(0) => Version::HTTP_10,
+            Some(1) => Version::HTTP_11,
+            _ => return Err(Error::parse(Parse::Version, "unsupported HTTP version")),
+        };
+        let code = res.code.ok_or_else(|| syntax("missing status code"))?;
+        let status =
+            StatusCode::from_u16(code).map_err(|e| syntax("invalid status code").with_cause(e))?;
+        let mut headers = SmallVec::with_capacity(res.headers.len());
+        for h in res.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|e| syntax("invalid header name").with_cause(e))?;
+            if h.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+                return Err(syntax("invalid byte in header value"));
+            }
+            // An empty value need not point into `buf`.
+            let start = if h.value.is_empty() {
+                0
+            } else {
+                (h.value.as_ptr() as usize - buf.as_ptr() as usize) as u32
+            };
+            headers.push((name, (start, start + h.value.len() as u32)));
         }
-        Err(httparse::Error::Version) => {
-            return Err(Error::parse(Parse::Version, "unsupported HTTP version"));
-        }
-        Err(e) => return Err(syntax("malformed response head").with_cause(e)),
-    };
-    if len > max_head {
-        return Err(Error::parse(Parse::HeadTooLarge, "response head too large"));
+        let reason = res
+            .reason
+            .filter(|r| Some(*r) != status.canonical_reason())
+            .map(Box::from);
+        Ok(Some(ParsedResponse {
+            status,
+            version,
+            reason,
+            headers,
+            len,
+        }))
     }
-    let version = match res.version {
-        Some(0) => Version::HTTP_10,
-        Some(1) => Version::HTTP_11,
-        _ => return Err(Error::parse(Parse::Version, "unsupported HTTP version")),
-    };
-    let code = res.code.ok_or_else(|| syntax("missing status code"))?;
-    let status =
-        StatusCode::from_u16(code).map_err(|e| syntax("invalid status code").with_cause(e))?;
-    let mut headers = HeaderMap::with_capacity(res.headers.len());
-    for h in res.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|e| syntax("invalid header name").with_cause(e))?;
-        if h.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
-            return Err(syntax("invalid byte in header value"));
+
+    /// Builds the header map from `head`, the parsed bytes (`len` of them).
+    fn finish(self, head: bytes::Bytes) -> Result<ResponseHead, Error> {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for (name, (start, end)) in self.headers {
+            let value = HeaderValue::from_maybe_shared(head.slice(start as usize..end as usize))
+                .map_err(|e| syntax("invalid header value").with_cause(e))?;
+            map.append(name, value);
         }
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|e| syntax("invalid header value").with_cause(e))?;
-        headers.append(name, value);
+        Ok(ResponseHead {
+            status: self.status,
+            version: self.version,
+            headers: map,
+            reason: self.reason,
+            len: self.len,
+        })
     }
-    let reason = res
-        .reason
-        .filter(|r| Some(*r) != status.canonical_reason())
-        .map(Box::from);
-    Ok(Some(ResponseHead {
-        status,
-        reason,
-        version,
-        headers,
-        len,
-    }))
 }
 
 /// How the body of a response to `method` with this head is framed (RFC 9112 §6.3).
@@ -171,29 +241,78 @@ pub(crate) fn keeps_alive(head: &ResponseHead) -> bool {
     }
 }
 
-/// Encodes a request head: request line, `Host`, then `headers` (which carry the framing
-/// headers the caller chose).
+/// What a request's head carries besides the default and the caller's headers: the framing
+/// the body needs and a forward proxy's credentials. Each replaces whatever the default or
+/// the caller's headers said for the same name.
+#[derive(Debug, Default)]
+pub(crate) struct HeadExtras<'a> {
+    /// `content-length: n` (any other `Content-Length` is left out).
+    pub(crate) content_length: Option<u64>,
+    /// `transfer-encoding: chunked` (any other `Content-Length` or `Transfer-Encoding` is left
+    /// out).
+    pub(crate) chunked: bool,
+    /// Leave any `Transfer-Encoding` out (a body of known length).
+    pub(crate) no_transfer_encoding: bool,
+    pub(crate) proxy_authorization: Option<&'a HeaderValue>,
+}
+
+impl HeadExtras<'_> {
+    /// Whether a default or caller header of this name gives way to ours.
+    fn replaces(&self, name: &HeaderName) -> bool {
+        (*name == header::CONTENT_LENGTH && (self.content_length.is_some() || self.chunked))
+            || (*name == header::TRANSFER_ENCODING && (self.chunked || self.no_transfer_encoding))
+            || (*name == header::PROXY_AUTHORIZATION && self.proxy_authorization.is_some())
+    }
+}
+
+/// Encodes a request head: request line, `Host` (unless a header gives it), the `defaults`
+/// the caller's `headers` do not name, the caller's `headers`, then the `extras`. Written
+/// straight from the maps: merging them into one map first cost a map's allocations per
+/// request.
 pub(crate) fn encode_request_head(
     method: &Method,
     target: &str,
     host: &str,
+    defaults: &HeaderMap,
     headers: &HeaderMap,
+    extras: &HeadExtras<'_>,
     out: &mut Vec<u8>,
 ) {
+    fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(header::HOST) {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(host.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    if !headers.contains_key(header::HOST) && !defaults.contains_key(header::HOST) {
+        line(out, b"host", host.as_bytes());
+    }
+    for (name, value) in defaults {
+        if !extras.replaces(name) && !headers.contains_key(name) {
+            line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
     }
     for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        if !extras.replaces(name) {
+            line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if let Some(n) = extras.content_length {
+        line(
+            out,
+            b"content-length",
+            itoa::Buffer::new().format(n).as_bytes(),
+        );
+    }
+    if extras.chunked {
+        line(out, b"transfer-encoding", b"chunked");
+    }
+    if let Some(v) = extras.proxy_authorization {
+        line(out, b"proxy-authorization", v.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -325,11 +444,59 @@ mod tests {
     fn encodes_request_heads() {
         let mut h = HeaderMap::new();
         h.insert("content-length", HeaderValue::from_static("2"));
+        let none = HeaderMap::new();
         let mut out = Vec::new();
-        encode_request_head(&Method::POST, "/a?b=1", "example.com:8080", &h, &mut out);
+        let plain = HeadExtras::default();
+        encode_request_head(
+            &Method::POST,
+            "/a?b=1",
+            "example.com:8080",
+            &none,
+            &h,
+            &plain,
+            &mut out,
+        );
         assert_eq!(
             out,
             b"POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\ncontent-length: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn request_head_defaults_give_way_and_extras_replace() {
+        let mut defaults = HeaderMap::new();
+        defaults.insert("user-agent", HeaderValue::from_static("d"));
+        defaults.insert("accept", HeaderValue::from_static("d"));
+        defaults.insert("transfer-encoding", HeaderValue::from_static("gzip"));
+        let mut own = HeaderMap::new();
+        own.insert("user-agent", HeaderValue::from_static("mine"));
+        own.insert("content-length", HeaderValue::from_static("99"));
+        own.insert("proxy-authorization", HeaderValue::from_static("old"));
+        let auth = HeaderValue::from_static("Basic eA==");
+        let extras = HeadExtras {
+            content_length: Some(5),
+            no_transfer_encoding: true,
+            proxy_authorization: Some(&auth),
+            ..HeadExtras::default()
+        };
+        let mut out = Vec::new();
+        encode_request_head(&Method::PUT, "/", "h", &defaults, &own, &extras, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PUT / HTTP/1.1\r\nhost: h\r\naccept: d\r\nuser-agent: mine\r\n\
+             content-length: 5\r\nproxy-authorization: Basic eA==\r\n\r\n"
+        );
+        let chunked = HeadExtras {
+            chunked: true,
+            ..HeadExtras::default()
+        };
+        let mut out = Vec::new();
+        encode_request_head(&Method::POST, "/", "h", &defaults, &own, &chunked, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("99") && !text.contains("gzip"), "{text}");
+        assert!(
+            text.ends_with("transfer-encoding: chunked\r\n\r\n"),
+            "{text}"
         );
     }
 }

@@ -211,7 +211,8 @@ enum Running {
 /// The request body as the driver sees it.
 struct Pump {
     decoder: Option<Decoder>,
-    started: Instant,
+    /// When the body started (`None` without a body).
+    started: Option<Instant>,
     received: u64,
     expect_continue: bool,
     sent_continue: bool,
@@ -237,16 +238,13 @@ impl<I: Io> Dispatcher<I> {
     ) -> Result<Option<RequestHead>, Error> {
         let limits = self.cfg.head_limits();
         let mut header_deadline = first.then(|| accepted + self.cfg.header_timeout);
-        let now = Instant::now();
-        let idle_deadline = now + self.cfg.keep_alive_timeout;
-        // Tried once per idle period: a release that cannot free everything (unsent bytes)
-        // must not spin.
-        let mut release_at = Some(now + IDLE_RELEASE);
+        // The idle deadline and the release time, read from the clock only once this call
+        // has to wait: a pipelined request is parsed from the buffer without them.
+        let mut idle: Option<(Instant, Option<Instant>)> = None;
         let mut parse = true;
         poll_fn(|cx| {
             loop {
                 if !self.conn.rb.is_empty() {
-                    header_deadline.get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
                     if first && self.cfg.http2 {
                         let seen = &self.conn.rb.bytes()[..self.conn.rb.len().min(PREFACE.len())];
                         if PREFACE.starts_with(seen) {
@@ -264,6 +262,8 @@ impl<I: Io> Dispatcher<I> {
                             return Poll::Ready(parsed.into_head(head).map(Some));
                         }
                     }
+                    // Part of a head is here: from now on it must be complete in time.
+                    header_deadline.get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
                 }
                 if self.conn.wb.pending() > 0 {
                     if let Poll::Ready(Err(e)) = self.conn.poll_flush(cx) {
@@ -277,6 +277,12 @@ impl<I: Io> Dispatcher<I> {
                 {
                     return Poll::Ready(Ok(None));
                 }
+                let (idle_deadline, release_at) = *idle.get_or_insert_with(|| {
+                    let now = Instant::now();
+                    // Tried once per idle period: a release that cannot free everything
+                    // (unsent bytes) must not spin.
+                    (now + self.cfg.keep_alive_timeout, Some(now + IDLE_RELEASE))
+                });
                 // While idle with buffers held, wake early once to give them back.
                 let release =
                     release_at.filter(|_| header_deadline.is_none() && self.holds_memory());
@@ -300,7 +306,7 @@ impl<I: Io> Dispatcher<I> {
                             && release.is_some()
                             && Instant::now() < idle_deadline =>
                     {
-                        release_at = None;
+                        idle = Some((idle_deadline, None));
                         self.release();
                     }
                     Poll::Ready(Err(e)) if e.is_timeout() && self.conn.rb.is_empty() => {
@@ -402,9 +408,11 @@ impl<I: Io> Dispatcher<I> {
             }
             None => Body::empty(),
         };
+        // Only a body is timed: a request without one does not read the clock for it.
+        let started = decoder.as_ref().map(|_| Instant::now());
         let pump = Pump {
             decoder,
-            started: Instant::now(),
+            started,
             received: 0,
             expect_continue: head.expect_continue && version == Version::HTTP_11,
             sent_continue: false,
@@ -644,7 +652,7 @@ impl<I: Io> Dispatcher<I> {
             if let Poll::Ready(Err(e)) = self.conn.poll_flush(cx) {
                 return Err(e);
             }
-            let deadline = body_deadline(&self.cfg, pump.started, pump.received);
+            let deadline = body_deadline(&self.cfg, started_or_now(pump.started), pump.received);
             match self.conn.poll_read_more(cx, deadline) {
                 Poll::Ready(Ok(0)) => {
                     let end = decoder.decode_eof().map_err(body_error);
@@ -855,7 +863,8 @@ impl<I: Io> Dispatcher<I> {
                     }
                     Ok(Decoded::Done) => return Poll::Ready(Ok(())),
                     Ok(Decoded::NeedMore) => {
-                        let deadline = body_deadline(&cfg, pump.started, pump.received);
+                        let deadline =
+                            body_deadline(&cfg, started_or_now(pump.started), pump.received);
                         match futures_lite::ready!(self.conn.poll_read_more(cx, deadline)) {
                             Ok(0) => {
                                 return Poll::Ready(Err(Error::incomplete("closed inside a body")));
@@ -871,6 +880,11 @@ impl<I: Io> Dispatcher<I> {
         .await;
         res.is_ok()
     }
+}
+
+/// When a body started; only asked while one is read, so `None` never reaches it.
+fn started_or_now(started: Option<Instant>) -> Instant {
+    started.unwrap_or_else(Instant::now)
 }
 
 impl Pump {

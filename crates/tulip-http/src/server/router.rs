@@ -377,8 +377,60 @@ fn match_segments(segs: &[Seg], path: &str, out: &mut Params) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     routes: Vec<Arc<Route>>,
-    by_path: HashMap<Box<str>, Vec<usize>>,
+    by_path: HashMap<Box<str>, Vec<usize>, BuildPathHasher>,
     patterns: Vec<usize>,
+}
+
+/// A fast, unkeyed hash for the static-path table, looked up once per request. SipHash's
+/// keying guards a map against keys chosen to collide; these keys are the app's own routes,
+/// fixed before serving, and a request's path is only looked up, never inserted, so a
+/// colliding path costs at most a probe over the app's few routes.
+#[derive(Debug, Default, Clone, Copy)]
+struct BuildPathHasher;
+
+impl std::hash::BuildHasher for BuildPathHasher {
+    type Hasher = PathHasher;
+
+    fn build_hasher(&self) -> PathHasher {
+        PathHasher(0)
+    }
+}
+
+/// Multiply-rotate over 8-byte words (the Fx hash's scheme).
+#[derive(Debug)]
+struct PathHasher(u64);
+
+impl PathHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.word(u64::from(b));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The outcome of resolving a request.

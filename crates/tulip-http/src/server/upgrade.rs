@@ -321,6 +321,17 @@ impl AsyncWrite for Upgraded {
         t.poll_io(cx, &t.writer, |io, cx| io.poll_write(cx, buf))
     }
 
+    /// Forwarded, so that a WebSocket route writes a large frame's header and payload in
+    /// one `writev` (tulip-ws's direct write path) when the connection is plain TCP.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let t = &self.transport;
+        t.poll_io(cx, &t.writer, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let t = &self.transport;
         t.poll_io(cx, &t.writer, |io, cx| io.poll_flush(cx))

@@ -119,17 +119,21 @@ fn a_server_that_requires_a_client_certificate_gets_one() {
     let client = trusting().tls_client_identity(identity).build();
     assert_eq!(get(client, url.clone()).unwrap(), "secret");
 
-    // A certificate from another CA is refused.
+    // A certificate from another CA is refused; the request's write can lose the same race
+    // with the server's close as above.
     let rogue = Identity::from_pem(
         p.rogue_client_chain_pem.as_bytes(),
         p.rogue_client_key_pem.as_bytes(),
     )
     .unwrap();
     let err = get(trusting().tls_client_identity(rogue).build(), url).unwrap_err();
+    let c = chain(&err);
     assert!(
-        chain(&err).contains("UnknownCA") || chain(&err).contains("BadCertificate"),
-        "{}",
-        chain(&err)
+        c.contains("UnknownCA")
+            || c.contains("BadCertificate")
+            || c.contains("broken pipe")
+            || c.contains("connection reset"),
+        "{c}"
     );
 }
 
