@@ -36,7 +36,9 @@ pub struct Config {
     pub max_message_size: usize,
     /// Sends wait while more than this many bytes are queued for the socket.
     pub write_high_water: usize,
-    /// Size of the read buffer (frames larger than it are read straight into the message).
+    /// Payload bytes one read can bring in: the read buffer holds this much plus the longest
+    /// frame header, so a message of up to this size arrives with its header in one read;
+    /// larger frames are read straight into the message.
     pub read_buffer_size: usize,
     /// How long the close handshake may take before the connection is dropped.
     pub close_timeout: Duration,

@@ -20,7 +20,7 @@
 //! more to read, so a task waiting in `receive` sends its pings and notices a dead peer on
 //! time; the send path sends a ping that is due in front of its message.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -139,6 +139,11 @@ impl<S> GoingAway<S> {
     }
 }
 
+/// Payload size from which a data frame is written straight from the caller's bytes (see
+/// [`Core::send_now`]); below it, copying into the write buffer costs less than a vectored
+/// write's second slice.
+const VERBATIM_MIN: usize = 2048;
+
 /// The reason sent with the 1001 close of a server shutdown.
 const GOING_AWAY_REASON: &str = "server shutting down";
 
@@ -170,6 +175,10 @@ pub(crate) struct Core<S> {
     going_away: Option<GoingAway<S>>,
     /// The sending side queued the 1001 close and must flush it before reporting "closed".
     going_away_flush: bool,
+    /// Whether [`Core::send_now`] may write straight from the caller's bytes: cleared when the
+    /// stream turns out to write only the first slice of a vectored write (the `AsyncWrite`
+    /// default), where that would cost a second write per message.
+    vectored: bool,
 }
 
 impl<S> std::fmt::Debug for Core<S> {
@@ -224,6 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             negotiated: deflate,
             going_away: None,
             going_away_flush: false,
+            vectored: true,
             config,
         }
     }
@@ -633,6 +643,81 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
 
     /// Queues one frame; call after [`Core::poll_ready`].
     pub(crate) fn start_send(&mut self, out: Outgoing<'_>) -> Result<()> {
+        self.before_send()?;
+        self.queue(out)
+    }
+
+    /// Sends one frame as far as the socket takes it now and queues the rest; call after
+    /// [`Core::poll_ready`], then [`Core::poll_flush`]. Once this returns `Ok` the frame is
+    /// written or queued, exactly as after [`Core::start_send`].
+    ///
+    /// A server's uncompressed, unfragmented data frame with nothing queued ahead of it goes
+    /// out in one vectored write, header and the caller's bytes, and only what the socket did
+    /// not take is copied into the write buffer: one copy of the payload fewer per message.
+    /// Everything else is queued as by [`Core::start_send`].
+    pub(crate) fn send_now(
+        &mut self,
+        cx: &mut Context<'_>,
+        slot: Slot,
+        out: Outgoing<'_>,
+    ) -> Result<()> {
+        self.before_send()?;
+        let (text, payload) = match out {
+            Outgoing::Text(s) => (true, s.as_bytes()),
+            Outgoing::Binary(b) => (false, b),
+            _ => return self.queue(out),
+        };
+        let verbatim = self.vectored
+            && payload.len() >= VERBATIM_MIN
+            && self.pending_write() == 0
+            && self.encoder.is_verbatim(payload.len())
+            && self
+                .config
+                .fragment_size
+                .is_none_or(|size| payload.len() <= size.max(1));
+        if !verbatim {
+            return self.queue(out);
+        }
+        self.compact();
+        self.encoder
+            .verbatim_header(text, payload.len(), &mut self.wbuf);
+        let head = self.wbuf.len();
+        let bufs = [IoSlice::new(&self.wbuf), IoSlice::new(payload)];
+        let res = match &self.fan {
+            Some((w, waker)) => {
+                w.register(slot, cx.waker());
+                let waker = waker.clone();
+                Pin::new(&mut self.stream)
+                    .poll_write_vectored(&mut Context::from_waker(&waker), &bufs)
+            }
+            None => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs),
+        };
+        let n = match res {
+            Poll::Ready(Ok(n)) => n,
+            // Not writable now (or a zero write, which the flush reports): queue it all.
+            Poll::Pending => 0,
+            Poll::Ready(Err(e)) => {
+                self.wbuf.clear();
+                return Err(e.into());
+            }
+        };
+        if n == head {
+            // Most likely a stream without vectored writes, which wrote the first slice only.
+            self.vectored = false;
+        }
+        if n >= head {
+            self.wbuf.clear();
+            self.wbuf
+                .extend_from_slice(&payload[(n - head).min(payload.len())..]);
+        } else {
+            self.wbuf.extend_from_slice(payload);
+            self.wpos = n;
+        }
+        Ok(())
+    }
+
+    /// The checks and the control frames that go ahead of every frame sent.
+    fn before_send(&mut self) -> Result<()> {
         if let Some(waited) = self.dead {
             return Err(Error::heartbeat(waited));
         }
@@ -645,6 +730,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         if self.heartbeat.as_mut().is_some_and(Heartbeat::ping_due) {
             self.queue_control(OpCode::Ping, b"");
         }
+        Ok(())
+    }
+
+    /// Queues one frame behind whatever is queued.
+    fn queue(&mut self, out: Outgoing<'_>) -> Result<()> {
         self.compact();
         let fragment = self.config.fragment_size;
         match out {
@@ -708,4 +798,136 @@ enum EventError {
 
 fn invalid(msg: &'static str) -> Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameHeader;
+
+    /// An in-memory stream that takes at most `limit` bytes per write and records each write;
+    /// `vectored: false` keeps the `AsyncWrite` default (first non-empty slice only).
+    struct Wire {
+        out: Vec<u8>,
+        limit: usize,
+        vectored: bool,
+        writes: usize,
+    }
+
+    impl AsyncRead for Wire {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.limit);
+            self.out.extend_from_slice(&buf[..n]);
+            self.writes += 1;
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            if !self.vectored {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &**b);
+                return self.poll_write(cx, first);
+            }
+            let mut left = self.limit;
+            for b in bufs {
+                let n = b.len().min(left);
+                self.out.extend_from_slice(&b[..n]);
+                left -= n;
+            }
+            self.writes += 1;
+            Poll::Ready(Ok(self.limit - left))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Sends `payloads` as binary messages through `send_now` + `poll_flush`, and returns the
+    /// payloads decoded back from the wire and the number of writes.
+    fn send_all(limit: usize, vectored: bool, payloads: &[Vec<u8>]) -> (Vec<Vec<u8>>, usize) {
+        let wire = Wire {
+            out: Vec::new(),
+            limit,
+            vectored,
+            writes: 0,
+        };
+        let mut core = Core::new(wire, Role::Server, Config::default(), None, &[]);
+        let mut cx = Context::from_waker(Waker::noop());
+        for p in payloads {
+            assert!(core.poll_ready(&mut cx, Slot::Writer).is_ready());
+            core.send_now(&mut cx, Slot::Writer, Outgoing::Binary(p))
+                .unwrap();
+            assert!(matches!(
+                core.poll_flush(&mut cx, Slot::Writer),
+                Poll::Ready(Ok(()))
+            ));
+        }
+        let mut wire = &core.stream.out[..];
+        let mut got = Vec::new();
+        while !wire.is_empty() {
+            let (h, n) = FrameHeader::decode(wire).unwrap().unwrap();
+            assert!(h.fin && h.opcode == OpCode::Binary && h.mask.is_none());
+            got.push(wire[n..n + h.len as usize].to_vec());
+            wire = &wire[n + h.len as usize..];
+        }
+        (got, core.stream.writes)
+    }
+
+    fn payloads() -> Vec<Vec<u8>> {
+        [10, VERBATIM_MIN, 16 << 10, 70_000, 3]
+            .iter()
+            .map(|&len| (0..len).map(|i| (i * 7) as u8).collect())
+            .collect()
+    }
+
+    #[test]
+    fn verbatim_frames_survive_every_partial_write() {
+        let want = payloads();
+        for limit in [1, 2, 3, 4, 5, 9, 10, 11, 1000, 2052, 16 << 10, usize::MAX] {
+            let (got, _) = send_all(limit, true, &want);
+            assert_eq!(got, want, "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn a_whole_verbatim_frame_is_one_write() {
+        let (got, writes) = send_all(usize::MAX, true, &payloads());
+        assert_eq!(got, payloads());
+        assert_eq!(writes, payloads().len());
+    }
+
+    #[test]
+    fn a_stream_without_vectored_writes_falls_back_to_one_buffer() {
+        let want = payloads();
+        let (got, writes) = send_all(usize::MAX, false, &want);
+        assert_eq!(got, want);
+        // The first large message learns that only the header went (one extra write); every
+        // other message is one write from the write buffer.
+        assert_eq!(writes, want.len() + 1);
+    }
 }

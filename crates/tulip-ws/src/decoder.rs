@@ -13,7 +13,7 @@ use crate::close::CloseFrame;
 use crate::config::Role;
 use crate::deflate::Inflater;
 use crate::error::ProtocolError;
-use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask, extend_masked};
 use crate::message::Message;
 
 /// Payload still to come above which an empty read buffer is bypassed.
@@ -30,8 +30,13 @@ pub(crate) struct ReadBuf {
 }
 
 impl ReadBuf {
+    /// A buffer for `size` payload bytes plus a frame header (see `Config::read_buffer_size`),
+    /// starting with `leftover`.
     pub(crate) fn new(size: usize, leftover: &[u8]) -> ReadBuf {
-        let mut data = vec![0; size.max(leftover.len()).max(64)];
+        // Without the header's room a `size`-byte message takes two reads: `size` bytes, then
+        // the last few payload bytes that the header pushed out.
+        let room = size.saturating_add(MAX_HEADER_LEN);
+        let mut data = vec![0; room.max(leftover.len()).max(64)];
         data[..leftover.len()].copy_from_slice(leftover);
         ReadBuf {
             data,
@@ -161,9 +166,14 @@ impl Decoder {
                 &mut self.msg
             };
             let start = dest.len();
-            dest.extend_from_slice(&buf.filled_mut()[..n]);
+            let src = &buf.filled_mut()[..n];
+            match frame.mask {
+                // Unmask while copying out of the read buffer: one pass, not two.
+                Some(key) => extend_masked(dest, src, key, frame.offset),
+                None => dest.extend_from_slice(src),
+            }
             buf.consume(n);
-            self.absorb(start)?;
+            self.absorb(start, false)?;
             if let Some(event) = self.maybe_finish()? {
                 return Ok(Some(event));
             }
@@ -198,7 +208,7 @@ impl Decoder {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(DirectError::Io(e))),
             Poll::Ready(Ok(0)) => Poll::Ready(Ok(0)),
-            Poll::Ready(Ok(n)) => Poll::Ready(match self.absorb(start) {
+            Poll::Ready(Ok(n)) => Poll::Ready(match self.absorb(start, true) {
                 Ok(()) => Ok(n),
                 Err(e) => Err(DirectError::Protocol(e)),
             }),
@@ -258,8 +268,10 @@ impl Decoder {
         Ok(())
     }
 
-    /// Processes the bytes appended to the current destination from `start` on.
-    fn absorb(&mut self, start: usize) -> Result<(), ProtocolError> {
+    /// Processes the bytes appended to the current destination from `start` on, unmasking
+    /// them first when `unmask` (bytes read straight in; the buffered path unmasks as it
+    /// copies).
+    fn absorb(&mut self, start: usize, unmask: bool) -> Result<(), ProtocolError> {
         let frame = self.frame.as_mut().expect("a frame is in progress");
         let dest = if frame.opcode.is_control() {
             &mut self.control
@@ -267,7 +279,7 @@ impl Decoder {
             &mut self.msg
         };
         let n = dest.len() - start;
-        if let Some(key) = frame.mask {
+        if let (Some(key), true) = (frame.mask, unmask) {
             apply_mask(&mut dest[start..], key, frame.offset);
         }
         frame.offset += n;

@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use crate::config::Role;
 use crate::deflate::Deflater;
-use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::frame::{FrameHeader, OpCode, extend_masked};
 
 /// Frames messages for one connection: compression, masking, headers.
 #[derive(Debug)]
@@ -93,6 +93,27 @@ impl Encoder {
         }
     }
 
+    /// Whether a data message of `len` bytes goes out as its bytes verbatim behind a header
+    /// (no mask, no compression), so it may be written straight from the caller's slice.
+    pub(crate) fn is_verbatim(&self, len: usize) -> bool {
+        self.role == Role::Server && self.deflater.as_ref().is_none_or(|d| len < d.min_size)
+    }
+
+    /// Appends the header of a single-frame data message of `len` bytes that
+    /// [`is_verbatim`](Encoder::is_verbatim); its payload follows unchanged.
+    pub(crate) fn verbatim_header(&self, text: bool, len: usize, out: &mut Vec<u8>) {
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode: if text { OpCode::Text } else { OpCode::Binary },
+            mask: None,
+            len: len as u64,
+        };
+        header.encode(out);
+    }
+
     /// Appends one control frame (the caller keeps the payload within 125 bytes).
     pub(crate) fn control(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
         self.frame(opcode, false, true, payload, out);
@@ -111,10 +132,9 @@ impl Encoder {
         };
         out.reserve(payload.len() + 14);
         header.encode(out);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut out[start..], key, 0);
+        match mask {
+            Some(key) => extend_masked(out, payload, key, 0),
+            None => out.extend_from_slice(payload),
         }
     }
 }

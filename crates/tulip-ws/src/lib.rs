@@ -49,7 +49,7 @@
 //!   connect timeout). Needs a tulip runtime (`tulip_executor::run`) for name resolution.
 //! - `tls`: `wss://` for `ws_connect` through tulip-tls (rustls with the ring provider; the
 //!   webpki roots or a custom connector in [`ClientOptions`]).
-//! - `http`: [`http::WebSocketResponse`], aiohttp's `web.WebSocketResponse` for tulip-http
+//! - `http`: `http::WebSocketResponse`, aiohttp's `web.WebSocketResponse` for tulip-http
 //!   routes: validation with clear 400 / 403 / 426 refusals, subprotocol and deflate
 //!   negotiation, and a `1001 Going Away` close when the server shuts down gracefully.
 //!

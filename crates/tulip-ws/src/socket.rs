@@ -3,9 +3,9 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_lite::Stream;
 use futures_lite::future::poll_fn;
 use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::{Stream, ready};
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Role};
@@ -216,8 +216,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     async fn send_frame(&mut self, out: Outgoing<'_>) -> Result<()> {
-        poll_fn(|cx| self.core.poll_ready(cx, Slot::Writer)).await?;
-        self.core.start_send(out)?;
+        poll_fn(|cx| {
+            ready!(self.core.poll_ready(cx, Slot::Writer))?;
+            Poll::Ready(self.core.send_now(cx, Slot::Writer, out))
+        })
+        .await?;
         poll_fn(|cx| self.core.poll_flush(cx, Slot::Writer)).await
     }
 

@@ -118,7 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         poll_fn(|cx| {
             let mut core = lock(&self.shared);
             futures_lite::ready!(core.poll_ready(cx, Slot::Writer))?;
-            Poll::Ready(core.start_send(out))
+            Poll::Ready(core.send_now(cx, Slot::Writer, out))
         })
         .await?;
         poll_fn(|cx| lock(&self.shared).poll_flush(cx, Slot::Writer)).await
