@@ -258,6 +258,7 @@ impl Builder {
             remotes: remotes.into_boxed_slice(),
             idle: crate::idle::Idle::new(n),
             shutdown: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             registry: crate::registry::Registry::new(),
             blocking,
             stop: Default::default(),

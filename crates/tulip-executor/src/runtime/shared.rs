@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*, fence};
 
 use async_task::{ScheduleInfo, WithInfo};
 use concurrent_queue::ConcurrentQueue;
@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     pub(crate) remotes: Box<[Remote]>,
     pub(crate) idle: Idle,
     pub(crate) shutdown: AtomicBool,
+    /// `finish_shutdown` made its last drain of the injector: a runnable queued after it is
+    /// dropped by whoever queued it.
+    pub(crate) drained: AtomicBool,
     pub(crate) registry: Registry,
     pub(crate) blocking: Arc<Pool>,
     pub(crate) stop: crate::runtime::loop_api::StopSignal,
@@ -136,18 +139,27 @@ impl Shared {
         Task::new(task)
     }
 
-    /// Queues a runnable from a thread that is not one of this runtime's workers.
+    /// Queues a runnable from a thread that is not one of this runtime's workers, or from any
+    /// thread once shutdown began.
+    ///
+    /// A runnable is never dropped here, not even during shutdown: this runs inside
+    /// `Waker::wake`, whose caller may hold a lock that the task's destructor takes (h2 wakes
+    /// its connection task while holding its stream lock, and the connection's destructor
+    /// takes that lock), so dropping the future here can deadlock the thread on itself.
+    /// During shutdown the injector is where woken tasks wait for `finish_shutdown` to drop
+    /// them, outside any wake.
     pub(crate) fn schedule_remote(&self, runnable: Runnable) {
-        if self.shutdown.load(Acquire) {
-            drop(runnable);
-            return;
-        }
         // The injector is unbounded and never closed, so the push cannot fail.
         let _ = self.injector.push(runnable);
         if self.shutdown.load(SeqCst) {
-            // Shutdown may have drained the injector before our push: drain it ourselves so
-            // that the task (which holds an `Arc` of us) does not keep us alive forever.
-            self.drain_injector();
+            // Pairs with the fence in `finish_shutdown`: either its last drain sees our push,
+            // or we see `drained` and drop the task ourselves, so that it (it holds an `Arc`
+            // of us) does not keep us alive forever. Only a task still alive after the last
+            // drain gets here: one left running on a worker that missed the shutdown timeout.
+            fence(SeqCst);
+            if self.drained.load(SeqCst) {
+                self.drain_injector();
+            }
             return;
         }
         self.notify_parked();
@@ -194,12 +206,15 @@ impl Shared {
             if wakers.is_empty() {
                 break;
             }
-            // Each wake schedules the task; the schedule function sees the shutdown and drops
-            // the runnable, which drops the future.
+            // Each wake schedules the task into the injector (the schedule function never
+            // drops it: see `schedule_remote`); the next drain drops the future, here.
             for w in wakers {
                 w.wake();
             }
         }
+        self.drain_injector();
+        self.drained.store(true, SeqCst);
+        fence(SeqCst);
         self.drain_injector();
         self.blocking.shutdown();
     }

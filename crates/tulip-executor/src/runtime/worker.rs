@@ -106,7 +106,9 @@ impl Worker {
 
     fn schedule_local(&self, runnable: Runnable, info: ScheduleInfo) {
         if self.shared.shutdown.load(Relaxed) {
-            drop(runnable);
+            // Never dropped inside a wake (see `Shared::schedule_remote`): queued for
+            // `finish_shutdown`, which drops it outside any waker call.
+            self.shared.schedule_remote(runnable);
             return;
         }
         let pushed_back = if info.woken_while_running {

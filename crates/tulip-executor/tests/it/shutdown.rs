@@ -105,3 +105,82 @@ fn local_executor_drop_drops_pending_tasks() {
     drop(ex);
     assert_eq!(drops.load(Ordering::SeqCst), 10);
 }
+
+/// One of two tasks that park their wakers in a shared table and, when dropped, wake the
+/// other while holding the table's lock: the shape of h2's connection task and stream
+/// handles (dropping a body sender wakes the connection task under the stream lock, and the
+/// connection's destructor takes that lock).
+struct Entangled {
+    me: usize,
+    table: Arc<std::sync::Mutex<[Option<std::task::Waker>; 2]>>,
+    parked: mpsc::Sender<()>,
+}
+
+impl std::future::Future for Entangled {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let first = self.table.lock().unwrap()[self.me]
+            .replace(cx.waker().clone())
+            .is_none();
+        if first {
+            self.parked.send(()).unwrap();
+        }
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for Entangled {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().unwrap();
+        table[self.me] = None;
+        if let Some(other) = &table[1 - self.me] {
+            other.wake_by_ref();
+        }
+    }
+}
+
+/// A wake during shutdown must queue the woken task, never drop its future inside the wake:
+/// the waker's caller may hold a lock that the future's destructor takes. (This deadlocked
+/// the HTTP/2 client tests at runtime shutdown, the thread waiting on a lock it held.)
+#[test]
+fn a_wake_during_shutdown_never_drops_the_task_inside_the_wake() {
+    for workers in [1, 2] {
+        let rt = runtime::Builder::new()
+            .worker_threads(workers)
+            .build()
+            .unwrap();
+        let table = Arc::new(std::sync::Mutex::new([None, None]));
+        let (parked, at_await) = mpsc::channel();
+        for me in 0..2 {
+            rt.spawn(Entangled {
+                me,
+                table: table.clone(),
+                parked: parked.clone(),
+            })
+            .detach();
+        }
+        for _ in 0..2 {
+            at_await
+                .recv_timeout(Duration::from_secs(10))
+                .expect("both tasks are polled within 10 s");
+        }
+        // Dropping the runtime drops both futures; a deadlock shows as a timeout here.
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(rt);
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!("the runtime shuts down without deadlocking ({workers} workers)")
+            });
+        assert!(
+            table.lock().unwrap().iter().all(Option::is_none),
+            "both futures were dropped"
+        );
+    }
+}
