@@ -91,6 +91,26 @@ impl<T: AsFd> Async<T> {
         })
     }
 
+    /// Like [`Async::new_nonblocking`] for a descriptor the caller knows to be a connected
+    /// stream socket (TCP, Unix stream) or an anonymous pipe: skips the `getsockopt` that
+    /// [`Async::new_nonblocking`] spends to find out.
+    ///
+    /// A short read or write then proves the kernel buffer drained or filled, so the next
+    /// one waits for an event instead of trying first and getting `EAGAIN`; and a hang-up is
+    /// taken as final. Do not use it for a datagram socket or a named pipe (FIFO), where
+    /// neither holds.
+    ///
+    /// # Errors
+    ///
+    /// If the descriptor cannot be registered.
+    pub fn new_nonblocking_stream(io: T) -> io::Result<Async<T>> {
+        let source = Reactor::get().register(io.as_fd(), true)?;
+        Ok(Async {
+            source,
+            io: Some(io),
+        })
+    }
+
     /// The inner I/O object.
     pub fn get_ref(&self) -> &T {
         self.io.as_ref().expect("io taken")

@@ -166,8 +166,8 @@ impl TcpListener {
     pub fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> {
         let site = Location::caller();
         async move {
-            let (s, peer) = self.io.read_with(|l| l.accept()).await?;
-            let mut s = TcpStream::from_async(Async::new(s)?);
+            let (s, peer) = self.io.read_with(accept_nonblocking).await?;
+            let mut s = TcpStream::from_async(Async::new_nonblocking_stream(s)?);
             s.track("TcpStream", site);
             Ok((s, peer))
         }
@@ -185,8 +185,8 @@ impl TcpListener {
         cx: &mut Context<'_>,
         site: &'static Location<'static>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        match self.io.poll_read_with(cx, |l| l.accept()) {
-            Poll::Ready(Ok((s, peer))) => Poll::Ready(Async::new(s).map(|s| {
+        match self.io.poll_read_with(cx, accept_nonblocking) {
+            Poll::Ready(Ok((s, peer))) => Poll::Ready(Async::new_nonblocking_stream(s).map(|s| {
                 let mut s = TcpStream::from_async(s);
                 s.track("TcpStream", site);
                 (s, peer)
@@ -265,5 +265,38 @@ pub(crate) fn set_reuse_port(sock: &Socket) -> io::Result<()> {
             io::ErrorKind::Unsupported,
             "SO_REUSEPORT is not available on this platform: bind one listener and share it",
         ))
+    }
+}
+
+/// Accepts one connection, already non-blocking and close-on-exec: on Linux one `accept4`,
+/// where `std`'s accept and then [`Async::new`] spend an `accept4`, an `ioctl(FIONBIO)` and a
+/// `getsockopt(SO_TYPE)` (the stream is registered with [`Async::new_nonblocking_stream`]).
+fn accept_nonblocking(l: &std::net::TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::net::{SocketFlags, acceptfrom_with};
+        loop {
+            match acceptfrom_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+                Ok((fd, peer)) => {
+                    let peer =
+                        peer.and_then(|a| SocketAddr::try_from(a).ok())
+                            .ok_or_else(|| {
+                                io::Error::other(
+                                    "accept gave no IP address for the peer of a TCP socket",
+                                )
+                            })?;
+                    return Ok((std::net::TcpStream::from(fd), peer));
+                }
+                // `std`'s accept retries an interrupted call too.
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let (s, peer) = l.accept()?;
+        s.set_nonblocking(true)?;
+        Ok((s, peer))
     }
 }

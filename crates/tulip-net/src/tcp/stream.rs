@@ -88,7 +88,7 @@ impl TcpStream {
             Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let io = Async::new_nonblocking(std::net::TcpStream::from(sock))?;
+        let io = Async::new_nonblocking_stream(std::net::TcpStream::from(sock))?;
         io.write_with(connect_finished).await?;
         Ok(TcpStream::from_async(io))
     }

@@ -73,7 +73,7 @@ impl UnixStream {
                     || e.raw_os_error() == Some(crate::tcp::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let io = Async::new_nonblocking(std::os::unix::net::UnixStream::from(
+        let io = Async::new_nonblocking_stream(std::os::unix::net::UnixStream::from(
             std::os::fd::OwnedFd::from(sock),
         ))?;
         io.write_with(crate::tcp::connect_finished).await?;
