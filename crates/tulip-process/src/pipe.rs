@@ -26,12 +26,8 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use tulip_net::{StreamReader, StreamWriter};
 use tulip_reactor::Async;
 
-/// Registers one of the parent's pipe ends. An anonymous pipe behaves as a stream socket
-/// for the reactor (a short read proves it drained, a hang-up is final), so it is registered
-/// as one: the read that would only return `EAGAIN` after a short read is skipped.
 fn register(fd: OwnedFd) -> io::Result<Async<File>> {
-    rustix::io::ioctl_fionbio(&fd, true)?;
-    Async::new_nonblocking_stream(File::from(fd))
+    Async::new(File::from(fd))
 }
 
 /// Deregisters the pipe and hands it over as another child's stdio, in blocking mode again
