@@ -51,16 +51,17 @@ impl Configs {
     }
 }
 
-fn tulip_listener() -> (Async<TcpListener>, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+fn tulip_listener() -> (tulip_net::TcpListener, SocketAddr) {
+    let l = tulip_net::TcpListener::from_std(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
     let addr = l.local_addr().unwrap();
-    (Async::new(l).unwrap(), addr)
+    (l, addr)
 }
 
-async fn tulip_accept(l: &Async<TcpListener>) -> Async<TcpStream> {
-    let (tcp, _) = l.read_with(|l| l.accept()).await.unwrap();
+/// tulip-net's accept, as a tulip server accepts (tokio's side uses tokio's listener).
+async fn tulip_accept(l: &tulip_net::TcpListener) -> tulip_net::TcpStream {
+    let (tcp, _) = l.accept().await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    Async::new(tcp).unwrap()
+    tcp
 }
 
 async fn tulip_connect(addr: SocketAddr) -> Async<TcpStream> {

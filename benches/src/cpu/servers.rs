@@ -214,19 +214,18 @@ fn tls_config() -> Arc<tulip_tls::rustls::ServerConfig> {
 }
 
 fn tls_tulip() -> SocketAddr {
-    use tulip_reactor::Async;
     let acceptor = tulip_tls::TlsAcceptor::new(tls_config());
     let rt = tulip_rt();
-    let listener = bind();
+    let listener = rt
+        .block_on(async { tulip_net::TcpListener::bind(loopback()).await })
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         rt.block_on(async move {
-            let listener = Async::new(listener).unwrap();
-            while let Ok((s, _)) = listener.read_with(|l| l.accept()).await {
+            while let Ok((s, _)) = listener.accept().await {
                 let _ = s.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 tulip_executor::spawn(async move {
-                    let Ok(s) = Async::new(s) else { return };
                     if let Ok(mut tls) = acceptor.accept(s).await {
                         // Until the client closes: its close_notify ends the read.
                         let mut buf = [0u8; 64];

@@ -323,7 +323,7 @@ impl Async<std::net::TcpStream> {
             Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
             Err(e) => return Err(e.into()),
         }
-        let stream = Async::new_nonblocking(std::net::TcpStream::from(fd))?;
+        let stream = Async::new_nonblocking_stream(std::net::TcpStream::from(fd))?;
         // A fresh source starts out optimistically writable, so "writable" alone does not mean
         // the handshake finished: ask the socket, and wait for the next edge while it is
         // still connecting.
