@@ -506,7 +506,11 @@ fn start(ctx: &Ctx, req: http::Request<RecvStream>) -> Result<Started, Box<(Resp
 /// The request head in the shape HTTP/1.1 parses it into: one buffer holding the path, the
 /// query and every header, with positions into it. `:authority` becomes `host` when the
 /// request has no `host` header, so handlers see the same headers on both protocols.
-fn request_head(parts: &http::request::Parts, has_body: bool, length: Option<u64>) -> RequestHead {
+fn request_head(
+    parts: &http::request::Parts,
+    has_body: bool,
+    length: Option<u64>,
+) -> Box<RequestHead> {
     let authority = parts
         .uri
         .authority()
@@ -542,7 +546,7 @@ fn request_head(parts: &http::request::Parts, has_body: bool, length: Option<u64
             value: put(v.as_bytes()),
         });
     }
-    RequestHead {
+    Box::new(RequestHead {
         head: Bytes::from(buf),
         method: parts.method.clone(),
         version: Version::HTTP_2,
@@ -557,7 +561,7 @@ fn request_head(parts: &http::request::Parts, has_body: bool, length: Option<u64
         keep_alive: true,
         expect_continue: false,
         upgrade: false,
-    }
+    })
 }
 
 /// The request body as the stream sees it: pieces go to the handler's [`Body`] only when it

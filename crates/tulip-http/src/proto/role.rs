@@ -170,9 +170,13 @@ pub(crate) fn parse_request(buf: &[u8], limits: &HeadLimits) -> Result<Option<Pa
 
 impl Parsed {
     /// Finishes a parse: takes ownership of the head bytes and applies the header rules.
-    pub(crate) fn into_head(self, head: Bytes) -> Result<RequestHead, Error> {
+    ///
+    /// The head is boxed here, once: at about 400 bytes (twenty inline header positions) it
+    /// was copied whole at every move on its way into the handler's request, five to seven
+    /// `memcpy`s per request.
+    pub(crate) fn into_head(self, head: Bytes) -> Result<Box<RequestHead>, Error> {
         let p = self.head;
-        let mut h = RequestHead {
+        let mut h = Box::new(RequestHead {
             head,
             method: p.method,
             version: p.version,
@@ -183,7 +187,7 @@ impl Parsed {
             keep_alive: p.version == Version::HTTP_11,
             expect_continue: false,
             upgrade: false,
-        };
+        });
         apply_header_rules(&mut h)?;
         Ok(h)
     }
@@ -436,7 +440,10 @@ pub(crate) fn encode_response_head(p: &ResponseHeadParts<'_>, out: &mut Vec<u8>)
 }
 
 /// Parses a complete request (head only) for tests and fuzzing: the head or the error.
-pub(crate) fn parse_whole(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>, Error> {
+pub(crate) fn parse_whole(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<Box<RequestHead>>, Error> {
     match parse_request(buf, limits)? {
         None => Ok(None),
         Some(p) => {

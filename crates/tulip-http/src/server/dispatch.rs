@@ -235,7 +235,7 @@ impl<I: Io> Dispatcher<I> {
         &mut self,
         first: bool,
         accepted: Instant,
-    ) -> Result<Option<RequestHead>, Error> {
+    ) -> Result<Option<Box<RequestHead>>, Error> {
         let limits = self.cfg.head_limits();
         let mut header_deadline = first.then(|| accepted + self.cfg.header_timeout);
         // The idle deadline and the release time, read from the clock only once this call
@@ -358,7 +358,7 @@ impl<I: Io> Dispatcher<I> {
     /// Routes the request and starts its handler, synchronously: the request head, the
     /// route and the `Request` live in this stack frame only, not in the connection's
     /// future. `None` when the request was refused outright (Content-Length over the limit).
-    fn start(&mut self, head: RequestHead) -> Option<Started> {
+    fn start(&mut self, head: Box<RequestHead>) -> Option<Started> {
         let app = self.app.clone();
         let method = head.method.clone();
         let version = head.version;

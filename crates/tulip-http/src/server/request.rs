@@ -20,7 +20,7 @@ use crate::proto::role::RequestHead;
 /// The head is one shared buffer; method, path, headers and route parameters are views into
 /// it, so building a `Request` copies nothing.
 pub struct Request {
-    pub(crate) head: RequestHead,
+    pub(crate) head: Box<RequestHead>,
     pub(crate) params: Params,
     pub(crate) route: Option<Arc<Route>>,
     pub(crate) state: Arc<StateMap>,
