@@ -100,6 +100,26 @@ impl<T: AsFd> Async<T> {
     /// taken as final. Do not use it for a datagram socket or a named pipe (FIFO), where
     /// neither holds.
     ///
+    /// ```
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    /// use std::os::unix::net::UnixStream;
+    /// use tulip_reactor::Async;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (a, b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// b.set_nonblocking(true)?;
+    /// let (mut a, mut b) = (Async::new_nonblocking_stream(a)?, Async::new_nonblocking_stream(b)?);
+    /// tulip_reactor::block_on(async {
+    ///     a.write_all(b"ping").await?;
+    ///     let mut buf = [0; 4];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"ping");
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// If the descriptor cannot be registered.

@@ -34,6 +34,36 @@ fn socket_options_round_trip() {
     });
 }
 
+/// Accept hands out a stream that is non-blocking and close-on-exec from the start (on Linux
+/// one `accept4`, with no `ioctl`/`getsockopt` after it), with the peer's real address, and
+/// both accept forms give a working stream.
+#[test]
+fn accepted_streams_are_nonblocking_cloexec_and_name_their_peer() {
+    use std::future::poll_fn;
+    use std::os::fd::AsFd;
+    run(async {
+        let l = TcpListener::bind(localhost()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        for poll_form in [false, true] {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            let (mut s, peer) = if poll_form {
+                poll_fn(|cx| l.poll_accept(cx)).await.unwrap()
+            } else {
+                l.accept().await.unwrap()
+            };
+            assert_eq!(peer, c.local_addr().unwrap());
+            let fl = rustix::fs::fcntl_getfl(s.as_fd()).unwrap();
+            assert!(fl.contains(rustix::fs::OFlags::NONBLOCK), "{fl:?}");
+            let fd = rustix::io::fcntl_getfd(s.as_fd()).unwrap();
+            assert!(fd.contains(rustix::io::FdFlags::CLOEXEC), "{fd:?}");
+            c.write_all(b"ping").await.unwrap();
+            let mut buf = [0; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"ping");
+        }
+    });
+}
+
 #[test]
 fn owned_halves_work_from_two_tasks_and_reunite() {
     run(async {
