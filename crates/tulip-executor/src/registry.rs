@@ -66,6 +66,11 @@ impl Registry {
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
     pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
         let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
+        // A shard holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
+        let key = u32::try_from(key)
+            .ok()
+            .filter(|&k| k != u32::MAX)
+            .expect("fewer than 2^32 - 1 live tasks per registry shard");
         meta.reg_key.store(key, Ordering::Relaxed);
     }
 
@@ -73,9 +78,10 @@ impl Registry {
     /// already took it), and checks ownership because a key may have been reused since.
     pub(crate) fn remove(&self, meta: &TaskMeta) {
         let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == usize::MAX {
+        if key == u32::MAX {
             return;
         }
+        let key = key as usize;
         let taken = {
             let mut shard = lock(self.shard(meta.id));
             match shard.get(key) {
@@ -100,12 +106,32 @@ impl Registry {
     /// ended, or shutdown took it).
     pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
         let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == usize::MAX {
+        if key == u32::MAX {
             return None;
         }
+        let key = key as usize;
         match lock(self.shard(meta.id)).get(key) {
             Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
             _ => None,
+        }
+    }
+
+    /// Cancels every registered task marked as a child of the group `mark` (see
+    /// `TaskMeta::set_group`): asks each to stop at its next poll, and wakes it so that the
+    /// poll comes. A task that has ended already ignores the request.
+    pub(crate) fn cancel_group(&self, mark: u64) {
+        let mut wakers = Vec::new();
+        for shard in self.shards.iter() {
+            for (_, e) in lock(&shard.0).iter() {
+                if e.meta().group() == mark {
+                    e.meta().request_cancel(None);
+                    wakers.push(e.waker.clone());
+                }
+            }
+        }
+        // Woken outside the locks: the schedule function may run the task right here.
+        for w in wakers {
+            w.wake();
         }
     }
 

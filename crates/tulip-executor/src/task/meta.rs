@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
@@ -53,6 +53,7 @@ type DoneCallback = Box<dyn FnOnce(TaskOutcome) + Send>;
 
 /// Who schedules a task. Kept in the task's metadata so that the schedule function itself is
 /// zero-sized and a spawn clones exactly one `Arc`.
+#[derive(Clone)]
 pub(crate) enum Scheduler {
     /// The multi-thread runtime.
     Multi(Arc<crate::runtime::Shared>),
@@ -60,6 +61,27 @@ pub(crate) enum Scheduler {
     Local(Arc<crate::local::LocalShared>),
     /// The blocking pool.
     Blocking(Arc<crate::blocking::Pool>),
+}
+
+impl Scheduler {
+    /// Whether `self` and `other` are handles to the same scheduler.
+    pub(crate) fn same(&self, other: &Scheduler) -> bool {
+        match (self, other) {
+            (Scheduler::Multi(a), Scheduler::Multi(b)) => Arc::ptr_eq(a, b),
+            (Scheduler::Local(a), Scheduler::Local(b)) => Arc::ptr_eq(a, b),
+            (Scheduler::Blocking(a), Scheduler::Blocking(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The scheduler's registry of live tasks (the blocking pool keeps none).
+    pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
+        match self {
+            Scheduler::Multi(s) => Some(&s.registry),
+            Scheduler::Local(s) => Some(&s.registry),
+            Scheduler::Blocking(_) => None,
+        }
+    }
 }
 
 /// Why a task's future produced no output, as the task's output carries it to the handle.
@@ -81,9 +103,13 @@ pub(crate) enum Stop {
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) scheduler: Scheduler,
-    /// Slot of this task in its scheduler's registry, `usize::MAX` when not registered.
-    pub(crate) reg_key: AtomicUsize,
+    /// Slot of this task in its scheduler's registry shard, `u32::MAX` when not registered
+    /// (32 bits, so that `group` fits in the header's 56 bytes).
+    pub(crate) reg_key: AtomicU32,
     flags: AtomicU8,
+    /// The mark of the `TaskGroup` this task is a child of (0: none); `TaskGroup::cancel`
+    /// cancels the registered tasks that carry its mark. Marks are never reused.
+    group: AtomicU64,
     /// The rarely used part; allocated at spawn only for a named task.
     extra: OnceLock<Box<Extra>>,
 }
@@ -115,8 +141,9 @@ impl TaskMeta {
         TaskMeta {
             id: TaskId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             scheduler,
-            reg_key: AtomicUsize::new(usize::MAX),
+            reg_key: AtomicU32::new(u32::MAX),
             flags: AtomicU8::new(0),
+            group: AtomicU64::new(0),
             extra,
         }
     }
@@ -308,12 +335,18 @@ impl TaskMeta {
         }
     }
 
+    /// Marks the task as a child of the group whose mark is `mark` (never 0).
+    pub(crate) fn set_group(&self, mark: u64) {
+        self.group.store(mark, Ordering::Relaxed);
+    }
+
+    /// The mark of the task's group, 0 when it has none.
+    pub(crate) fn group(&self) -> u64 {
+        self.group.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
-        match &self.scheduler {
-            Scheduler::Multi(s) => Some(&s.registry),
-            Scheduler::Local(s) => Some(&s.registry),
-            Scheduler::Blocking(_) => None,
-        }
+        self.scheduler.registry()
     }
 }
 

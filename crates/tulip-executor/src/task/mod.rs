@@ -289,14 +289,7 @@ impl<T> Task<T> {
         }
     }
 
-    /// A waker of the task, through its scheduler's registry (`None` once the task has left
-    /// it: it has ended, or shutdown took it).
-    pub(crate) fn waker(&self) -> Option<std::task::Waker> {
-        let meta = self.meta();
-        meta.registry().and_then(|r| r.waker(meta))
-    }
-
-    fn meta(&self) -> &TaskMeta {
+    pub(crate) fn meta(&self) -> &TaskMeta {
         // SAFETY: invariant 3: the handle in `self.inner` keeps the allocation alive.
         unsafe { self.meta.as_ref() }
     }
@@ -401,6 +394,16 @@ impl<T> Task<T> {
             }
         }
         pending
+    }
+
+    /// Asks the task to stop at its next poll, as `cancel_with` does, without a message.
+    pub(crate) fn cancel_quietly(&self) {
+        let meta = self.meta();
+        if meta.request_cancel(None) {
+            if let Some(reg) = meta.registry() {
+                reg.wake(meta);
+            }
+        }
     }
 
     /// Forgets that the handle was awaited, so that dropping it detaches (a `Shield` hands

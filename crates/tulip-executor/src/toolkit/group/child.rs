@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -12,64 +12,59 @@ use futures_lite::FutureExt;
 use super::{Failure, Shared};
 use crate::{Task, TaskId};
 
-/// Builds the future a group spawns for `fut`: it runs `fut` until it ends or the group is
-/// cancelled, records a failure (error or panic) in the group, and unregisters the child only
-/// after `fut` has been dropped, so that `join` returns after every child's destructors ran.
+/// Builds the future a group spawns for `fut`: it runs `fut` to its end, records a failure
+/// (error or panic) in the group, and counts the child out only after `fut` has been dropped,
+/// so that `join` returns after every child's destructors ran. The group cancels a child by
+/// cancelling its task (see the module `group`); `cancelled`: the group was cancelled before
+/// the spawn, and `fut` is dropped unpolled.
 pub(super) fn child_future<F, T, E>(
     shared: Arc<Shared<E>>,
-    key: usize,
     fut: F,
+    cancelled: bool,
 ) -> impl Future<Output = Option<T>>
 where
     F: Future<Output = Result<T, E>>,
 {
     // The guard is built here, not inside the async block, so that a child dropped before its
-    // first poll (runtime shutdown) still releases its slot.
-    let guard = Registration { shared, key };
+    // first poll (cancelled, or runtime shutdown) is still counted out.
+    let guard = Registration { shared };
     async move {
         // `fut` is named before `guard` so that, if the task is dropped before its first poll,
         // the captured `fut` goes first (captures drop in the order they are first used).
         let fut = fut;
         let guard = guard;
-        let ended = {
-            let mut work = pin!(AssertUnwindSafe(fut).catch_unwind());
-            // The flag comes first: a cancelled child never polls `fut` again (the group's
-            // `cancel` wakes every child so that it looks).
-            futures_lite::future::poll_fn(|cx| {
-                if guard.shared.is_cancelled() {
-                    return Poll::Ready(None);
-                }
-                work.as_mut().poll(cx).map(Some)
-            })
-            .await
-            // `work`, and with it `fut`, is dropped here, before `guard` releases the slot.
-        };
+        if cancelled {
+            drop(fut);
+            return None;
+        }
+        // `fut` is dropped inside `catch_unwind`'s future, before `guard` counts the child out
+        // (and when the task is cancelled at this await point, locals drop in reverse order of
+        // declaration: this future first, then `guard`).
+        let ended = AssertUnwindSafe(fut).catch_unwind().await;
         let out = match ended {
-            Some(Ok(Ok(value))) => Some(value),
-            Some(Ok(Err(e))) => {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
                 guard.shared.fail(Failure::Error(e));
                 None
             }
-            Some(Err(payload)) => {
+            Err(payload) => {
                 guard.shared.fail(Failure::Panic(payload));
                 None
             }
-            None => None,
         };
         drop(guard);
         out
     }
 }
 
-/// Releases a child's slot in its group when the child's future is dropped.
+/// Counts a child out of its group when the child's future is dropped.
 struct Registration<E> {
     shared: Arc<Shared<E>>,
-    key: usize,
 }
 
 impl<E> Drop for Registration<E> {
     fn drop(&mut self) {
-        self.shared.unregister(self.key);
+        self.shared.unregister();
     }
 }
 

@@ -336,11 +336,11 @@ fn spawning_into_a_cancelled_group_never_runs_the_child() {
     });
 }
 
-/// An eager child runs its first poll inside the spawn call, before the spawner has stored
-/// its waker in the group: one that ends there must not leave a slot behind, and one that
-/// waits there must still be reached by a later cancellation.
+/// An eager child runs its first poll inside the spawn call, before the spawner has marked
+/// its task as the group's: one that ends there must not stay counted, and one that waits
+/// there must still be reached by a later cancellation.
 #[test]
-fn eager_children_end_or_wait_before_the_spawner_fills_their_slot() {
+fn eager_children_end_or_wait_before_the_spawner_marks_them() {
     Runtime::new().unwrap().block_on(async {
         let group = TaskGroup::<&str>::new();
         let done = group.spawn_with(Builder::new().eager(true), async { Ok(3) });
@@ -355,7 +355,7 @@ fn eager_children_end_or_wait_before_the_spawner_fills_their_slot() {
             sleep(LONG).await;
             Ok(4)
         });
-        assert_eq!(group.len(), 1, "only the waiting child holds a slot");
+        assert_eq!(group.len(), 1, "only the waiting child is counted");
         group.spawn(async { Err::<(), _>("stop") }).detach();
         let started = Instant::now();
         let err = group.join().await.unwrap_err();
@@ -410,6 +410,158 @@ fn cancelling_one_child_returns_after_its_drop_guard_ran() {
         assert!(dropped.load(Ordering::SeqCst));
         assert!(group.join().await.is_ok());
     });
+}
+
+/// Cancellation finds children by their group's mark in the registry of each scheduler they
+/// were spawned on: here a runtime worker's and the `block_on` thread's local executor's.
+#[test]
+fn cancel_reaches_parked_children_on_every_scheduler() {
+    Runtime::new().unwrap().block_on(async {
+        let group = TaskGroup::<()>::new();
+        let mut flags = Vec::new();
+        for local in [false, true, false, true] {
+            let dropped = flag();
+            let guard = DropFlag(dropped.clone());
+            let child = async move {
+                let _guard = guard;
+                sleep(LONG).await;
+                Ok(())
+            };
+            if local {
+                group.spawn_local(child).detach();
+            } else {
+                group.spawn(child).detach();
+            }
+            flags.push(dropped);
+        }
+        // Let every child reach its sleep.
+        for _ in 0..4 {
+            yield_now().await;
+        }
+        group.cancel();
+        let joined = wait_for(group.join(), LONG / 2).await;
+        assert!(
+            matches!(joined, Ok(Ok(()))),
+            "a parked child was not cancelled"
+        );
+        assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)));
+    });
+}
+
+/// A group's cancellation reaches its own children and no other task.
+#[test]
+fn cancelling_a_group_leaves_other_groups_and_tasks_running() {
+    Runtime::new().unwrap().block_on(async {
+        let doomed = TaskGroup::<()>::new();
+        let other = TaskGroup::<()>::new();
+        let gate = Gate::new();
+        let (g1, g2) = (gate.clone(), gate.clone());
+        let sibling = other.spawn(async move {
+            g1.wait().await;
+            Ok(1)
+        });
+        let plain = spawn(async move {
+            g2.wait().await;
+            2
+        });
+        doomed
+            .spawn(async {
+                sleep(LONG).await;
+                Ok(())
+            })
+            .detach();
+        yield_now().await;
+        doomed.cancel();
+        assert!(wait_for(doomed.join(), LONG / 2).await.is_ok());
+        assert!(!sibling.is_finished() && !plain.is_finished());
+        gate.open();
+        assert_eq!(plain.await.unwrap(), 2);
+        assert_eq!(sibling.await, Some(1));
+        assert!(other.join().await.is_ok());
+    });
+}
+
+/// The one interleaving of invariant 2 that a scan cannot see, made deterministic: an eager
+/// child cancels its group in its first poll, inside the spawn call, before the spawner has
+/// marked its task. The spawner must see the flag and cancel the child itself.
+#[test]
+fn a_cancel_before_the_spawner_marks_the_child_still_reaches_it() {
+    Runtime::new().unwrap().block_on(async {
+        let group = TaskGroup::<()>::new();
+        let sp = group.spawner();
+        let dropped = flag();
+        let guard = DropFlag(dropped.clone());
+        group
+            .spawn_with(Builder::new().eager(true), async move {
+                let _guard = guard;
+                sp.cancel();
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .detach();
+        let joined = wait_for(group.join(), LONG / 2).await;
+        assert!(
+            matches!(joined, Ok(Ok(()))),
+            "the child was never cancelled"
+        );
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+/// Spawns from two threads race a cancellation from a third: no child may be missed (it
+/// would wait forever and `join` would hang), and every child's future is dropped before
+/// `join` returns. Invariant 2 of the group: the spawner's mark and the canceller's scan.
+#[test]
+fn spawns_racing_a_cancel_never_lose_a_child() {
+    let rt = tulip_executor::runtime::Builder::new()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let rounds = if cfg!(debug_assertions) { 100 } else { 500 };
+    for round in 0..rounds {
+        rt.block_on(async {
+            let group = TaskGroup::<()>::new();
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let spawned = Arc::new(AtomicUsize::new(0));
+            let spawners: Vec<_> = (0..2)
+                .map(|_| {
+                    let (sp, dropped, spawned) =
+                        (group.spawner(), dropped.clone(), spawned.clone());
+                    spawn(async move {
+                        for _ in 0..20 {
+                            let guard = DropCount(dropped.clone());
+                            sp.spawn(async move {
+                                let _guard = guard;
+                                std::future::pending::<()>().await;
+                                Ok(())
+                            })
+                            .detach();
+                            spawned.fetch_add(1, Ordering::SeqCst);
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            let sp = group.spawner();
+            let canceller = spawn(async move {
+                for _ in 0..(round % 7) {
+                    yield_now().await;
+                }
+                sp.cancel();
+            });
+            canceller.await.unwrap();
+            for s in gather(spawners).await {
+                s.unwrap();
+            }
+            let joined = wait_for(group.join(), Duration::from_secs(10)).await;
+            assert!(joined.is_ok(), "round {round}: a child missed the cancel");
+            assert_eq!(
+                dropped.load(Ordering::SeqCst),
+                spawned.load(Ordering::SeqCst),
+                "round {round}"
+            );
+        });
+    }
 }
 
 /// A tiny xorshift, so the stress test needs no dependency and replays from its seed.
