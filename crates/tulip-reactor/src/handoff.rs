@@ -65,7 +65,14 @@
 //!    standby seat must not race the requester), unparks the requester if it parked
 //!    ([`Role::BlockOn`]), and stays away for [`YIELD_PAUSE`] with a timed park, not on
 //!    standby (the requester's normal releases must not call it straight back). A wake ends
-//!    the pause early; if the requester vanished, the pause bounds the gap.
+//!    the pause early; if the requester vanished, the pause bounds the gap. The quiet
+//!    release is rule 4's promise to come back, so a holder that will not come back keeps
+//!    no standby seat waiting on it: the fallback, which stands down after a yield while a
+//!    loop runs, yields with a normal release, and a seat that stops driving after a yield
+//!    hands off ([`SeatState::leave`], for every role). Otherwise the requester, woken with
+//!    its own work done, could leave without ever driving while another loop sat on standby
+//!    with the lock free: the reactor test that blocks a thread inside `block_on` hung that
+//!    way in CI, both loops parked on standby.
 //! 8. **The fallback drives only while no tulip loop runs.** A thread running a tulip loop
 //!    (a worker, a local executor, a `block_on`) counts itself in `loops` for as long as it
 //!    runs ([`Handoff::enter_loop`], [`Handoff::exit_loop`]); such a thread drives when it
@@ -284,8 +291,9 @@ impl Handoff {
                 Ok(())
             }
             Ok(true) => {
-                // Rule 7: only a `block_on` asks, and it runs a loop, so we stand down next.
-                held.yield_to_requester();
+                // Rule 7: only a `block_on` asks, and it runs a loop, so we stand down next:
+                // we will not come back, so the release wakes standby too.
+                held.yield_to_requester(Release::HandOff);
                 park_timeout(parker, YIELD_PAUSE);
                 Ok(())
             }
@@ -459,10 +467,10 @@ impl Held<'_> {
         }
     }
 
-    /// Rule 7: a quiet release, then the parked requester (if any) is woken.
-    fn yield_to_requester(self) {
+    /// Rule 7: a release (`how`), then the parked requester (if any) is woken.
+    fn yield_to_requester(self, how: Release) {
         let requester = lock(&self.handoff.requester).take();
-        self.release(Release::Quiet);
+        self.release(how);
         if let Some(u) = requester {
             u.unpark();
         }
@@ -640,7 +648,7 @@ impl SeatState {
                 }
                 Ok(true) => {
                     // Rule 7.
-                    held.yield_to_requester();
+                    held.yield_to_requester(Release::Quiet);
                     self.pause.set(true);
                     return Ok(());
                 }
@@ -669,12 +677,10 @@ impl SeatState {
         }
     }
 
-    /// Stops driving for good: a worker hands off (rule 4); the other roles released
-    /// normally already.
+    /// Stops driving for good: hands off (rules 4 and 7). A worker releases quietly; the
+    /// other roles release normally, except after a yield, which is quiet too.
     pub fn leave(&self, handoff: &Handoff) {
-        if self.role == Role::Worker {
-            handoff.hand_off();
-        }
+        handoff.hand_off();
     }
 }
 
@@ -781,6 +787,64 @@ mod tests {
         assert!(!take_token(&parker));
         held.release(Release::HandOff);
         assert!(take_token(&parker));
+    }
+
+    /// A backend whose one blocking turn sees a bystander go on standby and a requester
+    /// ask for the lock, as two `block_on` loops starting while the fallback drives do.
+    struct TwoLoopsArrive<'a> {
+        handoff: &'a Handoff,
+        bystander: &'a Parker,
+        requester: &'a Parker,
+    }
+
+    impl Backend for TwoLoopsArrive<'_> {
+        fn notify(&self) {}
+
+        fn react(&self, wait: Option<&Wait<'_>>) -> io::Result<bool> {
+            let wait = wait.expect("the fallback's turn blocks");
+            wait.begin();
+            assert!(self.handoff.lock_or_standby(self.bystander).is_none());
+            self.handoff.request_for(self, self.requester);
+            Ok(wait.end())
+        }
+    }
+
+    /// Rule 7: the fallback stands down after a yield, so its release must wake standby
+    /// as well as the requester (which may leave at once with its work done).
+    #[test]
+    fn the_fallbacks_yield_wakes_standby_too() {
+        let h = Handoff::new();
+        let (fallback, bystander, requester) = (Parker::new(), Parker::new(), Parker::new());
+        let backend = TwoLoopsArrive {
+            handoff: &h,
+            bystander: &bystander,
+            requester: &requester,
+        };
+        assert!(h.start_fallback(&fallback));
+        h.fallback_turn(&backend, &fallback).unwrap();
+        assert!(take_token(&requester), "the requester was not woken");
+        assert!(
+            take_token(&bystander),
+            "the fallback yielded quietly and left standby asleep"
+        );
+        assert!(h.is_quiescent() && !h.is_locked());
+        assert!(lock(&h.standby).is_empty());
+    }
+
+    /// Rule 7: a `block_on` seat that yielded (a quiet release) and then stops driving hands
+    /// off, like a worker.
+    #[test]
+    fn a_seat_that_leaves_after_a_quiet_yield_hands_off() {
+        for role in [Role::BlockOn, Role::Loop, Role::Worker] {
+            let h = Handoff::new();
+            let seat = SeatState::new(Parker::new(), role);
+            let bystander = Parker::new();
+            let held = h.try_lock().unwrap();
+            assert!(h.lock_or_standby(&bystander).is_none());
+            held.release(Release::Quiet);
+            seat.leave(&h);
+            assert!(take_token(&bystander), "{role:?} left standby asleep");
+        }
     }
 
     #[test]
