@@ -36,14 +36,15 @@ fn main() {
         report.finish();
         return;
     }
-    // The groups whose tulip contender runs in `block_on` come first (reactor, process,
-    // TLS): they assume no idle tulip runtime competes to drive the process-wide reactor, and
+    // The groups whose tulip contender runs in `block_on` or a `LocalExecutor` come first
+    // (reactor, process, TLS, the one-thread network rows): they assume no idle tulip runtime competes to drive the process-wide reactor, and
     // later groups keep runtimes and servers alive in statics (the HTTP group's server
     // runtime added ~5 futex calls and 2 epoll waits to every process spawn after it).
     for group in [
         reactor::benches,
         process::benches,
         tls::benches,
+        net::one_thread_benches,
         executor::benches,
         compat::benches,
         http::benches,

@@ -1,5 +1,7 @@
-//! Networking benchmarks: tulip-net's streams and transports/protocols beside tokio
-//! (multi-thread with 2 workers, and current-thread) and smol, on loopback.
+//! Networking benchmarks: tulip-net's streams and transports/protocols beside tokio and smol,
+//! on loopback, in two shapes that are never compared with each other: a 2-worker runtime
+//! (tulip's, tokio's multi-thread, smol's) and one thread (the `/1t` rows: a tulip
+//! `LocalExecutor` beside tokio's current-thread runtime, running the same program).
 //!
 //! - `net/tcp_echo_64x1k/{streams,protocol}`: 64 connections, each sending 1 KiB and waiting
 //!   for its echo, round after round (msgs/s). The server is tulip's `start_server` with a
@@ -9,6 +11,11 @@
 //!   the server counts it and acknowledges end of stream with one byte (GB/s).
 //! - `net/udp_echo`: 4 clients ping-pong 64-byte datagrams with an echo endpoint (tulip's
 //!   `DatagramProtocol`; peers' `recv_from`/`send_to` loop).
+//! - `net/{tcp_echo_64x1k,tcp_bulk,udp_echo}/1t`: the three above with the client, the server
+//!   and the reactor on one thread. Bulk transfer on one thread is a different program from
+//!   bulk transfer on two cores (the writer fills the socket buffer, then the reader drains it,
+//!   and the data stays in that core's cache), so a 2-worker tulip beside a current-thread
+//!   tokio measured the topology, not the runtime; these rows compare like with like.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -61,13 +68,6 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                     "msgs_per_s",
                 )
             })
-            .with("tokio-ct", move || {
-                rate(
-                    tokio_ct().block_on(tokio_impl::echo(rounds)),
-                    msgs,
-                    "msgs_per_s",
-                )
-            })
             .with("smol", move || {
                 rate(smol::block_on(smol_impl::echo(rounds)), msgs, "msgs_per_s")
             }),
@@ -82,13 +82,6 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                     "msgs_per_s",
                 )
             })
-            .with("tokio-ct", move || {
-                rate(
-                    tokio_ct().block_on(tokio_impl::echo(rounds)),
-                    msgs,
-                    "msgs_per_s",
-                )
-            })
             .with("smol", move || {
                 rate(smol::block_on(smol_impl::echo(rounds)), msgs, "msgs_per_s")
             }),
@@ -99,9 +92,6 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             .with("tokio-mt", move || {
                 rate(tokio_mt().block_on(tokio_impl::bulk(bulk)), gb, "GB_per_s")
             })
-            .with("tokio-ct", move || {
-                rate(tokio_ct().block_on(tokio_impl::bulk(bulk)), gb, "GB_per_s")
-            })
             .with("smol", move || {
                 rate(smol::block_on(smol_impl::bulk(bulk)), gb, "GB_per_s")
             }),
@@ -111,9 +101,6 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             })
             .with("tokio-mt", move || {
                 rate(tokio_mt().block_on(tokio_impl::bulk(bulk)), gb, "GB_per_s")
-            })
-            .with("tokio-ct", move || {
-                rate(tokio_ct().block_on(tokio_impl::bulk(bulk)), gb, "GB_per_s")
             })
             .with("smol", move || {
                 rate(smol::block_on(smol_impl::bulk(bulk)), gb, "GB_per_s")
@@ -132,13 +119,6 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                 "dgrams_per_s",
             )
         })
-        .with("tokio-ct", move || {
-            rate(
-                tokio_ct().block_on(tokio_impl::udp(udp_rounds)),
-                dgrams,
-                "dgrams_per_s",
-            )
-        })
         .with("smol", move || {
             rate(
                 smol::block_on(smol_impl::udp(udp_rounds)),
@@ -146,6 +126,57 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
                 "dgrams_per_s",
             )
         }),
+    ]
+}
+
+/// The `/1t` rows. `main` runs them before any group that starts a tulip runtime: the
+/// reactor is per process, and an idle runtime's workers would wait in it and take every
+/// event of this thread's sockets (one `epoll_wait` and one cross-thread wake per event).
+pub(crate) fn one_thread_benches(cfg: &Config) -> Vec<Bench> {
+    let rounds = cfg.size(100, 1000);
+    let bulk = cfg.size(64, 512) * 1024 * 1024;
+    let udp_rounds = cfg.size(1000, 10_000);
+    let msgs = (CONNS * rounds) as f64;
+    let gb = bulk as f64 / 1e9;
+    let dgrams = (UDP_CLIENTS * udp_rounds) as f64;
+    let one = ", one thread: the client, the server and the reactor";
+    let echo_unit_1t = format!("{CONNS} conns x {rounds} x 1 KiB round trips{one}");
+    let bulk_unit_1t = format!("{} MiB over one connection{one}", bulk >> 20);
+    let udp_unit_1t = format!("{UDP_CLIENTS} clients x {udp_rounds} x 64 B round trips{one}");
+    vec![
+        Bench::new("net/tcp_echo_64x1k/1t", echo_unit_1t)
+            .with("tulip", move || {
+                rate(tulip_1t::run(tulip_1t::echo(rounds)), msgs, "msgs_per_s")
+            })
+            .with("tokio-ct", move || {
+                rate(
+                    tokio_ct().block_on(tokio_impl::echo(rounds)),
+                    msgs,
+                    "msgs_per_s",
+                )
+            }),
+        Bench::new("net/tcp_bulk/1t", bulk_unit_1t)
+            .with("tulip", move || {
+                rate(tulip_1t::run(tulip_1t::bulk(bulk)), gb, "GB_per_s")
+            })
+            .with("tokio-ct", move || {
+                rate(tokio_ct().block_on(tokio_impl::bulk(bulk)), gb, "GB_per_s")
+            }),
+        Bench::new("net/udp_echo/1t", udp_unit_1t)
+            .with("tulip", move || {
+                rate(
+                    tulip_1t::run(tulip_1t::udp(udp_rounds)),
+                    dgrams,
+                    "dgrams_per_s",
+                )
+            })
+            .with("tokio-ct", move || {
+                rate(
+                    tokio_ct().block_on(tokio_impl::udp(udp_rounds)),
+                    dgrams,
+                    "dgrams_per_s",
+                )
+            }),
     ]
 }
 
@@ -311,6 +342,127 @@ mod tulip {
             t.close();
             el
         })
+    }
+}
+
+/// The same programs as `tokio_impl`, line for line, on a tulip `LocalExecutor`: the
+/// like-for-like peer of tokio's current-thread runtime (one thread runs the client, the
+/// server and the reactor, so no wake-up crosses a core).
+mod tulip_1t {
+    use super::*;
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use tulip_executor::spawn_local;
+    use tulip_net::{TcpListener, TcpStream, UdpSocket};
+
+    pub(super) fn run<F: std::future::Future>(f: F) -> F::Output {
+        tulip_executor::LocalExecutor::new().block_on(f)
+    }
+
+    pub(super) async fn echo(rounds: usize) -> Duration {
+        let l = TcpListener::bind(loopback()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let srv = spawn_local(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                spawn_local(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .detach();
+            }
+        });
+        let start = Instant::now();
+        let clients: Vec<_> = (0..CONNS)
+            .map(|_| {
+                spawn_local(async move {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let msg = [7u8; MSG];
+                    let mut buf = [0u8; MSG];
+                    for _ in 0..rounds {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        let t = start.elapsed();
+        srv.cancel().await;
+        t
+    }
+
+    pub(super) async fn bulk(total: usize) -> Duration {
+        let l = TcpListener::bind(loopback()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let srv = spawn_local(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; CHUNK];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            s.write_all(b"k").await.unwrap();
+        });
+        let start = Instant::now();
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let chunk = vec![1u8; CHUNK];
+        let mut sent = 0;
+        while sent < total {
+            s.write_all(&chunk).await.unwrap();
+            sent += CHUNK;
+        }
+        s.close().await.unwrap();
+        let mut ack = [0u8; 1];
+        s.read_exact(&mut ack).await.unwrap();
+        let t = start.elapsed();
+        srv.await.unwrap();
+        t
+    }
+
+    pub(super) async fn udp(rounds: usize) -> Duration {
+        let server = UdpSocket::bind(loopback()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let srv = spawn_local(async move {
+            let mut buf = [0u8; 2048];
+            loop {
+                let (n, from) = server.recv_from(&mut buf).await.unwrap();
+                server.send_to(&buf[..n], from).await.unwrap();
+            }
+        });
+        let start = Instant::now();
+        let clients: Vec<_> = (0..UDP_CLIENTS)
+            .map(|_| {
+                spawn_local(async move {
+                    let s = UdpSocket::bind(loopback()).unwrap();
+                    s.connect(addr).unwrap();
+                    let msg = [3u8; DGRAM];
+                    let mut buf = [0u8; 2048];
+                    for _ in 0..rounds {
+                        s.send(&msg).await.unwrap();
+                        s.recv(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        let t = start.elapsed();
+        srv.cancel().await;
+        t
     }
 }
 
