@@ -248,44 +248,21 @@ async fn tokio_echo(conns: usize, rounds: usize) -> Duration {
 }
 
 fn native_echo(conns: usize, rounds: usize) -> Duration {
-    use tulip_net::{TcpListener, TcpStream};
+    use crate::net::tulip_1t::{echo_client, serve_echo};
+    use tulip_net::TcpListener;
     tulip_rt().block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tulip_executor::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                s.set_nodelay(true).unwrap();
-                tulip_executor::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .detach();
+            while let Ok((s, _)) = listener.accept().await {
+                tulip_executor::spawn(serve_echo(s)).detach();
             }
         });
         let start = Instant::now();
         let clients: Vec<_> = (0..conns)
-            .map(|_| {
-                tulip_executor::spawn(async move {
-                    let mut s = TcpStream::connect(addr).await.unwrap();
-                    s.set_nodelay(true).unwrap();
-                    let msg = [7u8; MSG];
-                    let mut buf = [0u8; MSG];
-                    for _ in 0..rounds {
-                        s.write_all(&msg).await.unwrap();
-                        s.read_exact(&mut buf).await.unwrap();
-                    }
-                })
-            })
+            .map(|_| tulip_executor::spawn(echo_client(addr, rounds)))
             .collect();
         for c in clients {
             c.await.unwrap();

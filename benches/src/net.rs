@@ -184,9 +184,7 @@ mod tulip {
     use super::*;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use std::net::SocketAddr;
-    use tulip_net::{
-        DatagramProtocol, DatagramTransport, Protocol, Server, TcpStream, Transport, UdpSocket,
-    };
+    use tulip_net::{DatagramProtocol, DatagramTransport, Protocol, Server, TcpStream, Transport};
 
     struct Echo(Option<Transport>);
 
@@ -231,18 +229,7 @@ mod tulip {
             let addr = server.local_addr().unwrap();
             let start = Instant::now();
             let clients: Vec<_> = (0..CONNS)
-                .map(|_| {
-                    tulip_executor::spawn(async move {
-                        let mut s = TcpStream::connect(addr).await.unwrap();
-                        s.set_nodelay(true).unwrap();
-                        let msg = [7u8; MSG];
-                        let mut buf = [0u8; MSG];
-                        for _ in 0..rounds {
-                            s.write_all(&msg).await.unwrap();
-                            s.read_exact(&mut buf).await.unwrap();
-                        }
-                    })
-                })
+                .map(|_| tulip_executor::spawn(super::tulip_1t::echo_client(addr, rounds)))
                 .collect();
             for c in clients {
                 c.await.unwrap();
@@ -322,18 +309,7 @@ mod tulip {
             let addr = t.local_addr().unwrap();
             let start = Instant::now();
             let clients: Vec<_> = (0..UDP_CLIENTS)
-                .map(|_| {
-                    tulip_executor::spawn(async move {
-                        let s = UdpSocket::bind(loopback()).unwrap();
-                        s.connect(addr).unwrap();
-                        let msg = [3u8; DGRAM];
-                        let mut buf = [0u8; 2048];
-                        for _ in 0..rounds {
-                            s.send(&msg).await.unwrap();
-                            s.recv(&mut buf).await.unwrap();
-                        }
-                    })
-                })
+                .map(|_| tulip_executor::spawn(super::tulip_1t::udp_client(addr, rounds)))
                 .collect();
             for c in clients {
                 c.await.unwrap();
@@ -345,10 +321,11 @@ mod tulip {
     }
 }
 
-/// The same programs as `tokio_impl`, line for line, on a tulip `LocalExecutor`: the
+/// The same programs as `tokio_impl`, step for step, on a tulip `LocalExecutor`: the
 /// like-for-like peer of tokio's current-thread runtime (one thread runs the client, the
-/// server and the reactor, so no wake-up crosses a core).
-mod tulip_1t {
+/// server and the reactor, so no wake-up crosses a core). Its echo connection and client
+/// are also `compat.rs`'s tulip-native echo.
+pub(crate) mod tulip_1t {
     use super::*;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use tulip_executor::spawn_local;
@@ -358,42 +335,57 @@ mod tulip_1t {
         tulip_executor::LocalExecutor::new().block_on(f)
     }
 
+    /// The echo server's side of one connection: read up to 16 KiB, write it back.
+    pub(crate) async fn serve_echo(mut s: TcpStream) {
+        s.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if s.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// One UDP echo client: `rounds` times, send 64 bytes and wait for the echo.
+    pub(crate) async fn udp_client(addr: SocketAddr, rounds: usize) {
+        let s = UdpSocket::bind(loopback()).unwrap();
+        s.connect(addr).unwrap();
+        let msg = [3u8; DGRAM];
+        let mut buf = [0u8; 2048];
+        for _ in 0..rounds {
+            s.send(&msg).await.unwrap();
+            s.recv(&mut buf).await.unwrap();
+        }
+    }
+
+    /// One echo client: `rounds` times, send 1 KiB and wait for it to come back.
+    pub(crate) async fn echo_client(addr: SocketAddr, rounds: usize) {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let msg = [7u8; MSG];
+        let mut buf = [0u8; MSG];
+        for _ in 0..rounds {
+            s.write_all(&msg).await.unwrap();
+            s.read_exact(&mut buf).await.unwrap();
+        }
+    }
+
     pub(super) async fn echo(rounds: usize) -> Duration {
         let l = TcpListener::bind(loopback()).await.unwrap();
         let addr = l.local_addr().unwrap();
         let srv = spawn_local(async move {
             loop {
-                let (mut s, _) = l.accept().await.unwrap();
-                s.set_nodelay(true).unwrap();
-                spawn_local(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .detach();
+                let (s, _) = l.accept().await.unwrap();
+                spawn_local(serve_echo(s)).detach();
             }
         });
         let start = Instant::now();
         let clients: Vec<_> = (0..CONNS)
-            .map(|_| {
-                spawn_local(async move {
-                    let mut s = TcpStream::connect(addr).await.unwrap();
-                    s.set_nodelay(true).unwrap();
-                    let msg = [7u8; MSG];
-                    let mut buf = [0u8; MSG];
-                    for _ in 0..rounds {
-                        s.write_all(&msg).await.unwrap();
-                        s.read_exact(&mut buf).await.unwrap();
-                    }
-                })
-            })
+            .map(|_| spawn_local(echo_client(addr, rounds)))
             .collect();
         for c in clients {
             c.await.unwrap();
@@ -444,18 +436,7 @@ mod tulip_1t {
         });
         let start = Instant::now();
         let clients: Vec<_> = (0..UDP_CLIENTS)
-            .map(|_| {
-                spawn_local(async move {
-                    let s = UdpSocket::bind(loopback()).unwrap();
-                    s.connect(addr).unwrap();
-                    let msg = [3u8; DGRAM];
-                    let mut buf = [0u8; 2048];
-                    for _ in 0..rounds {
-                        s.send(&msg).await.unwrap();
-                        s.recv(&mut buf).await.unwrap();
-                    }
-                })
-            })
+            .map(|_| spawn_local(udp_client(addr, rounds)))
             .collect();
         for c in clients {
             c.await.unwrap();
