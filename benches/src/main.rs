@@ -37,9 +37,11 @@ fn main() {
         return;
     }
     // The groups whose tulip contender runs in `block_on` or a `LocalExecutor` come first
-    // (reactor, process, TLS, the one-thread network rows): they assume no idle tulip runtime competes to drive the process-wide reactor, and
-    // later groups keep runtimes and servers alive in statics (the HTTP group's server
-    // runtime added ~5 futex calls and 2 epoll waits to every process spawn after it).
+    // (reactor, process, TLS, the one-thread network rows): they assume no idle tulip
+    // runtime competes to drive the process-wide reactor, and later groups keep runtimes and
+    // servers alive in statics (the HTTP group's server runtime added ~5 futex calls and 2
+    // epoll waits to every process spawn after it; its idle workers took every event of the
+    // one-thread rows' sockets).
     for group in [
         reactor::benches,
         process::benches,
