@@ -7,14 +7,15 @@
 //! they were spawned on, and cancels each as `Task::cancel` does: the task drops its future at
 //! its next poll instead of polling it.
 //!
-//! The common path takes no lock and shares no cache line with the children's polls: a spawn
-//! is one increment, one store of the mark and one fence, a child's end one decrement, and a
-//! child's poll reads only its own task's flags. The group used to keep a slab of children's
-//! wakers behind a mutex, taken three times per child (register, store the waker, unregister)
-//! by the spawning thread and the workers at once, and every poll of every child read the
-//! group's flag on the line those writes kept moving; with 10 000 children that made a group
-//! cost 1.4 times plain spawns and 1.2 times tokio's `JoinSet` (issue #22). Cancellation, rare,
-//! pays instead: it scans the registries, which list every live task anyway.
+//! The common path shares no lock and no cache line with the children's polls: a spawn is one
+//! increment, one store of the mark, one waker kept (invariant 6) and one fence, a child's end
+//! one decrement, and a child's poll reads only its own task's flags. The group used to keep a
+//! slab of children's wakers behind a mutex, taken three times per child (register, store the
+//! waker, unregister) by the spawning thread and the workers at once, and every poll of every
+//! child read the group's flag on the line those writes kept moving; with 10 000 children that
+//! made a group cost 1.4 times plain spawns and 1.2 times tokio's `JoinSet` (issue #22). The
+//! lock of `kept` is taken by spawners and `join` only. Cancellation, rare, pays instead: it
+//! scans the registries, which list every live task anyway.
 //!
 //! Invariants:
 //!
@@ -35,10 +36,24 @@
 //! 5. Marks are unique (a 64-bit counter), so a cancellation never reaches another group's
 //!    task. A marked task may stay in its registry briefly after its future completed; a
 //!    cancellation request to a task whose future completed changes nothing.
+//! 6. The group keeps a waker of each child (`kept`, taken from the registry entry at spawn),
+//!    so the last reference to a detached child's allocation is usually the group's, dropped on
+//!    the thread that spawns (a prune) or joins, not on the worker that ran the child. A waker
+//!    keeps only the allocation: the future is dropped when the child ends and a detached
+//!    child's output when it is stored, as without the group. This is what a `JoinSet` does by
+//!    holding its handles, and it matters with glibc's allocator: a block freed on another
+//!    thread goes back to its own arena under that arena's lock, which the spawning thread
+//!    takes for every allocation, so 10 000 children freed by the workers spent about a
+//!    quarter of the run waiting on that lock (perf: `__lll_lock_wait_private`). `spawn`
+//!    prunes every [`PRUNE_EVERY`] children, dropping the oldest once more than twice as many
+//!    are kept as are live, so the list stays under twice the live children plus `2 *
+//!    PRUNE_EVERY`, and each prune is paid for by the spawns before it. A pruned child that
+//!    is still running is only released: it is freed where it ends.
 
 mod child;
 mod error;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -110,6 +125,7 @@ impl<E> TaskGroup<E> {
                     join_waker: None,
                     other_homes: Vec::new(),
                 }),
+                kept: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -215,6 +231,10 @@ impl<E> TaskGroup<E> {
             }
         })
         .await;
+        // Every child has ended: what is left of their allocations is freed here, on the
+        // joining thread (invariant 6).
+        let kept = std::mem::take(&mut *self.shared.kept());
+        drop(kept);
         let failures = std::mem::take(&mut self.shared.lock().failures);
         if failures.is_empty() {
             Ok(())
@@ -374,6 +394,9 @@ struct Shared<E> {
     /// spawned elsewhere (`spawn_local`, another runtime) add theirs to `State::other_homes`.
     home: OnceLock<Scheduler>,
     state: Mutex<State<E>>,
+    /// A waker of each child, oldest first: the reference that has the allocations of
+    /// detached children freed on the spawning or joining thread (invariant 6).
+    kept: Mutex<VecDeque<Waker>>,
 }
 
 /// The rarely touched part: failures, `join`'s waker, extra schedulers.
@@ -384,6 +407,9 @@ struct State<E> {
 }
 
 /// A fresh group mark (invariant 5: at a billion groups a second, 584 years to wrap).
+/// How often, in children kept, [`Shared::keep`] considers a prune.
+const PRUNE_EVERY: usize = 64;
+
 fn next_mark() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -398,6 +424,33 @@ impl<E> Shared<E> {
 
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    fn kept(&self) -> MutexGuard<'_, VecDeque<Waker>> {
+        // Nothing panics while the lock is held (wakers are dropped after it is released).
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `waker`, a reference to a new child's allocation, and every [`PRUNE_EVERY`]
+    /// children lets go of the oldest ones once more than twice as many are kept as are
+    /// live (invariant 6). Amortised O(1): a prune drops at least half of what is kept.
+    fn keep(&self, waker: Waker) {
+        let mut kept = self.kept();
+        kept.push_back(waker);
+        if kept.len() % PRUNE_EVERY != 0 {
+            return;
+        }
+        let live = self.live.load(Ordering::Relaxed);
+        if kept.len() < 2 * live + PRUNE_EVERY {
+            return;
+        }
+        let oldest = kept.len() - live;
+        let newest = kept.split_off(oldest);
+        let old = std::mem::replace(&mut *kept, newest);
+        drop(kept);
+        // Outside the lock: dropping a last reference may schedule the task one more time
+        // (async-task's way to drop a future nobody will poll).
+        drop(old);
     }
 
     /// Spawns a child with `spawn`, which gets the child's share of the group and whether the
@@ -421,6 +474,11 @@ impl<E> Shared<E> {
         match self.home.get() {
             Some(home) if home.same(&meta.scheduler) => {}
             _ => self.add_home(&meta.scheduler),
+        }
+        if let Some(w) = meta.registry().and_then(|r| r.waker(meta)) {
+            // `None`: the child has ended already (an eager child, or a fast worker), and
+            // its allocation was freed wherever its last reference went.
+            self.keep(w);
         }
         fence(Ordering::SeqCst);
         if self.cancelled.load(Ordering::Relaxed) {
@@ -478,5 +536,35 @@ impl<E> Shared<E> {
                 registry.cancel_group(self.mark);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakers_of_ended_children_are_pruned_by_the_spawner() {
+        crate::Runtime::new().unwrap().block_on(async {
+            let group = TaskGroup::<()>::new();
+            let mut most = 0;
+            for _ in 0..10 * PRUNE_EVERY {
+                // Each child has ended before the next spawn, so only the newest child is
+                // live when a prune is considered: the first prune comes at `2 *
+                // PRUNE_EVERY` wakers (64 < 2 * 1 + 64) and keeps that child's alone.
+                let child = group.spawn(async {
+                    crate::yield_now().await;
+                    Ok(())
+                });
+                assert_eq!(child.await, Some(()));
+                most = most.max(group.shared.kept().len());
+            }
+            assert!(most > 0, "no child's waker was kept");
+            assert!(
+                most < 2 * PRUNE_EVERY,
+                "{most} wakers of ended children kept"
+            );
+            group.join().await.unwrap();
+        });
     }
 }

@@ -32,6 +32,28 @@ fn group_of_successes_joins_ok_and_hands_out_values() {
 }
 
 #[test]
+fn a_detached_childs_output_is_dropped_when_it_ends_not_at_join() {
+    // The group keeps a reference to each child's allocation, so that the allocation is
+    // freed on the spawning thread, never to its output: what a detached child returns is
+    // dropped as soon as it is stored, while the group is still open.
+    struct Sends(std::sync::mpsc::Sender<()>);
+    impl Drop for Sends {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    Runtime::new().unwrap().block_on(async {
+        let group = TaskGroup::<()>::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        group.spawn(async move { Ok(Sends(tx)) }).detach();
+        // Blocks this `block_on` thread only; the child runs on a worker.
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the detached child's output outlived the child");
+        assert!(group.join().await.is_ok());
+    });
+}
+
+#[test]
 fn empty_group_joins_at_once() {
     Runtime::new().unwrap().block_on(async {
         let group = TaskGroup::<String>::new();
