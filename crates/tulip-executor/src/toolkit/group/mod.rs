@@ -406,10 +406,10 @@ struct State<E> {
     other_homes: Vec<Scheduler>,
 }
 
-/// A fresh group mark (invariant 5: at a billion groups a second, 584 years to wrap).
-/// How often, in children kept, [`Shared::keep`] considers a prune.
+/// How often, in children kept, [`Shared::keep`] considers a prune (invariant 6).
 const PRUNE_EVERY: usize = 64;
 
+/// A fresh group mark (invariant 5: at a billion groups a second, 584 years to wrap).
 fn next_mark() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -476,8 +476,8 @@ impl<E> Shared<E> {
             _ => self.add_home(&meta.scheduler),
         }
         if let Some(w) = meta.registry().and_then(|r| r.waker(meta)) {
-            // `None`: the child has ended already (an eager child, or a fast worker), and
-            // its allocation was freed wherever its last reference went.
+            // `None`: the child has ended already (an eager child, or a fast worker) and
+            // left its registry, so its last reference is wherever it goes without us.
             self.keep(w);
         }
         fence(Ordering::SeqCst);
