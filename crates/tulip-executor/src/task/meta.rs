@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
@@ -20,23 +20,26 @@ pub(crate) type Panic = Box<dyn Any + Send + 'static>;
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
 /// Set once the `Task` handle was detached or dropped: nobody will observe the output.
-const DETACHED: u8 = 1;
+const DETACHED: u16 = 1;
 /// Set once the future panicked; the message waits in the side structure (`Extra::panic_msg`).
-const PANICKED: u8 = 2;
+const PANICKED: u16 = 2;
 /// Set once the panic was handed to the handle's owner (awaited or `cancel`led).
-const OBSERVED: u8 = 4;
+const OBSERVED: u16 = 4;
 /// Set when the future returned its output.
-const COMPLETED: u8 = 8;
+const COMPLETED: u16 = 8;
 /// Set when the future was dropped before it finished.
-const CANCELLED: u8 = 16;
-/// Set by whoever ran (or found nothing in) the done-callback list at the end.
-const ENDED: u8 = 32;
+const CANCELLED: u16 = 16;
+/// Set by the first `finished`: the task has ended, with the outcome bit set in the same update.
+const ENDED: u16 = 32;
 /// Set by `Task::cancel_with`: the next poll drops the future instead of polling it. Never
 /// cleared; the message waits in `TaskMeta::cancel_msg`.
-const CANCEL_REQUESTED: u8 = 64;
+const CANCEL_REQUESTED: u16 = 64;
 /// Set once a `spawn_fallible` task's output was an `Err`; its text waits in
 /// `Extra::panic_msg` (a task either panics or returns, so the two never share it).
-const ERRORED: u8 = 128;
+const ERRORED: u16 = 128;
+/// Set by `add_done_callback`, with the callback list (in `extra`, created before) locked;
+/// `finished` looks at the list only when the update that ended the task found it set.
+const CALLBACKS: u16 = 256;
 
 /// How a task ended, as its done callbacks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +109,7 @@ pub(crate) struct TaskMeta {
     /// Slot of this task in its scheduler's registry shard, `u32::MAX` when not registered
     /// (32 bits, so that `group` fits in the header's 56 bytes).
     pub(crate) reg_key: AtomicU32,
-    flags: AtomicU8,
+    flags: AtomicU16,
     /// The mark of the `TaskGroup` this task is a child of (0: none); `TaskGroup::cancel`
     /// cancels the registered tasks that carry its mark. Marks are never reused.
     group: AtomicU64,
@@ -142,7 +145,7 @@ impl TaskMeta {
             id: TaskId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             scheduler,
             reg_key: AtomicU32::new(u32::MAX),
-            flags: AtomicU8::new(0),
+            flags: AtomicU16::new(0),
             group: AtomicU64::new(0),
             extra,
         }
@@ -153,34 +156,20 @@ impl TaskMeta {
         self.extra.get_or_init(Box::default)
     }
 
-    /// The outcome, once the task has ended (its done callbacks were or are being run).
-    fn outcome(&self) -> Option<TaskOutcome> {
-        let f = self.flags.load(Ordering::Acquire);
-        if f & ENDED == 0 {
-            None
-        } else if f & COMPLETED != 0 {
-            Some(TaskOutcome::Completed)
-        } else if f & PANICKED != 0 {
-            Some(TaskOutcome::Panicked)
-        } else {
-            Some(TaskOutcome::Cancelled)
-        }
-    }
-
     /// Registers `f` to run when the task ends, or runs it now if it has ended.
     ///
-    /// Race with `finished` (store buffering: each side stores, then loads the other's
-    /// store): the `SeqCst` fences order the flag update before the `extra` load on the
-    /// finishing side and the creation of `extra` (home of the list) before the flag load
-    /// here, so at least one side sees the other and the callback runs exactly once.
+    /// Race with `finished`: both sides read-modify-write `flags`, so one of them comes first
+    /// in its modification order. If `CALLBACKS` comes first, `finished` sees it and takes the
+    /// list after this push (the list is locked across the flag update and the push); if
+    /// `ENDED` comes first, this call sees it and runs `f` itself. Either way `f` runs once.
     pub(crate) fn add_done_callback(&self, f: DoneCallback) {
         let extra = self.extra();
-        fence(Ordering::SeqCst);
         let mut l = extra
             .callbacks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match self.outcome() {
+        let prev = self.flags.fetch_or(CALLBACKS, Ordering::AcqRel);
+        match outcome_of(prev) {
             Some(outcome) => {
                 drop(l);
                 f(outcome);
@@ -191,14 +180,27 @@ impl TaskMeta {
 
     /// Records how the future ended (the first call wins: the drop that follows a completion
     /// is not a cancellation) and runs the done callbacks.
-    fn finished(&self, bit: u8) {
-        let prev = self.flags.fetch_or(bit | ENDED, Ordering::AcqRel);
-        if prev & ENDED != 0 {
+    #[inline]
+    fn finished(&self, bit: u16) {
+        // Only the future's owner (whoever polls or drops it) ends a task, so after a
+        // completion the drop's call sees `ENDED` here without a read-modify-write.
+        if self.flags.load(Ordering::Relaxed) & ENDED != 0 {
             return;
         }
-        fence(Ordering::SeqCst);
+        let prev = self.flags.fetch_or(bit | ENDED, Ordering::AcqRel);
+        if prev & (ENDED | CALLBACKS) == CALLBACKS {
+            self.run_callbacks(prev | bit | ENDED);
+        }
+    }
+
+    /// The end of a task with done callbacks: runs them (see `add_done_callback`).
+    #[cold]
+    #[inline(never)]
+    fn run_callbacks(&self, flags: u16) {
+        // `CALLBACKS` is set after `extra` exists, and the `AcqRel` update that saw it
+        // synchronises with the one that set it.
         let Some(extra) = self.extra.get() else {
-            return;
+            unreachable!("CALLBACKS set before the callback list exists")
         };
         let taken = std::mem::take(
             &mut *extra
@@ -206,7 +208,7 @@ impl TaskMeta {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        let outcome = self.outcome().unwrap_or(TaskOutcome::Cancelled);
+        let outcome = outcome_of(flags).unwrap_or(TaskOutcome::Cancelled);
         for f in taken {
             // A panicking callback must not skip the others nor unwind into the scheduler.
             let _ = catch_unwind(AssertUnwindSafe(|| f(outcome)));
@@ -356,6 +358,19 @@ impl fmt::Debug for TaskMeta {
             .field("id", &self.id)
             .field("name", &self.name())
             .finish()
+    }
+}
+
+/// The outcome that `flags` record, once the task has ended.
+fn outcome_of(f: u16) -> Option<TaskOutcome> {
+    if f & ENDED == 0 {
+        None
+    } else if f & COMPLETED != 0 {
+        Some(TaskOutcome::Completed)
+    } else if f & PANICKED != 0 {
+        Some(TaskOutcome::Panicked)
+    } else {
+        Some(TaskOutcome::Cancelled)
     }
 }
 

@@ -9,6 +9,7 @@ mod debug;
 mod gate;
 mod logs;
 mod loop_api;
+mod main_turn;
 mod panics;
 mod shutdown;
 mod stress;
