@@ -61,6 +61,7 @@ mod blocking;
 pub mod context;
 #[cfg(not(loom))]
 pub mod debug;
+mod done;
 #[cfg(not(loom))]
 mod enter;
 #[cfg(not(loom))]

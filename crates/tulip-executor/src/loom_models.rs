@@ -1,6 +1,7 @@
-//! Crate-internal pieces exposed to `tests/loom.rs` under `cfg(loom)` only: the local run queue
-//! and the idle (wake/park) protocol, the two places where the scheduler's correctness rests on
-//! atomics rather than locks. Not part of the API.
+//! Crate-internal pieces exposed to `tests/loom.rs` under `cfg(loom)` only: the local run queue,
+//! the idle (wake/park) protocol and the done-callback protocol (`crate::done`), the places
+//! where the scheduler's correctness rests on the order of atomic operations. Not part of the
+//! API.
 
 #![allow(missing_docs, missing_debug_implementations, unreachable_pub)]
 
@@ -88,6 +89,47 @@ impl Idle {
             crate::idle::Woken::Notified => Woken::Notified,
             crate::idle::Woken::SelfUnparked => Woken::SelfUnparked,
             crate::idle::Woken::StillParked => Woken::StillParked,
+        }
+    }
+}
+
+/// The done-callback protocol (`crate::done`) over a flags word and a list of tagged
+/// callbacks, as `TaskMeta` runs it.
+pub struct Done {
+    flags: crate::sync::atomic::AtomicU16,
+    list: crate::sync::Mutex<Vec<usize>>,
+}
+
+/// An outcome bit for the models (`TaskMeta`'s `COMPLETED`).
+pub const COMPLETED: u16 = 8;
+
+impl Done {
+    pub fn new() -> Done {
+        Done {
+            flags: crate::sync::atomic::AtomicU16::new(0),
+            list: crate::sync::Mutex::new(Vec::new()),
+        }
+    }
+    /// `add_done_callback`: `Some(tag)` when the callback runs at once (the task had ended).
+    pub fn add(&self, tag: usize) -> Option<usize> {
+        crate::done::add(&self.flags, &self.list, tag)
+            .err()
+            .map(|(tag, flags)| {
+                assert!(
+                    flags & COMPLETED != 0,
+                    "an ended task's flags carry its outcome"
+                );
+                tag
+            })
+    }
+    /// `finished(bit)`: the callbacks that the end runs.
+    pub fn end(&self, bit: u16) -> Vec<usize> {
+        match crate::done::end(&self.flags, bit) {
+            Some(flags) => {
+                assert!(flags & bit != 0);
+                crate::done::take(&self.list)
+            }
+            None => Vec::new(),
         }
     }
 }

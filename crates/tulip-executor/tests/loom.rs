@@ -1,5 +1,6 @@
 //! loom models of the scheduler's lock-free parts: the local run queue's push/pop/steal (with
-//! overflow into an injector) and the wake/park protocol (no lost wake-ups).
+//! overflow into an injector), the wake/park protocol (no lost wake-ups), and a task's end
+//! racing `add_done_callback` (each callback runs once).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p tulip-executor --release --test loom`.
 #![cfg(loom)]
@@ -239,4 +240,31 @@ fn wake_park_one_worker() {
 #[test]
 fn wake_park_two_workers() {
     wake_park_model(2, 1);
+}
+
+/// `add_done_callback` from two threads racing the task's end (and the drop's second end):
+/// every callback runs exactly once, either inline in `add` or in the end's list.
+#[test]
+fn done_callbacks_race_the_end_and_run_once() {
+    use tulip_executor::loom_models::{COMPLETED, Done};
+    model(|| {
+        let done = Arc::new(Done::new());
+        let adders: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|tag| {
+                let d = done.clone();
+                thread::spawn(move || d.add(tag))
+            })
+            .collect();
+        let mut ran = done.end(COMPLETED);
+        // The drop that follows a completion ends again: a no-op.
+        assert!(done.end(COMPLETED).is_empty());
+        for a in adders {
+            ran.extend(a.join().unwrap());
+        }
+        // A callback added after everything: runs at once.
+        ran.extend(done.add(3));
+        ran.sort();
+        assert_eq!(ran, vec![1, 2, 3]);
+    });
 }

@@ -6,8 +6,11 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::done::{self, ENDED};
+use crate::sync::atomic::AtomicU16;
 use std::task::{Context, Poll};
 
 use crate::task::TaskId;
@@ -29,17 +32,14 @@ const OBSERVED: u16 = 4;
 const COMPLETED: u16 = 8;
 /// Set when the future was dropped before it finished.
 const CANCELLED: u16 = 16;
-/// Set by the first `finished`: the task has ended, with the outcome bit set in the same update.
-const ENDED: u16 = 32;
+// `ENDED` (32) and `CALLBACKS` (256) belong to the done-callback protocol (`crate::done`).
+
 /// Set by `Task::cancel_with`: the next poll drops the future instead of polling it. Never
 /// cleared; the message waits in `TaskMeta::cancel_msg`.
 const CANCEL_REQUESTED: u16 = 64;
 /// Set once a `spawn_fallible` task's output was an `Err`; its text waits in
 /// `Extra::panic_msg` (a task either panics or returns, so the two never share it).
 const ERRORED: u16 = 128;
-/// Set by `add_done_callback`, with the callback list (in `extra`, created before) locked;
-/// `finished` looks at the list only when the update that ended the task found it set.
-const CALLBACKS: u16 = 256;
 
 /// How a task ended, as its done callbacks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,25 +156,12 @@ impl TaskMeta {
         self.extra.get_or_init(Box::default)
     }
 
-    /// Registers `f` to run when the task ends, or runs it now if it has ended.
-    ///
-    /// Race with `finished`: both sides read-modify-write `flags`, so one of them comes first
-    /// in its modification order. If `CALLBACKS` comes first, `finished` sees it and takes the
-    /// list after this push (the list is locked across the flag update and the push); if
-    /// `ENDED` comes first, this call sees it and runs `f` itself. Either way `f` runs once.
+    /// Registers `f` to run when the task ends, or runs it now if it has ended (the race
+    /// with `finished` is `crate::done`'s protocol).
     pub(crate) fn add_done_callback(&self, f: DoneCallback) {
         let extra = self.extra();
-        let mut l = extra
-            .callbacks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let prev = self.flags.fetch_or(CALLBACKS, Ordering::AcqRel);
-        match outcome_of(prev) {
-            Some(outcome) => {
-                drop(l);
-                f(outcome);
-            }
-            None => l.push(f),
+        if let Err((f, flags)) = done::add(&self.flags, &extra.callbacks, f) {
+            f(outcome_of(flags).unwrap_or(TaskOutcome::Cancelled));
         }
     }
 
@@ -182,18 +169,12 @@ impl TaskMeta {
     /// is not a cancellation) and runs the done callbacks.
     #[inline]
     fn finished(&self, bit: u16) {
-        // Only the future's owner (whoever polls or drops it) ends a task, so after a
-        // completion the drop's call sees `ENDED` here without a read-modify-write.
-        if self.flags.load(Ordering::Relaxed) & ENDED != 0 {
-            return;
-        }
-        let prev = self.flags.fetch_or(bit | ENDED, Ordering::AcqRel);
-        if prev & (ENDED | CALLBACKS) == CALLBACKS {
-            self.run_callbacks(prev | bit | ENDED);
+        if let Some(flags) = done::end(&self.flags, bit) {
+            self.run_callbacks(flags);
         }
     }
 
-    /// The end of a task with done callbacks: runs them (see `add_done_callback`).
+    /// The end of a task with done callbacks: runs them.
     #[cold]
     #[inline(never)]
     fn run_callbacks(&self, flags: u16) {
@@ -202,14 +183,8 @@ impl TaskMeta {
         let Some(extra) = self.extra.get() else {
             unreachable!("CALLBACKS set before the callback list exists")
         };
-        let taken = std::mem::take(
-            &mut *extra
-                .callbacks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
         let outcome = outcome_of(flags).unwrap_or(TaskOutcome::Cancelled);
-        for f in taken {
+        for f in done::take(&extra.callbacks) {
             // A panicking callback must not skip the others nor unwind into the scheduler.
             let _ = catch_unwind(AssertUnwindSafe(|| f(outcome)));
         }
