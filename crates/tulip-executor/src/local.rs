@@ -447,8 +447,8 @@ fn run_until<F: Future>(
 ///
 /// Polling the main future as soon as it was woken, as this loop did before, made a
 /// `block_on` that joins many tasks poll it, and register a waker on the next handle, once
-/// per task: 10 000 spawns joined from `block_on` took 0.9-1.04 of tokio's current-thread
-/// runtime, and 0.63-0.74 with the main future in its turn.
+/// per task: 10 000 spawns joined from `block_on` took 0.89-1.06 of tokio's current-thread
+/// runtime, and 0.61-0.74 with the main future in its turn (docs/BENCHMARKS.md, session 10).
 ///
 /// Kept out of `run_until` (and its per-future state) so that this loop, which every task
 /// passes through, keeps its values in registers: inlined into the larger function it cost
