@@ -79,6 +79,7 @@ pub mod __macro_support {
 pub mod loom_models;
 #[cfg(not(loom))]
 mod macro_support;
+mod mailbox;
 #[cfg(not(loom))]
 mod registry;
 #[cfg(not(loom))]

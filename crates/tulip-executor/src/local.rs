@@ -118,7 +118,7 @@ impl LocalExecutor {
         let seat = Seat::new(Release::HandOff);
         let shared = Arc::new(LocalShared {
             remote: ConcurrentQueue::unbounded(),
-            registry: Registry::with_shards(1),
+            registry: Registry::owned(seat.waker()),
             waker: seat.waker(),
             diag,
         });
@@ -426,7 +426,9 @@ fn run_until<F: Future>(
             }
         }
         let ran = run_batch(ctx, &main.woken, &mut tick, drive_io);
-        if ran > 0 || main.woken.load(Acquire) {
+        // Requests posted from other threads are served before the thread sleeps (their
+        // poster woke it); serving may queue tasks.
+        if ran > 0 || main.woken.load(Acquire) || ctx.shared.registry.serve() {
             continue;
         }
         if drive_io {
@@ -483,6 +485,9 @@ fn run_batch(ctx: &LocalCtx, main_woken: &AtomicBool, tick: &mut u32, drive_io: 
             local.or_else(|| ctx.shared.remote.pop().ok())
         };
         let Some(r) = r else { break };
+        // A group cancelled from another thread sets its children's flags here, before any
+        // of them polls again (see `registry::owned`): one load when nothing was posted.
+        ctx.shared.registry.serve();
         run_task(r, &ctx.shared.diag);
         ran += 1;
         if ahead_of_main != usize::MAX {

@@ -1,7 +1,7 @@
 //! Crate-internal pieces exposed to `tests/loom.rs` under `cfg(loom)` only: the local run queue,
-//! the idle (wake/park) protocol and the done-callback protocol (`crate::done`), the places
-//! where the scheduler's correctness rests on the order of atomic operations. Not part of the
-//! API.
+//! the idle (wake/park) protocol, the done-callback protocol (`crate::done`) and the mailbox of
+//! a `LocalExecutor`'s registry (`crate::mailbox`), the places where the scheduler's
+//! correctness rests on the order of atomic operations. Not part of the API.
 
 #![allow(missing_docs, missing_debug_implementations, unreachable_pub)]
 
@@ -131,5 +131,24 @@ impl Done {
             }
             None => Vec::new(),
         }
+    }
+}
+
+/// The mailbox through which other threads reach a `LocalExecutor`'s registry.
+pub struct Mail(crate::mailbox::Mailbox<usize>);
+
+impl Default for Mail {
+    fn default() -> Self {
+        Mail(crate::mailbox::Mailbox::new())
+    }
+}
+
+impl Mail {
+    pub fn post(&self, request: usize) {
+        self.0.post(request)
+    }
+    /// `take`, with `None` as empty.
+    pub fn take(&self) -> Vec<usize> {
+        self.0.take().unwrap_or_default()
     }
 }

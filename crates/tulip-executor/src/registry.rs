@@ -1,24 +1,28 @@
-//! The set of live tasks of one scheduler: what `all_tasks()` lists and what shutdown cancels.
+//! The set of live tasks of one scheduler: what `all_tasks()` lists, what group cancellation
+//! and a handle's `cancel` wake, and what shutdown cancels.
 //!
 //! Each entry holds a `Waker` (a reference that keeps the task allocation, and so its metadata,
 //! alive) and a pointer to the task's metadata. A task leaves the registry when its future is
 //! dropped, completed or cancelled. Shutdown takes every entry out and wakes it; the scheduler,
 //! being shut down, then drops the `Runnable`, which drops the future and runs its destructors.
 //!
-//! The registry is sharded by task id so that spawns on different workers rarely share a lock.
+//! Two layouts, one per kind of scheduler:
+//!
+//! - [`sharded`]: a multi-thread runtime's, where any worker spawns and ends tasks. Entries sit
+//!   behind locks, sharded by task id.
+//! - [`owned`]: a `LocalExecutor`'s, whose tasks are spawned and dropped only on its thread.
+//!   That thread touches its entries without a lock; other threads (a handle's `cancel`, a
+//!   group cancelled from a worker) post requests that it serves between tasks.
 
-use std::sync::atomic::Ordering;
+mod owned;
+mod sharded;
+
 use std::task::Waker;
 
-use slab::Slab;
+use tulip_reactor::SeatWaker;
 
-use std::sync::Mutex;
-
-use crate::sync::std_lock as lock;
+use crate::task::TaskInfo;
 use crate::task::meta::TaskMeta;
-use crate::task::{TaskId, TaskInfo};
-
-const SHARDS: usize = 32;
 
 struct Entry {
     waker: Waker,
@@ -36,129 +40,109 @@ impl Entry {
     }
 }
 
-pub(crate) struct Registry {
-    shards: Box<[Shard]>,
+pub(crate) struct Registry(Kind);
+
+enum Kind {
+    Sharded(sharded::Sharded),
+    Owned(owned::Owned),
 }
 
-/// One shard on cache lines of its own: tasks with consecutive ids use consecutive shards,
-/// and two workers spawning and ending such tasks would otherwise write the same line
-/// through two different locks.
-#[repr(align(128))]
-struct Shard(Mutex<Slab<Entry>>);
-
 impl Registry {
+    /// A multi-thread runtime's registry.
     pub(crate) fn new() -> Registry {
-        Registry::with_shards(SHARDS)
+        Registry(Kind::Sharded(sharded::Sharded::new()))
     }
 
-    pub(crate) fn with_shards(n: usize) -> Registry {
-        Registry {
-            shards: (0..n.max(1))
-                .map(|_| Shard(Mutex::new(Slab::new())))
-                .collect(),
-        }
-    }
-
-    fn shard(&self, id: TaskId) -> &Mutex<Slab<Entry>> {
-        &self.shards[(id.0 as usize) % self.shards.len()].0
+    /// The registry of a `LocalExecutor` owned by the calling thread; `waker` wakes that
+    /// thread when another one posts a request.
+    pub(crate) fn owned(waker: SeatWaker) -> Registry {
+        Registry(Kind::Owned(owned::Owned::new(waker)))
     }
 
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
+    #[inline]
     pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
-        let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
-        // A shard holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
-        let key = u32::try_from(key)
-            .ok()
-            .filter(|&k| k != u32::MAX)
-            .expect("fewer than 2^32 - 1 live tasks per registry shard");
-        meta.reg_key.store(key, Ordering::Relaxed);
+        match &self.0 {
+            Kind::Sharded(r) => r.insert(meta, waker),
+            Kind::Owned(r) => r.insert(meta, waker),
+        }
     }
 
     /// Unregisters a task whose future is being dropped. Tolerates a missing entry (shutdown
     /// already took it), and checks ownership because a key may have been reused since.
+    #[inline]
     pub(crate) fn remove(&self, meta: &TaskMeta) {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return;
+        match &self.0 {
+            Kind::Sharded(r) => r.remove(meta),
+            Kind::Owned(r) => r.remove(meta),
         }
-        let key = key as usize;
-        let taken = {
-            let mut shard = lock(self.shard(meta.id));
-            match shard.get(key) {
-                Some(e) if std::ptr::eq(e.meta, meta) => Some(shard.remove(key)),
-                _ => None,
-            }
-        };
-        // The waker is dropped outside the lock: dropping the last reference may run code.
-        drop(taken);
     }
 
     /// Wakes a registered task (so that a cancellation request is seen at its next poll).
     /// Does nothing when the task has left the registry: it has ended, or shutdown took it.
+    /// From another thread than a `LocalExecutor`'s own, the wake is posted to that thread.
     pub(crate) fn wake(&self, meta: &TaskMeta) {
-        // Woken outside the lock: the schedule function may run the task right here.
-        if let Some(w) = self.waker(meta) {
-            w.wake();
+        match &self.0 {
+            Kind::Sharded(r) => r.wake(meta),
+            Kind::Owned(r) => r.wake(meta),
         }
     }
 
     /// A waker of a registered task, `None` when the task has left the registry (it has
-    /// ended, or shutdown took it).
+    /// ended, or shutdown took it). On a `LocalExecutor`'s registry, only its thread asks
+    /// (the spawner of one of its tasks).
     pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return None;
-        }
-        let key = key as usize;
-        match lock(self.shard(meta.id)).get(key) {
-            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
-            _ => None,
+        match &self.0 {
+            Kind::Sharded(r) => r.waker(meta),
+            Kind::Owned(r) => r.waker(meta),
         }
     }
 
     /// Cancels every registered task marked as a child of the group `mark` (see
     /// `TaskMeta::set_group`): asks each to stop at its next poll, and wakes it so that the
-    /// poll comes. A task that has ended already ignores the request.
+    /// poll comes. A task that has ended already ignores the request. From another thread
+    /// than a `LocalExecutor`'s own, the request is posted to that thread, which serves it
+    /// before it polls another task.
     pub(crate) fn cancel_group(&self, mark: u64) {
-        let mut wakers = Vec::new();
-        for shard in self.shards.iter() {
-            for (_, e) in lock(&shard.0).iter() {
-                if e.meta().group() == mark {
-                    e.meta().request_cancel(None);
-                    wakers.push(e.waker.clone());
-                }
-            }
+        match &self.0 {
+            Kind::Sharded(r) => r.cancel_group(mark),
+            Kind::Owned(r) => r.cancel_group(mark),
         }
-        // Woken outside the locks: the schedule function may run the task right here.
-        for w in wakers {
-            w.wake();
+    }
+
+    /// Serves the requests other threads posted to a `LocalExecutor`'s registry (called by
+    /// its thread before each task and before it sleeps); whether there were any.
+    #[inline]
+    pub(crate) fn serve(&self) -> bool {
+        match &self.0 {
+            Kind::Sharded(_) => false,
+            Kind::Owned(r) => r.serve(),
         }
     }
 
     /// Lists the live tasks.
     pub(crate) fn list(&self) -> Vec<TaskInfo> {
-        let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            for (_, e) in lock(&shard.0).iter() {
-                out.push(e.meta().info());
-            }
-        }
+        let mut out = match &self.0 {
+            Kind::Sharded(r) => r.list(),
+            Kind::Owned(r) => r.list(),
+        };
         out.sort_by_key(|t| t.id);
         out
     }
 
     /// Takes every entry out and returns their wakers (woken by the caller, outside any lock).
     pub(crate) fn drain(&self) -> Vec<Waker> {
-        let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            let entries = std::mem::take(&mut *lock(&shard.0));
-            out.extend(entries.into_iter().map(|(_, e)| e.waker));
+        match &self.0 {
+            Kind::Sharded(r) => r.drain(),
+            Kind::Owned(r) => r.drain(),
         }
-        out
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+        match &self.0 {
+            Kind::Sharded(r) => r.len(),
+            Kind::Owned(r) => r.len(),
+        }
     }
 }
 

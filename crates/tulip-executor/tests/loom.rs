@@ -1,6 +1,7 @@
 //! loom models of the scheduler's lock-free parts: the local run queue's push/pop/steal (with
-//! overflow into an injector), the wake/park protocol (no lost wake-ups), and a task's end
-//! racing `add_done_callback` (each callback runs once).
+//! overflow into an injector), the wake/park protocol (no lost wake-ups), a task's end
+//! racing `add_done_callback` (each callback runs once), and the mailbox through which other
+//! threads reach a `LocalExecutor`'s registry (no request lost or late).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p tulip-executor --release --test loom`.
 #![cfg(loom)]
@@ -266,5 +267,69 @@ fn done_callbacks_race_the_end_and_run_once() {
         ran.extend(done.add(3));
         ran.sort();
         assert_eq!(ran, vec![1, 2, 3]);
+    });
+}
+
+/// Two threads post to a `LocalExecutor`'s mailbox and unpark its thread, which takes and
+/// parks: no request is lost, and the owner never sleeps on one (loom reports a deadlock if
+/// the last unpark could come before a post it fails to see).
+#[test]
+fn mailbox_requests_reach_a_parking_owner() {
+    use tulip_executor::loom_models::Mail;
+    model(|| {
+        let mail = Arc::new(Mail::default());
+        let owner = thread::current();
+        let posters: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|r| {
+                let (m, o) = (mail.clone(), owner.clone());
+                thread::spawn(move || {
+                    m.post(r);
+                    o.unpark();
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let taken = mail.take();
+            if taken.is_empty() {
+                thread::park();
+            }
+            got.extend(taken);
+        }
+        for p in posters {
+            p.join().unwrap();
+        }
+        got.sort();
+        assert_eq!(got, vec![1, 2]);
+        assert!(mail.take().is_empty());
+    });
+}
+
+/// A request posted before another message (here a flag; in the executor, the wake of a task
+/// through a channel) is taken by the owner's first `take` after it sees that message: a group
+/// cancelled from another thread is seen by the child's next poll.
+#[test]
+fn mailbox_request_is_served_before_a_later_message() {
+    use tulip_executor::loom_models::Mail;
+    model(|| {
+        let mail = Arc::new(Mail::default());
+        let sent = Arc::new(AtomicBool::new(false));
+        let (m, s) = (mail.clone(), sent.clone());
+        let poster = thread::spawn(move || {
+            m.post(1);
+            s.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let mut got = Vec::new();
+        loop {
+            let seen = sent.load(std::sync::atomic::Ordering::Acquire);
+            got.extend(mail.take());
+            if seen {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert_eq!(got, vec![1], "the request came with the message");
+        poster.join().unwrap();
     });
 }

@@ -6,6 +6,7 @@ mod callbacks;
 mod cancellation;
 mod context;
 mod debug;
+mod foreign;
 mod gate;
 mod logs;
 mod loop_api;

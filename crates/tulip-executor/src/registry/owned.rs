@@ -1,0 +1,225 @@
+//! The registry of a `LocalExecutor`: its tasks are spawned and their futures dropped only on
+//! the executor's thread (async-task's local spawn checks the thread at every poll and drop),
+//! so that thread keeps the entries in a plain slab, without a lock: a spawn and an end cost no
+//! atomic read-modify-write here.
+//!
+//! Other threads reach a local task only through its handle (`cancel`) or its group (a group
+//! cancelled from a runtime worker). They post a request to the `Mailbox` and wake the
+//! executor's thread, which serves the requests before it polls its next task and before it
+//! sleeps. A cancellation's flag is set on the task before the request is posted (by the
+//! handle) or by the owner before any later poll (a group), so the task's next poll sees it,
+//! as it would with the lock.
+//!
+//! # Safety invariant
+//!
+//! The slab (a `RefCell`, not `Sync`) is only touched through `slab()`, which checks that the
+//! calling thread is the one that created the registry. That is what makes `Owned` `Sync`.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+
+use slab::Slab;
+use tulip_reactor::SeatWaker;
+
+use super::Entry;
+use crate::mailbox::Mailbox;
+use crate::task::meta::TaskMeta;
+use crate::task::{TaskId, TaskInfo};
+
+pub(super) struct Owned {
+    /// `thread_token()` of the thread that owns the slab.
+    owner: u64,
+    slab: RefCell<Slab<Entry>>,
+    mail: Mailbox<Request>,
+    /// Wakes the owner after a post.
+    waker: SeatWaker,
+}
+
+// SAFETY: the safety invariant of this module: the `RefCell` is only borrowed on the owning
+// thread. The other fields are `Sync`.
+unsafe impl Sync for Owned {}
+
+/// What another thread asks of the owner.
+enum Request {
+    /// Wake the task with this id, if it is still the one registered under `key` at `meta`
+    /// (an address compared, never read: the task may have ended and been freed since).
+    Wake { key: u32, meta: usize, id: TaskId },
+    /// `cancel_group(mark)`.
+    CancelGroup(u64),
+}
+
+/// A number that identifies the calling thread for the life of the process (thread ids of the
+/// OS and TLS addresses are reused after a thread exits).
+fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: Cell<u64> = const { Cell::new(0) };
+    }
+    TOKEN.with(|t| match t.get() {
+        0 => {
+            let v = NEXT.fetch_add(1, Ordering::Relaxed);
+            t.set(v);
+            v
+        }
+        v => v,
+    })
+}
+
+impl Owned {
+    /// A registry owned by the calling thread.
+    pub(super) fn new(waker: SeatWaker) -> Owned {
+        Owned {
+            owner: thread_token(),
+            slab: RefCell::new(Slab::new()),
+            mail: Mailbox::new(),
+            waker,
+        }
+    }
+
+    fn is_owner(&self) -> bool {
+        thread_token() == self.owner
+    }
+
+    /// The slab, on the owning thread only (the module's safety invariant).
+    #[inline]
+    fn slab(&self) -> &RefCell<Slab<Entry>> {
+        assert!(
+            self.is_owner(),
+            "tulip bug: a LocalExecutor's task registry used off the executor's thread"
+        );
+        &self.slab
+    }
+
+    pub(super) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+        let key = self.slab().borrow_mut().insert(Entry { waker, meta });
+        let key = u32::try_from(key)
+            .ok()
+            .filter(|&k| k != u32::MAX)
+            .expect("fewer than 2^32 - 1 live tasks per LocalExecutor");
+        meta.reg_key.store(key, Ordering::Relaxed);
+    }
+
+    pub(super) fn remove(&self, meta: &TaskMeta) {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == u32::MAX {
+            return;
+        }
+        let key = key as usize;
+        let taken = {
+            let mut slab = self.slab().borrow_mut();
+            match slab.get(key) {
+                Some(e) if std::ptr::eq(e.meta, meta) => Some(slab.remove(key)),
+                _ => None,
+            }
+        };
+        // Dropped after the borrow ends: dropping the last reference may run code.
+        drop(taken);
+    }
+
+    pub(super) fn wake(&self, meta: &TaskMeta) {
+        if self.is_owner() {
+            if let Some(w) = self.waker(meta) {
+                w.wake();
+            }
+            return;
+        }
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == u32::MAX {
+            return;
+        }
+        self.post(Request::Wake {
+            key,
+            meta: meta as *const TaskMeta as usize,
+            id: meta.id,
+        });
+    }
+
+    pub(super) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == u32::MAX {
+            return None;
+        }
+        match self.slab().borrow().get(key as usize) {
+            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn cancel_group(&self, mark: u64) {
+        if !self.is_owner() {
+            self.post(Request::CancelGroup(mark));
+            return;
+        }
+        let wakers: Vec<Waker> = self
+            .slab()
+            .borrow()
+            .iter()
+            .filter(|(_, e)| e.meta().group() == mark)
+            .map(|(_, e)| {
+                e.meta().request_cancel(None);
+                e.waker.clone()
+            })
+            .collect();
+        // Woken after the borrow ends: the schedule function may run code.
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    fn post(&self, request: Request) {
+        self.mail.post(request);
+        self.waker.wake();
+    }
+
+    /// Serves the posted requests, on the owning thread; whether there were any.
+    #[inline]
+    pub(super) fn serve(&self) -> bool {
+        match self.mail.take() {
+            None => false,
+            Some(requests) => {
+                self.serve_all(requests);
+                true
+            }
+        }
+    }
+
+    #[cold]
+    fn serve_all(&self, requests: Vec<Request>) {
+        for r in requests {
+            match r {
+                Request::Wake { key, meta, id } => {
+                    let w = match self.slab().borrow().get(key as usize) {
+                        // The entry is live, so `e.meta()` may be read; the id rules out a
+                        // new task at a freed one's address.
+                        Some(e) if e.meta as usize == meta && e.meta().id == id => {
+                            Some(e.waker.clone())
+                        }
+                        _ => None,
+                    };
+                    if let Some(w) = w {
+                        w.wake();
+                    }
+                }
+                Request::CancelGroup(mark) => self.cancel_group(mark),
+            }
+        }
+    }
+
+    pub(super) fn list(&self) -> Vec<TaskInfo> {
+        self.slab()
+            .borrow()
+            .iter()
+            .map(|(_, e)| e.meta().info())
+            .collect()
+    }
+
+    pub(super) fn drain(&self) -> Vec<Waker> {
+        let entries = std::mem::take(&mut *self.slab().borrow_mut());
+        entries.into_iter().map(|(_, e)| e.waker).collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.slab().borrow().len()
+    }
+}

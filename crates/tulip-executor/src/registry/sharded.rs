@@ -1,0 +1,137 @@
+//! The registry of a multi-thread runtime: any worker spawns and ends tasks, so the entries
+//! sit behind locks, sharded by task id so that spawns on different workers rarely share one.
+
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use slab::Slab;
+
+use std::sync::Mutex;
+
+use super::Entry;
+use crate::sync::std_lock as lock;
+use crate::task::meta::TaskMeta;
+use crate::task::{TaskId, TaskInfo};
+
+const SHARDS: usize = 32;
+
+pub(super) struct Sharded {
+    shards: Box<[Shard]>,
+}
+
+/// One shard on cache lines of its own: tasks with consecutive ids use consecutive shards,
+/// and two workers spawning and ending such tasks would otherwise write the same line
+/// through two different locks.
+#[repr(align(128))]
+struct Shard(Mutex<Slab<Entry>>);
+
+impl Sharded {
+    pub(super) fn new() -> Sharded {
+        Sharded {
+            shards: (0..SHARDS)
+                .map(|_| Shard(Mutex::new(Slab::new())))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, id: TaskId) -> &Mutex<Slab<Entry>> {
+        &self.shards[(id.0 as usize) % self.shards.len()].0
+    }
+
+    /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
+    pub(super) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+        let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
+        // A shard holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
+        let key = u32::try_from(key)
+            .ok()
+            .filter(|&k| k != u32::MAX)
+            .expect("fewer than 2^32 - 1 live tasks per registry shard");
+        meta.reg_key.store(key, Ordering::Relaxed);
+    }
+
+    /// Unregisters a task whose future is being dropped. Tolerates a missing entry (shutdown
+    /// already took it), and checks ownership because a key may have been reused since.
+    pub(super) fn remove(&self, meta: &TaskMeta) {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == u32::MAX {
+            return;
+        }
+        let key = key as usize;
+        let taken = {
+            let mut shard = lock(self.shard(meta.id));
+            match shard.get(key) {
+                Some(e) if std::ptr::eq(e.meta, meta) => Some(shard.remove(key)),
+                _ => None,
+            }
+        };
+        // The waker is dropped outside the lock: dropping the last reference may run code.
+        drop(taken);
+    }
+
+    /// Wakes a registered task (so that a cancellation request is seen at its next poll).
+    /// Does nothing when the task has left the registry: it has ended, or shutdown took it.
+    pub(super) fn wake(&self, meta: &TaskMeta) {
+        // Woken outside the lock: the schedule function may run the task right here.
+        if let Some(w) = self.waker(meta) {
+            w.wake();
+        }
+    }
+
+    /// A waker of a registered task, `None` when the task has left the registry (it has
+    /// ended, or shutdown took it).
+    pub(super) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
+        let key = meta.reg_key.load(Ordering::Relaxed);
+        if key == u32::MAX {
+            return None;
+        }
+        let key = key as usize;
+        match lock(self.shard(meta.id)).get(key) {
+            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
+            _ => None,
+        }
+    }
+
+    /// Cancels every registered task marked as a child of the group `mark` (see
+    /// `TaskMeta::set_group`): asks each to stop at its next poll, and wakes it so that the
+    /// poll comes. A task that has ended already ignores the request.
+    pub(super) fn cancel_group(&self, mark: u64) {
+        let mut wakers = Vec::new();
+        for shard in self.shards.iter() {
+            for (_, e) in lock(&shard.0).iter() {
+                if e.meta().group() == mark {
+                    e.meta().request_cancel(None);
+                    wakers.push(e.waker.clone());
+                }
+            }
+        }
+        // Woken outside the locks: the schedule function may run the task right here.
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Lists the live tasks.
+    pub(super) fn list(&self) -> Vec<TaskInfo> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for (_, e) in lock(&shard.0).iter() {
+                out.push(e.meta().info());
+            }
+        }
+        out
+    }
+
+    /// Takes every entry out and returns their wakers (woken by the caller, outside any lock).
+    pub(super) fn drain(&self) -> Vec<Waker> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let entries = std::mem::take(&mut *lock(&shard.0));
+            out.extend(entries.into_iter().map(|(_, e)| e.waker));
+        }
+        out
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+    }
+}
