@@ -36,7 +36,7 @@ use std::time::Instant;
 use concurrent_queue::ConcurrentQueue;
 use tulip_reactor::{Release, Seat, SeatWaker};
 
-use crate::registry::Registry;
+use crate::registry::Owned as LocalRegistry;
 use crate::runtime::worker::CURRENT_TASK;
 use crate::task::meta::{Runnable, Scheduler, TaskFuture, TaskMeta};
 use crate::task::{Task, TaskInfo};
@@ -51,7 +51,7 @@ const REMOTE_INTERVAL: u32 = 61;
 
 pub(crate) struct LocalShared {
     remote: ConcurrentQueue<Runnable>,
-    pub(crate) registry: Registry,
+    pub(crate) registry: LocalRegistry,
     /// Unparks the executor's thread, or interrupts the reactor when it waits there.
     waker: SeatWaker,
     /// Debug mode and the exception handler: the executor's own, or its runtime's inside
@@ -118,7 +118,7 @@ impl LocalExecutor {
         let seat = Seat::new(Release::HandOff);
         let shared = Arc::new(LocalShared {
             remote: ConcurrentQueue::unbounded(),
-            registry: Registry::owned(seat.waker()),
+            registry: LocalRegistry::new(seat.waker()),
             waker: seat.waker(),
             diag,
         });
@@ -502,7 +502,7 @@ fn run_batch(ctx: &LocalCtx, main_woken: &AtomicBool, tick: &mut u32, drive_io: 
 /// The main future's task identity for the duration of one `run_until`.
 struct MainTask<'a> {
     meta: Box<TaskMeta>,
-    registry: &'a Registry,
+    registry: &'a LocalRegistry,
 }
 
 impl<'a> MainTask<'a> {

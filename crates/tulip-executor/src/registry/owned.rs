@@ -27,7 +27,7 @@ use crate::mailbox::Mailbox;
 use crate::task::meta::TaskMeta;
 use crate::task::{TaskId, TaskInfo};
 
-pub(super) struct Owned {
+pub(crate) struct Owned {
     /// `thread_token()` of the thread that owns the slab.
     owner: u64,
     slab: RefCell<Slab<Entry>>,
@@ -68,7 +68,7 @@ fn thread_token() -> u64 {
 
 impl Owned {
     /// A registry owned by the calling thread.
-    pub(super) fn new(waker: SeatWaker) -> Owned {
+    pub(crate) fn new(waker: SeatWaker) -> Owned {
         Owned {
             owner: thread_token(),
             slab: RefCell::new(Slab::new()),
@@ -91,7 +91,8 @@ impl Owned {
         &self.slab
     }
 
-    pub(super) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+    /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
+    pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
         let key = self.slab().borrow_mut().insert(Entry { waker, meta });
         let key = u32::try_from(key)
             .ok()
@@ -100,7 +101,8 @@ impl Owned {
         meta.reg_key.store(key, Ordering::Relaxed);
     }
 
-    pub(super) fn remove(&self, meta: &TaskMeta) {
+    /// Unregisters a task whose future is being dropped (see `RegistryRef::remove`).
+    pub(crate) fn remove(&self, meta: &TaskMeta) {
         let key = meta.reg_key.load(Ordering::Relaxed);
         if key == u32::MAX {
             return;
@@ -117,7 +119,8 @@ impl Owned {
         drop(taken);
     }
 
-    pub(super) fn wake(&self, meta: &TaskMeta) {
+    /// See `RegistryRef::wake`.
+    pub(crate) fn wake(&self, meta: &TaskMeta) {
         if self.is_owner() {
             if let Some(w) = self.waker(meta) {
                 w.wake();
@@ -135,7 +138,8 @@ impl Owned {
         });
     }
 
-    pub(super) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
+    /// See `RegistryRef::waker` (on the owning thread only).
+    pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
         let key = meta.reg_key.load(Ordering::Relaxed);
         if key == u32::MAX {
             return None;
@@ -146,7 +150,8 @@ impl Owned {
         }
     }
 
-    pub(super) fn cancel_group(&self, mark: u64) {
+    /// See `RegistryRef::cancel_group`.
+    pub(crate) fn cancel_group(&self, mark: u64) {
         if !self.is_owner() {
             self.post(Request::CancelGroup(mark));
             return;
@@ -172,9 +177,10 @@ impl Owned {
         self.waker.wake();
     }
 
-    /// Serves the posted requests, on the owning thread; whether there were any.
+    /// Serves the requests other threads posted (called by the owning thread before each
+    /// task and before it sleeps); whether there were any.
     #[inline]
-    pub(super) fn serve(&self) -> bool {
+    pub(crate) fn serve(&self) -> bool {
         match self.mail.take() {
             None => false,
             Some(requests) => {
@@ -206,20 +212,33 @@ impl Owned {
         }
     }
 
-    pub(super) fn list(&self) -> Vec<TaskInfo> {
-        self.slab()
+    /// Lists the live tasks, by id.
+    pub(crate) fn list(&self) -> Vec<TaskInfo> {
+        let mut out: Vec<TaskInfo> = self
+            .slab()
             .borrow()
             .iter()
             .map(|(_, e)| e.meta().info())
-            .collect()
+            .collect();
+        out.sort_by_key(|t| t.id);
+        out
     }
 
-    pub(super) fn drain(&self) -> Vec<Waker> {
+    /// Takes every entry out and returns their wakers (woken by the caller).
+    pub(crate) fn drain(&self) -> Vec<Waker> {
         let entries = std::mem::take(&mut *self.slab().borrow_mut());
         entries.into_iter().map(|(_, e)| e.waker).collect()
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slab().borrow().len()
+    }
+}
+
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("live", &self.len())
+            .finish()
     }
 }

@@ -15,7 +15,7 @@ use crate::task::{TaskId, TaskInfo};
 
 const SHARDS: usize = 32;
 
-pub(super) struct Sharded {
+pub(crate) struct Sharded {
     shards: Box<[Shard]>,
 }
 
@@ -26,7 +26,7 @@ pub(super) struct Sharded {
 struct Shard(Mutex<Slab<Entry>>);
 
 impl Sharded {
-    pub(super) fn new() -> Sharded {
+    pub(crate) fn new() -> Sharded {
         Sharded {
             shards: (0..SHARDS)
                 .map(|_| Shard(Mutex::new(Slab::new())))
@@ -39,7 +39,7 @@ impl Sharded {
     }
 
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
-    pub(super) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+    pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
         let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
         // A shard holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
         let key = u32::try_from(key)
@@ -51,7 +51,7 @@ impl Sharded {
 
     /// Unregisters a task whose future is being dropped. Tolerates a missing entry (shutdown
     /// already took it), and checks ownership because a key may have been reused since.
-    pub(super) fn remove(&self, meta: &TaskMeta) {
+    pub(crate) fn remove(&self, meta: &TaskMeta) {
         let key = meta.reg_key.load(Ordering::Relaxed);
         if key == u32::MAX {
             return;
@@ -70,7 +70,7 @@ impl Sharded {
 
     /// Wakes a registered task (so that a cancellation request is seen at its next poll).
     /// Does nothing when the task has left the registry: it has ended, or shutdown took it.
-    pub(super) fn wake(&self, meta: &TaskMeta) {
+    pub(crate) fn wake(&self, meta: &TaskMeta) {
         // Woken outside the lock: the schedule function may run the task right here.
         if let Some(w) = self.waker(meta) {
             w.wake();
@@ -79,7 +79,7 @@ impl Sharded {
 
     /// A waker of a registered task, `None` when the task has left the registry (it has
     /// ended, or shutdown took it).
-    pub(super) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
+    pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
         let key = meta.reg_key.load(Ordering::Relaxed);
         if key == u32::MAX {
             return None;
@@ -94,7 +94,7 @@ impl Sharded {
     /// Cancels every registered task marked as a child of the group `mark` (see
     /// `TaskMeta::set_group`): asks each to stop at its next poll, and wakes it so that the
     /// poll comes. A task that has ended already ignores the request.
-    pub(super) fn cancel_group(&self, mark: u64) {
+    pub(crate) fn cancel_group(&self, mark: u64) {
         let mut wakers = Vec::new();
         for shard in self.shards.iter() {
             for (_, e) in lock(&shard.0).iter() {
@@ -111,18 +111,20 @@ impl Sharded {
     }
 
     /// Lists the live tasks.
-    pub(super) fn list(&self) -> Vec<TaskInfo> {
+    /// Lists the live tasks, by id.
+    pub(crate) fn list(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             for (_, e) in lock(&shard.0).iter() {
                 out.push(e.meta().info());
             }
         }
+        out.sort_by_key(|t| t.id);
         out
     }
 
     /// Takes every entry out and returns their wakers (woken by the caller, outside any lock).
-    pub(super) fn drain(&self) -> Vec<Waker> {
+    pub(crate) fn drain(&self) -> Vec<Waker> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let entries = std::mem::take(&mut *lock(&shard.0));
@@ -131,7 +133,15 @@ impl Sharded {
         out
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(&s.0).len()).sum()
+    }
+}
+
+impl std::fmt::Debug for Sharded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("live", &self.len())
+            .finish()
     }
 }

@@ -259,7 +259,7 @@ impl Builder {
             idle: crate::idle::Idle::new(n),
             shutdown: AtomicBool::new(false),
             drained: AtomicBool::new(false),
-            registry: crate::registry::Registry::new(),
+            registry: crate::registry::Sharded::new(),
             blocking,
             stop: Default::default(),
             diag: crate::debug::Diag::new(

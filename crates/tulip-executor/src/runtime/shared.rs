@@ -11,7 +11,7 @@ use tulip_reactor::SeatWaker;
 
 use crate::blocking::Pool;
 use crate::idle::Idle;
-use crate::registry::Registry;
+use crate::registry::Sharded;
 use crate::runtime::queue::Stealer;
 use crate::runtime::worker;
 use crate::task::Task;
@@ -71,7 +71,7 @@ pub(crate) struct Shared {
     /// `finish_shutdown` made its last drain of the injector: a runnable queued after it is
     /// dropped by whoever queued it.
     pub(crate) drained: AtomicBool,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Sharded,
     pub(crate) blocking: Arc<Pool>,
     pub(crate) stop: crate::runtime::loop_api::StopSignal,
     pub(crate) config: Config,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::done::{self, ENDED};
+use crate::registry::RegistryRef;
 use crate::sync::atomic::AtomicU16;
 use std::task::{Context, Poll};
 
@@ -78,10 +79,10 @@ impl Scheduler {
     }
 
     /// The scheduler's registry of live tasks (the blocking pool keeps none).
-    pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
+    pub(crate) fn registry(&self) -> Option<RegistryRef<'_>> {
         match self {
-            Scheduler::Multi(s) => Some(&s.registry),
-            Scheduler::Local(s) => Some(&s.registry),
+            Scheduler::Multi(s) => Some(RegistryRef::Sharded(&s.registry)),
+            Scheduler::Local(s) => Some(RegistryRef::Owned(&s.registry)),
             Scheduler::Blocking(_) => None,
         }
     }
@@ -322,7 +323,7 @@ impl TaskMeta {
         self.group.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn registry(&self) -> Option<&crate::registry::Registry> {
+    pub(crate) fn registry(&self) -> Option<RegistryRef<'_>> {
         self.scheduler.registry()
     }
 }
