@@ -223,13 +223,15 @@ impl TaskMeta {
     }
 
     /// Asks the task to stop at its next poll, keeping the first message given. Returns
-    /// whether the task had not ended yet (asyncio's `cancel()` result).
-    pub(crate) fn request_cancel(&self, msg: Option<Arc<str>>) -> bool {
+    /// `None` when the task had ended already (asyncio's `cancel()` result is `is_some()`),
+    /// and otherwise whether this was the first request: only the first needs to wake the
+    /// task, since the poll that wake brings sees the request.
+    pub(crate) fn request_cancel(&self, msg: Option<Arc<str>>) -> Option<bool> {
         if let Some(m) = msg {
             let _ = self.extra().cancel_msg.set(m);
         }
         let prev = self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
-        prev & ENDED == 0
+        (prev & ENDED == 0).then_some(prev & CANCEL_REQUESTED == 0)
     }
 
     #[inline]
@@ -491,10 +493,10 @@ mod tests {
         assert_eq!(named.name().as_deref(), Some("n"));
         named.set_name(Some(Arc::from("m")));
         assert_eq!(named.name().as_deref(), Some("m"));
-        assert!(named.request_cancel(Some(Arc::from("why"))));
+        assert_eq!(named.request_cancel(Some(Arc::from("why"))), Some(true));
         assert_eq!(named.cancel_message().as_deref(), Some("why"));
-        // Only the first message is kept.
-        named.request_cancel(Some(Arc::from("later")));
+        // Only the first message is kept, and only the first request wakes.
+        assert_eq!(named.request_cancel(Some(Arc::from("later"))), Some(false));
         assert_eq!(named.cancel_message().as_deref(), Some("why"));
     }
 }

@@ -388,18 +388,18 @@ impl<T> Task<T> {
     pub fn cancel_with(&self, msg: impl AsRef<str>) -> bool {
         let meta = self.meta();
         let pending = meta.request_cancel(Some(Arc::from(msg.as_ref())));
-        if pending {
+        if pending == Some(true) {
             if let Some(reg) = meta.registry() {
                 reg.wake(meta);
             }
         }
-        pending
+        pending.is_some()
     }
 
     /// Asks the task to stop at its next poll, as `cancel_with` does, without a message.
     pub(crate) fn cancel_quietly(&self) {
         let meta = self.meta();
-        if meta.request_cancel(None) {
+        if meta.request_cancel(None) == Some(true) {
             if let Some(reg) = meta.registry() {
                 reg.wake(meta);
             }
