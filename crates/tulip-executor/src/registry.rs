@@ -22,7 +22,10 @@ mod sharded;
 pub(crate) use owned::Owned;
 pub(crate) use sharded::Sharded;
 
+use std::sync::atomic::Ordering;
 use std::task::Waker;
+
+use slab::Slab;
 
 use crate::task::meta::TaskMeta;
 
@@ -39,6 +42,44 @@ impl Entry {
     fn meta(&self) -> &TaskMeta {
         // SAFETY: invariant 2 of `crate::task`: the entry's waker keeps the allocation alive.
         unsafe { &*self.meta }
+    }
+}
+
+/// Adds a task's entry to `slab` and records its key in the task.
+#[inline]
+fn insert_into(slab: &mut Slab<Entry>, meta: &TaskMeta, waker: Waker) {
+    let key = slab.insert(Entry { waker, meta });
+    // A slab holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
+    let key = u32::try_from(key)
+        .ok()
+        .filter(|&k| k != u32::MAX)
+        .expect("fewer than 2^32 - 1 live tasks per registry slab");
+    meta.reg_key.store(key, Ordering::Relaxed);
+}
+
+/// The key of a task's entry, `None` when it never had one.
+#[inline]
+fn key_of(meta: &TaskMeta) -> Option<usize> {
+    let key = meta.reg_key.load(Ordering::Relaxed);
+    (key != u32::MAX).then_some(key as usize)
+}
+
+/// Takes a task's entry out of `slab`, if it is still there: the key may have been reused by
+/// another task since this one's entry left (shutdown took it).
+#[inline]
+fn take_from(slab: &mut Slab<Entry>, key: usize, meta: &TaskMeta) -> Option<Entry> {
+    match slab.get(key) {
+        Some(e) if std::ptr::eq(e.meta, meta) => Some(slab.remove(key)),
+        _ => None,
+    }
+}
+
+/// A waker of a task whose entry is still in `slab` (see `take_from`).
+#[inline]
+fn waker_in(slab: &Slab<Entry>, key: usize, meta: &TaskMeta) -> Option<Waker> {
+    match slab.get(key) {
+        Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
+        _ => None,
     }
 }
 

@@ -22,7 +22,7 @@ use std::task::Waker;
 use slab::Slab;
 use tulip_reactor::SeatWaker;
 
-use super::Entry;
+use super::{Entry, insert_into, key_of, take_from, waker_in};
 use crate::mailbox::Mailbox;
 use crate::task::meta::TaskMeta;
 use crate::task::{TaskId, TaskInfo};
@@ -44,7 +44,7 @@ unsafe impl Sync for Owned {}
 enum Request {
     /// Wake the task with this id, if it is still the one registered under `key` at `meta`
     /// (an address compared, never read: the task may have ended and been freed since).
-    Wake { key: u32, meta: usize, id: TaskId },
+    Wake { key: usize, meta: usize, id: TaskId },
     /// `cancel_group(mark)`.
     CancelGroup(u64),
 }
@@ -93,28 +93,13 @@ impl Owned {
 
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
     pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
-        let key = self.slab().borrow_mut().insert(Entry { waker, meta });
-        let key = u32::try_from(key)
-            .ok()
-            .filter(|&k| k != u32::MAX)
-            .expect("fewer than 2^32 - 1 live tasks per LocalExecutor");
-        meta.reg_key.store(key, Ordering::Relaxed);
+        insert_into(&mut self.slab().borrow_mut(), meta, waker);
     }
 
     /// Unregisters a task whose future is being dropped (see `RegistryRef::remove`).
     pub(crate) fn remove(&self, meta: &TaskMeta) {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return;
-        }
-        let key = key as usize;
-        let taken = {
-            let mut slab = self.slab().borrow_mut();
-            match slab.get(key) {
-                Some(e) if std::ptr::eq(e.meta, meta) => Some(slab.remove(key)),
-                _ => None,
-            }
-        };
+        let Some(key) = key_of(meta) else { return };
+        let taken = take_from(&mut self.slab().borrow_mut(), key, meta);
         // Dropped after the borrow ends: dropping the last reference may run code.
         drop(taken);
     }
@@ -127,10 +112,7 @@ impl Owned {
             }
             return;
         }
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return;
-        }
+        let Some(key) = key_of(meta) else { return };
         self.post(Request::Wake {
             key,
             meta: meta as *const TaskMeta as usize,
@@ -140,14 +122,7 @@ impl Owned {
 
     /// See `RegistryRef::waker` (on the owning thread only).
     pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return None;
-        }
-        match self.slab().borrow().get(key as usize) {
-            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
-            _ => None,
-        }
+        waker_in(&self.slab().borrow(), key_of(meta)?, meta)
     }
 
     /// See `RegistryRef::cancel_group`.
@@ -195,7 +170,7 @@ impl Owned {
         for r in requests {
             match r {
                 Request::Wake { key, meta, id } => {
-                    let w = match self.slab().borrow().get(key as usize) {
+                    let w = match self.slab().borrow().get(key) {
                         // The entry is live, so `e.meta()` may be read; the id rules out a
                         // new task at a freed one's address.
                         Some(e) if e.meta as usize == meta && e.meta().id == id => {

@@ -1,14 +1,13 @@
 //! The registry of a multi-thread runtime: any worker spawns and ends tasks, so the entries
 //! sit behind locks, sharded by task id so that spawns on different workers rarely share one.
 
-use std::sync::atomic::Ordering;
 use std::task::Waker;
 
 use slab::Slab;
 
 use std::sync::Mutex;
 
-use super::Entry;
+use super::{Entry, insert_into, key_of, take_from, waker_in};
 use crate::sync::std_lock as lock;
 use crate::task::meta::TaskMeta;
 use crate::task::{TaskId, TaskInfo};
@@ -40,30 +39,13 @@ impl Sharded {
 
     /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
     pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
-        let key = lock(self.shard(meta.id)).insert(Entry { waker, meta });
-        // A shard holding 2^32 - 1 live tasks would need hundreds of GiB of task allocations.
-        let key = u32::try_from(key)
-            .ok()
-            .filter(|&k| k != u32::MAX)
-            .expect("fewer than 2^32 - 1 live tasks per registry shard");
-        meta.reg_key.store(key, Ordering::Relaxed);
+        insert_into(&mut lock(self.shard(meta.id)), meta, waker);
     }
 
-    /// Unregisters a task whose future is being dropped. Tolerates a missing entry (shutdown
-    /// already took it), and checks ownership because a key may have been reused since.
+    /// Unregisters a task whose future is being dropped (see `RegistryRef::remove`).
     pub(crate) fn remove(&self, meta: &TaskMeta) {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return;
-        }
-        let key = key as usize;
-        let taken = {
-            let mut shard = lock(self.shard(meta.id));
-            match shard.get(key) {
-                Some(e) if std::ptr::eq(e.meta, meta) => Some(shard.remove(key)),
-                _ => None,
-            }
-        };
+        let Some(key) = key_of(meta) else { return };
+        let taken = take_from(&mut lock(self.shard(meta.id)), key, meta);
         // The waker is dropped outside the lock: dropping the last reference may run code.
         drop(taken);
     }
@@ -80,15 +62,7 @@ impl Sharded {
     /// A waker of a registered task, `None` when the task has left the registry (it has
     /// ended, or shutdown took it).
     pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
-        let key = meta.reg_key.load(Ordering::Relaxed);
-        if key == u32::MAX {
-            return None;
-        }
-        let key = key as usize;
-        match lock(self.shard(meta.id)).get(key) {
-            Some(e) if std::ptr::eq(e.meta, meta) => Some(e.waker.clone()),
-            _ => None,
-        }
+        waker_in(&lock(self.shard(meta.id)), key_of(meta)?, meta)
     }
 
     /// Cancels every registered task marked as a child of the group `mark` (see
