@@ -217,3 +217,37 @@ impl std::fmt::Debug for Owned {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tulip_reactor::{Release, Seat};
+
+    #[test]
+    fn threads_get_distinct_tokens_and_keep_theirs() {
+        let mine = thread_token();
+        assert_eq!(mine, thread_token());
+        let other = std::thread::spawn(thread_token).join().unwrap();
+        assert_ne!(mine, other);
+    }
+
+    /// The safety invariant: the slab is refused to any thread but the one that made it.
+    #[test]
+    fn the_slab_is_refused_off_the_owning_thread() {
+        let seat = Seat::new(Release::HandOff);
+        let reg = Arc::new(Owned::new(seat.waker()));
+        assert_eq!(reg.len(), 0);
+        assert!(reg.list().is_empty());
+        let r = reg.clone();
+        let off = std::thread::spawn(move || r.len()).join();
+        assert!(off.is_err(), "another thread must not borrow the slab");
+        // Requests from another thread go to the mailbox instead (served by the owner).
+        let r = reg.clone();
+        std::thread::spawn(move || r.cancel_group(7))
+            .join()
+            .unwrap();
+        assert!(reg.serve(), "the owner found the posted request");
+        assert!(!reg.serve(), "and served it once");
+    }
+}
