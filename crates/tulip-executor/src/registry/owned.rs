@@ -37,7 +37,8 @@ pub(crate) struct Owned {
 }
 
 // SAFETY: the safety invariant of this module: the `RefCell` is only borrowed on the owning
-// thread. The other fields are `Sync`.
+// thread (a drop elsewhere has exclusive access, ordered after every use by the `Arc` that
+// held it). The other fields are `Sync`.
 unsafe impl Sync for Owned {}
 
 /// What another thread asks of the owner.
