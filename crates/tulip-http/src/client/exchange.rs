@@ -10,7 +10,7 @@ use http::{Method, StatusCode, Uri, Version};
 
 use super::body::{Decompress, ReqBody};
 use super::connector::{Connected, connect};
-use super::pool::{ClientStream, Key, PoolConn};
+use super::pool::{ClientStream, PoolConn};
 use super::proxy::{RequestProxy, route_for};
 use super::request::RequestBuilder;
 use super::response::{BodyState, ClientResponse};
@@ -274,7 +274,9 @@ async fn exchange(
     let inner = &client.inner;
     // Chosen per hop: a redirect to a host in NO_PROXY leaves the proxy behind.
     let route = route_for(client, proxy, target);
-    let key: Key = (target.https, target.host.clone(), target.port, route.key());
+    let key = inner
+        .pool
+        .key(target.https, &target.host, target.port, route.key());
     // `connect` covers the wait for a pool slot and the opening of a new connection.
     let connect_deadline = timeouts.connect.map(|d| Instant::now() + d);
     let slot = match connect_deadline {
