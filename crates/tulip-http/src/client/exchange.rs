@@ -126,12 +126,16 @@ async fn send_parts(
                 .map(str::to_owned),
             _ => None,
         };
-        let Some(location) = location else {
-            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
+        let Some(location) = location.filter(|_| max_redirects > 0) else {
+            // The common end: no future for the check, so the response is not moved into one
+            // and out again.
+            resp.finish(target.uri, history);
+            if passes(&resp, raise_for_status) {
+                return Ok(resp);
+            }
+            // Boxed, like the redirect's drain below: rare, and as large as the exchange.
+            return Err(Box::pin(status_error(resp, total)).await);
         };
-        if max_redirects == 0 {
-            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
-        }
         if history.len() >= max_redirects {
             return Err(Error::new(Kind::Redirect, "redirect limit reached")
                 .during(Phase::Redirect)
@@ -140,7 +144,11 @@ async fn send_parts(
         let keep_method = matches!(status.as_u16(), 307 | 308);
         if keep_method && !body.as_ref().is_some_and(ReqBody::is_replayable) {
             // A streamed body is gone; the caller gets the redirect to act on.
-            return checked(resp.finish(target.uri, history), raise_for_status, total).await;
+            resp.finish(target.uri, history);
+            if passes(&resp, raise_for_status) {
+                return Ok(resp);
+            }
+            return Err(Box::pin(status_error(resp, total)).await);
         }
         let next = target
             .join(&location)
@@ -174,7 +182,9 @@ async fn send_parts(
             }
         }
         // Read a small redirect body to the end so its connection goes back to the pool.
-        let _ = until(total, resp.drain(64 * 1024)).await;
+        // Boxed: only a redirect pays for this future, which would otherwise double the size
+        // of every request's.
+        let _ = Box::pin(until(total, resp.drain(64 * 1024))).await;
         history.push((status, target.uri.clone()));
         query.clear();
         target = next;
@@ -230,19 +240,17 @@ fn cookie_header(headers: &mut HeaderMap, jar: &CookieJar, target: &Target, own:
     }
 }
 
-/// The final response, or its status error when asked to raise for 4xx and 5xx. The error's
-/// body is read (up to 64 KiB) so the connection goes back to the pool.
-async fn checked(
-    mut resp: ClientResponse,
-    raise_for_status: bool,
-    total: Option<Instant>,
-) -> Result<ClientResponse, Error> {
-    if !raise_for_status || resp.status().as_u16() < 400 {
-        return Ok(resp);
-    }
+/// Whether `resp` is final as it is: not a 4xx or 5xx that the request asked to raise for.
+fn passes(resp: &ClientResponse, raise_for_status: bool) -> bool {
+    !raise_for_status || resp.status().as_u16() < 400
+}
+
+/// The status error of a response that did not pass. Its body is read (up to 64 KiB) so the
+/// connection goes back to the pool.
+async fn status_error(mut resp: ClientResponse, total: Option<Instant>) -> Error {
     let err = resp.status_error();
     let _ = until(total, resp.drain(64 * 1024)).await;
-    Err(err)
+    err
 }
 
 fn idempotent(m: &Method) -> bool {
@@ -394,10 +402,9 @@ async fn exchange(
                     timeouts.sock_read,
                     total,
                 );
-                return Ok(
-                    ClientResponse::new(head.status, head.version, head.headers, state)
-                        .with_reason(head.reason),
-                );
+                let mut resp = ClientResponse::new(head.status, head.version, head.headers, state);
+                resp.set_reason(head.reason);
+                return Ok(resp);
             }
             Err(f) if f.stale && retry_body.is_some() => {
                 inner.pool.stat(|s| s.retries += 1);

@@ -228,10 +228,10 @@ impl ClientResponse {
         }
     }
 
-    /// Keeps a reason phrase that is not the canonical one.
-    pub(crate) fn with_reason(mut self, reason: Option<Box<str>>) -> ClientResponse {
+    /// Keeps a reason phrase that is not the canonical one (in place: a response is large,
+    /// and every move copies it).
+    pub(crate) fn set_reason(&mut self, reason: Option<Box<str>>) {
         self.reason = reason;
-        self
     }
 
     /// The reason phrase the server sent (`"Not Found"`; aiohttp's `reason`): the canonical
@@ -267,10 +267,10 @@ impl ClientResponse {
         )
     }
 
-    pub(crate) fn finish(mut self, url: Uri, history: Vec<(StatusCode, Uri)>) -> ClientResponse {
+    /// Records the final URL and the redirects that led to it (in place, as `set_reason`).
+    pub(crate) fn finish(&mut self, url: Uri, history: Vec<(StatusCode, Uri)>) {
         self.url = url;
         self.history = history;
-        self
     }
 
     /// The status code.
