@@ -536,7 +536,13 @@ async fn round_trip(
 
     // Read the head, skipping interim 1xx responses (but not 101).
     loop {
-        match take_response(&mut pc.conn.rb, cfg.max_head) {
+        // Nothing to parse yet on a fresh exchange: read first.
+        let parsed = if pc.conn.rb.is_empty() {
+            Ok(None)
+        } else {
+            take_response(&mut pc.conn.rb, cfg.max_head)
+        };
+        match parsed {
             Ok(Some(head)) => {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
                 {
