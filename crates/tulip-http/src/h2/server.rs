@@ -658,14 +658,15 @@ impl Pump {
     }
 }
 
-/// Headers HTTP/2 forbids (RFC 9113 §8.2.2); `h2` refuses a response carrying them.
-const CONNECTION_HEADERS: [&str; 5] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Whether HTTP/2 forbids this header (RFC 9113 §8.2.2; `h2` refuses a response carrying
+/// it). `TE` is allowed only as `trailers`, which the caller checks.
+fn is_connection_specific(name: &http::HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == "keep-alive"
+        || name == "proxy-connection"
+}
 
 /// Sends the response: the head, then the body within the capacity the peer grants.
 async fn send(
@@ -695,11 +696,24 @@ async fn send(
         body => (body, None),
     };
     let mut headers: HeaderMap = std::mem::take(resp.headers_mut());
-    for h in CONNECTION_HEADERS {
-        headers.remove(h);
-    }
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
-        headers.remove(header::TE);
+    // One look over the handler's few headers: removing each forbidden name on spec parsed
+    // five names and probed the map five times per response.
+    if headers
+        .keys()
+        .any(|n| is_connection_specific(n) || n == header::TE)
+    {
+        for h in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            headers.remove(h);
+        }
+        if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+            headers.remove(header::TE);
+        }
     }
     if let Some(ct) = resp.content_type() {
         if !headers.contains_key(header::CONTENT_TYPE) {
@@ -717,11 +731,7 @@ async fn send(
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
     }
-    let mut date = Vec::with_capacity(crate::proto::date::DATE_LEN);
-    crate::proto::date::extend_date(&mut date);
-    if let Ok(v) = HeaderValue::from_bytes(&date) {
-        headers.insert(header::DATE, v);
-    }
+    headers.insert(header::DATE, crate::proto::date::date_value());
     let mut head = http::Response::new(());
     *head.status_mut() = status;
     *head.headers_mut() = headers;

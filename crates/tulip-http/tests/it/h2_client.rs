@@ -54,6 +54,52 @@ fn prior_knowledge_multiplexes_one_connection() {
     });
 }
 
+/// A handler's HTTP/1.1-only headers are left out of an HTTP/2 response (which `h2` would
+/// otherwise refuse), `TE: trailers` is kept, and every response carries a `Date`.
+#[test]
+fn connection_specific_headers_are_left_out_over_http2() {
+    let hv = header::HeaderValue::from_static;
+    let app = test_app()
+        .get("/h1-headers", move |_r: Request| async move {
+            Response::text("body")
+                .with_header(header::CONNECTION, hv("close"))
+                .with_header(
+                    header::HeaderName::from_static("keep-alive"),
+                    hv("timeout=5"),
+                )
+                .with_header(header::HeaderName::from_static("proxy-connection"), hv("x"))
+                .with_header(header::UPGRADE, hv("websocket"))
+                .with_header(header::TE, hv("gzip"))
+                .with_header(header::HeaderName::from_static("x-kept"), hv("yes"))
+        })
+        .get("/te-trailers", move |_r: Request| async move {
+            Response::text("body").with_header(header::TE, hv("trailers"))
+        });
+    let srv = TestServer::start(app);
+    let base = format!("http://{}", srv.addr);
+    tulip_executor::run(async move {
+        let c = Client::builder().http2_prior_knowledge(true).build();
+        let r = c.get(format!("{base}/h1-headers")).send().await.unwrap();
+        assert_eq!(r.version(), Version::HTTP_2);
+        for gone in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "upgrade",
+            "te",
+        ] {
+            assert!(r.headers().get(gone).is_none(), "{gone}: {:?}", r.headers());
+        }
+        assert_eq!(r.headers()["x-kept"], "yes");
+        let date = r.headers()[header::DATE].to_str().unwrap().to_owned();
+        assert!(httpdate::parse_http_date(&date).is_ok(), "{date}");
+        assert_eq!(r.text().await.unwrap(), "body");
+        let r = c.get(format!("{base}/te-trailers")).send().await.unwrap();
+        assert_eq!(r.headers()[header::TE], "trailers");
+        assert!(r.headers().contains_key(header::DATE));
+    });
+}
+
 #[test]
 fn bodies_stream_both_ways() {
     let srv = TestServer::start(app());
