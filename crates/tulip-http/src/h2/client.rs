@@ -83,18 +83,17 @@ pub(crate) async fn round_trip(
     for (name, value) in headers {
         all.append(name.clone(), value.clone());
     }
-    // Connection-specific headers have no place in HTTP/2 (RFC 9113 §8.2.2); the origin
-    // travels as `:authority`.
-    for h in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::HOST,
-    ] {
-        all.remove(h);
+    // Connection-specific headers have no place in HTTP/2; the origin travels as
+    // `:authority`.
+    if all
+        .keys()
+        .any(|n| super::is_connection_specific(n) || n == header::HOST)
+    {
+        for h in super::CONNECTION_SPECIFIC {
+            all.remove(h);
+        }
+        all.remove(header::HOST);
     }
-    all.remove("keep-alive");
-    all.remove("proxy-connection");
     let end = match &body {
         ReqBody::Empty => {
             if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {

@@ -24,3 +24,20 @@ pub(crate) fn error(e: h2::Error, context: &'static str) -> Error {
     let kind = if timed_out { Kind::Timeout } else { Kind::Io };
     Error::new(kind, context).with_cause(e)
 }
+
+/// The connection-specific headers HTTP/2 forbids in a message (RFC 9113 §8.2.2; `h2` refuses
+/// one that carries them).
+pub(crate) const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` is one of [`CONNECTION_SPECIFIC`]. Callers look over a message's few
+/// headers with this first: removing every name on spec parses it and probes the map, five
+/// times per message.
+pub(crate) fn is_connection_specific(name: &http::HeaderName) -> bool {
+    CONNECTION_SPECIFIC.contains(&name.as_str())
+}

@@ -658,16 +658,6 @@ impl Pump {
     }
 }
 
-/// Whether HTTP/2 forbids this header (RFC 9113 §8.2.2; `h2` refuses a response carrying
-/// it). `TE` is allowed only as `trailers`, which the caller checks.
-fn is_connection_specific(name: &http::HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == "keep-alive"
-        || name == "proxy-connection"
-}
-
 /// Sends the response: the head, then the body within the capacity the peer grants.
 async fn send(
     ctx: &Ctx,
@@ -696,19 +686,13 @@ async fn send(
         body => (body, None),
     };
     let mut headers: HeaderMap = std::mem::take(resp.headers_mut());
-    // One look over the handler's few headers: removing each forbidden name on spec parsed
-    // five names and probed the map five times per response.
+    // One look over the handler's few headers before any removal (see
+    // `is_connection_specific`). `TE` is allowed as `trailers` only.
     if headers
         .keys()
-        .any(|n| is_connection_specific(n) || n == header::TE)
+        .any(|n| super::is_connection_specific(n) || n == header::TE)
     {
-        for h in [
-            "connection",
-            "keep-alive",
-            "proxy-connection",
-            "transfer-encoding",
-            "upgrade",
-        ] {
+        for h in super::CONNECTION_SPECIFIC {
             headers.remove(h);
         }
         if headers.get(header::TE).is_some_and(|v| v != "trailers") {

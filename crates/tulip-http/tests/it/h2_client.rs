@@ -74,6 +74,11 @@ fn connection_specific_headers_are_left_out_over_http2() {
         })
         .get("/te-trailers", move |_r: Request| async move {
             Response::text("body").with_header(header::TE, hv("trailers"))
+        })
+        .get("/echo-names", |r: Request| async move {
+            let mut names: Vec<String> = r.headers().map(|(n, _)| n.to_ascii_lowercase()).collect();
+            names.sort_unstable();
+            names.join(",")
         });
     let srv = TestServer::start(app);
     let base = format!("http://{}", srv.addr);
@@ -97,6 +102,21 @@ fn connection_specific_headers_are_left_out_over_http2() {
         let r = c.get(format!("{base}/te-trailers")).send().await.unwrap();
         assert_eq!(r.headers()[header::TE], "trailers");
         assert!(r.headers().contains_key(header::DATE));
+        // The client leaves them out of its requests too (`h2` would refuse to send them).
+        let r = c
+            .get(format!("{base}/echo-names"))
+            .header("connection", "keep-alive")
+            .header("keep-alive", "timeout=5")
+            .header("upgrade", "h2c")
+            .header("x-kept", "yes")
+            .send()
+            .await
+            .unwrap();
+        let names = r.text().await.unwrap();
+        assert!(names.contains("x-kept"), "{names}");
+        for gone in ["connection", "keep-alive", "upgrade"] {
+            assert!(!names.split(',').any(|n| n == gone), "{gone} in {names}");
+        }
     });
 }
 
