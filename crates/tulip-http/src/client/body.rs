@@ -92,9 +92,11 @@ mod decompress {
             None
         };
 
+    /// The decoders are boxed: a response carries this inline, and every move of a response
+    /// would copy a decoder's ~200 bytes of state even when the body is not compressed.
     pub(crate) enum Decompress {
         #[cfg(feature = "gzip")]
-        Gzip(flate2::write::GzDecoder<Vec<u8>>),
+        Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
         /// `deflate` is zlib-wrapped by the RFC but raw in some servers: the first bytes decide.
         #[cfg(feature = "gzip")]
         Deflate(Option<DeflateKind>),
@@ -104,8 +106,8 @@ mod decompress {
 
     #[cfg(feature = "gzip")]
     pub(crate) enum DeflateKind {
-        Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
-        Raw(flate2::write::DeflateDecoder<Vec<u8>>),
+        Zlib(Box<flate2::write::ZlibDecoder<Vec<u8>>>),
+        Raw(Box<flate2::write::DeflateDecoder<Vec<u8>>>),
     }
 
     impl fmt::Debug for Decompress {
@@ -141,9 +143,9 @@ mod decompress {
         pub(crate) fn for_encoding(enc: &str) -> Option<Decompress> {
             match enc.trim().to_ascii_lowercase().as_str() {
                 #[cfg(feature = "gzip")]
-                "gzip" | "x-gzip" => {
-                    Some(Decompress::Gzip(flate2::write::GzDecoder::new(Vec::new())))
-                }
+                "gzip" | "x-gzip" => Some(Decompress::Gzip(Box::new(
+                    flate2::write::GzDecoder::new(Vec::new()),
+                ))),
                 #[cfg(feature = "gzip")]
                 "deflate" => Some(Decompress::Deflate(None)),
                 #[cfg(feature = "brotli")]
@@ -174,9 +176,11 @@ mod decompress {
                             && data[0] & 0x0f == 8
                             && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
                         if zlib {
-                            DeflateKind::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+                            DeflateKind::Zlib(Box::new(flate2::write::ZlibDecoder::new(Vec::new())))
                         } else {
-                            DeflateKind::Raw(flate2::write::DeflateDecoder::new(Vec::new()))
+                            DeflateKind::Raw(Box::new(flate2::write::DeflateDecoder::new(
+                                Vec::new(),
+                            )))
                         }
                     });
                     match k {

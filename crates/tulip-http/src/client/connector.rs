@@ -294,8 +294,8 @@ impl Client {
     }
 }
 
-/// A new connection: HTTP/1.1 for the pool (boxed: a `PoolConn` with its buffers is large,
-/// and this happens once per connection, not per request), or HTTP/2 to share.
+/// A new connection: HTTP/1.1 for the pool (boxed once here, and the box then moves between
+/// the pool and each response as a pointer), or HTTP/2 to share.
 pub(crate) enum Connected {
     H1(Box<PoolConn>),
     H2(h2::client::SendRequest<Bytes>),

@@ -133,7 +133,9 @@ pub(crate) struct Pool {
     cfg: PoolConfig,
     /// Keys every [`Key`] of this pool's maps (randomly, per pool).
     hasher: RandomState,
-    idle: Mutex<KeyMap<Vec<PoolConn>>>,
+    /// Boxed: a connection moves into each response and back, and a box moves as a pointer.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<KeyMap<Vec<Box<PoolConn>>>>,
     total: Arc<Semaphore>,
     per_host: Mutex<KeyMap<Arc<Semaphore>>>,
     /// One multiplexed HTTP/2 connection per origin that speaks it.
@@ -227,7 +229,7 @@ impl Pool {
     }
 
     /// Takes a live idle connection for `key`, dropping expired and closed ones.
-    pub(crate) async fn checkout(&self, key: &Key) -> Option<PoolConn> {
+    pub(crate) async fn checkout(&self, key: &Key) -> Option<Box<PoolConn>> {
         loop {
             let mut pc = {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +255,7 @@ impl Pool {
     }
 
     /// Returns a connection whose exchange ended cleanly on a keep-alive connection.
-    pub(crate) fn checkin(&self, key: Key, mut pc: PoolConn) {
+    pub(crate) fn checkin(&self, key: Key, mut pc: Box<PoolConn>) {
         if !pc.conn.rb.is_empty() {
             return; // stray bytes after the response: the framing is off, do not reuse
         }

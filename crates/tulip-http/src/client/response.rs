@@ -21,7 +21,7 @@ pub(crate) struct BodyState {
     key: Key,
     /// Held until the body ends or the response is dropped.
     slot: Option<ConnPermit>,
-    conn: Option<PoolConn>,
+    conn: Option<Box<PoolConn>>,
     decoder: Decoder,
     decompress: Option<Decompress>,
     keep_alive: bool,
@@ -40,7 +40,7 @@ impl BodyState {
         client: Client,
         key: Key,
         slot: ConnPermit,
-        conn: PoolConn,
+        conn: Box<PoolConn>,
         decoder: Decoder,
         decompress: Option<Decompress>,
         keep_alive: bool,
