@@ -357,6 +357,20 @@ fn spawn_blocking<E: Exec>(e: &E, n: usize) -> Duration {
     })
 }
 
+/// `n` blocking closures that each sleep `micros`, all submitted at once, joined: how fast the
+/// pool puts threads on a burst of jobs that block (asyncio's `gather` over `to_thread` file
+/// reads). The floor is one sleep; the rest is the time to reach the last job.
+fn spawn_blocking_sleepy<E: Exec>(e: &E, n: usize, micros: u64) -> Duration {
+    timed(e, async move {
+        let hs: Vec<_> = (0..n)
+            .map(|_| E::spawn_blocking(move || std::thread::sleep(Duration::from_micros(micros))))
+            .collect();
+        for h in hs {
+            h.await;
+        }
+    })
+}
+
 fn tulip_multi() -> TulipMulti {
     TulipMulti(
         tulip_executor::runtime::Builder::new()
@@ -428,6 +442,7 @@ enum Work {
     PingPong(usize),
     Chained(usize),
     Blocking(usize),
+    BlockingSleepy(usize, u64),
 }
 
 impl<E: Exec> Any2 for E {
@@ -439,6 +454,7 @@ impl<E: Exec> Any2 for E {
             Work::PingPong(n) => ping_pong(self, n),
             Work::Chained(n) => chained_spawn(self, n),
             Work::Blocking(n) => spawn_blocking(self, n),
+            Work::BlockingSleepy(n, us) => spawn_blocking_sleepy(self, n, us),
         }
     }
 }
@@ -446,7 +462,7 @@ impl<E: Exec> Any2 for E {
 pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
     let spawn_n = cfg.size(10_000, 10_000);
     let blocking_n = cfg.size(1_000, 1_000);
-    let table: [(&str, String, Work); 6] = [
+    let table: [(&str, String, Work); 7] = [
         (
             "spawn_many",
             format!("{spawn_n} spawns from a task, joined"),
@@ -476,6 +492,11 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             "spawn_blocking",
             format!("{blocking_n} blocking closures, joined"),
             Work::Blocking(blocking_n),
+        ),
+        (
+            "spawn_blocking_sleepy",
+            "64 blocking closures sleeping 1 ms each, joined".into(),
+            Work::BlockingSleepy(64, 1000),
         ),
     ];
     let mut out = Vec::new();
