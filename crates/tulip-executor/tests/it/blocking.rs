@@ -103,3 +103,39 @@ fn blocking_panic_is_a_join_error() {
     std::panic::set_hook(prev);
     assert!(err.is_panic());
 }
+
+/// A burst of jobs that block until all of them run gets a thread each, both when the pool
+/// starts its threads and when it wakes idle ones: no queued job waits behind a busy thread.
+#[test]
+fn a_burst_of_blocking_jobs_runs_at_once() {
+    const JOBS: usize = 8;
+    let rt = runtime::Builder::new()
+        .worker_threads(1)
+        .max_blocking_threads(JOBS)
+        .build()
+        .unwrap();
+    for round in 0..2 {
+        let running = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let ts: Vec<_> = (0..JOBS)
+                .map(|_| {
+                    let r = running.clone();
+                    spawn_blocking(move || {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        wait::until(
+                            Duration::from_secs(10),
+                            "every job of the burst running at once",
+                            || Ok::<_, String>((r.load(Ordering::SeqCst) == JOBS).then_some(())),
+                        );
+                    })
+                })
+                .collect();
+            for t in ts {
+                t.await.unwrap();
+            }
+        });
+        assert_eq!(running.load(Ordering::SeqCst), JOBS, "round {round}");
+        // The second round finds the first round's threads idle and must wake all of them.
+        assert_eq!(rt.handle().metrics().blocking_threads, JOBS, "round {round}");
+    }
+}
