@@ -20,7 +20,7 @@ use super::url::Target;
 use super::{Client, ClientTimeout as Timeouts, CookieJar};
 use crate::error::{Error, Kind, Phase, TimeoutKind};
 use crate::proto::client::{
-    HeadExtras, encode_request_head, keeps_alive, response_framing, take_response,
+    HeadExtras, Seen, encode_request_head, keeps_alive, response_framing, take_response,
 };
 use crate::proto::conn::Conn;
 use crate::proto::decode::Decoder;
@@ -390,7 +390,12 @@ async fn exchange(
                 let keep_alive = keeps_alive(&head)
                     && !matches!(decoder, Decoder::Eof { .. })
                     && head.status != StatusCode::SWITCHING_PROTOCOLS;
-                let decompress = decompressor(client, &head.headers);
+                // The head says whether it has a Content-Encoding to look up.
+                let decompress = if head.seen.has(Seen::CONTENT_ENCODING) {
+                    decompressor(client, &head.headers)
+                } else {
+                    None
+                };
                 let state = BodyState::new(
                     client.clone(),
                     key,

@@ -23,6 +23,42 @@ pub(crate) struct ResponseHead {
     pub(crate) reason: Option<Box<str>>,
     /// Bytes the head took in the buffer.
     pub(crate) len: usize,
+    /// Which of the headers that decide how the response is read it carries.
+    pub(crate) seen: Seen,
+}
+
+/// Which of the few headers that decide how a response is read (framing, keep-alive,
+/// decompression) a head carries, noted while its names are parsed. A typical response has
+/// `Content-Length` alone, and every other question is then answered without a look-up in
+/// the header map (each one hashes the name and probes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Seen(u8);
+
+impl Seen {
+    pub(crate) const TRANSFER_ENCODING: Seen = Seen(1);
+    pub(crate) const CONTENT_LENGTH: Seen = Seen(2);
+    pub(crate) const CONNECTION: Seen = Seen(4);
+    pub(crate) const CONTENT_ENCODING: Seen = Seen(8);
+
+    fn note(&mut self, name: &HeaderName) {
+        let bit = if *name == header::CONTENT_LENGTH {
+            Seen::CONTENT_LENGTH
+        } else if *name == header::TRANSFER_ENCODING {
+            Seen::TRANSFER_ENCODING
+        } else if *name == header::CONNECTION {
+            Seen::CONNECTION
+        } else if *name == header::CONTENT_ENCODING {
+            Seen::CONTENT_ENCODING
+        } else {
+            return;
+        };
+        self.0 |= bit.0;
+    }
+
+    /// Whether a header of `kind` (one of the constants) was seen.
+    pub(crate) fn has(self, kind: Seen) -> bool {
+        self.0 & kind.0 != 0
+    }
 }
 
 fn syntax(context: &'static str) -> Error {
@@ -74,6 +110,7 @@ struct ParsedResponse {
     version: Version,
     reason: Option<Box<str>>,
     len: usize,
+    seen: Seen,
 }
 
 impl ParsedResponse {
@@ -122,9 +159,11 @@ impl ParsedResponse {
         let status =
             StatusCode::from_u16(code).map_err(|e| syntax("invalid status code").with_cause(e))?;
         headers.reserve(res.headers.len());
+        let mut seen = Seen::default();
         for h in res.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|e| syntax("invalid header name").with_cause(e))?;
+            seen.note(&name);
             if h.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
                 return Err(syntax("invalid byte in header value"));
             }
@@ -145,6 +184,7 @@ impl ParsedResponse {
             version,
             reason,
             len,
+            seen,
         }))
     }
 
@@ -163,6 +203,7 @@ impl ParsedResponse {
             headers: map,
             reason: self.reason,
             len: self.len,
+            seen: self.seen,
         })
     }
 }
@@ -182,17 +223,12 @@ pub(crate) fn response_framing(
     {
         return Ok(Decoder::Length(0));
     }
-    let te: Vec<&HeaderValue> = head
-        .headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .collect();
-    if !te.is_empty() {
-        if head.headers.contains_key(header::CONTENT_LENGTH) {
+    if head.seen.has(Seen::TRANSFER_ENCODING) {
+        if head.seen.has(Seen::CONTENT_LENGTH) {
             return Err(framing("both Transfer-Encoding and Content-Length"));
         }
         let mut codings = Vec::new();
-        for v in te {
+        for v in head.headers.get_all(header::TRANSFER_ENCODING) {
             let v = v.to_str().map_err(|_| framing("bad Transfer-Encoding"))?;
             codings.extend(
                 v.split(',')
@@ -208,6 +244,9 @@ pub(crate) fn response_framing(
             // Chunked not last: the body runs until close (RFC 9112 §6.3, item 4).
             _ => Ok(Decoder::eof(limit)),
         };
+    }
+    if !head.seen.has(Seen::CONTENT_LENGTH) {
+        return Ok(Decoder::eof(limit));
     }
     let mut length: Option<u64> = None;
     for v in head.headers.get_all(header::CONTENT_LENGTH) {
@@ -234,6 +273,9 @@ pub(crate) fn response_framing(
 
 /// Whether the connection may carry another request after this response.
 pub(crate) fn keeps_alive(head: &ResponseHead) -> bool {
+    if !head.seen.has(Seen::CONNECTION) {
+        return head.version == Version::HTTP_11;
+    }
     let conn = head
         .headers
         .get_all(header::CONNECTION)
@@ -441,6 +483,52 @@ mod tests {
         }
         let big = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(70_000));
         assert!(head(&big).is_err());
+    }
+
+    proptest::proptest! {
+        /// `Seen` says a header is there exactly when the header map has it: each short-cut
+        /// stands for a look-up that would have found nothing (the framing and keep-alive
+        /// tables above check the answers).
+        #[test]
+        fn seen_matches_the_header_map(
+            lines in proptest::collection::vec(0usize..12, 0..6),
+        ) {
+            const LINES: [&str; 12] = [
+                "Content-Length: 5",
+                "content-length: 5",
+                "CONTENT-LENGTH: 7",
+                "Transfer-Encoding: chunked",
+                "transfer-encoding: gzip",
+                "Connection: close",
+                "connection: keep-alive",
+                "Content-Encoding: gzip",
+                "content-encoding: br",
+                "Content-Type: text/plain",
+                "X-Connection: close",
+                "Transfer-Encodings: chunked",
+            ];
+            let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+            for &i in &lines {
+                raw.push_str(LINES[i]);
+                raw.push_str("\r\n");
+            }
+            raw.push_str("\r\n");
+            let h = head(&raw).unwrap().unwrap();
+            for (kind, name) in [
+                (Seen::TRANSFER_ENCODING, header::TRANSFER_ENCODING),
+                (Seen::CONTENT_LENGTH, header::CONTENT_LENGTH),
+                (Seen::CONNECTION, header::CONNECTION),
+                (Seen::CONTENT_ENCODING, header::CONTENT_ENCODING),
+            ] {
+                proptest::prop_assert_eq!(
+                    h.seen.has(kind),
+                    h.headers.contains_key(&name),
+                    "{:?} in {:?}",
+                    name,
+                    raw
+                );
+            }
+        }
     }
 
     #[test]
