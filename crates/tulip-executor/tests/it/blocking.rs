@@ -136,6 +136,10 @@ fn a_burst_of_blocking_jobs_runs_at_once() {
         });
         assert_eq!(running.load(Ordering::SeqCst), JOBS, "round {round}");
         // The second round finds the first round's threads idle and must wake all of them.
-        assert_eq!(rt.handle().metrics().blocking_threads, JOBS, "round {round}");
+        assert_eq!(
+            rt.handle().metrics().blocking_threads,
+            JOBS,
+            "round {round}"
+        );
     }
 }
