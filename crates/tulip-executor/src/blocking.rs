@@ -259,30 +259,20 @@ mod tests {
             idle: 2,
             ..Threads::default()
         };
-        assert_eq!(
-            t.claim(1, 8),
-            Claim::Wake,
-            "a job with no thread on its way"
-        );
-        // The busy third thread finishes and pops that job: the queue is empty again, and a
-        // new job finds one thread pending.
-        assert_eq!(
-            t.claim(1, 8),
-            Claim::None,
-            "the pending thread will take it"
-        );
-        assert_eq!(
-            t.claim(2, 8),
-            Claim::Wake,
-            "two jobs, one thread on its way"
-        );
-        assert_eq!(
-            t.claim(3, 8),
-            Claim::Start,
-            "no thread left waiting: start one"
-        );
+        // (jobs queued, bound, what the rule claims, why), one step after another.
+        let steps = [
+            (1, 8, Claim::Wake, "a job with no thread on its way"),
+            // The busy third thread finished and popped that job: the queue is empty again,
+            // and a new job finds one thread pending.
+            (1, 8, Claim::None, "the pending thread will take it"),
+            (2, 8, Claim::Wake, "two jobs, one thread on its way"),
+            (3, 8, Claim::Start, "no thread left waiting: start one"),
+            (4, 4, Claim::None, "at the bound"),
+        ];
+        for (queued, max, want, why) in steps {
+            assert_eq!(t.claim(queued, max), want, "{why}");
+        }
         assert_eq!((t.alive, t.idle, t.wakeups, t.starting), (4, 0, 2, 1));
-        assert_eq!(t.claim(4, 4), Claim::None, "at the bound");
     }
 
     /// The pool's transitions, driven at random, as `Pool` makes them under its lock: after
