@@ -115,18 +115,22 @@ fn a_burst_of_blocking_jobs_runs_at_once() {
         .build()
         .unwrap();
     for round in 0..2 {
-        let running = Arc::new(AtomicUsize::new(0));
+        // How many jobs of this round have started; each job waits on the condvar until all
+        // have, so the burst only ends if every queued job got a thread.
+        let started = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
         rt.block_on(async {
             let ts: Vec<_> = (0..JOBS)
                 .map(|_| {
-                    let r = running.clone();
+                    let s = started.clone();
                     spawn_blocking(move || {
-                        r.fetch_add(1, Ordering::SeqCst);
-                        wait::until(
-                            Duration::from_secs(10),
-                            "every job of the burst running at once",
-                            || Ok::<_, String>((r.load(Ordering::SeqCst) == JOBS).then_some(())),
-                        );
+                        let (count, cv) = &*s;
+                        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+                        *n += 1;
+                        cv.notify_all();
+                        let (n, res) = cv
+                            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < JOBS)
+                            .unwrap_or_else(|e| e.into_inner());
+                        assert!(!res.timed_out(), "only {} of {JOBS} jobs ran at once", *n);
                     })
                 })
                 .collect();
@@ -134,7 +138,7 @@ fn a_burst_of_blocking_jobs_runs_at_once() {
                 t.await.unwrap();
             }
         });
-        assert_eq!(running.load(Ordering::SeqCst), JOBS, "round {round}");
+        assert_eq!(*started.0.lock().unwrap(), JOBS, "round {round}");
         // The second round finds the first round's threads idle and must wake all of them.
         assert_eq!(
             rt.handle().metrics().blocking_threads,
