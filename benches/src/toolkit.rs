@@ -2,7 +2,8 @@
 //! peers (futures-util's `join_all` / `FuturesUnordered`, tokio's `JoinSet`).
 //!
 //! The combinator benches poll their futures inline under one `block_on`, so only the
-//! combinator differs; the group bench spawns real tasks on two workers.
+//! combinator differs; the group bench spawns real tasks on two workers (tokio's runtime with
+//! its drivers, like tulip's; see the executor benches).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -166,6 +167,7 @@ fn task_group(n: usize) -> Bench {
         .expect("tulip runtime");
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
         .build()
         .expect("tokio runtime");
     Bench::new(
