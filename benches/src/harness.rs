@@ -4,8 +4,22 @@
 //! fixed amount of work and returns its wall time (plus optional extra metrics such as timer
 //! lateness). Samples are interleaved round-robin across contenders, rotating the order each
 //! round, so slow drift in machine load hits every contender alike. We report medians.
+//!
+//! With `--isolate` each contender of a benchmark runs in a child process of its own (this
+//! binary again, told by `TULIP_BENCH_SAMPLE_CHILD` which benchmark and contender to serve),
+//! and the parent asks the children for one sample at a time in the same rotation, so the
+//! samples stay interleaved. Only one child runs at a time. In one process the contenders share
+//! the allocator's heap and every runtime built so far: what one leaves behind (glibc's free
+//! lists, idle workers, servers kept in statics) changes the next one's time, and not every
+//! contender's alike.
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Set in a sample child: `BENCH NAME` + [`SEP`] + `CONTENDER NAME`.
+const SAMPLE_CHILD_ENV: &str = "TULIP_BENCH_SAMPLE_CHILD";
+const SEP: char = '\u{1f}';
 
 /// Settings from the command line.
 pub(crate) struct Config {
@@ -13,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) quick: bool,
     /// `--cpu`: the CPU-per-operation suite (`cpu.rs`) instead of the timed one.
     pub(crate) cpu: bool,
+    /// `--isolate`: each contender in a child process of its own (see the module docs).
+    isolate: bool,
     filters: Vec<String>,
     /// `@NAME` arguments: run only these contenders (for profiling one of them).
     only: Vec<String>,
@@ -22,12 +38,14 @@ impl Config {
     pub(crate) fn from_args(args: impl Iterator<Item = String>) -> Config {
         let mut quick = false;
         let mut cpu = false;
+        let mut isolate = false;
         let mut filters = Vec::new();
         let mut only = Vec::new();
         for a in args {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--cpu" => cpu = true,
+                "--isolate" => isolate = true,
                 _ if a.starts_with('@') => only.push(a[1..].to_string()),
                 "--bench" => {}
                 _ if a.starts_with("--") => eprintln!("ignoring unknown flag {a}"),
@@ -37,6 +55,7 @@ impl Config {
         Config {
             quick,
             cpu,
+            isolate,
             filters,
             only,
         }
@@ -116,33 +135,57 @@ pub(crate) fn timed(f: impl FnOnce()) -> Duration {
 pub(crate) struct Report {
     samples: usize,
     cfg_filters: Config,
+    /// In a sample child: the benchmark and contender it serves.
+    child: Option<(String, String)>,
     rows: Vec<String>,
     started: Instant,
 }
 
 impl Report {
     pub(crate) fn new(cfg: &Config) -> Report {
-        println!(
-            "# tulip benchmarks ({} mode, {} samples per contender, medians)\n",
-            if cfg.quick { "quick" } else { "full" },
-            cfg.samples()
-        );
-        println!("{}", machine());
-        println!("tulip reactor backend: {}\n", tulip_reactor::backend());
+        let child = std::env::var(SAMPLE_CHILD_ENV).ok().map(|spec| {
+            let (bench, contender) = spec
+                .split_once(SEP)
+                .expect("TULIP_BENCH_SAMPLE_CHILD is BENCH, U+001F, CONTENDER");
+            (bench.to_string(), contender.to_string())
+        });
+        let isolate = cfg.isolate && !cfg.cpu && child.is_none();
+        if child.is_none() {
+            println!(
+                "# tulip benchmarks ({} mode, {} samples per contender, medians{})\n",
+                if cfg.quick { "quick" } else { "full" },
+                cfg.samples(),
+                if isolate {
+                    ", each contender in its own process"
+                } else {
+                    ""
+                }
+            );
+            println!("{}", machine());
+            println!("tulip reactor backend: {}\n", tulip_reactor::backend());
+        }
         Report {
             samples: cfg.samples(),
             cfg_filters: Config {
                 quick: cfg.quick,
                 cpu: cfg.cpu,
+                isolate,
                 filters: cfg.filters.clone(),
                 only: cfg.only.clone(),
             },
+            child,
             rows: Vec::new(),
             started: Instant::now(),
         }
     }
 
     pub(crate) fn run(&mut self, mut bench: Bench) {
+        if let Some((name, contender)) = &self.child {
+            if bench.name == *name {
+                serve_samples(bench, contender);
+            }
+            return;
+        }
         if !self.cfg_filters.wants(&bench.name) || bench.contenders.is_empty() {
             return;
         }
@@ -155,15 +198,34 @@ impl Report {
         }
         let n = bench.contenders.len();
         let mut results: Vec<Vec<Sample>> = (0..n).map(|_| Vec::new()).collect();
-        // One warm-up sample each, discarded.
-        for (_, f) in bench.contenders.iter_mut() {
-            f();
-        }
-        for round in 0..self.samples {
-            for k in 0..n {
-                let i = (k + round) % n;
-                let s = (bench.contenders[i].1)();
-                results[i].push(s);
+        if self.cfg_filters.isolate {
+            // Started one after the other: each child's set-up and warm-up sample run while
+            // the others wait on their stdin.
+            let mut children: Vec<SampleChild> = bench
+                .contenders
+                .iter()
+                .map(|(contender, _)| SampleChild::start(&bench.name, contender, &self.cfg_filters))
+                .collect();
+            for round in 0..self.samples {
+                for k in 0..n {
+                    let i = (k + round) % n;
+                    results[i].push(children[i].sample());
+                }
+            }
+            for c in children {
+                c.finish();
+            }
+        } else {
+            // One warm-up sample each, discarded.
+            for (_, f) in bench.contenders.iter_mut() {
+                f();
+            }
+            for round in 0..self.samples {
+                for k in 0..n {
+                    let i = (k + round) % n;
+                    let s = (bench.contenders[i].1)();
+                    results[i].push(s);
+                }
             }
         }
         let medians: Vec<Duration> = results.iter().map(|r| median_time(r)).collect();
@@ -203,6 +265,144 @@ impl Report {
             self.started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// A sample child's side: runs one warm-up sample of `contender`, says `READY`, then runs a
+/// sample for each `run` line on stdin and prints it; exits at the end of stdin.
+fn serve_samples(mut bench: Bench, contender: &str) -> ! {
+    let Some((_, f)) = bench.contenders.iter_mut().find(|(n, _)| n == contender) else {
+        panic!("benchmark {} has no contender {contender:?}", bench.name);
+    };
+    f();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY")
+        .and_then(|()| out.flush())
+        .expect("stdout");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("stdin");
+        if line != "run" {
+            panic!("sample child: unexpected request {line:?}");
+        }
+        let s = f();
+        let mut reply = format!("SAMPLE {}", s.time.as_nanos());
+        for (k, v) in &s.metrics {
+            reply.push_str(&format!(" {k}={v}"));
+        }
+        writeln!(out, "{reply}")
+            .and_then(|()| out.flush())
+            .expect("stdout");
+    }
+    std::process::exit(0)
+}
+
+/// The parent's handle on a sample child (`--isolate`).
+struct SampleChild {
+    what: String,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl SampleChild {
+    /// Starts the child and waits until its warm-up sample is done.
+    fn start(bench: &str, contender: &str, cfg: &Config) -> SampleChild {
+        let exe = std::env::current_exe().expect("the benchmark binary's path");
+        let mut cmd = Command::new(exe);
+        if cfg.quick {
+            cmd.arg("--quick");
+        }
+        // The name as the filter, so that groups set up only what this benchmark needs.
+        cmd.arg(bench)
+            .env(SAMPLE_CHILD_ENV, format!("{bench}{SEP}{contender}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let what = format!("{bench} @{contender}");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the sample child for {what}: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut c = SampleChild {
+            what,
+            child,
+            stdin,
+            stdout,
+        };
+        c.read_until(|l| (l == "READY").then_some(()));
+        c
+    }
+
+    /// Reads the child's stdout up to the first line `parse` accepts (benchmarks may print
+    /// other lines).
+    fn read_until<T>(&mut self, parse: impl Fn(&str) -> Option<T>) -> T {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self
+                .stdout
+                .read_line(&mut line)
+                .expect("reading a sample child");
+            if n == 0 {
+                panic!(
+                    "the sample child for {} ended early ({:?})",
+                    self.what,
+                    self.child.wait()
+                );
+            }
+            if let Some(v) = parse(line.trim_end()) {
+                return v;
+            }
+        }
+    }
+
+    fn sample(&mut self) -> Sample {
+        writeln!(self.stdin, "run")
+            .and_then(|()| self.stdin.flush())
+            .unwrap_or_else(|e| panic!("asking {} for a sample: {e}", self.what));
+        self.read_until(parse_sample)
+    }
+
+    fn finish(mut self) {
+        drop(self.stdin);
+        let status = self.child.wait().expect("waiting for a sample child");
+        assert!(
+            status.success(),
+            "the sample child for {} failed: {status}",
+            self.what
+        );
+    }
+}
+
+/// Parses `SAMPLE <nanoseconds> [name=value]..`.
+fn parse_sample(line: &str) -> Option<Sample> {
+    let mut parts = line.strip_prefix("SAMPLE ")?.split(' ');
+    let nanos: u64 = parts.next()?.parse().ok()?;
+    let mut metrics = Vec::new();
+    for kv in parts {
+        let (k, v) = kv.split_once('=')?;
+        metrics.push((intern(k), v.parse().ok()?));
+    }
+    Some(Sample {
+        time: Duration::from_nanos(nanos),
+        metrics,
+    })
+}
+
+/// A `&'static str` for a metric name read back from a child: each distinct name is leaked
+/// once (a run has a few dozen).
+fn intern(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let set = names.get_or_insert_with(HashSet::new);
+    if let Some(n) = set.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
 }
 
 fn median_time(samples: &[Sample]) -> Duration {
@@ -263,4 +463,38 @@ pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let idx = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
     v[idx]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_sample_reads_back_as_it_was_written() {
+        let s = parse_sample("SAMPLE 1234567 late_p50_us=14.5 late_p99_us=268").expect("parses");
+        assert_eq!(s.time, Duration::from_nanos(1_234_567));
+        assert_eq!(
+            s.metrics,
+            vec![("late_p50_us", 14.5), ("late_p99_us", 268.0)]
+        );
+        let bare = parse_sample("SAMPLE 5").expect("parses");
+        assert_eq!(
+            (bare.time, bare.metrics.len()),
+            (Duration::from_nanos(5), 0)
+        );
+    }
+
+    #[test]
+    fn other_lines_of_a_child_are_not_samples() {
+        for line in [
+            "READY",
+            "SKIP http2 benches",
+            "SAMPLE",
+            "SAMPLE x",
+            "SAMPLE 5 k=v",
+            "SAMPLE 5 k",
+        ] {
+            assert!(parse_sample(line).is_none(), "{line:?}");
+        }
+    }
 }

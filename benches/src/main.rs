@@ -2,6 +2,8 @@
 //! written for its peers, run interleaved in one process so that the ratios compare like with
 //! like on a noisy machine. Prints per benchmark each contender's median and `tulip ÷ peer`.
 //! `--cpu` runs the CPU-per-operation suite instead (servers pinned in a child, see `cpu.rs`).
+//! `--isolate` runs each contender in a child process of its own, still interleaved (see
+//! `harness.rs`).
 
 mod compat;
 mod cpu;
