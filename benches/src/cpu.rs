@@ -15,11 +15,12 @@
 //! The harness compares "times", so a sample's time is the CPU per operation: 1 ns shown is
 //! 1 ns of CPU, and `tulip ÷ peer` is the CPU ratio (below 1.00: tulip spends less).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::child::LineChild;
 use crate::harness::{Bench, Config, Sample};
 
 mod load;
@@ -227,9 +228,7 @@ pub(crate) fn child_main_if_requested() {
 
 /// A pinned child serving (or requesting) for the whole benchmark; killed when dropped.
 struct ChildProc {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    io: LineChild,
     addr: SocketAddr,
     /// The server in this process a client child requests from.
     _target: Option<SocketAddr>,
@@ -239,44 +238,23 @@ impl ChildProc {
     fn start(kind: &str) -> ChildProc {
         let exe = std::env::current_exe().expect("own executable");
         let mut cmd = Command::new(exe);
-        cmd.env(CHILD_ENV, kind)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.env(CHILD_ENV, kind).stderr(Stdio::inherit());
         let target = kind.starts_with("client-").then(client_target);
         if let Some(t) = target {
             cmd.env(TARGET_ENV, t.to_string());
         }
-        let mut child = cmd.spawn().expect("spawn the CPU benchmark child");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut c = ChildProc {
-            child,
-            stdin,
-            stdout,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let mut io = LineChild::spawn(cmd, format!("CPU benchmark child {kind}"));
+        let addr = io.reply("CPU", "addr").parse().expect("child address");
+        ChildProc {
+            io,
+            addr,
             _target: target,
-        };
-        c.addr = c.reply("addr").parse().expect("child address");
-        c
-    }
-
-    /// The value of the next `CPU <key> <value>` line (other output is skipped).
-    fn reply(&mut self, key: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("child stdout");
-            assert!(n > 0, "the CPU benchmark child exited");
-            if let Some(v) = line.strip_prefix("CPU ").and_then(|r| r.strip_prefix(key)) {
-                return v.trim().to_string();
-            }
         }
     }
 
     fn cpu(&mut self) -> u64 {
-        writeln!(self.stdin, "cpu").expect("child stdin");
-        self.reply("cpu").parse().expect("cpu number")
+        self.io.send("cpu");
+        self.io.reply("CPU", "cpu").parse().expect("cpu number")
     }
 
     /// Runs `count` operations (a tenth first, to warm up) and returns the child's CPU per
@@ -309,15 +287,8 @@ impl ChildProc {
 
     /// Tells a client child to make `n` requests and waits until it has.
     fn run_client(&mut self, n: usize) {
-        writeln!(self.stdin, "run {n}").expect("child stdin");
-        self.reply("done");
-    }
-}
-
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.io.send(&format!("run {n}"));
+        self.io.reply("CPU", "done");
     }
 }
 

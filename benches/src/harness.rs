@@ -13,9 +13,11 @@
 //! lists, idle workers, servers kept in statics) changes the next one's time, and not every
 //! contender's alike.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::child::LineChild;
 
 /// Set in a sample child: `BENCH NAME` + [`SEP`] + `CONTENDER NAME`.
 const SAMPLE_CHILD_ENV: &str = "TULIP_BENCH_SAMPLE_CHILD";
@@ -296,12 +298,7 @@ fn serve_samples(mut bench: Bench, contender: &str) -> ! {
 }
 
 /// The parent's handle on a sample child (`--isolate`).
-struct SampleChild {
-    what: String,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
+struct SampleChild(LineChild);
 
 impl SampleChild {
     /// Starts the child and waits until its warm-up sample is done.
@@ -314,63 +311,20 @@ impl SampleChild {
         // The name as the filter, so that groups set up only what this benchmark needs.
         cmd.arg(bench)
             .env(SAMPLE_CHILD_ENV, format!("{bench}{SEP}{contender}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let what = format!("{bench} @{contender}");
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting the sample child for {what}: {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut c = SampleChild {
-            what,
-            child,
-            stdin,
-            stdout,
-        };
-        c.read_until(|l| (l == "READY").then_some(()));
-        c
-    }
-
-    /// Reads the child's stdout up to the first line `parse` accepts (benchmarks may print
-    /// other lines).
-    fn read_until<T>(&mut self, parse: impl Fn(&str) -> Option<T>) -> T {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self
-                .stdout
-                .read_line(&mut line)
-                .expect("reading a sample child");
-            if n == 0 {
-                panic!(
-                    "the sample child for {} ended early ({:?})",
-                    self.what,
-                    self.child.wait()
-                );
-            }
-            if let Some(v) = parse(line.trim_end()) {
-                return v;
-            }
-        }
+        let mut io = LineChild::spawn(cmd, format!("sample child for {bench} @{contender}"));
+        io.read_until(|l| (l == "READY").then_some(()));
+        SampleChild(io)
     }
 
     fn sample(&mut self) -> Sample {
-        writeln!(self.stdin, "run")
-            .and_then(|()| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("asking {} for a sample: {e}", self.what));
-        self.read_until(parse_sample)
+        self.0.send("run");
+        self.0.read_until(parse_sample)
     }
 
-    fn finish(mut self) {
-        drop(self.stdin);
-        let status = self.child.wait().expect("waiting for a sample child");
-        assert!(
-            status.success(),
-            "the sample child for {} failed: {status}",
-            self.what
-        );
+    fn finish(self) {
+        let status = self.0.finish();
+        assert!(status.success(), "a sample child failed: {status}");
     }
 }
 

@@ -5,6 +5,7 @@
 //! `--isolate` runs each contender in a child process of its own, still interleaved (see
 //! `harness.rs`).
 
+mod child;
 mod compat;
 mod cpu;
 mod executor;

@@ -10,11 +10,12 @@
 //! The harness compares times, so the sample's "time" is the result in nanoseconds = bytes
 //! per connection: the printed `tulip ÷ hyper` ratio is the memory ratio.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::child::LineChild;
 use crate::harness::{Bench, Config, Sample};
 
 /// The environment variable that turns a child into an idle-connection server.
@@ -112,62 +113,29 @@ fn measure_cpu(kind: &str, requests: usize) -> Sample {
     }
 }
 
-pub(super) struct ServerChild {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
+/// A server child of this binary (`IDLE` lines); killed when dropped.
+pub(super) struct ServerChild(LineChild);
 
 impl ServerChild {
     pub(super) fn start(kind: &str) -> (ServerChild, SocketAddr) {
         let exe = std::env::current_exe().expect("own executable");
-        let mut child = Command::new(exe)
-            .args(["--quick", CHILD_FILTER])
+        let mut cmd = Command::new(exe);
+        cmd.args(["--quick", CHILD_FILTER])
             .env(CHILD_ENV, kind)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn idle server child");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut c = ServerChild {
-            child,
-            stdin,
-            stdout,
-        };
-        let addr = c.reply("addr").parse().expect("child address");
-        (c, addr)
-    }
-
-    /// The value of the next `IDLE <key> <value>` line (other output is skipped).
-    fn reply(&mut self, key: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("child stdout");
-            assert!(n > 0, "idle server child exited");
-            if let Some(v) = line.strip_prefix("IDLE ").and_then(|r| r.strip_prefix(key)) {
-                return v.trim().to_string();
-            }
-        }
+            .stderr(Stdio::null());
+        let mut io = LineChild::spawn(cmd, format!("idle server child {kind}"));
+        let addr = io.reply("IDLE", "addr").parse().expect("child address");
+        (ServerChild(io), addr)
     }
 
     fn rss(&mut self) -> u64 {
-        writeln!(self.stdin, "rss").expect("child stdin");
-        self.reply("rss").parse().expect("rss number")
+        self.0.send("rss");
+        self.0.reply("IDLE", "rss").parse().expect("rss number")
     }
 
     pub(super) fn cpu(&mut self) -> u64 {
-        writeln!(self.stdin, "cpu").expect("child stdin");
-        self.reply("cpu").parse().expect("cpu number")
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.send("cpu");
+        self.0.reply("IDLE", "cpu").parse().expect("cpu number")
     }
 }
 
