@@ -66,6 +66,7 @@ mod done;
 mod enter;
 #[cfg(not(loom))]
 mod entry;
+mod homing;
 mod idle;
 #[cfg(not(loom))]
 mod local;

@@ -152,3 +152,33 @@ impl Mail {
         self.0.take().unwrap_or_default()
     }
 }
+
+/// A worker's homing queue (`crate::homing`): references its siblings send back to be dropped.
+pub struct Homing<T>(crate::homing::Homing<T>);
+
+/// The queue's capacity under loom.
+pub const HOMING_CAP: usize = crate::homing::CAP;
+
+impl<T> Default for Homing<T> {
+    fn default() -> Self {
+        Homing(crate::homing::Homing::new())
+    }
+}
+
+impl<T> Homing<T> {
+    /// A sibling's `send`, with the runtime's shutdown flag.
+    pub fn send(&self, item: T, shutdown: &crate::sync::atomic::AtomicBool) {
+        self.0.send(item, shutdown)
+    }
+    /// The owner's drain.
+    pub fn drop_all(&self) -> usize {
+        self.0.drop_all()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// `Shared::finish_shutdown`'s final drain (the flag is up already).
+    pub fn drop_all_after_shutdown(&self) {
+        crate::homing::drop_all_after_shutdown([&self.0])
+    }
+}

@@ -1,7 +1,9 @@
 //! loom models of the scheduler's lock-free parts: the local run queue's push/pop/steal (with
 //! overflow into an injector), the wake/park protocol (no lost wake-ups), a task's end
-//! racing `add_done_callback` (each callback runs once), and the mailbox through which other
-//! threads reach a `LocalExecutor`'s registry (no request lost or late).
+//! racing `add_done_callback` (each callback runs once), the mailbox through which other
+//! threads reach a `LocalExecutor`'s registry (no request lost or late), and the homing queue
+//! that sends a detached task's last reference back to its spawner (each dropped once, none
+//! left behind at shutdown).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p tulip-executor --release --test loom`.
 #![cfg(loom)]
@@ -331,5 +333,70 @@ fn mailbox_request_is_served_before_a_later_message() {
         }
         assert_eq!(got, vec![1], "the request came with the message");
         poster.join().unwrap();
+    });
+}
+
+/// Counts its drops: what a homing queue holds in place of a task's `Waker`.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Two siblings send references home (more than the queue holds) while the owner drains:
+/// each reference is dropped exactly once, by the owner or, when the queue is full, by its
+/// sender.
+#[test]
+fn homing_drops_each_reference_once() {
+    use tulip_executor::loom_models::{HOMING_CAP, Homing};
+    model(|| {
+        let q = Arc::new(Homing::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let per_sender = HOMING_CAP;
+        let senders: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, s, d) = (q.clone(), shutdown.clone(), dropped.clone());
+                thread::spawn(move || {
+                    for _ in 0..per_sender {
+                        q.send(Counted(d.clone()), &s);
+                    }
+                })
+            })
+            .collect();
+        q.drop_all();
+        for t in senders {
+            t.join().unwrap();
+        }
+        q.drop_all();
+        assert!(q.is_empty());
+        assert_eq!(dropped.load(SeqCst), 2 * per_sender);
+    });
+}
+
+/// A sibling sends a reference home while the runtime shuts down and makes its final drain:
+/// whatever the order, nothing is left in the queue once both are done (a reference left
+/// there would keep its task, and through it the runtime, alive forever).
+#[test]
+fn homing_leaves_nothing_behind_at_shutdown() {
+    use tulip_executor::loom_models::Homing;
+    model(|| {
+        let q = Arc::new(Homing::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (q2, s2, d2) = (q.clone(), shutdown.clone(), dropped.clone());
+        let sender = thread::spawn(move || q2.send(Counted(d2), &s2));
+        shutdown.store(true, SeqCst);
+        q.drop_all_after_shutdown();
+        // Only the sender's thread may still touch the queue now: once it is done, the
+        // reference must be gone without another drain.
+        sender.join().unwrap();
+        assert!(
+            q.is_empty(),
+            "a reference was left in the queue after shutdown"
+        );
+        assert_eq!(dropped.load(SeqCst), 1);
     });
 }

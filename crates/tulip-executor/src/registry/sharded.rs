@@ -47,7 +47,11 @@ impl Sharded {
         let Some(key) = key_of(meta) else { return };
         let taken = take_from(&mut lock(self.shard(meta.id)), key, meta);
         // The waker is dropped outside the lock: dropping the last reference may run code.
-        drop(taken);
+        // It may be the task's last reference: then it goes back to the worker that spawned
+        // the task, to be freed there (`crate::homing`).
+        if let Some(e) = taken {
+            crate::runtime::worker::release(meta, e.waker);
+        }
     }
 
     /// Wakes a registered task (so that a cancellation request is seen at its next poll).

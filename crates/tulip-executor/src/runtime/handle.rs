@@ -117,6 +117,7 @@ impl Handle {
                         steals: r.counters.steals.load(Relaxed),
                         parks: r.counters.parks.load(Relaxed),
                         injector_pops: r.counters.injector_pops.load(Relaxed),
+                        homed: r.counters.homed.load(Relaxed),
                         local_queue_len: r.stealer.len(),
                     }
                 })

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use concurrent_queue::ConcurrentQueue;
 
+use crate::homing::Homing;
 pub use handle::{EnterHandleGuard, Handle};
 pub use loop_api::TimerHandle;
 pub(crate) use shared::Shared;
@@ -245,6 +246,7 @@ impl Builder {
                 stealer,
                 waker,
                 counters: Counters::default(),
+                homing: Homing::new(),
             });
         }
         let blocking = crate::blocking::Pool::new(
@@ -314,6 +316,10 @@ pub struct WorkerMetrics {
     pub parks: u64,
     /// Tasks taken from the global injector.
     pub injector_pops: u64,
+    /// Detached tasks this worker spawned that ended on a sibling and came back here to be
+    /// freed, so that the thread that allocated a task frees it (which glibc's malloc needs
+    /// to stay fast when tasks move between workers).
+    pub homed: u64,
     /// Tasks in the local queue right now.
     pub local_queue_len: usize,
 }

@@ -4,12 +4,14 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*, fence};
+use std::task::Waker;
 
 use async_task::{ScheduleInfo, WithInfo};
 use concurrent_queue::ConcurrentQueue;
 use tulip_reactor::SeatWaker;
 
 use crate::blocking::Pool;
+use crate::homing::{self, Homing};
 use crate::idle::Idle;
 use crate::registry::Sharded;
 use crate::runtime::queue::Stealer;
@@ -36,6 +38,7 @@ pub(crate) struct Counters {
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) injector_pops: AtomicU64,
+    pub(crate) homed: AtomicU64,
 }
 
 impl Counters {
@@ -55,6 +58,9 @@ pub(crate) struct Remote {
     /// Unparks the worker, or interrupts the reactor when the worker waits in it.
     pub(crate) waker: SeatWaker,
     pub(crate) counters: Counters,
+    /// Last references to tasks this worker spawned that ended on a sibling, for this worker
+    /// to drop (`crate::homing`).
+    pub(crate) homing: Homing<Waker>,
 }
 
 impl Remote {
@@ -111,7 +117,8 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
+        let mut meta = TaskMeta::new(name, Scheduler::Multi(self.clone()));
+        meta.home = worker::home_mark(self);
         let (runnable, task) = async_task::Builder::new().metadata(meta).spawn(
             move |m| TaskFuture::new(crate::trace::task(fut, m, site), m),
             WithInfo(schedule),
@@ -216,6 +223,7 @@ impl Shared {
         self.drained.store(true, SeqCst);
         fence(SeqCst);
         self.drain_injector();
+        homing::drop_all_after_shutdown(self.remotes.iter().map(|r| &r.homing));
         self.blocking.shutdown();
     }
 }

@@ -18,7 +18,7 @@ use tulip_reactor::{Release, Seat, SeatWaker};
 use crate::idle::Woken;
 use crate::runtime::queue::{self, Local};
 use crate::runtime::shared::{Counters, Shared};
-use crate::task::meta::{Runnable, TaskMeta};
+use crate::task::meta::{Runnable, Scheduler, TaskMeta};
 
 /// Re-poll the LIFO slot at most this many times in a row, so that two tasks waking each
 /// other cannot starve the rest of the queue.
@@ -26,6 +26,9 @@ const LIFO_CAP: u32 = 3;
 /// Every this many ticks the worker checks the injector first (fairness) and polls the
 /// reactor without blocking (I/O readiness while busy).
 const GLOBAL_INTERVAL: u32 = 61;
+/// Every this many spawns the worker also frees the tasks of its own that ended on siblings
+/// (`crate::homing`), so that a burst of spawns inside one poll reuses their memory.
+const SPAWN_INTERVAL: u32 = 32;
 
 pub(crate) struct Worker {
     index: usize,
@@ -38,6 +41,7 @@ pub(crate) struct Worker {
     /// True while the worker waits for work: wakes it receives are run after the wait.
     parked: Cell<bool>,
     tick: Cell<u32>,
+    spawns: Cell<u32>,
     lifo_streak: Cell<u32>,
     rng: Cell<u32>,
 }
@@ -87,6 +91,50 @@ pub(crate) fn schedule_on_current(
             None
         }
         _ => Some(runnable),
+    })
+}
+
+/// The home mark of a task spawned now onto `shared` (`TaskMeta::home`): this worker's index
+/// plus one when this thread is one of `shared`'s workers, 0 otherwise. Called once per spawn,
+/// before the task is allocated.
+pub(crate) fn home_mark(shared: &Arc<Shared>) -> u16 {
+    with_current(|w| match w {
+        Some(w) if Arc::ptr_eq(&w.shared, shared) => {
+            let n = w.spawns.get().wrapping_add(1);
+            w.spawns.set(n);
+            if n % SPAWN_INTERVAL == 0 {
+                w.drop_homed();
+            }
+            // Fits: a runtime has far fewer than 2^16 - 1 workers (`Idle::new`).
+            (w.index + 1) as u16
+        }
+        _ => 0,
+    })
+}
+
+/// Drops `waker`, the registry's reference to a task whose future was just dropped, or sends
+/// it to the worker that spawned the task when that is a sibling of this worker and the task
+/// is detached: its last reference is likely this one, and the memory is best freed by the
+/// thread that allocated it (`crate::homing`).
+pub(crate) fn release(meta: &TaskMeta, waker: std::task::Waker) {
+    let home = usize::from(meta.home);
+    let Scheduler::Multi(target) = &meta.scheduler else {
+        return drop(waker);
+    };
+    if home == 0 || !meta.is_detached() {
+        return drop(waker);
+    }
+    let target = Arc::as_ptr(target);
+    // `meta` lives in the task's allocation: once the waker is sent, the home worker may free
+    // it, so nothing below reads `meta`.
+    with_current(|w| match w {
+        Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), target) && w.index + 1 != home => {
+            let shared = &w.shared;
+            shared.remotes[home - 1]
+                .homing
+                .send(waker, &shared.shutdown);
+        }
+        _ => drop(waker),
     })
 }
 
@@ -167,6 +215,7 @@ impl Worker {
             self.tick.set(tick);
             if tick % GLOBAL_INTERVAL == 0 {
                 self.seat.poll();
+                self.drop_homed();
             }
             if let Some(r) = self.next_task(tick) {
                 self.run_task(r);
@@ -273,10 +322,20 @@ impl Worker {
         CURRENT_TASK.with(|c| c.set(std::ptr::null()));
     }
 
+    /// Frees the tasks of ours that ended on siblings (`crate::homing`).
+    fn drop_homed(&self) {
+        let n = self.shared.remotes[self.index].homing.drop_all();
+        if n > 0 {
+            Counters::bump(&self.counters().homed, n as u64);
+        }
+    }
+
     fn park(&self) {
         if self.has_local_work() {
             return;
         }
+        // Before sleeping, so that memory is not held for as long as we sleep.
+        self.drop_homed();
         let shared = &*self.shared;
         let was_searching = self.is_searching.replace(false);
         if shared.idle.worker_to_parked(self.index, was_searching) && shared.has_pending_work() {
@@ -323,6 +382,7 @@ impl Worker {
         while let Some(r) = self.local.pop() {
             drop(r);
         }
+        self.drop_homed();
     }
 }
 
@@ -351,6 +411,7 @@ pub(crate) fn main(index: usize, shared: Arc<Shared>, parts: Parts) {
         is_searching: Cell::new(false),
         parked: Cell::new(false),
         tick: Cell::new(0),
+        spawns: Cell::new(0),
         lifo_streak: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32 + 1).wrapping_mul(0x85EB_CA6B)),
     };

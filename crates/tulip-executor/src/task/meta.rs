@@ -111,6 +111,9 @@ pub(crate) struct TaskMeta {
     /// (32 bits, so that `group` fits in the header's 56 bytes).
     pub(crate) reg_key: AtomicU32,
     flags: AtomicU16,
+    /// The worker that spawned the task, plus one (0: spawned elsewhere): where a detached
+    /// task's memory goes back to be freed (`crate::homing`). Set before the task is queued.
+    pub(crate) home: u16,
     /// The mark of the `TaskGroup` this task is a child of (0: none); `TaskGroup::cancel`
     /// cancels the registered tasks that carry its mark. Marks are never reused.
     group: AtomicU64,
@@ -147,6 +150,7 @@ impl TaskMeta {
             scheduler,
             reg_key: AtomicU32::new(u32::MAX),
             flags: AtomicU16::new(0),
+            home: 0,
             group: AtomicU64::new(0),
             extra,
         }
@@ -262,6 +266,11 @@ impl TaskMeta {
         if prev & DETACHED != 0 {
             self.report();
         }
+    }
+
+    /// Whether the handle was detached or dropped (once true, stays true).
+    pub(crate) fn is_detached(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & DETACHED != 0
     }
 
     /// Called when the handle is detached or dropped without observing the output.

@@ -8,6 +8,7 @@ mod context;
 mod debug;
 mod foreign;
 mod gate;
+mod homing;
 mod logs;
 mod loop_api;
 mod main_turn;
