@@ -31,6 +31,10 @@ pub(crate) struct Config {
     pub(crate) cpu: bool,
     /// `--isolate`: each contender in a child process of its own (see the module docs).
     isolate: bool,
+    /// `--samples=N`: samples per contender instead of the mode's 5 or 15. With `--isolate`
+    /// and a few hundred, it shows a process's steady state, not only its first samples (the
+    /// 2-worker executor rows change after a hundred: BENCHMARKS.md, session 15).
+    samples: Option<usize>,
     filters: Vec<String>,
     /// `@NAME` arguments: run only these contenders (for profiling one of them).
     only: Vec<String>,
@@ -41,6 +45,7 @@ impl Config {
         let mut quick = false;
         let mut cpu = false;
         let mut isolate = false;
+        let mut samples = None;
         let mut filters = Vec::new();
         let mut only = Vec::new();
         for a in args {
@@ -48,6 +53,7 @@ impl Config {
                 "--quick" => quick = true,
                 "--cpu" => cpu = true,
                 "--isolate" => isolate = true,
+                _ if a.starts_with("--samples=") => samples = Some(parse_samples(&a[10..])),
                 _ if a.starts_with('@') => only.push(a[1..].to_string()),
                 "--bench" => {}
                 _ if a.starts_with("--") => eprintln!("ignoring unknown flag {a}"),
@@ -58,6 +64,7 @@ impl Config {
             quick,
             cpu,
             isolate,
+            samples,
             filters,
             only,
         }
@@ -75,7 +82,18 @@ impl Config {
     }
 
     fn samples(&self) -> usize {
-        if self.quick { 5 } else { 15 }
+        self.samples.unwrap_or(if self.quick { 5 } else { 15 })
+    }
+}
+
+/// The `N` of `--samples=N`: a positive count, or the run stops with a message saying so.
+fn parse_samples(n: &str) -> usize {
+    match n.parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!("--samples=N wants a positive count of samples per contender, got {n:?}");
+            std::process::exit(2);
+        }
     }
 }
 
@@ -172,6 +190,7 @@ impl Report {
                 quick: cfg.quick,
                 cpu: cfg.cpu,
                 isolate,
+                samples: cfg.samples,
                 filters: cfg.filters.clone(),
                 only: cfg.only.clone(),
             },
@@ -436,6 +455,16 @@ mod tests {
             (bare.time, bare.metrics.len()),
             (Duration::from_nanos(5), 0)
         );
+    }
+
+    #[test]
+    fn the_sample_count_follows_the_mode_unless_given() {
+        let cfg = |args: &[&str]| Config::from_args(args.iter().map(|a| a.to_string()));
+        assert_eq!(cfg(&[]).samples(), 15);
+        assert_eq!(cfg(&["--quick"]).samples(), 5);
+        let c = cfg(&["--quick", "--isolate", "--samples=400", "ping_pong"]);
+        assert_eq!((c.samples(), c.isolate), (400, true));
+        assert_eq!(c.filters, vec!["ping_pong".to_string()]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! like on a noisy machine. Prints per benchmark each contender's median and `tulip ÷ peer`.
 //! `--cpu` runs the CPU-per-operation suite instead (servers pinned in a child, see `cpu.rs`).
 //! `--isolate` runs each contender in a child process of its own, still interleaved (see
-//! `harness.rs`).
+//! `harness.rs`). `--samples=N` takes N samples per contender instead of 5 (quick) or 15.
 
 mod child;
 mod compat;

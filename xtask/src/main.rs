@@ -1,10 +1,11 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
-//! - `bench [--quick] [--cpu] [--isolate] [--backend epoll|polling] [FILTER..]`: tulip beside
-//!   its peers, one run, medians and ratios; `--cpu` measures CPU per operation with the server
-//!   pinned in a child process; `--isolate` runs each contender in a process of its own;
-//!   `--backend polling` builds the reactor on the `polling` crate.
+//! - `bench [--quick] [--cpu] [--isolate] [--samples=N] [--backend epoll|polling] [FILTER..]`:
+//!   tulip beside its peers, one run, medians and ratios; `--cpu` measures CPU per operation
+//!   with the server pinned in a child process; `--isolate` runs each contender in a process
+//!   of its own; `--samples=N` takes N samples per contender; `--backend polling` builds the
+//!   reactor on the `polling` crate.
 //! - `layering`: the dependency allow-lists alone (part of `test`).
 //! - `tidy`: the docs checks alone (part of `test`): the codemap names every module file.
 //! - `conformance`, `fuzz`, `soak`: the long-running suites (see docs/).
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <test|bench|layering|conformance|fuzz|soak> [ARGS..]\n\n\
                  test [CARGO_TEST_ARGS..]   fmt, clippy, tests (unit, integration, doc), rustdoc, examples\n\
-                 bench [--quick] [--cpu] [--isolate] [--backend epoll|polling] [FILTER..] tulip beside its peers, medians and ratios"
+                 bench [--quick] [--cpu] [--isolate] [--samples=N] [--backend epoll|polling] [FILTER..] tulip beside its peers, medians and ratios"
             );
             return ExitCode::from(2);
         }
