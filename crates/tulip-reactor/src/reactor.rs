@@ -89,12 +89,24 @@ impl Reactor {
     }
 
     pub(crate) fn register(&self, fd: BorrowedFd<'_>, stream: bool) -> io::Result<Arc<Source>> {
-        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = sources.vacant_entry();
-        let key = entry.key();
-        let source = Arc::new(Source::new(fd.as_raw_fd(), key, stream));
-        self.poller.add(fd, key)?;
-        entry.insert(source.clone());
+        // The source takes its slot before the backend learns of it, so that an event for it
+        // always finds it; the system call is made outside the lock, which the thread driving
+        // the reactor takes to dispatch every batch of events (held across `epoll_ctl`, a
+        // thread accepting connections made the driver wait on it: BENCHMARKS.md, session 15).
+        let source = {
+            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = sources.vacant_entry();
+            let source = Arc::new(Source::new(fd.as_raw_fd(), entry.key(), stream));
+            entry.insert(source.clone());
+            source
+        };
+        if let Err(e) = self.poller.add(fd, source.key) {
+            self.sources
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_remove(source.key);
+            return Err(e);
+        }
         Ok(source)
     }
 

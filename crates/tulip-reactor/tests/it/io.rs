@@ -151,6 +151,23 @@ fn peer_close_is_eof_and_sources_are_deregistered() {
 }
 
 #[test]
+fn a_descriptor_the_backend_refuses_is_an_error_and_leaves_no_source() {
+    // epoll refuses regular files (EPERM); a failed registration must give back the slot it
+    // took (the slot is taken before the system call, outside the lock).
+    let path = std::env::temp_dir().join(format!("tulip-refused-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let before = Reactor::get().registered_sources();
+    for _ in 0..200 {
+        let err = Async::new(file.try_clone().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+    }
+    // Other tests register and drop sources concurrently; 200 leaked slots would show.
+    assert!(Reactor::get().registered_sources() < before + 50);
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn stress_no_lost_wakeups_between_threads() {
     // Two threads bounce a counter through a socket pair; a lost edge would hang (the
     // timeout turns a hang into a failure).
