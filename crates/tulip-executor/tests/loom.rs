@@ -345,16 +345,29 @@ impl Drop for Counted {
     }
 }
 
+/// A homing queue, the runtime's shutdown flag (down) and the count of dropped references.
+type HomingSetup = (
+    Arc<tulip_executor::loom_models::Homing<Counted>>,
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+);
+
+fn homing_setup() -> HomingSetup {
+    (
+        Arc::new(Default::default()),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    )
+}
+
 /// Two siblings send references home (more than the queue holds) while the owner drains:
 /// each reference is dropped exactly once, by the owner or, when the queue is full, by its
 /// sender.
 #[test]
 fn homing_drops_each_reference_once() {
-    use tulip_executor::loom_models::{HOMING_CAP, Homing};
+    use tulip_executor::loom_models::HOMING_CAP;
     model(|| {
-        let q = Arc::new(Homing::default());
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicUsize::new(0));
+        let (q, shutdown, dropped) = homing_setup();
         let per_sender = HOMING_CAP;
         let senders: Vec<_> = (0..2)
             .map(|_| {
@@ -381,11 +394,8 @@ fn homing_drops_each_reference_once() {
 /// there would keep its task, and through it the runtime, alive forever).
 #[test]
 fn homing_leaves_nothing_behind_at_shutdown() {
-    use tulip_executor::loom_models::Homing;
     model(|| {
-        let q = Arc::new(Homing::default());
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicUsize::new(0));
+        let (q, shutdown, dropped) = homing_setup();
         let (q2, s2, d2) = (q.clone(), shutdown.clone(), dropped.clone());
         let sender = thread::spawn(move || q2.send(Counted(d2), &s2));
         shutdown.store(true, SeqCst);

@@ -1,44 +1,35 @@
 //! A detached task that ends on another worker than the one that spawned it goes back to its
 //! spawner to be freed (`WorkerMetrics::homed`), and no task is left behind by that trip.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
 
 use tulip_executor::{runtime, spawn};
+
+use crate::stress::Flag;
 
 /// Counts down to zero; `wait` returns once it got there.
 struct Countdown {
     left: AtomicUsize,
-    waker: Mutex<Option<Waker>>,
+    zero: Arc<Flag>,
 }
 
 impl Countdown {
     fn new(n: usize) -> Arc<Countdown> {
         Arc::new(Countdown {
             left: AtomicUsize::new(n),
-            waker: Mutex::new(None),
+            zero: Flag::new(),
         })
     }
 
     fn done(&self) {
         if self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Some(w) = self.waker.lock().unwrap().take() {
-                w.wake();
-            }
+            self.zero.raise();
         }
     }
 
     async fn wait(&self) {
-        futures_lite::future::poll_fn(|cx| {
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.left.load(Ordering::SeqCst) == 0 {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        self.zero.lower().await
     }
 }
 

@@ -37,20 +37,20 @@ fn a_million_tasks_spawned_and_joined() {
 
 /// A flag one side sets and wakes, the other side awaits: a wake-up lost anywhere in the
 /// scheduler hangs the test (a watchdog turns the hang into a failure).
-struct Flag {
+pub(crate) struct Flag {
     set: AtomicBool,
     waker: std::sync::Mutex<Option<Waker>>,
 }
 
 impl Flag {
-    fn new() -> Arc<Flag> {
+    pub(crate) fn new() -> Arc<Flag> {
         Arc::new(Flag {
             set: AtomicBool::new(false),
             waker: std::sync::Mutex::new(None),
         })
     }
 
-    fn raise(&self) {
+    pub(crate) fn raise(&self) {
         self.set.store(true, Ordering::SeqCst);
         let w = self.waker.lock().unwrap().take();
         if let Some(w) = w {
@@ -58,7 +58,7 @@ impl Flag {
         }
     }
 
-    async fn lower(&self) {
+    pub(crate) async fn lower(&self) {
         std::future::poll_fn(|cx| {
             if self.set.swap(false, Ordering::SeqCst) {
                 return Poll::Ready(());
