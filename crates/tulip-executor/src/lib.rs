@@ -3,8 +3,11 @@
 //! Tasks are [async-task](https://docs.rs/async-task) allocations (one per task). The
 //! multi-thread [`Runtime`] gives each worker a fixed-size local run queue, a LIFO slot for the
 //! task it just woke, and steals half batches from its siblings; a wake on a worker goes to that
-//! worker's own queue, wakes from elsewhere to a global injector. Idle workers park; one of them
-//! waits in the reactor. The single-thread [`LocalExecutor`] runs `!Send` futures, asyncio's
+//! worker's own queue, wakes from elsewhere to a global injector. A detached task that ends on
+//! another worker than the one that spawned it goes back to its spawner to be freed, so that
+//! the thread that allocated a task frees it (glibc's malloc otherwise serialises the two
+//! threads on an arena lock; see [`runtime::WorkerMetrics::homed`]). Idle workers park; one of
+//! them waits in the reactor. The single-thread [`LocalExecutor`] runs `!Send` futures, asyncio's
 //! own model. Blocking closures go to a bounded pool ([`spawn_blocking`]).
 //!
 //! [`Task`] handles await to `Result<T, JoinError>`: a panic in a task is caught and handed to
