@@ -14,6 +14,11 @@
 //!
 //! The harness compares "times", so a sample's time is the CPU per operation: 1 ns shown is
 //! 1 ns of CPU, and `tulip ÷ peer` is the CPU ratio (below 1.00: tulip spends less).
+//!
+//! Beside it, `sys_pct` is the share of that CPU spent in the kernel (`getrusage`'s split of
+//! the same span). On loopback the kernel does the socket work of both ends of each
+//! operation, so a server at 90% kernel cannot spend much less than its peer per operation
+//! whatever its own code does: the column shows how far below 1.00 a row can go.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -189,6 +194,69 @@ fn cpu_ns() -> u64 {
         .sum()
 }
 
+/// This process's user and system CPU time, in microseconds (`getrusage`). The kernel splits
+/// the exact run time by where its scheduler ticks landed (250 a second here), so over one
+/// sample the split is a share estimated from a few dozen ticks; medians over samples steady it.
+fn user_sys_us() -> (u64, u64) {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` writes a whole `rusage` through the pointer, which is valid for
+    // writes of one; on failure it writes nothing and the zeroed value stands.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    (us(ru.ru_utime), us(ru.ru_stime))
+}
+
+/// A child's CPU counters, as `CPU cpu` reports them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CpuReading {
+    /// Run time of all threads, nanoseconds (exact).
+    run_ns: u64,
+    /// User and system time, microseconds (the split is sampled, see `user_sys_us`).
+    user_us: u64,
+    sys_us: u64,
+}
+
+impl CpuReading {
+    fn now() -> CpuReading {
+        let (user_us, sys_us) = user_sys_us();
+        CpuReading {
+            run_ns: cpu_ns(),
+            user_us,
+            sys_us,
+        }
+    }
+
+    /// The reply line's value: `RUN_NS USER_US SYS_US`.
+    fn encode(&self) -> String {
+        format!("{} {} {}", self.run_ns, self.user_us, self.sys_us)
+    }
+
+    fn parse(s: &str) -> Option<CpuReading> {
+        let mut n = s.split_whitespace().map(|w| w.parse::<u64>().ok());
+        let r = CpuReading {
+            run_ns: n.next()??,
+            user_us: n.next()??,
+            sys_us: n.next()??,
+        };
+        n.next().is_none().then_some(r)
+    }
+
+    /// The share of the CPU spent in the kernel between `before` and `self` (0 when no tick
+    /// landed in between).
+    fn sys_share_since(&self, before: &CpuReading) -> f64 {
+        let user = self.user_us.saturating_sub(before.user_us) as f64;
+        let sys = self.sys_us.saturating_sub(before.sys_us) as f64;
+        if user + sys == 0.0 {
+            0.0
+        } else {
+            sys / (user + sys)
+        }
+    }
+}
+
 /// In a child started by [`ChildProc::start`]: pin, serve (or run the client), answer `cpu`
 /// and `run N` on stdin, exit at EOF. Returns at once in the parent.
 pub(crate) fn child_main_if_requested() {
@@ -213,7 +281,7 @@ pub(crate) fn child_main_if_requested() {
         let Ok(line) = line else { break };
         let mut words = line.split_whitespace();
         match (words.next(), words.next().and_then(|n| n.parse().ok())) {
-            (Some("cpu"), _) => println!("CPU cpu {}", cpu_ns()),
+            (Some("cpu"), _) => println!("CPU cpu {}", CpuReading::now().encode()),
             (Some("run"), Some(n)) => {
                 if let Some(c) = client.as_mut() {
                     c.run(n);
@@ -252,24 +320,30 @@ impl ChildProc {
         }
     }
 
-    fn cpu(&mut self) -> u64 {
+    fn cpu(&mut self) -> CpuReading {
         self.io.send("cpu");
-        self.io.reply("CPU", "cpu").parse().expect("cpu number")
+        let line = self.io.reply("CPU", "cpu");
+        CpuReading::parse(&line).unwrap_or_else(|| panic!("a CPU reading, not {line:?}"))
     }
 
     /// Runs `count` operations (a tenth first, to warm up) and returns the child's CPU per
-    /// operation.
+    /// operation, with the percentage of it spent in the kernel (`sys_pct`): the part no
+    /// runtime controls, the floor under the ratio. It is estimated from the scheduler ticks
+    /// that landed in the span (a few dozen per quick sample: a few points either way).
     fn measure(&mut self, count: usize, drive: fn(&mut ChildProc, usize)) -> Sample {
         drive(self, (count / 10).max(1));
         let before = self.cpu();
         let start = std::time::Instant::now();
         drive(self, count);
         let wall = start.elapsed();
-        let per_op = self.cpu().saturating_sub(before) as f64 / count as f64;
+        let after = self.cpu();
+        let per_op = after.run_ns.saturating_sub(before.run_ns) as f64 / count as f64;
+        let sys_share = after.sys_share_since(&before);
         Sample {
             time: Duration::from_nanos(per_op.round() as u64),
             metrics: vec![
                 ("cpu_us_per_op", per_op / 1e3),
+                ("sys_pct", sys_share * 100.0),
                 ("ops_per_s", count as f64 / wall.as_secs_f64()),
             ],
         }
@@ -296,4 +370,43 @@ impl ChildProc {
 fn client_target() -> SocketAddr {
     static TARGET: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
     *TARGET.get_or_init(|| crate::http::HyperServer::start().addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CpuReading;
+
+    fn reading(run_ns: u64, user_us: u64, sys_us: u64) -> CpuReading {
+        CpuReading {
+            run_ns,
+            user_us,
+            sys_us,
+        }
+    }
+
+    #[test]
+    fn a_reading_goes_through_the_reply_line() {
+        let r = reading(123_456_789, 40_000, 160_000);
+        assert_eq!(CpuReading::parse(&r.encode()), Some(r));
+        assert_eq!(CpuReading::parse("1 2"), None, "a field is missing");
+        assert_eq!(CpuReading::parse("1 2 3 4"), None, "a field too many");
+        assert_eq!(CpuReading::parse("1 x 3"), None, "not a number");
+    }
+
+    #[test]
+    fn the_kernel_share_comes_from_the_user_and_system_deltas() {
+        let before = reading(0, 1_000, 9_000);
+        let after = reading(50_000_000, 6_000, 29_000);
+        assert_eq!(after.sys_share_since(&before), 0.8);
+        // No tick landed in the span: no share to report rather than a division by zero.
+        assert_eq!(before.sys_share_since(&before), 0.0);
+    }
+
+    #[test]
+    fn this_process_reads_its_own_counters() {
+        let a = CpuReading::now();
+        let b = CpuReading::now();
+        assert!(a.run_ns > 0, "schedstat counts this thread's run time");
+        assert!(b.run_ns >= a.run_ns && b.user_us >= a.user_us && b.sys_us >= a.sys_us);
+    }
 }

@@ -88,7 +88,6 @@ impl Sharded {
         }
     }
 
-    /// Lists the live tasks.
     /// Lists the live tasks, by id.
     pub(crate) fn list(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
