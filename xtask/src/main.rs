@@ -3,7 +3,8 @@
 //! - `test [ARGS..]`: the whole gate CI runs. If it passes locally, CI is green.
 //! - `bench [--quick] [--cpu] [--isolate] [--samples=N] [--backend epoll|polling] [FILTER..]`:
 //!   tulip beside its peers, one run, medians and ratios; `--cpu` measures CPU per operation
-//!   with the server pinned in a child process; `--isolate` runs each contender in a process
+//!   with the server pinned in a child process, and the kernel's share of it (`sys_pct`);
+//!   `--isolate` runs each contender in a process
 //!   of its own; `--samples=N` takes N samples per contender; `--backend polling` builds the
 //!   reactor on the `polling` crate.
 //! - `layering`: the dependency allow-lists alone (part of `test`).

@@ -309,25 +309,81 @@ impl ConnectDeadline {
     /// # Cancel safety
     ///
     /// As cancel safe as `step`: dropping this drops `step`.
-    pub async fn within<T>(
+    pub fn within<T, F>(
         deadline: Option<ConnectDeadline>,
-        step: impl Future<Output = io::Result<T>>,
-    ) -> io::Result<T> {
-        let Some(ConnectDeadline { at, limit }) = deadline else {
-            return step.await;
-        };
-        let timed_out = || {
+        step: F,
+    ) -> impl Future<Output = io::Result<T>> + use<T, F>
+    where
+        F: Future<Output = io::Result<T>>,
+    {
+        // A combinator, not an `async fn`: an `async fn` would hold `step` twice, as its
+        // argument and as the copy it awaits (a TLS handshake is 2.8 KB).
+        Within {
+            inner: match deadline {
+                None => Inner::Bare { step },
+                Some(d) => Inner::Timed {
+                    step: tulip_reactor::timeout_at(d.at, step),
+                    deadline: d,
+                    started: false,
+                },
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ConnectDeadline::within`].
+    struct Within<F> {
+        #[pin]
+        inner: Inner<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = InnerProj]
+    enum Inner<F> {
+        /// No deadline: the step runs as it is.
+        Bare { #[pin] step: F },
+        /// Under `deadline`; not `started` until its first poll, which fails at once if the
+        /// deadline has passed: the step never runs then.
+        Timed {
+            #[pin]
+            step: tulip_reactor::Timeout<F>,
+            deadline: ConnectDeadline,
+            started: bool,
+        },
+    }
+}
+
+impl<T, F: Future<Output = io::Result<T>>> Future for Within<F> {
+    type Output = io::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<T>> {
+        let timed_out = |d: &ConnectDeadline| {
             io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("the connect timeout ({limit:?}) passed"),
+                format!("the connect timeout ({:?}) passed", d.limit),
             )
         };
-        if std::time::Instant::now() >= at {
-            return Err(timed_out());
-        }
-        match tulip_reactor::timeout_at(at, step).await {
-            Ok(r) => r,
-            Err(_) => Err(timed_out()),
+        match self.project().inner.project() {
+            InnerProj::Bare { step } => step.poll(cx),
+            InnerProj::Timed {
+                step,
+                deadline,
+                started,
+            } => {
+                if !*started {
+                    if std::time::Instant::now() >= deadline.at {
+                        return Poll::Ready(Err(timed_out(deadline)));
+                    }
+                    *started = true;
+                }
+                match step.poll(cx) {
+                    Poll::Ready(Ok(r)) => Poll::Ready(r),
+                    Poll::Ready(Err(_)) => Poll::Ready(Err(timed_out(deadline))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }

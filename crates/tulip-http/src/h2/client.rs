@@ -28,14 +28,16 @@ use crate::error::{Error, Kind};
 /// Starts HTTP/2 on a fresh connection: the preface and settings exchange, then the
 /// connection's driver as a task of its own. Returns the handle requests are sent through.
 pub(crate) async fn handshake(io: ClientStream) -> Result<SendRequest<Bytes>, Error> {
-    let (send, conn) = h2::client::Builder::new()
+    let (send, mut conn) = h2::client::Builder::new()
         .initial_window_size(256 * 1024)
         .initial_connection_window_size(1 << 20)
         .handshake::<_, Bytes>(Compat::new(io))
         .await
         .map_err(|e| super::error(e, "HTTP/2 handshake failed"))?;
+    // Awaited through a reference: awaiting the captured connection itself would move it
+    // into a second slot of the task, which would hold it twice.
     tulip_executor::spawn(async move {
-        if let Err(e) = conn.await {
+        if let Err(e) = (&mut conn).await {
             log::debug!("HTTP/2 client connection ended: {e}");
         }
     })

@@ -668,7 +668,12 @@ async fn send(
     mut pump: Option<&mut Pump>,
 ) -> Result<(), Error> {
     #[cfg(feature = "gzip")]
-    crate::server::compress::apply(&mut resp, method, accept.as_deref(), &ctx.cfg);
+    crate::server::compress::apply(
+        &mut resp,
+        *method == Method::HEAD,
+        accept.as_deref(),
+        &ctx.cfg,
+    );
     drop(accept);
     let mut status = resp.status();
     if status.is_informational() {

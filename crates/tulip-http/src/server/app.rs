@@ -66,8 +66,7 @@ where
     R: IntoResponse + 'static,
 {
     fn call_boxed(&self, req: Request) -> BoxFuture<Response> {
-        let fut = (self.0)(req);
-        Box::pin(async move { fut.await.into_response() })
+        Box::pin(Respond { fut: (self.0)(req) })
     }
 
     fn new_slot(&self) -> Box<dyn HandlerSlot> {
@@ -120,8 +119,31 @@ where
     R: IntoResponse,
 {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Response> {
-        let fut = self(req, next);
-        Box::pin(async move { fut.await.into_response() })
+        Box::pin(Respond {
+            fut: self(req, next),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's or a middleware's future whose output becomes a [`Response`]. A struct
+    /// rather than `async move { fut.await.into_response() }`, which would hold `fut` twice
+    /// (captured and awaited) and so box twice its size for every request.
+    struct Respond<Fut> {
+        #[pin]
+        fut: Fut,
+    }
+}
+
+impl<Fut, R> Future for Respond<Fut>
+where
+    Fut: Future<Output = R>,
+    R: IntoResponse,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        self.project().fut.poll(cx).map(IntoResponse::into_response)
     }
 }
 
@@ -632,5 +654,66 @@ impl fmt::Debug for Frozen {
         f.debug_struct("Frozen")
             .field("routes", &self.router.routes().len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GET / with no body, as the dispatcher would hand it to a handler.
+    fn request() -> Request {
+        let buf = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let limits = crate::ServerConfig::default().head_limits();
+        let parsed = crate::proto::role::parse_request(buf, &limits)
+            .unwrap()
+            .unwrap();
+        Request {
+            head: parsed.into_head(bytes::Bytes::from_static(buf)).unwrap(),
+            params: super::super::router::Params::new(),
+            route: None,
+            state: Arc::new(StateMap::default()),
+            peer: None,
+            body: None,
+            upgrade: None,
+        }
+    }
+
+    /// A handler whose future keeps 4 KiB across an await.
+    async fn big(_req: Request) -> &'static str {
+        let buf = [7u8; 4096];
+        futures_lite::future::yield_now().await;
+        if std::hint::black_box(&buf)[0] == 7 {
+            "big"
+        } else {
+            "?"
+        }
+    }
+
+    /// Behind middleware a handler's future is boxed for every request: the box holds it
+    /// once, not a captured copy beside the awaited one.
+    #[test]
+    fn a_boxed_handler_future_holds_the_handler_once() {
+        let handler = FnHandler(big);
+        let boxed = handler.call_boxed(request());
+        let size = std::mem::size_of_val(&*boxed);
+        assert!(
+            size < 4096 + 512,
+            "the boxed handler future is {size} bytes"
+        );
+        let mw = |req: Request, _next: Next| big(req);
+        let boxed = Middleware::call(
+            &mw,
+            request(),
+            Next::new(
+                Arc::from([]),
+                Terminal::Fixed(Response::new(http::StatusCode::OK)),
+            ),
+        );
+        let size = std::mem::size_of_val(&*boxed);
+        assert!(
+            size < 4096 + 512,
+            "the boxed middleware future is {size} bytes"
+        );
     }
 }

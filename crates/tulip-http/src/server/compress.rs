@@ -22,8 +22,8 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures_lite::Stream;
+use http::StatusCode;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderValue, VARY};
-use http::{Method, StatusCode};
 
 use super::ServerConfig;
 use super::response::{Response, ResponseBody};
@@ -113,7 +113,7 @@ pub(crate) fn compressible(content_type: &[u8]) -> bool {
 /// doc); adds `Vary: Accept-Encoding` to every candidate.
 pub(crate) fn apply(
     resp: &mut Response,
-    method: &Method,
+    head_request: bool,
     accept: Option<&[u8]>,
     cfg: &ServerConfig,
 ) {
@@ -135,7 +135,7 @@ pub(crate) fn apply(
         }
     }
     add_vary(resp);
-    if *method == Method::HEAD || !accept.is_some_and(accepts_gzip) {
+    if head_request || !accept.is_some_and(accepts_gzip) {
         return;
     }
     let level = Compression::new(cfg.compression_level.min(9));
@@ -368,7 +368,7 @@ mod tests {
             let cfg = ServerConfig { compression_min_size: 0, ..ServerConfig::default() };
             let mut r = Response::bytes(body.clone());
             r.enable_compression();
-            apply(&mut r, &Method::GET, Some(b"gzip"), &cfg);
+            apply(&mut r, false, Some(b"gzip"), &cfg);
             match (&r.body, body.is_empty()) {
                 (ResponseBody::Empty, true) => {}
                 (ResponseBody::Full(b), true) => {

@@ -191,7 +191,9 @@ struct Dispatcher<I> {
 struct Started {
     running: Running,
     pump: Pump,
-    method: Method,
+    /// A HEAD request: the response goes without its body. Kept instead of the `Method`,
+    /// which would be 24 bytes of every request's boxed state.
+    head_request: bool,
     version: Version,
     keep_alive: bool,
     /// The request's part of its access log line, when the log is on.
@@ -360,7 +362,7 @@ impl<I: Io> Dispatcher<I> {
     /// future. `None` when the request was refused outright (Content-Length over the limit).
     fn start(&mut self, head: Box<RequestHead>) -> Option<Started> {
         let app = self.app.clone();
-        let method = head.method.clone();
+        let head_request = head.method == Method::HEAD;
         let version = head.version;
         let keep_alive = head.keep_alive;
         let log_line = self
@@ -461,7 +463,7 @@ impl<I: Io> Dispatcher<I> {
         Some(Started {
             running,
             pump,
-            method,
+            head_request,
             version,
             keep_alive,
             log_line,
@@ -481,7 +483,7 @@ impl<I: Io> Dispatcher<I> {
         let Started {
             mut running,
             mut pump,
-            method,
+            head_request,
             version,
             mut keep_alive,
             log_line,
@@ -489,42 +491,50 @@ impl<I: Io> Dispatcher<I> {
             upgrade,
         } = started;
         async move {
-            let resp = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump)).await;
-            drop(running);
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) if e.is_io() || e.is_timeout() => return Err(e),
-                Err(e) => {
-                    // The handler panicked: answer 500 and stop using this connection.
-                    self.slot = None;
-                    let _ = e;
-                    Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
-                }
-            };
-            let resp = match pump.error.clone() {
-                Some(e) => match body_failed(resp, e) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if let Some(promise) = upgrade {
-                            promise.complete(Err(e.clone()));
-                        }
-                        return Err(e);
-                    }
-                },
-                None => resp,
-            };
-            let status = resp.status();
-            crate::trace::record_status(status);
-            let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
-                && upgrade.as_ref().is_some_and(|u| u.requested());
-            keep_alive &= !resp.close && !self.guard.is_shutting_down();
+            // The access log line borrows its format from here, across the write.
             let log_cfg = log_line.as_ref().map(|_| self.cfg.clone());
-            let log_line = log_line
-                .zip(log_cfg.as_deref())
-                .map(|(e, cfg)| (*e).respond(&cfg.access_log_format, &resp));
-            let written = self
-                .write_response(resp, &method, version, keep_alive, accept, &mut pump)
-                .await;
+            // The response is settled inside this block and its write started at its end, so
+            // that its locals (`Response`s, borrowed) end before the write is awaited instead
+            // of staying in the boxed state of every request: outside the block they made it
+            // 1 040 bytes, past the 1 032 that glibc serves from its thread cache.
+            let (writing, status, upgrading, log_line) = {
+                let handled = poll_fn(|cx| self.poll_handler(cx, &mut running, &mut pump));
+                let resp = match handled.await {
+                    Ok(r) => r,
+                    Err(e) if e.is_io() || e.is_timeout() => return Err(e),
+                    Err(e) => {
+                        // The handler panicked: answer 500 and stop using this connection.
+                        self.slot = None;
+                        let _ = e;
+                        Response::new(StatusCode::INTERNAL_SERVER_ERROR).with_close()
+                    }
+                };
+                drop(running);
+                let resp = match pump.error.clone() {
+                    Some(e) => match body_failed(resp, e) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            if let Some(promise) = upgrade {
+                                promise.complete(Err(e.clone()));
+                            }
+                            return Err(e);
+                        }
+                    },
+                    None => resp,
+                };
+                let status = resp.status();
+                crate::trace::record_status(status);
+                let upgrading = status == StatusCode::SWITCHING_PROTOCOLS
+                    && upgrade.as_ref().is_some_and(|u| u.requested());
+                keep_alive &= !resp.close && !self.guard.is_shutting_down();
+                let log_line = log_line
+                    .zip(log_cfg.as_deref())
+                    .map(|(e, cfg)| (*e).respond(&cfg.access_log_format, &resp));
+                let writing =
+                    self.write_response(resp, head_request, version, keep_alive, accept, &mut pump);
+                (writing, status, upgrading, log_line)
+            };
+            let written = writing.await;
             if let Some(line) = log_line {
                 line.emit();
             }
@@ -682,19 +692,19 @@ impl<I: Io> Dispatcher<I> {
     fn encode_response(
         &mut self,
         mut resp: Response,
-        method: &Method,
+        head_request: bool,
         version: Version,
         keep_alive: bool,
         accept: Option<Bytes>,
     ) -> (bool, Option<BodyRest>) {
         #[cfg(feature = "gzip")]
-        super::compress::apply(&mut resp, method, accept.as_deref(), &self.cfg);
+        super::compress::apply(&mut resp, head_request, accept.as_deref(), &self.cfg);
         drop(accept);
         let status = resp.status();
         let no_body = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let skip = no_body || *method == Method::HEAD;
+        let skip = no_body || head_request;
         let body = std::mem::replace(&mut resp.body, ResponseBody::Empty);
         let explicit = resp
             .headers()
@@ -703,16 +713,14 @@ impl<I: Io> Dispatcher<I> {
         let explicit_len = || explicit;
         let (content_length, chunked, keep) = match &body {
             _ if no_body => (None, false, keep_alive),
-            ResponseBody::Empty if *method == Method::HEAD => {
-                (explicit_len().or(Some(0)), false, keep_alive)
-            }
+            ResponseBody::Empty if head_request => (explicit_len().or(Some(0)), false, keep_alive),
             ResponseBody::Empty => (Some(0), false, keep_alive),
             ResponseBody::Full(b) => (Some(b.len() as u64), false, keep_alive),
             ResponseBody::File(f) => (Some(f.len), false, keep_alive),
             ResponseBody::Stream(_) if explicit_len().is_some() => {
                 (explicit_len(), false, keep_alive)
             }
-            ResponseBody::Stream(_) if *method == Method::HEAD => {
+            ResponseBody::Stream(_) if head_request => {
                 (None, version == Version::HTTP_11, keep_alive)
             }
             ResponseBody::Stream(_) if version == Version::HTTP_11 => (None, true, keep_alive),
@@ -768,7 +776,7 @@ impl<I: Io> Dispatcher<I> {
     fn write_response<'a>(
         &'a mut self,
         resp: Response,
-        method: &Method,
+        head_request: bool,
         version: Version,
         keep_alive: bool,
         accept: Option<Bytes>,
@@ -776,7 +784,7 @@ impl<I: Io> Dispatcher<I> {
     ) -> impl Future<Output = Result<bool, Error>> + 'a {
         // Encoded before the future exists, so the response is not part of it.
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let (keep, stream) = self.encode_response(resp, method, version, keep_alive, accept);
+        let (keep, stream) = self.encode_response(resp, head_request, version, keep_alive, accept);
         async move {
             let stream = match stream {
                 Some(BodyRest::File(mut f)) => {

@@ -356,12 +356,12 @@ impl Listener {
                     spawn_tls(service, acceptor, io, peer);
                     return Poll::Ready(Ok(()));
                 }
-                spawn_served(service.serve_connection(io, Some(peer)));
+                spawn_served(service, io, Some(peer));
             }
             Listener::Unix { l, .. } => {
                 let (stream, _) = futures_lite::ready!(l.poll_read_with(cx, |l| l.accept()))?;
                 match Async::new(stream) {
-                    Ok(io) => spawn_served(service.serve_connection(io, None)),
+                    Ok(io) => spawn_served(service, io, None),
                     Err(e) => log::warn!("cannot register accepted socket: {e}"),
                 }
             }
@@ -370,14 +370,39 @@ impl Listener {
     }
 }
 
-fn spawn_served(fut: impl std::future::Future<Output = Result<(), Error>> + Send + 'static) {
-    tulip_executor::spawn(async move {
-        if let Err(e) = fut.await {
+/// Serves one accepted connection in a task of its own.
+fn spawn_served<I: crate::Io>(service: &Service, io: I, peer: Option<SocketAddr>) {
+    tulip_executor::spawn(connection_task(service, io, peer)).detach();
+}
+
+/// The task of one accepted connection: serves it and logs how it ended.
+///
+/// The connection future is made inside the task: a task that awaited a future it captured
+/// would hold it twice (the capture and the awaited copy), doubling every connection's task.
+pub(super) fn connection_task<I: crate::Io>(
+    service: &Service,
+    io: I,
+    peer: Option<SocketAddr>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let service = service.clone();
+    async move {
+        let served = service.serve_connection(io, peer);
+        if let Err(e) = served.await {
             log::debug!("connection ended with an error: {}", Chain(&e));
         }
-    })
-    .detach();
+    }
 }
+
+/// A TLS stream and whether ALPN picked HTTP/2. Asked outside the connection's task so that
+/// the task never borrows the stream: a borrowed binding keeps its storage in the task
+/// across every later await, beside the copy moved into the serving future.
+#[cfg(feature = "tls")]
+fn alpn_h2(tls: TlsConn) -> (bool, TlsConn) {
+    (tls.alpn_protocol() == Some(b"h2"), tls)
+}
+
+#[cfg(feature = "tls")]
+type TlsConn = tulip_tls::TlsStream<Async<std::net::TcpStream>>;
 
 /// Runs the TLS handshake in the connection's own task, bounded by the configured timeout.
 #[cfg(feature = "tls")]
@@ -391,19 +416,24 @@ fn spawn_tls(
     let acceptor = acceptor.clone();
     tulip_executor::spawn(async move {
         let limit = service.cfg.tls_handshake_timeout;
-        match tulip_reactor::timeout(limit, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => {
-                let served = if tls.alpn_protocol() == Some(b"h2") {
-                    service.serve_h2(tls, Some(peer)).await
-                } else {
-                    service.serve_connection(tls, Some(peer)).await
-                };
-                if let Err(e) = served {
-                    log::debug!("TLS connection from {peer}: {}", Chain(&e));
-                }
+        // The stream leaves the handshake's result here and moves, unborrowed, into the
+        // serving future: a binding borrowed across the await, or the matched result kept
+        // alive by it, would each hold another copy of the TLS state in the task.
+        let tls = match tulip_reactor::timeout(limit, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                return log::debug!("TLS handshake with {peer} failed: {}", Chain(&e));
             }
-            Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {}", Chain(&e)),
-            Err(_) => log::debug!("TLS handshake with {peer} timed out"),
+            Err(_) => return log::debug!("TLS handshake with {peer} timed out"),
+        };
+        let (h2, tls) = alpn_h2(tls);
+        let served = if h2 {
+            service.serve_h2(tls, Some(peer)).await
+        } else {
+            service.serve_connection(tls, Some(peer)).await
+        };
+        if let Err(e) = served {
+            log::debug!("TLS connection from {peer}: {}", Chain(&e));
         }
     })
     .detach();

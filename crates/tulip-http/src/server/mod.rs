@@ -152,17 +152,41 @@ async fn serve_any<I: Io>(
 
 #[cfg(test)]
 mod tests {
+    /// A one-route service and a socket to serve.
+    fn service_and_socket() -> (
+        super::Service,
+        impl Fn() -> tulip_reactor::Async<std::os::unix::net::UnixStream>,
+    ) {
+        let app = crate::App::new().get("/", |_r: crate::Request| async { "hi" });
+        let svc = app.into_service(crate::ServerConfig::default()).unwrap();
+        let io = || {
+            let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            tulip_reactor::Async::new(a).unwrap()
+        };
+        (svc, io)
+    }
+
     /// An idle keep-alive connection costs its task; the per-request state is boxed so the
     /// task stays small (see `dispatch::serve`). This guards against an unboxed await
     /// creeping back into the connection loop.
     #[test]
     fn connection_task_stays_small() {
-        let app = crate::App::new().get("/", |_r: crate::Request| async { "hi" });
-        let svc = app.into_service(crate::ServerConfig::default()).unwrap();
-        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let io = tulip_reactor::Async::new(a).unwrap();
-        let fut = svc.serve_connection(io, None);
+        let (svc, io) = service_and_socket();
+        let fut = svc.serve_connection(io(), None);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1024, "the connection future is {size} bytes");
+    }
+
+    /// The task around it holds the connection future once, beside a few words of its own
+    /// (service, socket, peer), not a second copy of it.
+    #[test]
+    fn a_connection_task_holds_its_future_once() {
+        let (svc, io) = service_and_socket();
+        let task = std::mem::size_of_val(&super::listen::connection_task(&svc, io(), None));
+        let conn = std::mem::size_of_val(&svc.serve_connection(io(), None));
+        assert!(
+            task <= conn + 128,
+            "the connection task is {task} bytes for a {conn}-byte connection future"
+        );
     }
 }
