@@ -2,13 +2,14 @@
 //! plus mpsc and broadcast channels, for any executor.
 //!
 //! Everything here is runtime-agnostic: it needs only `Waker`s, so it works under tulip,
-//! tokio, `futures_lite::future::block_on` or any other executor. Every primitive is built on
+//! tokio, `futures_lite::future::block_on` or any other executor. The primitives are built on
 //! one small waiter list (a FIFO of slab-keyed slots behind the primitive's mutex) so that the
 //! wait/notify protocol is written, tested and model-checked once: waiters leave the list when
 //! dropped, and a waiter that is notified but dropped before acting passes the notification on.
-//! `Lock` and `Semaphore` take an uncontended permit with one compare-and-swap, and hand
-//! permits to waiters in FIFO order. `Event` parks its first waiter in a one-waker slot
-//! outside the list, so a hand-off between two tasks takes no lock.
+//! `Lock`, `RwLock` and `Semaphore` take an uncontended permit with one compare-and-swap, and
+//! hand permits to waiters in FIFO order from a ring of tickets of their own, so that a
+//! contended hand-off touches only the ring's two ends. `Event` parks its first waiter in a
+//! one-waker slot outside the list, so a hand-off between two tasks takes no lock.
 //!
 //! The crate has no feature flags. Building with `RUSTFLAGS="--cfg loom"` swaps every atomic
 //! and mutex for loom's, for the model checks in `tests/loom.rs`. [`Future`] is asyncio's

@@ -1,4 +1,5 @@
-//! The waiter list every primitive in this crate is built on.
+//! The waiter list the primitives of this crate are built on (all but the fair semaphore,
+//! whose ring of tickets is in `raw_semaphore`).
 //!
 //! A [`WaitList`] is a FIFO of parked waiters kept in a slab (a `Vec` of slots plus a free
 //! list), linked through slot indices, so that insertion, removal from the middle and
@@ -202,29 +203,6 @@ impl<T> WaitList<T> {
         let (waker, data) = self.unlink(key);
         self.slots[key] = Slot::Notified { data };
         waker
-    }
-
-    /// Unlinks the first queued waiter and frees its slot if `take`, shown its payload (which
-    /// it may update), says so; returns its waker and payload. For primitives that tell the
-    /// waiter by other means (see `raw_semaphore`, rule 4). One look-up of the head serves the
-    /// check and the removal.
-    pub(crate) fn pop_front_if(
-        &mut self,
-        take: impl FnOnce(&mut T) -> bool,
-    ) -> Option<(Option<Waker>, T)> {
-        let key = self.head;
-        let Some(Slot::Queued { data, .. }) = self.slots.get_mut(key) else {
-            return None;
-        };
-        if !take(data) {
-            return None;
-        }
-        let (waker, data) = self.unlink(key);
-        self.slots[key] = Slot::Vacant {
-            next_free: self.free,
-        };
-        self.free = key;
-        Some((waker, data))
     }
 
     /// Notifies up to `n` queued waiters in FIFO order, pushing their wakers to `out`.

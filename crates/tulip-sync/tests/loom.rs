@@ -68,6 +68,28 @@ fn cancelled_acquire_loses_no_permit() {
 }
 
 #[test]
+fn a_waiter_leaving_the_queue_loses_no_permit() {
+    model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s1 = sem.clone();
+        let waiter = thread::spawn(move || drop(block_on(s1.acquire())));
+        let s2 = sem.clone();
+        let leaver = thread::spawn(move || {
+            let mut acq = pin!(s2.acquire());
+            if let Poll::Ready(p) = poll_once(acq.as_mut()) {
+                drop(p);
+            }
+            // Dropped ahead of the waiter, behind it (a tombstone until the waiter's grant
+            // passes it) or after its own grant: in every case the permit reaches the waiter.
+        });
+        sem.add_permits(1);
+        waiter.join().unwrap();
+        leaver.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
 fn event_set_is_never_missed() {
     model(|| {
         let ev = Arc::new(Event::new());
