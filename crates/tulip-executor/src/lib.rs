@@ -88,6 +88,7 @@ mod mailbox;
 mod registry;
 #[cfg(not(loom))]
 pub mod runtime;
+mod slots;
 // Under loom the runtime is only its run queue, which `loom_models` exposes to the models.
 #[cfg(loom)]
 mod runtime {

@@ -182,3 +182,73 @@ impl<T> Homing<T> {
         crate::homing::drop_all_after_shutdown([&self.0])
     }
 }
+
+/// A worker's registry table (`crate::slots`) and its owner state, with loom `Arc`s as items
+/// so that a lost or doubled item shows up as a leak or a wrong count.
+pub struct Table(crate::slots::Table<crate::sync::Arc<usize>>);
+pub struct TableOwner(crate::slots::Owner);
+
+/// The table's geometry under loom.
+pub const TABLE_SLOTS: usize = crate::slots::CHUNK * crate::slots::MAX_CHUNKS;
+
+impl Default for TableOwner {
+    fn default() -> Self {
+        TableOwner(crate::slots::Owner::default())
+    }
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table(crate::slots::Table::new())
+    }
+}
+
+impl Table {
+    /// # Safety
+    ///
+    /// One thread fills the table, always with the same owner state.
+    pub unsafe fn insert(
+        &self,
+        owner: &mut TableOwner,
+        key: usize,
+        item: crate::sync::Arc<usize>,
+    ) -> Result<u32, crate::sync::Arc<usize>> {
+        // SAFETY: the caller's promise.
+        unsafe { self.0.insert(&mut owner.0, key, item) }
+    }
+    /// # Safety
+    ///
+    /// As for `insert`: the thread that fills the table.
+    pub unsafe fn remove_owned(
+        &self,
+        owner: &mut TableOwner,
+        index: u32,
+        key: usize,
+    ) -> Option<crate::sync::Arc<usize>> {
+        // SAFETY: the caller's promise.
+        unsafe { self.0.remove_owned(&mut owner.0, index, key) }
+    }
+    /// Another thread's removal.
+    pub fn remove(&self, index: u32, key: usize) -> Option<crate::sync::Arc<usize>> {
+        self.0.remove(index, key)
+    }
+    /// A handle's look at the entry (the registry clones the waker): the item's value.
+    pub fn read(&self, index: u32, key: usize) -> Option<usize> {
+        self.0.read(index, key).map(|r| r.with_item(|a| **a))
+    }
+    /// The registry's drain at shutdown: a clone of each item, each entry removed.
+    pub fn drain(&self) -> Vec<crate::sync::Arc<usize>> {
+        let mut out = Vec::new();
+        self.0.for_each(|r| {
+            out.push(r.with_item(crate::sync::Arc::clone));
+            drop(r.remove());
+        });
+        out
+    }
+    /// The keys of the entries a scan sees.
+    pub fn keys(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.0.for_each(|r| out.push(r.key()));
+        out
+    }
+}

@@ -2,7 +2,7 @@
 //! and a handle's `cancel` wake, and what shutdown cancels.
 //!
 //! Each entry holds a `Waker` (a reference that keeps the task allocation, and so its metadata,
-//! alive) and a pointer to the task's metadata. A task leaves the registry when its future is
+//! alive) and a pointer to the task's metadata (in a worker's table: its address, as the key). A task leaves the registry when its future is
 //! dropped, completed or cancelled. Shutdown takes every entry out and wakes it; the scheduler,
 //! being shut down, then drops the `Runnable`, which drops the future and runs its destructors.
 //!
@@ -10,8 +10,11 @@
 //! shared state does not grow by the other's fields); code that reaches a task's registry
 //! through the task (`TaskMeta::registry`) gets a [`RegistryRef`] to either:
 //!
-//! - [`sharded`]: a multi-thread runtime's, where any worker spawns and ends tasks. Entries sit
-//!   behind locks, sharded by task id.
+//! - [`sharded`]: a multi-thread runtime's, where any worker spawns and ends tasks. A task
+//!   spawned on a worker has its entry in that worker's table (`crate::slots`), which the
+//!   worker fills and empties without a lock; other threads read and empty its slots through
+//!   each slot's state word. Tasks spawned elsewhere have theirs behind locks, sharded by
+//!   task id.
 //! - [`owned`]: a `LocalExecutor`'s, whose tasks are spawned and dropped only on its thread.
 //!   That thread touches its entries without a lock; other threads (a handle's `cancel`, a
 //!   group cancelled from a worker) post requests that it serves between tasks.

@@ -3,7 +3,9 @@
 //! racing `add_done_callback` (each callback runs once), the mailbox through which other
 //! threads reach a `LocalExecutor`'s registry (no request lost or late), and the homing queue
 //! that sends a detached task's last reference back to its spawner (each dropped once, none
-//! left behind at shutdown).
+//! left behind at shutdown), and a worker's registry table, whose owner fills and empties
+//! slots without a lock while other threads read and empty them (each entry's waker
+//! dropped once, no slot reused while it is still read).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p tulip-executor --release --test loom`.
 #![cfg(loom)]
@@ -408,5 +410,119 @@ fn homing_leaves_nothing_behind_at_shutdown() {
             "a reference was left in the queue after shutdown"
         );
         assert_eq!(dropped.load(SeqCst), 1);
+    });
+}
+
+/// A worker's registry table, its owner state, and an entry the owner put in before the
+/// model's threads start: its slot and its item (a loom `Arc`, leak-checked, whose strong
+/// count says how many holders are left).
+fn table_with_entry() -> (
+    Arc<tulip_executor::loom_models::Table>,
+    tulip_executor::loom_models::TableOwner,
+    u32,
+    Arc<usize>,
+) {
+    let table = Arc::new(tulip_executor::loom_models::Table::default());
+    let mut owner = tulip_executor::loom_models::TableOwner::default();
+    let item = Arc::new(7);
+    // SAFETY: this thread alone fills the table, with `owner`.
+    let index = unsafe { table.insert(&mut owner, 1, item.clone()) }.unwrap();
+    (table, owner, index, item)
+}
+
+/// A task that ended on a sibling is removed by it while a handle looks at the entry to wake
+/// it: the entry's item leaves exactly once (by the remover, or by the reader if it was in
+/// last), and the owner then reuses the slot for another entry.
+#[test]
+fn table_removal_by_a_sibling_races_a_reader() {
+    model(|| {
+        let (table, mut owner, index, item) = table_with_entry();
+        let t = table.clone();
+        let sibling = thread::spawn(move || drop(t.remove(index, 1)));
+        let t = table.clone();
+        let handle = thread::spawn(move || t.read(index, 1));
+        sibling.join().unwrap();
+        if let Some(v) = handle.join().unwrap() {
+            assert_eq!(v, 7);
+        }
+        // The sibling removed it, and it or the handle (if in last) dropped the item.
+        assert_eq!(
+            Arc::strong_count(&item),
+            1,
+            "the entry's item left exactly once"
+        );
+        assert!(table.read(index, 1).is_none());
+        // The owner fills the table again: a reclaimed or a fresh slot, never a live one.
+        let next = Arc::new(8);
+        // SAFETY: this thread alone fills the table, with `owner`.
+        let j = unsafe { table.insert(&mut owner, 2, next.clone()) }.unwrap();
+        assert_eq!(table.read(j, 2), Some(8));
+        assert_eq!(table.keys(), vec![2]);
+        drop(table.drain());
+        assert_eq!(Arc::strong_count(&next), 1);
+    });
+}
+
+/// The owner removes its own entry while shutdown drains the table and a handle reads it:
+/// the item leaves once; whoever drained holds a clone to wake, and nothing is left.
+#[test]
+fn table_owner_removal_races_a_drain_and_a_reader() {
+    model(|| {
+        let (table, mut owner, index, item) = table_with_entry();
+        let t = table.clone();
+        let drain = thread::spawn(move || t.drain());
+        let t = table.clone();
+        let handle = thread::spawn(move || t.read(index, 1));
+        // SAFETY: this thread alone fills the table, with `owner`.
+        let mine = unsafe { table.remove_owned(&mut owner, index, 1) };
+        let drained = drain.join().unwrap();
+        let _ = handle.join().unwrap();
+        assert!(drained.len() <= 1);
+        drop(mine);
+        drop(drained);
+        assert_eq!(
+            Arc::strong_count(&item),
+            1,
+            "the entry's item left exactly once"
+        );
+        assert!(table.keys().is_empty());
+        // Every slot can be filled again.
+        let mut items = Vec::new();
+        for k in 0..tulip_executor::loom_models::TABLE_SLOTS {
+            let a = Arc::new(k);
+            // SAFETY: this thread alone fills the table, with `owner`.
+            let j = unsafe { table.insert(&mut owner, 10 + k, a.clone()) }.unwrap();
+            items.push((j, k, a));
+        }
+        for (j, k, _) in &items {
+            assert_eq!(table.read(*j, 10 + k), Some(*k));
+        }
+        drop(table.drain());
+        for (_, _, a) in &items {
+            assert_eq!(Arc::strong_count(a), 1);
+        }
+    });
+}
+
+/// The owner removes its entry while a reader is in, then fills the table again while that
+/// reader leaves: the slot is not refilled before the reader has emptied it.
+#[test]
+fn table_slot_is_not_reused_while_read() {
+    model(|| {
+        let (table, mut owner, index, item) = table_with_entry();
+        let t = table.clone();
+        let reader = thread::spawn(move || t.read(index, 1));
+        // SAFETY: this thread alone fills the table, with `owner`.
+        drop(unsafe { table.remove_owned(&mut owner, index, 1) });
+        let next = Arc::new(8);
+        // SAFETY: as above.
+        let j = unsafe { table.insert(&mut owner, 2, next.clone()) }.unwrap();
+        assert_eq!(table.read(j, 2), Some(8), "the new entry is intact");
+        if let Some(v) = reader.join().unwrap() {
+            assert_eq!(v, 7, "the reader saw the old entry, not the new one");
+        }
+        assert_eq!(Arc::strong_count(&item), 1);
+        drop(table.drain());
+        assert_eq!(Arc::strong_count(&next), 1);
     });
 }

@@ -1,5 +1,11 @@
-//! The registry of a multi-thread runtime: any worker spawns and ends tasks, so the entries
-//! sit behind locks, sharded by task id so that spawns on different workers rarely share one.
+//! The registry of a multi-thread runtime: any worker spawns and ends tasks.
+//!
+//! A task spawned on a worker has its entry in that worker's table (`crate::slots`): the
+//! worker fills a slot and, when the task ends on it, empties it without a lock; other threads
+//! read and empty slots through the slot's state word. A task spawned elsewhere (the thread
+//! that calls `block_on`, a handle's `spawn` from outside), or one more than a full table
+//! holds, has its entry in shards behind locks, sharded by task id so that spawns on
+//! different threads rarely share one.
 
 use std::task::Waker;
 
@@ -7,15 +13,22 @@ use slab::Slab;
 
 use std::sync::Mutex;
 
-use super::{Entry, insert_into, key_of, take_from, waker_in};
+use super::{Entry, insert_into, take_from, waker_in};
+use crate::runtime::worker;
+use crate::slots::{Read, Table};
 use crate::sync::std_lock as lock;
 use crate::task::meta::TaskMeta;
 use crate::task::{TaskId, TaskInfo};
 
 const SHARDS: usize = 32;
 
+/// Marks a key (`TaskMeta::reg_key`) as a shard's slab key rather than a table index.
+const IN_SHARD: u32 = 1 << 31;
+
 pub(crate) struct Sharded {
     shards: Box<[Shard]>,
+    /// One per worker, by index: the entries of the tasks it spawned.
+    tables: Box<[Table<Waker>]>,
 }
 
 /// One shard on cache lines of its own: tasks with consecutive ids use consecutive shards,
@@ -24,12 +37,45 @@ pub(crate) struct Sharded {
 #[repr(align(128))]
 struct Shard(Mutex<Slab<Entry>>);
 
+/// Where a task's entry is.
+enum Place {
+    Shard(usize),
+    /// A worker's table (the worker's index) and the slot's index.
+    Table(usize, u32),
+}
+
+fn place_of(meta: &TaskMeta) -> Option<Place> {
+    let key = meta.reg_key.load(std::sync::atomic::Ordering::Relaxed);
+    if key == u32::MAX {
+        None
+    } else if key & IN_SHARD != 0 {
+        Some(Place::Shard((key & !IN_SHARD) as usize))
+    } else {
+        // A table entry is only made on a worker, for a task whose home is that worker.
+        Some(Place::Table(usize::from(meta.home) - 1, key))
+    }
+}
+
+/// A table entry's key: the address of the task's metadata (unique among live entries, as
+/// each keeps its task alive).
+fn key(meta: &TaskMeta) -> usize {
+    meta as *const TaskMeta as usize
+}
+
+/// The task a read entry is for.
+fn meta_of<'a>(r: &'a Read<'_, Waker>) -> &'a TaskMeta {
+    // SAFETY: invariant 2 of `crate::task`: the key is the address of the task's metadata, and
+    // the entry's waker, which the read keeps in place, keeps the allocation alive.
+    unsafe { &*(r.key() as *const TaskMeta) }
+}
+
 impl Sharded {
-    pub(crate) fn new() -> Sharded {
+    pub(crate) fn new(workers: usize) -> Sharded {
         Sharded {
             shards: (0..SHARDS)
                 .map(|_| Shard(Mutex::new(Slab::new())))
                 .collect(),
+            tables: (0..workers).map(|_| Table::new()).collect(),
         }
     }
 
@@ -37,20 +83,61 @@ impl Sharded {
         &self.shards[(id.0 as usize) % self.shards.len()].0
     }
 
-    /// Registers a freshly spawned task, before its `Runnable` is first scheduled.
+    /// Registers a freshly spawned task, before its `Runnable` is first scheduled. Called on
+    /// the spawning thread, after `TaskMeta::home` was set.
     pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker) {
+        let waker = match usize::from(meta.home).checked_sub(1) {
+            // Spawned on a worker (of this runtime: `home_mark`), so this is its thread.
+            Some(home) => {
+                let table = &self.tables[home];
+                // SAFETY: `with_table_owner` runs this on worker `home`'s thread, with its
+                // owner state, and only that thread fills its table.
+                let inserted = worker::with_table_owner(self, home, |owner| unsafe {
+                    table.insert(owner, key(meta), waker)
+                });
+                match inserted {
+                    Some(Ok(index)) => {
+                        meta.reg_key
+                            .store(index, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                    Some(Err(waker)) => waker,
+                    None => unreachable!("a task's home worker registers it"),
+                }
+            }
+            None => waker,
+        };
         insert_into(&mut lock(self.shard(meta.id)), meta, waker);
+        let key = meta.reg_key.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            key < IN_SHARD,
+            "fewer than 2^31 live tasks per registry shard"
+        );
+        meta.reg_key
+            .store(key | IN_SHARD, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Unregisters a task whose future is being dropped (see `RegistryRef::remove`).
     pub(crate) fn remove(&self, meta: &TaskMeta) {
-        let Some(key) = key_of(meta) else { return };
-        let taken = take_from(&mut lock(self.shard(meta.id)), key, meta);
+        let taken = match place_of(meta) {
+            None => return,
+            Some(Place::Shard(k)) => {
+                take_from(&mut lock(self.shard(meta.id)), k, meta).map(|e| e.waker)
+            }
+            Some(Place::Table(home, index)) => {
+                let table = &self.tables[home];
+                // SAFETY: as in `insert`: on worker `home`'s thread, with its owner state.
+                worker::with_table_owner(self, home, |owner| unsafe {
+                    table.remove_owned(owner, index, key(meta))
+                })
+                .unwrap_or_else(|| table.remove(index, key(meta)))
+            }
+        };
         // The waker is dropped outside the lock: dropping the last reference may run code.
         // It may be the task's last reference: then it goes back to the worker that spawned
         // the task, to be freed there (`crate::homing`).
-        if let Some(e) = taken {
-            crate::runtime::worker::release(meta, e.waker);
+        if let Some(w) = taken {
+            worker::release(meta, w);
         }
     }
 
@@ -66,7 +153,12 @@ impl Sharded {
     /// A waker of a registered task, `None` when the task has left the registry (it has
     /// ended, or shutdown took it).
     pub(crate) fn waker(&self, meta: &TaskMeta) -> Option<Waker> {
-        waker_in(&lock(self.shard(meta.id)), key_of(meta)?, meta)
+        match place_of(meta)? {
+            Place::Shard(k) => waker_in(&lock(self.shard(meta.id)), k, meta),
+            Place::Table(home, index) => self.tables[home]
+                .read(index, key(meta))
+                .map(|r| r.with_item(Waker::clone)),
+        }
     }
 
     /// Cancels every registered task marked as a child of the group `mark` (see
@@ -82,6 +174,15 @@ impl Sharded {
                 }
             }
         }
+        for table in self.tables.iter() {
+            table.for_each(|r| {
+                let meta = meta_of(&r);
+                if meta.group() == mark {
+                    meta.request_cancel(None);
+                    wakers.push(r.with_item(Waker::clone));
+                }
+            });
+        }
         // Woken outside the locks: the schedule function may run the task right here.
         for w in wakers {
             w.wake();
@@ -96,6 +197,9 @@ impl Sharded {
                 out.push(e.meta().info());
             }
         }
+        for table in self.tables.iter() {
+            table.for_each(|r| out.push(meta_of(&r).info()));
+        }
         out.sort_by_key(|t| t.id);
         out
     }
@@ -107,11 +211,20 @@ impl Sharded {
             let entries = std::mem::take(&mut *lock(&shard.0));
             out.extend(entries.into_iter().map(|(_, e)| e.waker));
         }
+        for table in self.tables.iter() {
+            table.for_each(|r| {
+                // The clone is what gets woken; the entry's own waker is dropped by whoever
+                // empties the slot (this read, or another one still in).
+                out.push(r.with_item(Waker::clone));
+                drop(r.remove());
+            });
+        }
         out
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+        let n: usize = self.shards.iter().map(|s| lock(&s.0).len()).sum();
+        n + self.tables.iter().map(Table::count).sum::<usize>()
     }
 }
 

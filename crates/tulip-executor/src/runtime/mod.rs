@@ -261,7 +261,7 @@ impl Builder {
             idle: crate::idle::Idle::new(n),
             shutdown: AtomicBool::new(false),
             drained: AtomicBool::new(false),
-            registry: crate::registry::Sharded::new(),
+            registry: crate::registry::Sharded::new(n),
             blocking,
             stop: Default::default(),
             diag: crate::debug::Diag::new(

@@ -6,7 +6,7 @@
 //!    the loop starts and cleared (by a guard, also on unwind) before the `Worker` is dropped;
 //!    it is only read on that same thread.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
@@ -18,6 +18,7 @@ use tulip_reactor::{Release, Seat, SeatWaker};
 use crate::idle::Woken;
 use crate::runtime::queue::{self, Local};
 use crate::runtime::shared::{Counters, Shared};
+use crate::slots;
 use crate::task::meta::{Runnable, Scheduler, TaskMeta};
 
 /// Re-poll the LIFO slot at most this many times in a row, so that two tasks waking each
@@ -44,6 +45,8 @@ pub(crate) struct Worker {
     spawns: Cell<u32>,
     lifo_streak: Cell<u32>,
     rng: Cell<u32>,
+    /// What this worker alone keeps of its registry table (`crate::slots`).
+    table_owner: RefCell<slots::Owner>,
 }
 
 thread_local! {
@@ -109,6 +112,22 @@ pub(crate) fn home_mark(shared: &Arc<Shared>) -> u16 {
             (w.index + 1) as u16
         }
         _ => 0,
+    })
+}
+
+/// Runs `f` with the owner state of worker `index`'s registry table, when this thread is that
+/// worker of the runtime whose registry is `registry`; `None` on any other thread.
+#[inline]
+pub(crate) fn with_table_owner<R>(
+    registry: &crate::registry::Sharded,
+    index: usize,
+    f: impl FnOnce(&mut slots::Owner) -> R,
+) -> Option<R> {
+    with_current(|w| match w {
+        Some(w) if w.index == index && std::ptr::eq(&w.shared.registry, registry) => {
+            Some(f(&mut w.table_owner.borrow_mut()))
+        }
+        _ => None,
     })
 }
 
@@ -414,6 +433,7 @@ pub(crate) fn main(index: usize, shared: Arc<Shared>, parts: Parts) {
         spawns: Cell::new(0),
         lifo_streak: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32 + 1).wrapping_mul(0x85EB_CA6B)),
+        table_owner: RefCell::default(),
     };
     {
         CURRENT.with(|c| c.set(&worker));

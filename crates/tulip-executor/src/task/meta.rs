@@ -107,8 +107,10 @@ pub(crate) enum Stop {
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) scheduler: Scheduler,
-    /// Slot of this task in its scheduler's registry shard, `u32::MAX` when not registered
-    /// (32 bits, so that `group` fits in the header's 56 bytes).
+    /// Where this task's registry entry is, `u32::MAX` when it has none: a slot of its
+    /// scheduler's registry (in a runtime, of its home worker's table, or with the top bit
+    /// set, of a shard; see `registry/sharded.rs`). 32 bits, so that `group` fits in the
+    /// header's 56 bytes.
     pub(crate) reg_key: AtomicU32,
     flags: AtomicU16,
     /// The worker that spawned the task, plus one (0: spawned elsewhere): where a detached

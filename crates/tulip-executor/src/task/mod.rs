@@ -32,7 +32,9 @@
 //!    so a pointer to the metadata taken when the future is built is valid whenever the future
 //!    is alive. `TaskMeta` is `Sync`.
 //! 2. A registry entry holds a `Waker` of its task, which keeps the allocation alive; the
-//!    metadata pointer stored beside it is valid while the entry exists.
+//!    metadata pointer stored beside it is valid while the entry exists (in a worker's table,
+//!    `crate::slots`, while a read of the entry is held, since no read begins once the entry
+//!    is removed and the waker leaves only when the last read ends).
 //! 3. A `Task` handle holds an async-task handle, which keeps the allocation alive; the metadata
 //!    pointer stored beside it is valid while the handle exists.
 //! 4. While a worker runs a `Runnable` the allocation is alive (the runnable holds a reference

@@ -13,6 +13,7 @@ mod logs;
 mod loop_api;
 mod main_turn;
 mod panics;
+mod registry;
 mod shutdown;
 mod stress;
 mod toolkit;

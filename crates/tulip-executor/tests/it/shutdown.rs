@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tulip_executor::{LocalExecutor, Runtime, runtime, spawn_local};
 
 /// Counts its drops.
-struct Guard(Arc<AtomicUsize>);
+pub(crate) struct Guard(pub(crate) Arc<AtomicUsize>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
