@@ -19,6 +19,11 @@
 //! the same span). On loopback the kernel does the socket work of both ends of each
 //! operation, so a server at 90% kernel cannot spend much less than its peer per operation
 //! whatever its own code does: the column shows how far below 1.00 a row can go.
+//!
+//! The keep-alive and TCP echo rows also run two floor servers (`floor`): hand-written, no
+//! runtime and no parser, one on epoll and one on io_uring. `tulip ÷ floor-*` is how far
+//! tulip is from the least any server on those calls can cost, and `floor-uring` against
+//! `floor-epoll` is what a submission ring wins on its own.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -28,6 +33,7 @@ use std::time::Duration;
 use crate::child::LineChild;
 use crate::harness::{Bench, Config, Sample};
 
+mod floor;
 mod load;
 mod servers;
 
@@ -61,12 +67,28 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
         eprintln!("fewer than 2 cores: the CPU benchmarks run unpinned");
     }
     let n = |quick, full| cfg.size(quick, full);
+    // The floor servers (`floor`) beside tulip and its peer, where there is one.
+    let uring = floor::uring_available();
+    if !uring {
+        eprintln!("io_uring is not available here: the floor-uring rows are left out");
+    }
+    let with_floors = |mut kinds: Vec<(&'static str, &'static str)>, epoll, ring| {
+        kinds.push(("floor-epoll", epoll));
+        if uring {
+            kinds.push(("floor-uring", ring));
+        }
+        kinds
+    };
     let workloads = [
         Workload {
             name: "cpu/http_keepalive",
             op: "GET /, 64 conns, depth 1".into(),
             count: n(32_000, 100_000),
-            kinds: vec![("tulip", "http-tulip"), ("hyper", "http-hyper")],
+            kinds: with_floors(
+                vec![("tulip", "http-tulip"), ("hyper", "http-hyper")],
+                "http-floor-epoll",
+                "http-floor-uring",
+            ),
             drive: |c, n| c.timed_load(|addr| crate::http::load(addr, "/", n, 1)),
         },
         Workload {
@@ -80,7 +102,11 @@ pub(crate) fn benches(cfg: &Config) -> Vec<Bench> {
             name: "cpu/tcp_echo",
             op: "1 KiB round trip, 16 conns".into(),
             count: n(32_000, 100_000),
-            kinds: vec![("tulip", "tcp-tulip"), ("tokio", "tcp-tokio")],
+            kinds: with_floors(
+                vec![("tulip", "tcp-tulip"), ("tokio", "tcp-tokio")],
+                "tcp-floor-epoll",
+                "tcp-floor-uring",
+            ),
             drive: |c, n| c.timed_load(|addr| load::tcp_echo(addr, n, 16, 1024)),
         },
         Workload {

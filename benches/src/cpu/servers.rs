@@ -42,6 +42,10 @@ pub(super) fn serve(kind: &str) -> SocketAddr {
         "ws-tokio" => ws_tokio(),
         "tls-tulip" => tls_tulip(),
         "tls-tokio" => tls_tokio(),
+        "tcp-floor-epoll" => super::floor::epoll(super::floor::Answer::Echo),
+        "tcp-floor-uring" => super::floor::uring(super::floor::Answer::Echo),
+        "http-floor-epoll" => super::floor::epoll(super::floor::Answer::Http),
+        "http-floor-uring" => super::floor::uring(super::floor::Answer::Http),
         other => panic!("unknown CPU benchmark server {other}"),
     }
 }
