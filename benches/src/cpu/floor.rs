@@ -234,6 +234,10 @@ fn run_uring(listener: TcpListener, answer: Answer) -> io::Result<()> {
             match token {
                 CLOSE => {}
                 ACCEPT => {
+                    if res < 0 && -res != libc::ECONNABORTED {
+                        // Out of descriptors or registered slots: say so rather than spin.
+                        return Err(io::Error::from_raw_os_error(-res));
+                    }
                     if res >= 0 {
                         let mut c = Conn {
                             slot: res as u32,
