@@ -1,5 +1,6 @@
 //! The child side of the CPU benchmarks: each server (tulip's and its peer's) on a
-//! one-worker runtime in a background thread, and the two HTTP clients.
+//! one-worker runtime in a background thread, and the two HTTP clients. `serve` also starts
+//! the floor servers of `floor`, which run on a plain thread with no runtime.
 //!
 //! The echo servers are the plainest correct ones each stack offers: a task per connection
 //! that reads into a buffer and writes back what it read.
