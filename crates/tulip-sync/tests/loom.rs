@@ -116,6 +116,40 @@ fn mpsc_bounded_wakes_both_sides() {
     });
 }
 
+/// A send racing the receiver's parking wakes it. A clone of the sender outlives the model's
+/// receive, so closing the channel cannot stand in for a lost wake-up (loom then reports the
+/// receiver blocked forever).
+#[test]
+fn mpsc_send_wakes_a_parking_receiver() {
+    model(|| {
+        let (tx, mut rx) = mpsc::unbounded();
+        let keep = tx.clone();
+        let t = thread::spawn(move || tx.try_send(1).unwrap());
+        assert_eq!(block_on(rx.recv()), Some(1));
+        t.join().unwrap();
+        drop(keep);
+    });
+}
+
+/// Two senders race each other and the parking receiver: each value wakes it, and one swap
+/// takes its waker.
+#[test]
+fn mpsc_two_senders_wake_the_receiver() {
+    model(|| {
+        let (tx, mut rx) = mpsc::unbounded();
+        let keep = tx.clone();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || tx.try_send(1).unwrap());
+        let b = thread::spawn(move || tx2.try_send(2).unwrap());
+        let mut got = [block_on(rx.recv()), block_on(rx.recv())];
+        got.sort();
+        assert_eq!(got, [Some(1), Some(2)]);
+        a.join().unwrap();
+        b.join().unwrap();
+        drop(keep);
+    });
+}
+
 #[test]
 fn queue_put_get_hand_over_both_ways() {
     model(|| {

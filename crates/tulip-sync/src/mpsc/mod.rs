@@ -3,12 +3,14 @@
 //! The buffer is a `concurrent_queue::ConcurrentQueue`; the channel adds only the wake-up
 //! protocol around it. The rules it relies on:
 //!
-//! 1. The receiver parks by storing its waker, then setting `rx_waiting` with a swap, then
-//!    looking at the buffer once more. A sender pushes, then clears `rx_waiting` with a swap
-//!    and wakes the receiver if it was set. Both are read-modify-writes (`AcqRel`) of one
-//!    atomic, so they are totally ordered: if the sender's comes second it sees the flag; if
-//!    it comes first the receiver's swap reads from it, so the push happens before the
-//!    receiver looks again. No fence is needed on the hot send path.
+//! 1. The receiver parks by storing its waker, setting `rx_waiting`, and looking at the buffer
+//!    once more, with a `SeqCst` fence between the flag and the look. A sender pushes, issues
+//!    a `SeqCst` fence, then loads `rx_waiting`; only if it is set does it clear it with a swap
+//!    and wake the receiver (the swap picks one waker among racing senders). The two fences
+//!    order the two sides' write-then-read (the store-buffering pattern): either the sender's
+//!    load sees the flag, or the receiver's second look sees the value. A send that finds the
+//!    receiver awake so only reads the flag's cache line, which stays shared between cores,
+//!    where a swap on every send moved the line to the sending core each time.
 //! 2. A sender of a bounded channel parks the same way on `send_waiters` (queue, publish the
 //!    count in `send_waiting`, fence, retry the push); the receiver pops, fences, and wakes one
 //!    parked sender if the count is non-zero. A notified sender that is dropped hands the freed
@@ -61,9 +63,9 @@ impl<T> std::ops::Deref for Padded<T> {
 struct Chan<T> {
     queue: ConcurrentQueue<T>,
     senders: AtomicUsize,
-    /// Written (swapped) by every send, so it has its own cache line: beside the fields the
-    /// receiver reads on every receive (`queue`), each send would evict them from the
-    /// receiver's cache.
+    /// Read by every send, written each time the receiver parks and once per wake-up, so it
+    /// has its own cache lines: beside the fields the receiver reads on every receive
+    /// (`queue`), those writes would evict them from the receiver's cache.
     rx_waiting: Padded<AtomicBool>,
     rx_waker: Mutex<Option<Waker>>,
     send_waiting: AtomicUsize,
@@ -74,7 +76,9 @@ impl<T> Chan<T> {
     /// Called by a sender after each push (rule 1).
     #[inline]
     fn wake_receiver(&self) {
-        if self.rx_waiting.swap(false, Ordering::AcqRel) {
+        fence(Ordering::SeqCst);
+        if self.rx_waiting.load(Ordering::Relaxed) && self.rx_waiting.swap(false, Ordering::AcqRel)
+        {
             let waker = lock(&self.rx_waker).take();
             if let Some(w) = waker {
                 w.wake();
@@ -316,14 +320,15 @@ impl<T> Future for Recv<'_, T> {
                 }
                 Err(PopError::Closed) => return Poll::Ready(None),
                 Err(PopError::Empty) if attempt == 0 => {
-                    // Rule 1: waker, flag (a swap), look again.
+                    // Rule 1: waker, flag, fence, look again.
                     let mut slot = lock(&chan.rx_waker);
                     match &mut *slot {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         slot => *slot = Some(cx.waker().clone()),
                     }
                     drop(slot);
-                    chan.rx_waiting.swap(true, Ordering::AcqRel);
+                    chan.rx_waiting.store(true, Ordering::Release);
+                    fence(Ordering::SeqCst);
                 }
                 Err(PopError::Empty) => {}
             }
